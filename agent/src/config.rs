@@ -1,0 +1,118 @@
+//! The agent's TOML configuration. Every key has a default; unknown keys and bad values are
+//! refused with the file, line and key named.
+
+use crate::fim::FimConfig;
+use crate::process::ProcessConfig;
+use anyhow::Result;
+use bytesize::ByteSize;
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    pub fim: FimConfig,
+    pub process: ProcessConfig,
+    pub spool: SpoolConfig,
+    pub uplink: UplinkConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Largest the spool may grow while the collector is away; past it the oldest unsent
+    /// events are dropped and a gap event records how many.
+    pub max_bytes: ByteSize,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig { max_bytes: ByteSize::mib(512) }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UplinkConfig {
+    /// Most events in one batch.
+    pub batch_max_events: usize,
+    /// How often the agent reports its health.
+    #[serde(deserialize_with = "duration")]
+    pub heartbeat_interval: Duration,
+}
+
+impl Default for UplinkConfig {
+    fn default() -> Self {
+        UplinkConfig { batch_max_events: 2000, heartbeat_interval: Duration::from_secs(30) }
+    }
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like \"30s\" ({e})")))
+}
+
+impl AgentConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<AgentConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        AgentConfig::parse(&text).map_err(|e| anyhow::anyhow!("bad config file {}, {e}", path.display()))
+    }
+
+    /// Parses config text; errors name the line and key.
+    pub fn parse(text: &str) -> Result<AgentConfig, String> {
+        let config: AgentConfig = toml::from_str(text).map_err(|e| describe(text, &e))?;
+        if config.uplink.batch_max_events == 0 || config.uplink.batch_max_events > 65_536 {
+            return Err("key \"uplink.batch_max_events\": must be between 1 and 65536".into());
+        }
+        if config.spool.max_bytes.as_u64() < 1024 * 1024 {
+            return Err("key \"spool.max_bytes\": must be at least 1MiB".into());
+        }
+        Ok(config)
+    }
+}
+
+fn describe(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().to_string();
+    let Some(span) = e.span() else { return message };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let table = text[..start]
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix('[').and_then(|l| l.strip_suffix(']')))
+        .map(|t| format!("{}.", t.trim()));
+    match line.split_once('=') {
+        Some((key, _)) if !line.trim_start().starts_with('[') => {
+            format!("line {line_no}, key \"{}{}\": {message}", table.unwrap_or_default(), key.trim())
+        }
+        _ => format!("line {line_no}: {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let c = AgentConfig::parse(
+            "[fim]\npaths = [\"/srv\"]\nexclude = [\"**/*.tmp\"]\ncritical = [\"/srv/secret/**\"]\nrescan_interval = \"10m\"\n\
+             [process]\nenabled = true\n[spool]\nmax_bytes = \"512MiB\"\n",
+        )
+        .expect("parses");
+        assert_eq!(c.spool.max_bytes, ByteSize::mib(512));
+        assert_eq!(c.fim.rescan_interval, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let e = AgentConfig::parse("[fim]\npaths = [\"/srv\"]\n\n[spool]\nmax_bytes = 12\n").expect_err("refused");
+        assert!(e.starts_with("line 5, key \"spool.max_bytes\""), "{e}");
+        let e = AgentConfig::parse("[fim]\npathz = []\n").expect_err("refused");
+        assert!(e.contains("line 2") && e.contains("fim.pathz") && e.contains("unknown field"), "{e}");
+    }
+}

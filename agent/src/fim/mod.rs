@@ -1,0 +1,212 @@
+//! File-integrity monitoring: a baseline of every monitored path (attributes and BLAKE3 of
+//! the content) in redb, real-time notification (fanotify with the writer's identity when
+//! running as root on Linux, inotify for everything else), and periodic rescans that
+//! reconcile whatever notification missed, including changes made while the agent was down.
+//!
+//! Every change is recorded in the spool before the baseline moves, so a crash can repeat a
+//! report but never lose one.
+
+mod baseline;
+mod config;
+mod engine;
+#[cfg(target_os = "linux")]
+mod fanotify;
+mod filter;
+mod meta;
+mod scan;
+#[cfg(test)]
+mod tests;
+mod watch;
+
+pub use config::FimConfig;
+pub use scan::BaselineStats;
+
+use crate::spool::{Observation, Recorder};
+use anyhow::{Context, Result};
+use baseline::Baseline;
+use engine::{Engine, EventSink};
+use filter::PathFilter;
+use haidang_proto::EventBody;
+use haidang_proto::event::FileEvent;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+const SENSOR_UNKNOWN: u8 = 0;
+const SENSOR_FANOTIFY: u8 = 1;
+const SENSOR_INOTIFY: u8 = 2;
+const SENSOR_RESCAN: u8 = 3;
+static SENSOR: AtomicU8 = AtomicU8::new(SENSOR_UNKNOWN);
+
+/// The real-time backend of the running sensor: `"fanotify"` (with inotify beside it for
+/// creations, deletions and renames), `"inotify"`, or `"rescan"` when no notification could
+/// be set up. Before [`run`] has chosen, the backend it would choose.
+pub fn sensor_name() -> &'static str {
+    match SENSOR.load(Ordering::Relaxed) {
+        SENSOR_FANOTIFY => "fanotify",
+        SENSOR_INOTIFY => "inotify",
+        SENSOR_RESCAN => "rescan",
+        _ => probe(),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn probe() -> &'static str {
+    match fanotify::Fanotify::new(&[PathBuf::from("/")]) {
+        Ok(_) => "fanotify",
+        Err(_) => "inotify",
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn probe() -> &'static str {
+    "inotify"
+}
+
+/// Builds (or refreshes) the baseline of `cfg.paths` in `baseline_db` without reporting
+/// anything. A refresh hashes only files whose attributes changed. `progress` draws a
+/// progress indicator on stderr.
+pub fn build_baseline(cfg: &FimConfig, baseline_db: &Path, progress: bool) -> Result<BaselineStats> {
+    let filter = PathFilter::new(cfg, &own_state(baseline_db)?)?;
+    let baseline = Baseline::open(baseline_db)?;
+    let stop = AtomicBool::new(false);
+    let engine = Engine {
+        filter: &filter,
+        baseline: &baseline,
+        stop: &stop,
+        threads: threads(),
+        rescan_interval: cfg.rescan_interval,
+    };
+    engine.baseline_silently(filter.roots(), progress)
+}
+
+/// Runs the sensor until the returned future is dropped or recording fails: watches
+/// `cfg.paths` in real time, reconciles offline changes at start and rescans every
+/// `cfg.rescan_interval`. Roots never baselined are baselined first, silently (with progress
+/// on stderr when `progress`).
+pub async fn run(cfg: FimConfig, baseline_db: PathBuf, recorder: Recorder, progress: bool) -> Result<()> {
+    let filter = Arc::new(PathFilter::new(&cfg, &own_state(&baseline_db)?)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop = StopOnDrop(Arc::clone(&stop));
+    let (req_tx, mut req_rx) = mpsc::channel::<Request>(2);
+    let engine_stop = Arc::clone(&stop);
+    let engine = tokio::task::spawn_blocking(move || {
+        let result = run_blocking(&cfg, &baseline_db, filter, &engine_stop, &mut ChannelSink(req_tx), progress);
+        // Whatever ended the engine ends the fanotify reader too.
+        engine_stop.store(true, Ordering::Relaxed);
+        result
+    });
+    while let Some(req) = req_rx.recv().await {
+        let obs = req.events.into_iter().map(|e| Observation::now(EventBody::File(e))).collect();
+        let _ = req.done.send(recorder.record(obs).await);
+    }
+    engine.await.context("the FIM sensor stopped unexpectedly")?
+}
+
+fn run_blocking(
+    cfg: &FimConfig,
+    baseline_db: &Path,
+    filter: Arc<PathFilter>,
+    stop: &Arc<AtomicBool>,
+    sink: &mut dyn EventSink,
+    progress: bool,
+) -> Result<()> {
+    let baseline = Baseline::open(baseline_db)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Notification starts before the first reconciliation so nothing falls between them.
+    let _fanotify = start_fanotify(&filter, &tx, stop);
+    let mut watch = match watch::Watch::start(Arc::clone(&filter), tx) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "no real-time file notification; changes are found by rescans only");
+            SENSOR.store(SENSOR_RESCAN, Ordering::Relaxed);
+            None
+        }
+    };
+    let engine = Engine {
+        filter: &filter,
+        baseline: &baseline,
+        stop,
+        threads: threads(),
+        rescan_interval: cfg.rescan_interval,
+    };
+    tracing::info!(sensor = sensor_name(), roots = ?filter.roots(), "FIM sensor started");
+    engine.run(&rx, sink, watch.as_mut(), progress)
+}
+
+#[cfg(target_os = "linux")]
+fn start_fanotify(
+    filter: &Arc<PathFilter>,
+    tx: &std::sync::mpsc::Sender<watch::Signal>,
+    stop: &Arc<AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    let fan = match fanotify::Fanotify::new(filter.roots()) {
+        Ok(f) => f,
+        Err(why) => {
+            tracing::info!(reason = %why, "fanotify not used; inotify alone cannot name the process behind a change");
+            SENSOR.store(SENSOR_INOTIFY, Ordering::Relaxed);
+            return None;
+        }
+    };
+    match fan.spawn(Arc::clone(filter), tx.clone(), Arc::clone(stop)) {
+        Ok(h) => {
+            SENSOR.store(SENSOR_FANOTIFY, Ordering::Relaxed);
+            Some(h)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the fanotify reader");
+            SENSOR.store(SENSOR_INOTIFY, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_fanotify(
+    _filter: &Arc<PathFilter>,
+    _tx: &std::sync::mpsc::Sender<watch::Signal>,
+    _stop: &Arc<AtomicBool>,
+) -> Option<std::thread::JoinHandle<()>> {
+    SENSOR.store(SENSOR_INOTIFY, Ordering::Relaxed);
+    None
+}
+
+/// The directory holding the baseline (and the rest of the agent's state), which must never
+/// be monitored: the agent's own writes there would report themselves forever.
+fn own_state(baseline_db: &Path) -> Result<Vec<PathBuf>> {
+    let dir = match baseline_db.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the state directory {}", dir.display()))?;
+    Ok(vec![dir])
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8)
+}
+
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+struct Request {
+    events: Vec<FileEvent>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+/// Hands events from the engine's thread to the async recorder and waits for durability.
+struct ChannelSink(mpsc::Sender<Request>);
+
+impl EventSink for ChannelSink {
+    fn record(&mut self, events: Vec<FileEvent>) -> Result<()> {
+        let (done, wait) = oneshot::channel();
+        self.0.blocking_send(Request { events, done }).map_err(|_| anyhow::anyhow!("the agent is stopping"))?;
+        wait.blocking_recv().map_err(|_| anyhow::anyhow!("the agent is stopping"))?
+    }
+}

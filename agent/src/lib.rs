@@ -1,0 +1,15 @@
+//! The Hải Đăng endpoint agent: sensors record observations into a durable spool, and the
+//! uplink streams signed batches of them to the collector over QUIC.
+
+pub mod config;
+pub mod enroll;
+pub mod fim;
+pub mod health;
+pub mod net;
+pub mod process;
+pub mod run;
+pub mod spool;
+pub mod state;
+pub mod status;
+pub mod tls;
+pub mod uplink;

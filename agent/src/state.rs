@@ -1,0 +1,116 @@
+//! The agent's state directory: identity (key, certificates), spool, baseline, status.
+
+use anyhow::{Context, Result};
+use haidang_proto::AgentId;
+use ring::signature::Ed25519KeyPair;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+const IDENTITY: &str = "agent.json";
+const KEY: &str = "agent.key";
+const CERT: &str = "agent.crt.der";
+const CA: &str = "ca.crt.der";
+
+/// Who this agent is and where its collector is.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Identity {
+    pub agent_id: String,
+    pub server: String,
+    pub group: String,
+    pub ca_fingerprint: String,
+    pub enrolled_at: String,
+}
+
+pub struct State {
+    pub root: PathBuf,
+}
+
+/// Everything the agent needs to connect, loaded from the state directory.
+pub struct Credentials {
+    pub identity: Identity,
+    pub agent_id: AgentId,
+    /// PKCS#8 of the Ed25519 key (TLS client key and batch signing key).
+    pub key_pkcs8: Vec<u8>,
+    pub key: Ed25519KeyPair,
+    pub cert: Vec<u8>,
+    pub ca: Vec<u8>,
+}
+
+impl State {
+    pub fn new(root: &Path) -> State {
+        State { root: root.to_path_buf() }
+    }
+
+    pub fn spool_path(&self) -> PathBuf {
+        self.root.join("spool.redb")
+    }
+
+    pub fn baseline_path(&self) -> PathBuf {
+        self.root.join("baseline.redb")
+    }
+
+    pub fn status_path(&self) -> PathBuf {
+        self.root.join("status.json")
+    }
+
+    pub fn is_enrolled(&self) -> bool {
+        self.root.join(IDENTITY).exists()
+    }
+
+    pub fn create_dir(&self) -> Result<()> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(&self.root).with_context(|| format!("cannot create the state directory {}", self.root.display()))
+    }
+
+    pub fn save(&self, identity: &Identity, key_pkcs8: &[u8], cert: &[u8], ca: &[u8]) -> Result<()> {
+        write_private(&self.root.join(KEY), key_pkcs8)?;
+        write_private(&self.root.join(CERT), cert)?;
+        write_private(&self.root.join(CA), ca)?;
+        // Written last: its presence means enrollment completed.
+        write_private(&self.root.join(IDENTITY), &serde_json::to_vec_pretty(identity)?)
+    }
+
+    pub fn identity(&self) -> Result<Identity> {
+        let path = self.root.join(IDENTITY);
+        let bytes = std::fs::read(&path).map_err(|_| {
+            anyhow::anyhow!(
+                "{} is not an enrolled agent's state directory: run `haidang-agent enroll --state {}` first",
+                self.root.display(),
+                self.root.display()
+            )
+        })?;
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is corrupt", path.display()))
+    }
+
+    pub fn credentials(&self) -> Result<Credentials> {
+        let identity = self.identity()?;
+        let agent_id = identity.agent_id.parse().map_err(anyhow::Error::msg)?;
+        let read = |name: &str| std::fs::read(self.root.join(name)).with_context(|| format!("cannot read {}", self.root.join(name).display()));
+        let key_pkcs8 = read(KEY)?;
+        let key = Ed25519KeyPair::from_pkcs8(&key_pkcs8).map_err(|_| anyhow::anyhow!("the agent key in {} is corrupt", self.root.display()))?;
+        Ok(Credentials { identity, agent_id, key_pkcs8, key, cert: read(CERT)?, ca: read(CA)? })
+    }
+}
+
+/// Writes a file only the agent's user can read, durably.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,114 @@
+//! The running agent's status, published as `STATE/status.json` (the spool's database is
+//! locked by the running agent, so `haidang-agent status` reads this file instead).
+
+use crate::spool::Spool;
+use crate::state::{State, write_private};
+use anyhow::Result;
+use haidang_proto::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often the status file is rewritten.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(2);
+
+#[derive(Default)]
+pub struct LinkState {
+    inner: Mutex<(String, Option<Timestamp>, u64)>,
+}
+
+impl LinkState {
+    pub fn set_connection(&self, state: &str) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.0 = state.to_string();
+        }
+    }
+
+    pub fn acked(&self, batch_no: u64) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.1 = Some(Timestamp::now());
+            g.2 = batch_no;
+        }
+    }
+
+    /// Number of the last batch acknowledged (changes whenever the uplink makes progress).
+    pub fn acked_batches(&self) -> u64 {
+        self.snapshot().2
+    }
+
+    fn snapshot(&self) -> (String, Option<Timestamp>, u64) {
+        self.inner.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatusFile {
+    pub pid: u32,
+    pub agent_id: String,
+    pub server: String,
+    pub started: String,
+    pub updated: String,
+    pub connection: String,
+    pub last_ack: Option<String>,
+    pub last_acked_batch: u64,
+    pub spool_events: u64,
+    pub spool_batches: u64,
+    pub spool_bytes: u64,
+    pub fim_sensor: String,
+    pub process_sensor: String,
+}
+
+pub struct Publisher {
+    pub state: Arc<State>,
+    pub spool: Arc<Spool>,
+    pub link: Arc<LinkState>,
+    pub agent_id: String,
+    pub server: String,
+    pub fim_sensor: String,
+    pub process_sensor: String,
+}
+
+impl Publisher {
+    pub async fn run(self) {
+        let started = Timestamp::now().to_rfc3339();
+        loop {
+            if let Err(e) = self.publish(&started) {
+                tracing::warn!(error = %e, "cannot write status file");
+            }
+            tokio::time::sleep(PUBLISH_INTERVAL).await;
+        }
+    }
+
+    fn publish(&self, started: &str) -> Result<()> {
+        let depth = self.spool.depth()?;
+        let (connection, last_ack, last_batch) = self.link.snapshot();
+        let status = StatusFile {
+            pid: std::process::id(),
+            agent_id: self.agent_id.clone(),
+            server: self.server.clone(),
+            started: started.to_string(),
+            updated: Timestamp::now().to_rfc3339(),
+            connection,
+            last_ack: last_ack.map(|t| t.to_rfc3339()),
+            last_acked_batch: last_batch,
+            spool_events: depth.events,
+            spool_batches: depth.batches,
+            spool_bytes: depth.bytes,
+            fim_sensor: self.fim_sensor.clone(),
+            process_sensor: self.process_sensor.clone(),
+        };
+        write_private(&self.state.status_path(), &serde_json::to_vec_pretty(&status)?)
+    }
+}
+
+/// Whether the status file was written by a live agent.
+pub fn is_live(status: &StatusFile) -> bool {
+    let fresh = Timestamp::parse_rfc3339(&status.updated)
+        .map(|t| Timestamp::now().0 - t.0 < (PUBLISH_INTERVAL * 5).as_nanos() as i64)
+        .unwrap_or(false);
+    #[cfg(unix)]
+    let alive = i32::try_from(status.pid).is_ok_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
+    #[cfg(not(unix))]
+    let alive = true;
+    fresh && alive
+}

@@ -1,0 +1,293 @@
+//! QUIC ingest: enrollment connections and enrolled agents' batch streams.
+//!
+//! Each agent connection runs two tasks joined by a bounded queue: a reader that decodes,
+//! verifies (signature, payload hash, sequence consistency) and hands batches to the store
+//! writer, and an acker that waits for each commit in order and acknowledges it. A bad
+//! frame or batch is refused, logged with the agent id, counted, and only that connection is
+//! closed.
+
+use crate::alerts;
+use crate::ca::{CertificateAuthority, fingerprint};
+use crate::fleet::{CLOSE_REFUSED, CLOSE_REVOKED, Fleet};
+use crate::metrics::Metrics;
+use crate::store::records::AgentRecord;
+use crate::store::writer::{IngestError, Stored, WriteOp};
+use haidang_proto::enroll::{EnrollRequest, EnrollResponse, Enrolled};
+use haidang_proto::wire::{
+    ALPN_AGENT, ALPN_ENROLL, Ack, AgentFrame, CollectorFrame, FrameError, Refusal, decode_frame, encode_frame,
+    frame_length,
+};
+use haidang_proto::{AgentId, BatchHeader, Timestamp};
+use quinn::{Connection, RecvStream, SendStream};
+use ring::rand::SecureRandom;
+use rustls_pki_types::CertificateDer;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// How many batches of one connection may be in the store pipeline at once.
+const PIPELINE: usize = 64;
+/// How long an enrollment connection may take.
+const ENROLL_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Ingest {
+    pub ca: Arc<CertificateAuthority>,
+    pub fleet: Arc<Fleet>,
+    pub writer: mpsc::Sender<WriteOp>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Accepts connections until the endpoint is closed.
+pub async fn serve(endpoint: quinn::Endpoint, ingest: Arc<Ingest>) {
+    while let Some(incoming) = endpoint.accept().await {
+        let ingest = ingest.clone();
+        tokio::spawn(async move {
+            match incoming.await {
+                Ok(conn) => ingest.connection(conn).await,
+                Err(e) => tracing::debug!(error = %e, "handshake failed"),
+            }
+        });
+    }
+}
+
+enum Failure {
+    /// The peer went away or the stream ended; nothing to report.
+    Gone,
+    /// The peer broke the protocol.
+    Refuse { code: &'static str, message: String },
+}
+
+impl From<FrameError> for Failure {
+    fn from(e: FrameError) -> Failure {
+        Failure::Refuse { code: e.reason(), message: e.to_string() }
+    }
+}
+
+async fn read_frame<T: DeserializeOwned>(recv: &mut RecvStream) -> Result<(T, Vec<u8>), Failure> {
+    let mut prefix = [0u8; 4];
+    recv.read_exact(&mut prefix).await.map_err(|_| Failure::Gone)?;
+    let len = frame_length(prefix)?;
+    let mut body = vec![0u8; len];
+    recv.read_exact(&mut body).await.map_err(|e| match e {
+        quinn::ReadExactError::FinishedEarly(_) => {
+            Failure::Refuse { code: "malformed_frame", message: "stream ended inside a frame".into() }
+        }
+        quinn::ReadExactError::ReadError(_) => Failure::Gone,
+    })?;
+    let msg = decode_frame(&body)?;
+    Ok((msg, body))
+}
+
+async fn write_and_close(mut send: SendStream, frame: &[u8]) {
+    if send.write_all(frame).await.is_ok() && send.finish().is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+    }
+}
+
+impl Ingest {
+    async fn connection(&self, conn: Connection) {
+        let alpn = conn
+            .handshake_data()
+            .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+            .and_then(|d| d.protocol);
+        match alpn.as_deref() {
+            Some(p) if p == ALPN_ENROLL => {
+                if tokio::time::timeout(ENROLL_TIMEOUT, self.enrollment(&conn)).await.is_err() {
+                    self.metrics.enrollment("timeout");
+                }
+                conn.close(0u32.into(), b"done");
+            }
+            Some(p) if p == ALPN_AGENT => self.agent(conn).await,
+            _ => conn.close(CLOSE_REFUSED.into(), b"unknown protocol"),
+        }
+    }
+
+    async fn enrollment(&self, conn: &Connection) {
+        let Ok((send, mut recv)) = conn.accept_bi().await else { return };
+        let remote = conn.remote_address();
+        let request = match read_frame::<EnrollRequest>(&mut recv).await {
+            Ok((r, _)) => r,
+            Err(Failure::Gone) => return,
+            Err(Failure::Refuse { code, message }) => {
+                self.metrics.enrollment(code);
+                tracing::warn!(%remote, code, %message, "enrollment refused");
+                let reply = EnrollResponse::Refused(Refusal { code: code.into(), message });
+                return write_and_close(send, &encode_frame(&reply)).await;
+            }
+        };
+        let reply = match self.enroll(request).await {
+            Ok(enrolled) => {
+                self.metrics.enrollment("enrolled");
+                tracing::info!(agent = %enrolled.agent_id, group = %enrolled.group, %remote, "agent enrolled");
+                EnrollResponse::Enrolled(enrolled)
+            }
+            Err(refusal) => {
+                self.metrics.enrollment(&refusal.code);
+                tracing::warn!(%remote, code = %refusal.code, message = %refusal.message, "enrollment refused");
+                EnrollResponse::Refused(refusal)
+            }
+        };
+        write_and_close(send, &encode_frame(&reply)).await;
+    }
+
+    async fn enroll(&self, request: EnrollRequest) -> Result<Enrolled, Refusal> {
+        let refuse = |code: &str, message: String| Refusal { code: code.into(), message };
+        request.validate().map_err(|m| refuse("bad_request", m))?;
+        let mut id = [0u8; 16];
+        ring::rand::SystemRandom::new().fill(&mut id).map_err(|_| refuse("internal", "no randomness".into()))?;
+        let agent_id = AgentId(id);
+        let certificate = self
+            .ca
+            .issue_agent_certificate(agent_id, &request.public_key)
+            .map_err(|e| refuse("internal", format!("cannot issue a certificate: {e}")))?;
+        let record = AgentRecord {
+            id: agent_id,
+            hostname: request.hostname.clone(),
+            os: request.os.clone(),
+            agent_version: request.agent_version.clone(),
+            group: String::new(),
+            public_key: request.public_key.clone(),
+            cert_fingerprint: fingerprint(&certificate),
+            enrolled_at: Timestamp::now(),
+            revoked: false,
+        };
+        let (reply, answer) = oneshot::channel();
+        let token_hash = *blake3::hash(request.token.trim().as_bytes()).as_bytes();
+        self.writer
+            .send(WriteOp::Enroll { token_hash, agent: record, reply })
+            .await
+            .map_err(|_| refuse("internal", "collector is shutting down".into()))?;
+        match answer.await {
+            Ok(Ok(record)) => Ok(Enrolled {
+                agent_id,
+                group: record.group,
+                certificate,
+                ca_certificate: self.ca.cert_der().to_vec(),
+            }),
+            Ok(Err(e)) => Err(refuse(e.code(), e.to_string())),
+            Err(_) => Err(refuse("internal", "collector is shutting down".into())),
+        }
+    }
+
+    async fn agent(&self, conn: Connection) {
+        let cert = conn
+            .peer_identity()
+            .and_then(|i| i.downcast::<Vec<CertificateDer<'static>>>().ok())
+            .and_then(|chain| chain.first().map(|c| fingerprint(c.as_ref())));
+        let Some(cert) = cert else {
+            self.metrics.refused("no_certificate");
+            tracing::warn!(remote = %conn.remote_address(), "agent connection without a client certificate refused");
+            return conn.close(CLOSE_REVOKED.into(), b"client certificate required");
+        };
+        let agent = match self.fleet.authenticate(&cert) {
+            Ok(a) => a,
+            Err(why) => {
+                self.metrics.refused(if why.contains("revoked") { "revoked" } else { "unknown_agent" });
+                tracing::warn!(remote = %conn.remote_address(), %cert, why, "agent connection refused");
+                return conn.close(CLOSE_REVOKED.into(), why.as_bytes());
+            }
+        };
+        let conn_id = conn.stable_id() as u64;
+        self.fleet.connected(agent.id, conn_id, conn.clone());
+        self.metrics.agents_connected.set(self.fleet.connected_count() as i64);
+        tracing::info!(agent = %agent.id, host = %agent.hostname, remote = %conn.remote_address(), "agent connected");
+        while let Ok((send, recv)) = conn.accept_bi().await {
+            if !self.stream(&conn, &agent, send, recv).await {
+                break;
+            }
+        }
+        self.fleet.disconnected(agent.id, conn_id);
+        self.metrics.agents_connected.set(self.fleet.connected_count() as i64);
+        tracing::info!(agent = %agent.id, "agent disconnected");
+    }
+
+    /// Serves one batch stream. Returns false when the connection was refused.
+    async fn stream(&self, conn: &Connection, agent: &AgentRecord, send: SendStream, mut recv: RecvStream) -> bool {
+        let (queue, pending) = mpsc::channel::<Pending>(PIPELINE);
+        let acker = tokio::spawn(acknowledge(conn.clone(), agent.id, send, pending, self.metrics.clone()));
+        loop {
+            let item = match self.next_batch(agent, &mut recv).await {
+                Ok(p) => p,
+                Err(Failure::Gone) => break,
+                Err(Failure::Refuse { code, message }) => Pending::Refuse { code, message },
+            };
+            let refusing = matches!(item, Pending::Refuse { .. });
+            if queue.send(item).await.is_err() || refusing {
+                break;
+            }
+        }
+        drop(queue);
+        acker.await.unwrap_or(false)
+    }
+
+    async fn next_batch(&self, agent: &AgentRecord, recv: &mut RecvStream) -> Result<Pending, Failure> {
+        let (frame, raw) = read_frame::<AgentFrame>(recv).await?;
+        let received = Instant::now();
+        let AgentFrame::Batch(batch) = frame;
+        let refuse = |e: haidang_proto::BatchError| Failure::Refuse { code: e.reason(), message: e.to_string() };
+        if batch.header.agent_id != agent.id {
+            return Err(refuse(haidang_proto::BatchError::WrongAgent { claimed: batch.header.agent_id, actual: agent.id }));
+        }
+        batch.verify(&agent.public_key).map_err(refuse)?;
+        let events = batch.open().map_err(refuse)?;
+        let alerts = alerts::raised_by(agent.id, &events);
+        let (reply, stored) = oneshot::channel();
+        let op = WriteOp::Ingest { header: batch.header.clone(), raw, alerts, reply };
+        self.writer.send(op).await.map_err(|_| Failure::Gone)?;
+        Ok(Pending::Batch { header: batch.header, received, stored })
+    }
+}
+
+enum Pending {
+    Batch { header: BatchHeader, received: Instant, stored: oneshot::Receiver<Result<Stored, IngestError>> },
+    Refuse { code: &'static str, message: String },
+}
+
+/// Acknowledges batches in order as their commits complete. Returns false if the
+/// connection was refused.
+async fn acknowledge(
+    conn: Connection,
+    agent: AgentId,
+    mut send: SendStream,
+    mut pending: mpsc::Receiver<Pending>,
+    metrics: Arc<Metrics>,
+) -> bool {
+    while let Some(item) = pending.recv().await {
+        let (code, message) = match item {
+            Pending::Refuse { code, message } => (code, message),
+            Pending::Batch { header, received, stored } => match stored.await {
+                Ok(Ok(outcome)) => {
+                    let duplicate = outcome == Stored::Duplicate;
+                    if duplicate {
+                        metrics.batches_duplicate.inc();
+                        tracing::info!(%agent, batch = header.batch_no, "replayed batch acknowledged, not stored again");
+                    } else {
+                        metrics.batches_received.inc();
+                        metrics.events_received.inc_by(u64::from(header.event_count));
+                    }
+                    let ack = CollectorFrame::Ack(Ack { batch_no: header.batch_no, last_seq: header.last_seq, duplicate });
+                    if send.write_all(&encode_frame(&ack)).await.is_err() {
+                        return true;
+                    }
+                    metrics.ingest_latency.observe(received.elapsed().as_secs_f64());
+                    continue;
+                }
+                Ok(Err(IngestError::Chain(e))) => (e.reason(), e.to_string()),
+                Ok(Err(IngestError::Store(e))) => {
+                    tracing::error!(%agent, error = %e, "cannot store batch; the agent will resend it");
+                    conn.close(CLOSE_REFUSED.into(), b"collector store failure");
+                    return false;
+                }
+                Err(_) => return true,
+            },
+        };
+        metrics.refused(code);
+        tracing::warn!(%agent, reason = code, %message, "batch refused; closing the agent's connection");
+        let refusal = CollectorFrame::Refused(Refusal { code: code.into(), message });
+        write_and_close(send, &encode_frame(&refusal)).await;
+        conn.close(CLOSE_REFUSED.into(), code.as_bytes());
+        return false;
+    }
+    true
+}

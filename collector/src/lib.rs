@@ -1,0 +1,17 @@
+//! The Hải Đăng collector: authenticates agents, verifies and stores their signed event
+//! batches exactly once, raises alerts, and serves the admin API and metrics.
+
+pub mod admin;
+pub mod alerts;
+pub mod api;
+pub mod ca;
+pub mod fleet;
+pub mod ingest;
+pub mod logging;
+pub mod metrics;
+pub mod quic;
+pub mod serve;
+pub mod store;
+pub mod tokens;
+pub mod verify;
+pub mod quickstart;

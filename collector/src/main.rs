@@ -1,0 +1,203 @@
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use haidang_collector::admin::{self, Client, EventQuery};
+use haidang_collector::logging::{self, LogFormat};
+use haidang_collector::serve::{self, ServeOptions};
+use haidang_collector::verify;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Hải Đăng collector: receives signed events from agents over QUIC, stores them, raises
+/// alerts and serves the SOC.
+#[derive(Parser)]
+#[command(name = "haidang-collector", version, about)]
+struct Cli {
+    /// The running collector's HTTP API, for admin commands.
+    #[arg(long, global = true, env = "HAIDANG_API", default_value = "http://127.0.0.1:8080")]
+    api: String,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the collector.
+    Serve {
+        /// Data directory (created on first start with the CA and the API token).
+        #[arg(long)]
+        data: PathBuf,
+        /// Address for agents (QUIC/UDP).
+        #[arg(long, default_value = "127.0.0.1:4433")]
+        quic: SocketAddr,
+        /// Address for the API, /metrics and /healthz (HTTP/TCP).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: SocketAddr,
+    },
+    /// Try it: a collector and a local agent on the embedded store, with a guided demo.
+    Quickstart {
+        /// Data directory for the collector and the demo agent.
+        #[arg(long, default_value = "./haidang-data")]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:4433")]
+        quic: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: SocketAddr,
+    },
+    /// The collector's certificate authority.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// Enrollment tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Enrolled agents.
+    Agents {
+        #[command(subcommand)]
+        command: AgentsCommand,
+    },
+    /// Stored events.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Alerts.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
+    /// Re-verify every stored batch and each agent's hash chain (offline; stop the collector first).
+    Verify {
+        #[arg(long)]
+        data: PathBuf,
+        /// Only this agent.
+        #[arg(long)]
+        agent: Option<String>,
+        /// One JSON object per agent.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Print the CA fingerprint (sha256:<hex>) that agents pin at enrollment.
+    Fingerprint,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an enrollment token; prints it on one line.
+    Create {
+        /// Group the enrolled agents join.
+        #[arg(long)]
+        group: String,
+        /// How long the token stays valid (e.g. 30m, 24h, 7d).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+        /// How many agents may enroll with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentsCommand {
+    /// List enrolled agents.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an agent's certificate; its connections are closed and refused from now on.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// List the newest stored events (oldest of them first).
+    List {
+        #[arg(long)]
+        agent: Option<String>,
+        /// file, process, health or gap.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only events at or after this RFC 3339 time.
+        #[arg(long)]
+        from: Option<String>,
+        /// Only events at or before this RFC 3339 time.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AlertsCommand {
+    /// List alerts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn client(api: &str) -> Client {
+    Client::new(api, std::env::var("HAIDANG_API_TOKEN").ok())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve { data, quic, http } => {
+            logging::init(cli.log_format, "info");
+            runtime()?.block_on(serve::run(ServeOptions { data, quic, http }))?;
+        }
+        Command::Quickstart { data, quic, http } => {
+            logging::init(cli.log_format, "warn");
+            runtime()?.block_on(haidang_collector::quickstart::run(ServeOptions { data, quic, http }))?;
+        }
+        Command::Ca { command: CaCommand::Fingerprint } => admin::ca_fingerprint(&client(&cli.api))?,
+        Command::Token { command: TokenCommand::Create { group, ttl, uses } } => {
+            admin::token_create(&client(&cli.api), &group, ttl, uses)?
+        }
+        Command::Agents { command: AgentsCommand::List { json } } => admin::agents_list(&client(&cli.api), json)?,
+        Command::Agents { command: AgentsCommand::Revoke { id } } => admin::agents_revoke(&client(&cli.api), &id)?,
+        Command::Events { command: EventsCommand::List { agent, kind, from, to, limit, json } } => {
+            admin::events_list(&client(&cli.api), &EventQuery { agent, kind, from, to, limit }, json)?
+        }
+        Command::Alerts { command: AlertsCommand::List { json } } => admin::alerts_list(&client(&cli.api), json)?,
+        Command::Verify { data, agent, json } => {
+            logging::init(cli.log_format, "warn");
+            let only = agent.map(|a| a.parse()).transpose().map_err(anyhow::Error::msg)?;
+            let reports = verify::verify(&data, only)?;
+            verify::print(&reports, json);
+            if reports.iter().any(|r| r.problem.is_some()) {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

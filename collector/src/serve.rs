@@ -1,0 +1,158 @@
+//! `haidang-collector serve`: wires the store, the CA, QUIC ingest and the HTTP API
+//! together and runs them until Ctrl-C or SIGTERM.
+
+use crate::api::{self, App};
+use crate::ca::{CertificateAuthority, write_secret};
+use crate::fleet::{CLOSE_SHUTDOWN, Fleet};
+use crate::ingest::{self, Ingest};
+use crate::metrics::Metrics;
+use crate::quic;
+use crate::store::{self, writer};
+use anyhow::{Context, Result};
+use ring::rand::SecureRandom;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const API_TOKEN_FILE: &str = "api.token";
+
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub data: PathBuf,
+    pub quic: SocketAddr,
+    pub http: SocketAddr,
+}
+
+/// A collector whose listeners are up.
+pub struct Collector {
+    pub quic_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub fingerprint: String,
+    pub token_path: PathBuf,
+    endpoint: quinn::Endpoint,
+    fleet: Arc<Fleet>,
+    http: tokio::task::JoinHandle<()>,
+    http_stop: tokio::sync::oneshot::Sender<()>,
+    writer: tokio::sync::mpsc::Sender<writer::WriteOp>,
+}
+
+pub async fn start(opts: &ServeOptions) -> Result<Collector> {
+    create_private_dir(&opts.data)?;
+    let db = Arc::new(store::open(&opts.data)?);
+    let ca = Arc::new(CertificateAuthority::open_or_create(&opts.data)?);
+    let token_path = opts.data.join(API_TOKEN_FILE);
+    let api_token = api_token(&token_path)?;
+    let metrics = Arc::new(Metrics::new());
+    let fleet = Arc::new(Fleet::new(store::agents(&db)?));
+    let observer_fleet = fleet.clone();
+    let writer = writer::start(db.clone(), Box::new(move |changed| observer_fleet.update(changed)))?;
+
+    let endpoint = quic::endpoint(&ca, opts.quic)?;
+    let quic_addr = endpoint.local_addr()?;
+    let ingest = Arc::new(Ingest { ca: ca.clone(), fleet: fleet.clone(), writer: writer.clone(), metrics: metrics.clone() });
+    tokio::spawn(ingest::serve(endpoint.clone(), ingest));
+
+    let app = Arc::new(App {
+        db,
+        fleet: fleet.clone(),
+        writer: writer.clone(),
+        metrics,
+        ca_fingerprint: ca.fingerprint(),
+        api_token_hash: blake3::hash(api_token.as_bytes()),
+        store_path: opts.data.join(store::DB_FILE),
+    });
+    let listener = tokio::net::TcpListener::bind(opts.http)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", opts.http))?;
+    let http_addr = listener.local_addr()?;
+    let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(async move {
+        let server = axum::serve(listener, api::router(app)).with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    Ok(Collector { quic_addr, http_addr, fingerprint: ca.fingerprint(), token_path, endpoint, fleet, http, http_stop, writer })
+}
+
+impl Collector {
+    pub fn print_banner(&self) {
+        println!("Hải Đăng collector is running");
+        println!("  QUIC (agents):     {}", self.quic_addr);
+        println!("  HTTP (API, /metrics, /healthz): http://{}", self.http_addr);
+        println!("  CA fingerprint:    {}", self.fingerprint);
+        println!("  API token:         {} (export HAIDANG_API_TOKEN=$(cat {}))", self.token_path.display(), self.token_path.display());
+    }
+
+    pub async fn create_token(&self, group: &str, ttl: Duration, uses: u32) -> Result<String> {
+        Ok(crate::tokens::create(&self.writer, group, ttl, uses).await?.token)
+    }
+
+    pub async fn shutdown(self) {
+        self.endpoint.close(CLOSE_SHUTDOWN.into(), b"collector shutting down");
+        self.fleet.close_all();
+        let _ = self.http_stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.endpoint.wait_idle()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.http).await;
+    }
+}
+
+pub async fn run(opts: ServeOptions) -> Result<()> {
+    let collector = start(&opts).await?;
+    collector.print_banner();
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    collector.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))
+}
+
+fn api_token(path: &Path) -> Result<String> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let token = existing.trim().to_string();
+        if !token.is_empty() {
+            return Ok(token);
+        }
+    }
+    let mut secret = [0u8; 32];
+    ring::rand::SystemRandom::new().fill(&mut secret).map_err(|_| anyhow::anyhow!("no randomness for the API token"))?;
+    let token = hex::encode(secret);
+    write_secret(path, format!("{token}\n").as_bytes())?;
+    Ok(token)
+}

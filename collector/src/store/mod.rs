@@ -1,0 +1,177 @@
+//! The collector's embedded store (redb): signed batches exactly as received, indexes by
+//! agent + sequence and by time, the chain tip of every agent, the fleet registry,
+//! enrollment tokens and alerts.
+//!
+//! All writes go through one writer thread ([`writer`]) that groups the work of many agents
+//! into one transaction and answers only after the commit: an ack always means durable.
+
+pub mod records;
+pub mod writer;
+
+use anyhow::{Context, Result};
+use haidang_proto::batch::ChainTip;
+use haidang_proto::event::EventKind;
+use haidang_proto::wire::{AgentFrame, decode_frame};
+use haidang_proto::{AgentId, Event, SignedBatch, Timestamp};
+use records::{AgentRecord, Alert, TokenRecord};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// (agent, batch number) → the agent's frame body exactly as received.
+pub(crate) const BATCHES: TableDefinition<([u8; 16], u64), &[u8]> = TableDefinition::new("batches");
+/// (agent, last sequence number of the batch) → batch number.
+pub(crate) const SEQ_INDEX: TableDefinition<([u8; 16], u64), u64> = TableDefinition::new("seq_index");
+/// (earliest event time, agent, batch number) → latest event time.
+pub(crate) const TIME_INDEX: TableDefinition<(i64, [u8; 16], u64), i64> = TableDefinition::new("time_index");
+pub(crate) const CHAIN: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("chain");
+pub(crate) const AGENTS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("agents");
+pub(crate) const TOKENS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("tokens");
+pub(crate) const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
+
+pub const DB_FILE: &str = "collector.redb";
+
+/// Which events a query wants.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub agent: Option<AgentId>,
+    pub kind: Option<EventKind>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub limit: usize,
+}
+
+/// Opens (or creates) the store in a data directory. A second process is refused.
+pub fn open(data: &Path) -> Result<Database> {
+    let path = data.join(DB_FILE);
+    let db = Database::create(&path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => anyhow::anyhow!(
+            "data directory {} is already in use by another haidang-collector; stop it or choose another --data",
+            data.display()
+        ),
+        other => anyhow::anyhow!("cannot open the store {}: {other}", path.display()),
+    })?;
+    let tx = db.begin_write()?;
+    tx.open_table(BATCHES)?;
+    tx.open_table(SEQ_INDEX)?;
+    tx.open_table(TIME_INDEX)?;
+    tx.open_table(CHAIN)?;
+    tx.open_table(AGENTS)?;
+    tx.open_table(TOKENS)?;
+    tx.open_table(ALERTS)?;
+    tx.commit()?;
+    Ok(db)
+}
+
+pub fn decode_batch(raw: &[u8]) -> Result<SignedBatch> {
+    match decode_frame::<AgentFrame>(raw).context("stored batch does not decode")? {
+        AgentFrame::Batch(b) => Ok(b),
+    }
+}
+
+pub fn chain_tips(db: &Database) -> Result<HashMap<AgentId, ChainTip>> {
+    let tx = db.begin_read()?;
+    let table = tx.open_table(CHAIN)?;
+    let mut out = HashMap::new();
+    for row in table.iter()? {
+        let (k, v) = row?;
+        out.insert(AgentId(k.value()), postcard::from_bytes(v.value())?);
+    }
+    Ok(out)
+}
+
+pub fn agents(db: &Database) -> Result<Vec<AgentRecord>> {
+    let tx = db.begin_read()?;
+    let table = tx.open_table(AGENTS)?;
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (_, v) = row?;
+        out.push(postcard::from_bytes(v.value())?);
+    }
+    Ok(out)
+}
+
+pub fn token(db: &Database, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
+    let tx = db.begin_read()?;
+    let table = tx.open_table(TOKENS)?;
+    Ok(match table.get(hash)? {
+        Some(v) => Some(postcard::from_bytes(v.value())?),
+        None => None,
+    })
+}
+
+pub fn alerts(db: &Database, limit: usize) -> Result<Vec<Alert>> {
+    let tx = db.begin_read()?;
+    let table = tx.open_table(ALERTS)?;
+    let mut out = Vec::new();
+    for row in table.iter()?.rev().take(limit) {
+        let (_, v) = row?;
+        out.push(postcard::from_bytes(v.value())?);
+    }
+    out.reverse();
+    Ok(out)
+}
+
+pub fn next_alert_id(db: &Database) -> Result<u64> {
+    let tx = db.begin_read()?;
+    let table = tx.open_table(ALERTS)?;
+    Ok(table.last()?.map_or(1, |(k, _)| k.value() + 1))
+}
+
+/// The newest events matching `filter`, in time order (oldest of them first).
+pub fn events(db: &Database, filter: &EventFilter) -> Result<Vec<(AgentId, Event)>> {
+    let tx = db.begin_read()?;
+    let batches = tx.open_table(BATCHES)?;
+    let mut found: Vec<(AgentId, Event)> = Vec::new();
+    let limit = filter.limit.max(1);
+    let from = filter.from.map_or(i64::MIN, |t| t.0);
+    let to = filter.to.map_or(i64::MAX, |t| t.0);
+    let take_batch = |agent: AgentId, batch_no: u64, found: &mut Vec<(AgentId, Event)>| -> Result<()> {
+        let Some(raw) = batches.get((agent.0, batch_no))? else { return Ok(()) };
+        let batch = decode_batch(raw.value())?;
+        for event in batch.open().context("stored batch does not open")? {
+            let in_time = event.time.0 >= from && event.time.0 <= to;
+            if in_time && filter.kind.is_none_or(|k| k == event.kind()) {
+                found.push((agent, event));
+            }
+        }
+        Ok(())
+    };
+    if let Some(agent) = filter.agent {
+        let index = tx.open_table(SEQ_INDEX)?;
+        for row in index.range((agent.0, 0)..=(agent.0, u64::MAX))?.rev() {
+            let (_, batch_no) = row?;
+            take_batch(agent, batch_no.value(), &mut found)?;
+            if found.len() >= limit {
+                break;
+            }
+        }
+    } else {
+        let index = tx.open_table(TIME_INDEX)?;
+        for row in index.range(..=(to, [0xff; 16], u64::MAX))?.rev() {
+            let (k, max_time) = row?;
+            let (_, agent, batch_no) = k.value();
+            if max_time.value() < from {
+                continue;
+            }
+            take_batch(AgentId(agent), batch_no, &mut found)?;
+            if found.len() >= limit {
+                break;
+            }
+        }
+    }
+    found.sort_by_key(|(a, e)| (e.time, *a, e.seq));
+    let skip = found.len().saturating_sub(limit);
+    Ok(found.split_off(skip))
+}
+
+/// Every stored batch of one agent, in chain order, exactly as received.
+pub fn batches_of(db: &Database, agent: AgentId, mut visit: impl FnMut(u64, &[u8]) -> Result<()>) -> Result<()> {
+    let tx = db.begin_read()?;
+    let table = tx.open_table(BATCHES)?;
+    for row in table.range((agent.0, 0)..=(agent.0, u64::MAX))? {
+        let (k, v) = row?;
+        visit(k.value().1, v.value())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! The single writer: groups the writes of many connections into one redb transaction
+//! (group commit) and answers each request only after the commit.
+
+use super::records::{AgentRecord, Alert, TokenRecord};
+use super::{AGENTS, ALERTS, BATCHES, CHAIN, SEQ_INDEX, TIME_INDEX, TOKENS, decode_batch};
+use anyhow::Result;
+use haidang_proto::batch::{BatchError, ChainTip, ChainVerdict, check_chain};
+use haidang_proto::{AgentId, BatchHeader, Timestamp};
+use redb::{Database, ReadableTable, WriteTransaction};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most requests committed together.
+const MAX_GROUP: usize = 512;
+
+/// The outcome of storing a verified batch.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// Newly stored.
+    New,
+    /// Already stored byte-identically (a replay); acknowledge again, store nothing.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Chain(#[from] BatchError),
+    #[error("store failure: {0}")]
+    Store(String),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnrollError {
+    #[error("unknown enrollment token")]
+    UnknownToken,
+    #[error("enrollment token has expired")]
+    Expired,
+    #[error("enrollment token has been used up")]
+    UsedUp,
+    #[error("store failure: {0}")]
+    Store(String),
+}
+
+impl EnrollError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EnrollError::UnknownToken => "token_unknown",
+            EnrollError::Expired => "token_expired",
+            EnrollError::UsedUp => "token_used",
+            EnrollError::Store(_) => "internal",
+        }
+    }
+}
+
+pub enum WriteOp {
+    Ingest {
+        header: BatchHeader,
+        raw: Vec<u8>,
+        /// Alerts raised by the batch's events, stored in the same transaction.
+        alerts: Vec<Alert>,
+        reply: oneshot::Sender<Result<Stored, IngestError>>,
+    },
+    Enroll {
+        token_hash: [u8; 32],
+        agent: AgentRecord,
+        reply: oneshot::Sender<Result<AgentRecord, EnrollError>>,
+    },
+    CreateToken {
+        token_hash: [u8; 32],
+        record: TokenRecord,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Revoke {
+        id: AgentId,
+        reply: oneshot::Sender<Result<Option<AgentRecord>, String>>,
+    },
+}
+
+/// Called after each commit with the agents whose records changed.
+pub type FleetObserver = Box<dyn Fn(&[AgentRecord]) + Send>;
+
+/// Starts the writer thread; returns the channel to send it work.
+pub fn start(db: Arc<Database>, on_fleet_change: FleetObserver) -> Result<mpsc::Sender<WriteOp>> {
+    let mut tips = super::chain_tips(&db)?;
+    let mut next_alert = super::next_alert_id(&db)?;
+    let (tx, mut rx) = mpsc::channel::<WriteOp>(4096);
+    std::thread::Builder::new().name("store-writer".into()).spawn(move || {
+        while let Some(first) = rx.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(op) => group.push(op),
+                    Err(_) => break,
+                }
+            }
+            let before = tips.clone();
+            let alert_before = next_alert;
+            match apply(&db, &mut tips, &mut next_alert, &mut group) {
+                Ok((results, changed)) => {
+                    if !changed.is_empty() {
+                        on_fleet_change(&changed);
+                    }
+                    for (op, result) in group.into_iter().zip(results) {
+                        result.send(op);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store commit failed; nothing in this group was acknowledged");
+                    tips = before;
+                    next_alert = alert_before;
+                    let msg = format!("{e:#}");
+                    for op in group {
+                        fail(op, &msg);
+                    }
+                }
+            }
+        }
+    })?;
+    Ok(tx)
+}
+
+/// The answer for one request, held until the group's commit succeeds.
+enum Answer {
+    Ingest(Result<Stored, IngestError>),
+    Enroll(Result<AgentRecord, EnrollError>),
+    Token(Result<(), String>),
+    Revoke(Result<Option<AgentRecord>, String>),
+}
+
+impl Answer {
+    fn send(self, op: WriteOp) {
+        match (op, self) {
+            (WriteOp::Ingest { reply, .. }, Answer::Ingest(r)) => drop(reply.send(r)),
+            (WriteOp::Enroll { reply, .. }, Answer::Enroll(r)) => drop(reply.send(r)),
+            (WriteOp::CreateToken { reply, .. }, Answer::Token(r)) => drop(reply.send(r)),
+            (WriteOp::Revoke { reply, .. }, Answer::Revoke(r)) => drop(reply.send(r)),
+            _ => tracing::error!("store writer answer does not match its request"),
+        }
+    }
+}
+
+fn fail(op: WriteOp, msg: &str) {
+    match op {
+        WriteOp::Ingest { reply, .. } => drop(reply.send(Err(IngestError::Store(msg.into())))),
+        WriteOp::Enroll { reply, .. } => drop(reply.send(Err(EnrollError::Store(msg.into())))),
+        WriteOp::CreateToken { reply, .. } => drop(reply.send(Err(msg.into()))),
+        WriteOp::Revoke { reply, .. } => drop(reply.send(Err(msg.into()))),
+    }
+}
+
+fn apply(
+    db: &Database,
+    tips: &mut HashMap<AgentId, ChainTip>,
+    next_alert: &mut u64,
+    group: &mut [WriteOp],
+) -> Result<(Vec<Answer>, Vec<AgentRecord>)> {
+    let tx = db.begin_write()?;
+    let mut answers = Vec::with_capacity(group.len());
+    let mut changed = Vec::new();
+    for op in group.iter_mut() {
+        let answer = match op {
+            WriteOp::Ingest { header, raw, alerts, .. } => {
+                Answer::Ingest(ingest(&tx, tips, next_alert, header, raw, std::mem::take(alerts))?)
+            }
+            WriteOp::Enroll { token_hash, agent, .. } => {
+                let r = enroll(&tx, token_hash, agent)?;
+                if let Ok(record) = &r {
+                    changed.push(record.clone());
+                }
+                Answer::Enroll(r)
+            }
+            WriteOp::CreateToken { token_hash, record, .. } => {
+                tx.open_table(TOKENS)?.insert(*token_hash, postcard::to_stdvec(record)?.as_slice())?;
+                Answer::Token(Ok(()))
+            }
+            WriteOp::Revoke { id, .. } => {
+                let mut table = tx.open_table(AGENTS)?;
+                let existing = table.get(id.0)?.map(|v| postcard::from_bytes::<AgentRecord>(v.value()));
+                let answer = match existing {
+                    Some(record) => {
+                        let mut record = record?;
+                        record.revoked = true;
+                        table.insert(id.0, postcard::to_stdvec(&record)?.as_slice())?;
+                        changed.push(record.clone());
+                        Ok(Some(record))
+                    }
+                    None => Ok(None),
+                };
+                Answer::Revoke(answer)
+            }
+        };
+        answers.push(answer);
+    }
+    tx.commit()?;
+    Ok((answers, changed))
+}
+
+fn ingest(
+    tx: &WriteTransaction,
+    tips: &mut HashMap<AgentId, ChainTip>,
+    next_alert: &mut u64,
+    header: &BatchHeader,
+    raw: &[u8],
+    alerts: Vec<Alert>,
+) -> Result<Result<Stored, IngestError>> {
+    let agent = header.agent_id;
+    match check_chain(tips.get(&agent), header) {
+        Err(e) => Ok(Err(e.into())),
+        Ok(ChainVerdict::AlreadyStored) => {
+            let batches = tx.open_table(BATCHES)?;
+            let stored = batches.get((agent.0, header.batch_no))?.map(|v| decode_batch(v.value()));
+            Ok(match stored {
+                Some(Ok(b)) if &b.header == header => Ok(Stored::Duplicate),
+                _ => Err(BatchError::Fork { batch_no: header.batch_no }.into()),
+            })
+        }
+        Ok(ChainVerdict::Append) => {
+            let tip = ChainTip::of(header);
+            tx.open_table(BATCHES)?.insert((agent.0, header.batch_no), raw)?;
+            tx.open_table(SEQ_INDEX)?.insert((agent.0, header.last_seq), header.batch_no)?;
+            tx.open_table(TIME_INDEX)?.insert((header.min_time.0, agent.0, header.batch_no), header.max_time.0)?;
+            tx.open_table(CHAIN)?.insert(agent.0, postcard::to_stdvec(&tip)?.as_slice())?;
+            if !alerts.is_empty() {
+                let mut table = tx.open_table(ALERTS)?;
+                for mut alert in alerts {
+                    alert.id = *next_alert;
+                    *next_alert += 1;
+                    table.insert(alert.id, postcard::to_stdvec(&alert)?.as_slice())?;
+                }
+            }
+            tips.insert(agent, tip);
+            Ok(Ok(Stored::New))
+        }
+    }
+}
+
+fn enroll(tx: &WriteTransaction, token_hash: &[u8; 32], agent: &AgentRecord) -> Result<Result<AgentRecord, EnrollError>> {
+    let mut tokens = tx.open_table(TOKENS)?;
+    let record: Option<TokenRecord> = match tokens.get(token_hash)? {
+        Some(v) => Some(postcard::from_bytes(v.value())?),
+        None => None,
+    };
+    let Some(mut record) = record else { return Ok(Err(EnrollError::UnknownToken)) };
+    if record.expires < Timestamp::now() {
+        return Ok(Err(EnrollError::Expired));
+    }
+    if record.uses_left == 0 {
+        return Ok(Err(EnrollError::UsedUp));
+    }
+    record.uses_left -= 1;
+    tokens.insert(token_hash, postcard::to_stdvec(&record)?.as_slice())?;
+    let mut agent = agent.clone();
+    agent.group = record.group;
+    tx.open_table(AGENTS)?.insert(agent.id.0, postcard::to_stdvec(&agent)?.as_slice())?;
+    Ok(Ok(agent))
+}

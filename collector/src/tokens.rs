@@ -1,0 +1,38 @@
+//! Enrollment tokens: random, expiring, limited in uses; stored only as a hash.
+
+use crate::store::records::TokenRecord;
+use crate::store::writer::WriteOp;
+use anyhow::{Result, bail};
+use haidang_proto::Timestamp;
+use ring::rand::SecureRandom;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+pub struct NewToken {
+    pub token: String,
+    pub expires: Timestamp,
+}
+
+pub async fn create(writer: &mpsc::Sender<WriteOp>, group: &str, ttl: Duration, uses: u32) -> Result<NewToken> {
+    if group.is_empty() || group.len() > 128 || group.chars().any(char::is_control) {
+        bail!("group must be 1 to 128 printable characters");
+    }
+    if uses == 0 || ttl.is_zero() || ttl > Duration::from_secs(365 * 86_400) {
+        bail!("uses must be at least 1 and the ttl between 1 s and 365 days");
+    }
+    let mut secret = [0u8; 24];
+    ring::rand::SystemRandom::new().fill(&mut secret).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    let token = format!("hdt1-{}", hex::encode(secret));
+    let now = Timestamp::now();
+    let expires = Timestamp::from(now.to_system_time() + ttl);
+    let record = TokenRecord { group: group.to_string(), created: now, expires, uses_left: uses };
+    let (reply, done) = oneshot::channel();
+    let token_hash = *blake3::hash(token.as_bytes()).as_bytes();
+    writer
+        .send(WriteOp::CreateToken { token_hash, record, reply })
+        .await
+        .map_err(|_| anyhow::anyhow!("the store writer has stopped"))?;
+    done.await.map_err(|_| anyhow::anyhow!("the store writer has stopped"))?.map_err(anyhow::Error::msg)?;
+    tracing::info!(%group, uses, expires = %expires.to_rfc3339(), "enrollment token created");
+    Ok(NewToken { token, expires })
+}

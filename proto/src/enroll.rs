@@ -1,0 +1,97 @@
+//! Enrollment: an agent proves it holds a one-time token and the private key whose public
+//! half it wants certified, over a connection on which it has pinned the collector's CA.
+
+use crate::event::AgentId;
+use crate::wire::Refusal;
+use ring::signature::{ED25519, Ed25519KeyPair, UnparsedPublicKey};
+use serde::{Deserialize, Serialize};
+
+const PROOF_CONTEXT: &[u8] = b"haidang enroll v1\0";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub token: String,
+    /// Raw 32-byte Ed25519 public key.
+    pub public_key: Vec<u8>,
+    pub hostname: String,
+    pub os: String,
+    pub agent_version: String,
+    /// Signature over the token and public key: proof of possession of the private key.
+    pub proof: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EnrollResponse {
+    Enrolled(Enrolled),
+    Refused(Refusal),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolled {
+    pub agent_id: AgentId,
+    pub group: String,
+    /// DER client certificate for the agent's key, issued by the collector's CA.
+    pub certificate: Vec<u8>,
+    /// DER of the collector's CA certificate.
+    pub ca_certificate: Vec<u8>,
+}
+
+/// Longest token, host name and similar strings accepted in a request.
+pub const MAX_FIELD_BYTES: usize = 256;
+
+impl EnrollRequest {
+    pub fn new(key: &Ed25519KeyPair, token: &str, hostname: &str, os: &str, agent_version: &str) -> EnrollRequest {
+        use ring::signature::KeyPair;
+        let public_key = key.public_key().as_ref().to_vec();
+        let proof = key.sign(&proof_message(token, &public_key)).as_ref().to_vec();
+        EnrollRequest {
+            token: token.to_owned(),
+            public_key,
+            hostname: hostname.to_owned(),
+            os: os.to_owned(),
+            agent_version: agent_version.to_owned(),
+            proof,
+        }
+    }
+
+    /// Checks field bounds and the proof of possession.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [("token", &self.token), ("hostname", &self.hostname), ("os", &self.os), ("agent_version", &self.agent_version)] {
+            if v.len() > MAX_FIELD_BYTES {
+                return Err(format!("{name} longer than {MAX_FIELD_BYTES} bytes"));
+            }
+        }
+        if self.public_key.len() != 32 {
+            return Err("public key is not a 32-byte Ed25519 key".into());
+        }
+        UnparsedPublicKey::new(&ED25519, &self.public_key)
+            .verify(&proof_message(&self.token, &self.public_key), &self.proof)
+            .map_err(|_| "proof of possession does not verify".to_string())
+    }
+}
+
+fn proof_message(token: &str, public_key: &[u8]) -> Vec<u8> {
+    let mut m = PROOF_CONTEXT.to_vec();
+    m.extend_from_slice(&(token.len() as u32).to_be_bytes());
+    m.extend_from_slice(token.as_bytes());
+    m.extend_from_slice(public_key);
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ring::rand::SystemRandom;
+
+    #[test]
+    fn proof_of_possession_binds_token_and_key() {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("keygen");
+        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
+        let req = EnrollRequest::new(&key, "tok", "may-01", "linux", "0.1.0");
+        assert_eq!(req.validate(), Ok(()));
+        let stolen = EnrollRequest { token: "other".into(), ..req.clone() };
+        assert!(stolen.validate().is_err());
+        let long = EnrollRequest { hostname: "x".repeat(300), ..req };
+        assert!(long.validate().is_err());
+    }
+}
