@@ -1,7 +1,6 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use haidang_agent::config::AgentConfig;
-use haidang_agent::spool::Spool;
 use haidang_agent::state::State;
 use haidang_agent::status::{StatusFile, is_live};
 use haidang_agent::{enroll, run};
@@ -116,13 +115,10 @@ fn status(state: &State, json: bool) -> Result<ExitCode> {
     let file: Option<StatusFile> =
         std::fs::read(state.status_path()).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let running = file.as_ref().is_some_and(is_live);
-    let (events, batches, bytes) = match (&file, running) {
-        (Some(f), true) => (f.spool_events, f.spool_batches, f.spool_bytes),
-        _ => match Spool::open(&state.spool_path(), u64::MAX) {
-            Ok(spool) => spool.depth().map(|d| (d.events, d.batches, d.bytes)).unwrap_or_default(),
-            Err(_) => (0, 0, 0),
-        },
-    };
+    // Never open the spool here: that would lock it against an agent starting right now.
+    // When the agent is stopped these are the figures it last published.
+    let (events, batches, bytes) =
+        file.as_ref().map_or((0, 0, 0), |f| (f.spool_events, f.spool_batches, f.spool_bytes));
     let field = |f: fn(&StatusFile) -> String| file.as_ref().filter(|_| running).map_or("-".to_string(), f);
     if json {
         println!(
@@ -132,6 +128,7 @@ fn status(state: &State, json: bool) -> Result<ExitCode> {
                 "running": running, "connection": field(|f| f.connection.clone()),
                 "last_ack": file.as_ref().and_then(|f| f.last_ack.clone()),
                 "spool_events": events, "spool_batches": batches, "spool_bytes": bytes,
+                "last_seq": file.as_ref().map_or(0, |f| f.last_seq),
                 "fim_sensor": field(|f| f.fim_sensor.clone()), "process_sensor": field(|f| f.process_sensor.clone()),
             })
         );
@@ -141,7 +138,10 @@ fn status(state: &State, json: bool) -> Result<ExitCode> {
         println!("group:          {}", identity.group);
         println!("running:        {}", if running { "yes" } else { "no" });
         println!("connection:     {}", field(|f| f.connection.clone()));
-        println!("last ack:       {}", file.as_ref().and_then(|f| f.last_ack.clone()).unwrap_or_else(|| "never".into()));
+        println!(
+            "last ack:       {}",
+            file.as_ref().and_then(|f| f.last_ack.clone()).unwrap_or_else(|| "never".into())
+        );
         println!("spool:          {events} events, {batches} unacknowledged batches, {bytes} bytes");
         println!("file sensor:    {}", field(|f| f.fim_sensor.clone()));
         println!("process sensor: {}", field(|f| f.process_sensor.clone()));

@@ -47,6 +47,8 @@ pub struct Depth {
     pub events: u64,
     pub batches: u64,
     pub bytes: u64,
+    /// Sequence number of the newest event recorded (0 before the first).
+    pub last_seq: u64,
 }
 
 pub struct Spool {
@@ -59,10 +61,9 @@ pub struct Spool {
 impl Spool {
     pub fn open(path: &Path, max_bytes: u64) -> Result<Arc<Spool>> {
         let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => anyhow::anyhow!(
-                "spool {} is in use by another haidang-agent; stop it first",
-                path.display()
-            ),
+            redb::DatabaseError::DatabaseAlreadyOpen => {
+                anyhow::anyhow!("spool {} is in use by another haidang-agent; stop it first", path.display())
+            }
             other => anyhow::anyhow!("cannot open spool {}: {other}", path.display()),
         })?;
         let tx = db.begin_write()?;
@@ -143,7 +144,13 @@ impl Spool {
 
     /// Moves up to `max_events` of the oldest unsent events into a new signed batch.
     /// Returns None when there is nothing to send.
-    pub fn seal(&self, key: &Ed25519KeyPair, agent_id: AgentId, max_events: usize, max_bytes: usize) -> Result<Option<SignedBatch>> {
+    pub fn seal(
+        &self,
+        key: &Ed25519KeyPair,
+        agent_id: AgentId,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Result<Option<SignedBatch>> {
         let tx = self.db.begin_write()?;
         let sealed;
         {
@@ -206,7 +213,8 @@ impl Spool {
         let batches = tx.open_table(OUTBOX)?.len()?;
         let meta = tx.open_table(META)?;
         let bytes = read_u64(&meta, BYTES)?.unwrap_or(0);
-        Ok(Depth { events, batches, bytes })
+        let last_seq = read_u64(&meta, NEXT_SEQ)?.unwrap_or(1).saturating_sub(1);
+        Ok(Depth { events, batches, bytes, last_seq })
     }
 }
 
@@ -217,17 +225,20 @@ fn read_u64(table: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) 
     })
 }
 
+/// One `record` call waiting for its commit.
+type Pending = (Vec<Observation>, oneshot::Sender<Result<(), String>>);
+
 /// A cheap handle through which sensors record observations. `record` returns once the
 /// observations are durable; concurrent calls share one transaction (group commit).
 #[derive(Clone)]
 pub struct Recorder {
-    tx: mpsc::Sender<(Vec<Observation>, oneshot::Sender<Result<(), String>>)>,
+    tx: mpsc::Sender<Pending>,
 }
 
 impl Recorder {
     /// Starts the spool's writer thread.
     pub fn start(spool: Arc<Spool>) -> Recorder {
-        let (tx, mut rx) = mpsc::channel::<(Vec<Observation>, oneshot::Sender<Result<(), String>>)>(1024);
+        let (tx, mut rx) = mpsc::channel::<Pending>(1024);
         std::thread::Builder::new()
             .name("spool-writer".into())
             .spawn(move || {
@@ -284,7 +295,14 @@ mod tests {
 
     fn obs(n: usize) -> Vec<Observation> {
         (0..n)
-            .map(|i| Observation::now(EventBody::Gap(Gap { lost: i as u64, first_seq: 0, last_seq: 0, reason: "x".repeat(100) })))
+            .map(|i| {
+                Observation::now(EventBody::Gap(Gap {
+                    lost: i as u64,
+                    first_seq: 0,
+                    last_seq: 0,
+                    reason: "x".repeat(100),
+                }))
+            })
             .collect()
     }
 
@@ -308,7 +326,7 @@ mod tests {
         assert_eq!(b2.header.prev_hash, unacked[0].header.hash());
         spool.ack(1).expect("ack");
         spool.ack(2).expect("ack");
-        assert_eq!(spool.depth().expect("depth"), Depth { events: 0, batches: 0, bytes: 0 });
+        assert_eq!(spool.depth().expect("depth"), Depth { events: 0, batches: 0, bytes: 0, last_seq: 10 });
     }
 
     #[test]
@@ -329,7 +347,8 @@ mod tests {
                 _ => None,
             })
             .sum();
-        let kept = events.iter().filter(|e| matches!(&e.body, EventBody::Gap(g) if !g.reason.contains("limit"))).count() as u64;
+        let kept = events.iter().filter(|e| matches!(&e.body, EventBody::Gap(g) if !g.reason.contains("limit"))).count()
+            as u64;
         assert_eq!(gaps + kept, 500, "every dropped event is accounted for");
         assert!(gaps > 0);
     }
@@ -339,7 +358,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let spool = Spool::open(&dir.path().join("s.redb"), 1 << 30).expect("open");
         let rec = Recorder::start(spool.clone());
-        let tasks: Vec<_> = (0..8).map(|_| { let r = rec.clone(); tokio::spawn(async move { r.record(obs(25)).await }) }).collect();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let r = rec.clone();
+                tokio::spawn(async move { r.record(obs(25)).await })
+            })
+            .collect();
         for t in tasks {
             t.await.expect("join").expect("record");
         }

@@ -91,9 +91,13 @@ impl State {
     pub fn credentials(&self) -> Result<Credentials> {
         let identity = self.identity()?;
         let agent_id = identity.agent_id.parse().map_err(anyhow::Error::msg)?;
-        let read = |name: &str| std::fs::read(self.root.join(name)).with_context(|| format!("cannot read {}", self.root.join(name).display()));
+        let read = |name: &str| {
+            std::fs::read(self.root.join(name))
+                .with_context(|| format!("cannot read {}", self.root.join(name).display()))
+        };
         let key_pkcs8 = read(KEY)?;
-        let key = Ed25519KeyPair::from_pkcs8(&key_pkcs8).map_err(|_| anyhow::anyhow!("the agent key in {} is corrupt", self.root.display()))?;
+        let key = Ed25519KeyPair::from_pkcs8(&key_pkcs8)
+            .map_err(|_| anyhow::anyhow!("the agent key in {} is corrupt", self.root.display()))?;
         Ok(Credentials { identity, agent_id, key_pkcs8, key, cert: read(CERT)?, ca: read(CA)? })
     }
 }

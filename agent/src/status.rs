@@ -54,6 +54,7 @@ pub struct StatusFile {
     pub spool_events: u64,
     pub spool_batches: u64,
     pub spool_bytes: u64,
+    pub last_seq: u64,
     pub fim_sensor: String,
     pub process_sensor: String,
 }
@@ -94,6 +95,7 @@ impl Publisher {
             spool_events: depth.events,
             spool_batches: depth.batches,
             spool_bytes: depth.bytes,
+            last_seq: depth.last_seq,
             fim_sensor: self.fim_sensor.clone(),
             process_sensor: self.process_sensor.clone(),
         };

@@ -8,8 +8,8 @@
 use anyhow::{Context, Result};
 use haidang_proto::wire::{ALPN_AGENT, ALPN_ENROLL};
 use quinn::crypto::rustls::QuicClientConfig;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
@@ -32,7 +32,9 @@ pub fn parse_fingerprint(s: &str) -> Result<String> {
     let s = s.trim().to_ascii_lowercase();
     let hexpart = s.strip_prefix("sha256:").unwrap_or(&s);
     if hexpart.len() != 64 || !hexpart.bytes().all(|b| b.is_ascii_hexdigit()) {
-        anyhow::bail!("--ca-fingerprint must be sha256:<64 hex digits>, as printed by `haidang-collector ca fingerprint`");
+        anyhow::bail!(
+            "--ca-fingerprint must be sha256:<64 hex digits>, as printed by `haidang-collector ca fingerprint`"
+        );
     }
     Ok(format!("sha256:{hexpart}"))
 }

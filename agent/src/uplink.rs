@@ -64,10 +64,13 @@ impl Uplink {
     async fn connect_and_pump(&self) -> Result<std::convert::Infallible> {
         let addr = resolve(&self.server).await?;
         let endpoint = crate::tls::client_endpoint(addr)?;
-        let conn = tokio::time::timeout(Duration::from_secs(10), endpoint.connect_with(self.config.clone(), addr, SERVER_NAME)?)
-            .await
-            .map_err(|_| anyhow::anyhow!("no answer from {} within 10 s", self.server))?
-            .with_context(|| format!("cannot connect to {}", self.server))?;
+        let conn = tokio::time::timeout(
+            Duration::from_secs(10),
+            endpoint.connect_with(self.config.clone(), addr, SERVER_NAME)?,
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer from {} within 10 s", self.server))?
+        .with_context(|| format!("cannot connect to {}", self.server))?;
         let (mut send, mut recv) = conn.open_bi().await?;
         self.link.set_connection("connected");
         tracing::info!(server = %self.server, "connected to the collector");
@@ -119,7 +122,8 @@ impl Uplink {
                 let spool = self.spool.clone();
                 let key = self.key.clone();
                 let (id, max) = (self.agent_id, self.batch_max_events);
-                let Some(batch) = tokio::task::spawn_blocking(move || spool.seal(&key, id, max, BATCH_BYTES)).await?? else {
+                let Some(batch) = tokio::task::spawn_blocking(move || spool.seal(&key, id, max, BATCH_BYTES)).await??
+                else {
                     break;
                 };
                 in_flight.push_back(batch.header.batch_no);

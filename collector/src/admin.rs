@@ -43,7 +43,10 @@ impl Client {
 
     fn finish(&self, url: &str, response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Value> {
         let mut response = response.map_err(|e| {
-            anyhow::anyhow!("cannot reach the collector at {} ({e}); is `haidang-collector serve` running? (--api selects another)", self.base)
+            anyhow::anyhow!(
+                "cannot reach the collector at {} ({e}); is `haidang-collector serve` running? (--api selects another)",
+                self.base
+            )
         })?;
         let status = response.status();
         let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
@@ -81,12 +84,7 @@ pub fn ca_fingerprint(client: &Client) -> Result<()> {
 pub fn token_create(client: &Client, group: &str, ttl: std::time::Duration, uses: u32) -> Result<()> {
     let v = client.post("/tokens", json!({ "group": group, "ttl_secs": ttl.as_secs().max(1), "uses": uses }))?;
     println!("{}", v["token"].as_str().context("the collector sent no token")?);
-    eprintln!(
-        "token for group {:?}: {} use(s), expires {}",
-        group,
-        uses,
-        v["expires"].as_str().unwrap_or("?")
-    );
+    eprintln!("token for group {:?}: {} use(s), expires {}", group, uses, v["expires"].as_str().unwrap_or("?"));
     Ok(())
 }
 
@@ -96,7 +94,10 @@ pub fn agents_list(client: &Client, as_json: bool) -> Result<()> {
         print_json_lines(&list);
         return Ok(());
     }
-    println!("{:<32}  {:<20}  {:<12}  {:<12}  {:>8}  {:>10}  LAST SEEN", "ID", "HOST", "GROUP", "STATE", "BATCHES", "LAST SEQ");
+    println!(
+        "{:<32}  {:<20}  {:<12}  {:<12}  {:>8}  {:>10}  LAST SEEN",
+        "ID", "HOST", "GROUP", "STATE", "BATCHES", "LAST SEQ"
+    );
     for a in list.as_array().into_iter().flatten() {
         let state = if a["revoked"] == json!(true) {
             "revoked"

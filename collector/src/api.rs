@@ -3,9 +3,9 @@
 
 use crate::fleet::Fleet;
 use crate::metrics::Metrics;
-use crate::tokens;
 use crate::store::writer::WriteOp;
 use crate::store::{self, EventFilter};
+use crate::tokens;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -20,7 +20,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-
 
 pub struct App {
     pub db: Arc<Database>,
@@ -113,7 +112,8 @@ async fn create_token(State(app): State<Arc<App>>, Json(req): Json<TokenRequest>
 
 async fn agents(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
     let db = app.db.clone();
-    let tips = tokio::task::spawn_blocking(move || store::chain_tips(&db)).await.map_err(internal)?.map_err(internal)?;
+    let tips =
+        tokio::task::spawn_blocking(move || store::chain_tips(&db)).await.map_err(internal)?.map_err(internal)?;
     let list: Vec<Value> = app
         .fleet
         .snapshot()
@@ -161,7 +161,8 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<EventQuery>) -> Res
         limit: q.limit.unwrap_or(100).min(MAX_LIMIT),
     };
     let db = app.db.clone();
-    let found = tokio::task::spawn_blocking(move || store::events(&db, &filter)).await.map_err(internal)?.map_err(internal)?;
+    let found =
+        tokio::task::spawn_blocking(move || store::events(&db, &filter)).await.map_err(internal)?.map_err(internal)?;
     Ok(Json(Value::Array(found.iter().map(|(agent, e)| e.to_json(agent)).collect())))
 }
 
@@ -174,6 +175,7 @@ struct AlertQuery {
 async fn alerts(State(app): State<Arc<App>>, Query(q): Query<AlertQuery>) -> Result<Json<Value>, ApiError> {
     let db = app.db.clone();
     let limit = q.limit.unwrap_or(1000).min(MAX_LIMIT);
-    let found = tokio::task::spawn_blocking(move || store::alerts(&db, limit)).await.map_err(internal)?.map_err(internal)?;
+    let found =
+        tokio::task::spawn_blocking(move || store::alerts(&db, limit)).await.map_err(internal)?.map_err(internal)?;
     Ok(Json(Value::Array(found.iter().map(|a| a.to_json()).collect())))
 }

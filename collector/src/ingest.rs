@@ -159,12 +159,9 @@ impl Ingest {
             .await
             .map_err(|_| refuse("internal", "collector is shutting down".into()))?;
         match answer.await {
-            Ok(Ok(record)) => Ok(Enrolled {
-                agent_id,
-                group: record.group,
-                certificate,
-                ca_certificate: self.ca.cert_der().to_vec(),
-            }),
+            Ok(Ok(record)) => {
+                Ok(Enrolled { agent_id, group: record.group, certificate, ca_certificate: self.ca.cert_der().to_vec() })
+            }
             Ok(Err(e)) => Err(refuse(e.code(), e.to_string())),
             Err(_) => Err(refuse("internal", "collector is shutting down".into())),
         }
@@ -227,7 +224,10 @@ impl Ingest {
         let AgentFrame::Batch(batch) = frame;
         let refuse = |e: haidang_proto::BatchError| Failure::Refuse { code: e.reason(), message: e.to_string() };
         if batch.header.agent_id != agent.id {
-            return Err(refuse(haidang_proto::BatchError::WrongAgent { claimed: batch.header.agent_id, actual: agent.id }));
+            return Err(refuse(haidang_proto::BatchError::WrongAgent {
+                claimed: batch.header.agent_id,
+                actual: agent.id,
+            }));
         }
         batch.verify(&agent.public_key).map_err(refuse)?;
         let events = batch.open().map_err(refuse)?;
@@ -266,7 +266,8 @@ async fn acknowledge(
                         metrics.batches_received.inc();
                         metrics.events_received.inc_by(u64::from(header.event_count));
                     }
-                    let ack = CollectorFrame::Ack(Ack { batch_no: header.batch_no, last_seq: header.last_seq, duplicate });
+                    let ack =
+                        CollectorFrame::Ack(Ack { batch_no: header.batch_no, last_seq: header.last_seq, duplicate });
                     if send.write_all(&encode_frame(&ack)).await.is_err() {
                         return true;
                     }

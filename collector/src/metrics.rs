@@ -44,7 +44,11 @@ impl Metrics {
         let alerts_raised = Counter::default();
         registry.register("events_received", "Events stored from agents", events_received.clone());
         registry.register("batches_received", "Batches stored from agents", batches_received.clone());
-        registry.register("batches_duplicate", "Replayed batches acknowledged again but not stored", batches_duplicate.clone());
+        registry.register(
+            "batches_duplicate",
+            "Replayed batches acknowledged again but not stored",
+            batches_duplicate.clone(),
+        );
         registry.register("batches_refused", "Batches or frames refused, by reason", batches_refused.clone());
         registry.register("agents_connected", "Agents connected now", agents_connected.clone());
         registry.register(

@@ -62,7 +62,8 @@ fn demo_config(demo: &Path) -> Result<AgentConfig> {
 
 fn print_guide(data: &Path, demo: &Path, http: std::net::SocketAddr) {
     let token = data.join("collector").join(serve::API_TOKEN_FILE);
-    let api = if http.port() == 8080 && http.ip().is_loopback() { String::new() } else { format!(" --api http://{http}") };
+    let api =
+        if http.port() == 8080 && http.ip().is_loopback() { String::new() } else { format!(" --api http://{http}") };
     println!();
     println!("A demo agent is enrolled and watching {} and the process table.", demo.display());
     println!("In another terminal, try:");
@@ -74,6 +75,8 @@ fn print_guide(data: &Path, demo: &Path, http: std::net::SocketAddr) {
     println!("  haidang-collector{api} alerts list");
     println!("  haidang-collector{api} agents list");
     println!();
-    println!("(`haidang-collector` is target/release/haidang-collector; or prefix with `cargo run --release -p haidang-collector --`.)");
+    println!(
+        "(`haidang-collector` is target/release/haidang-collector; or prefix with `cargo run --release -p haidang-collector --`.)"
+    );
     println!("Press Ctrl-C to stop both.");
 }

@@ -50,7 +50,8 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
 
     let endpoint = quic::endpoint(&ca, opts.quic)?;
     let quic_addr = endpoint.local_addr()?;
-    let ingest = Arc::new(Ingest { ca: ca.clone(), fleet: fleet.clone(), writer: writer.clone(), metrics: metrics.clone() });
+    let ingest =
+        Arc::new(Ingest { ca: ca.clone(), fleet: fleet.clone(), writer: writer.clone(), metrics: metrics.clone() });
     tokio::spawn(ingest::serve(endpoint.clone(), ingest));
 
     let app = Arc::new(App {
@@ -75,7 +76,17 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
-    Ok(Collector { quic_addr, http_addr, fingerprint: ca.fingerprint(), token_path, endpoint, fleet, http, http_stop, writer })
+    Ok(Collector {
+        quic_addr,
+        http_addr,
+        fingerprint: ca.fingerprint(),
+        token_path,
+        endpoint,
+        fleet,
+        http,
+        http_stop,
+        writer,
+    })
 }
 
 impl Collector {
@@ -84,7 +95,11 @@ impl Collector {
         println!("  QUIC (agents):     {}", self.quic_addr);
         println!("  HTTP (API, /metrics, /healthz): http://{}", self.http_addr);
         println!("  CA fingerprint:    {}", self.fingerprint);
-        println!("  API token:         {} (export HAIDANG_API_TOKEN=$(cat {}))", self.token_path.display(), self.token_path.display());
+        println!(
+            "  API token:         {} (export HAIDANG_API_TOKEN=$(cat {}))",
+            self.token_path.display(),
+            self.token_path.display()
+        );
     }
 
     pub async fn create_token(&self, group: &str, ttl: Duration, uses: u32) -> Result<String> {
@@ -151,7 +166,9 @@ fn api_token(path: &Path) -> Result<String> {
         }
     }
     let mut secret = [0u8; 32];
-    ring::rand::SystemRandom::new().fill(&mut secret).map_err(|_| anyhow::anyhow!("no randomness for the API token"))?;
+    ring::rand::SystemRandom::new()
+        .fill(&mut secret)
+        .map_err(|_| anyhow::anyhow!("no randomness for the API token"))?;
     let token = hex::encode(secret);
     write_secret(path, format!("{token}\n").as_bytes())?;
     Ok(token)

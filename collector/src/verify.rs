@@ -28,8 +28,14 @@ pub fn verify(data: &Path, only: Option<AgentId>) -> Result<Vec<AgentReport>> {
         if only.is_some_and(|id| id != agent.id) {
             continue;
         }
-        let mut report =
-            AgentReport { agent: agent.id, hostname: agent.hostname.clone(), batches: 0, events: 0, last_seq: 0, problem: None };
+        let mut report = AgentReport {
+            agent: agent.id,
+            hostname: agent.hostname.clone(),
+            batches: 0,
+            events: 0,
+            last_seq: 0,
+            problem: None,
+        };
         let mut tip: Option<ChainTip> = None;
         store::batches_of(&db, agent.id, |batch_no, raw| {
             if report.problem.is_some() {

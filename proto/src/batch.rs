@@ -131,12 +131,7 @@ pub fn decode_events(payload: &[u8]) -> Result<Vec<Event>, BatchError> {
 /// Builds and signs the batch that follows `prev` (None for the agent's first batch).
 ///
 /// `events` must be non-empty and in increasing sequence order.
-pub fn seal(
-    key: &Ed25519KeyPair,
-    agent_id: AgentId,
-    prev: Option<&ChainTip>,
-    events: &[Event],
-) -> SignedBatch {
+pub fn seal(key: &Ed25519KeyPair, agent_id: AgentId, prev: Option<&ChainTip>, events: &[Event]) -> SignedBatch {
     let payload = encode_events(events);
     let header = BatchHeader {
         version: BATCH_VERSION,

@@ -56,7 +56,12 @@ impl EnrollRequest {
 
     /// Checks field bounds and the proof of possession.
     pub fn validate(&self) -> Result<(), String> {
-        for (name, v) in [("token", &self.token), ("hostname", &self.hostname), ("os", &self.os), ("agent_version", &self.agent_version)] {
+        for (name, v) in [
+            ("token", &self.token),
+            ("hostname", &self.hostname),
+            ("os", &self.os),
+            ("agent_version", &self.agent_version),
+        ] {
             if v.len() > MAX_FIELD_BYTES {
                 return Err(format!("{name} longer than {MAX_FIELD_BYTES} bytes"));
             }

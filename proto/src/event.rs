@@ -52,17 +52,11 @@ impl Timestamp {
     }
 
     pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
-        humantime::parse_rfc3339_weak(s)
-            .map(Timestamp::from)
-            .map_err(|e| format!("not an RFC 3339 time ({e}): {s:?}"))
+        humantime::parse_rfc3339_weak(s).map(Timestamp::from).map_err(|e| format!("not an RFC 3339 time ({e}): {s:?}"))
     }
 
     pub fn to_system_time(self) -> SystemTime {
-        if self.0 >= 0 {
-            UNIX_EPOCH + Duration::from_nanos(self.0 as u64)
-        } else {
-            UNIX_EPOCH
-        }
+        if self.0 >= 0 { UNIX_EPOCH + Duration::from_nanos(self.0 as u64) } else { UNIX_EPOCH }
     }
 }
 

@@ -9,6 +9,7 @@ use redb::{Database, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable,
 use std::path::{Path, PathBuf};
 
 const FILES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("fim_files_v1");
+const CACHE_BYTES: usize = 16 << 20;
 /// Roots whose first baseline is complete: changes under a root not in this table are not
 /// reported, they are the initial state.
 const ROOTS: TableDefinition<&[u8], ()> = TableDefinition::new("fim_roots_v1");
@@ -32,14 +33,20 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     pub(crate) fn get(&self, path: &Path) -> Result<Option<Record>> {
-        let Some(table) = &self.table else { return Ok(None) };
-        let Some(v) = table.get(path_key(path).as_slice())? else { return Ok(None) };
+        let Some(table) = &self.table else {
+            return Ok(None);
+        };
+        let Some(v) = table.get(path_key(path).as_slice())? else {
+            return Ok(None);
+        };
         Ok(decode_or_warn(path, v.value()))
     }
 
     /// Calls `f` for every entry at or under `dir`, in key order.
     pub(crate) fn for_each_in(&self, dir: &Path, mut f: impl FnMut(PathBuf, Record)) -> Result<()> {
-        let Some(table) = &self.table else { return Ok(()) };
+        let Some(table) = &self.table else {
+            return Ok(());
+        };
         if let Some(v) = table.get(path_key(dir).as_slice())?
             && let Some(r) = decode_or_warn(dir, v.value())
         {
@@ -61,9 +68,14 @@ impl Baseline {
     /// Opens (or creates) the baseline at `file`, creating its directory.
     pub(crate) fn open(file: &Path) -> Result<Baseline> {
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create the directory of {}", file.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the directory of {}", file.display()))?;
         }
-        let db = Database::create(file)
+        // A small page cache: the baseline is read once per path per scan, and the agent's
+        // memory budget matters more than re-reading a page from the OS cache.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(file)
             .with_context(|| format!("cannot open the FIM baseline {} (is another agent using it?)", file.display()))?;
         let tx = db.begin_write()?;
         tx.open_table(FILES)?;
@@ -238,7 +250,8 @@ mod tests {
         let b = Baseline::open(&dir.path().join("b.redb")).expect("open");
         let puts = ["/r", "/r/a", "/r/keep", "/r/keep/k", "/s/t"].map(|p| Update::Put(PathBuf::from(p), rec(0)));
         b.apply(&puts, true).expect("apply");
-        b.set_roots(&[PathBuf::from("/r"), PathBuf::from("/s")], &[PathBuf::from("/r"), PathBuf::from("/s")]).expect("roots");
+        b.set_roots(&[PathBuf::from("/r"), PathBuf::from("/s")], &[PathBuf::from("/r"), PathBuf::from("/s")])
+            .expect("roots");
         assert!(b.has_root(Path::new("/r")).expect("has"));
         b.set_roots(&[], &[PathBuf::from("/r/keep"), PathBuf::from("/s")]).expect("roots");
         assert!(!b.has_root(Path::new("/r")).expect("has"));

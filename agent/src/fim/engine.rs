@@ -23,6 +23,9 @@ const MAX_DELAY: Duration = Duration::from_secs(1);
 const BATCH: usize = 256;
 /// Pending paths beyond this are dropped in favour of a rescan, which bounds memory.
 const MAX_DIRTY: usize = 100_000;
+/// How long a write seen by fanotify can name the actor of a change found under another
+/// path with the same inode (a file written under a temporary name, then renamed).
+const WRITER_MEMORY: Duration = Duration::from_secs(10);
 /// How often the loop looks at the stop flag when nothing happens.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -53,7 +56,7 @@ impl Engine<'_> {
     /// Records the events, then applies the baseline updates: a change is never in the
     /// baseline without being in the spool.
     fn commit(&self, sink: &mut dyn EventSink, delta: Delta, durable: bool) -> Result<()> {
-        let mut events = delta.events;
+        let mut events: Vec<FileEvent> = delta.events.into_iter().map(|c| c.event).collect();
         while !events.is_empty() {
             let rest = events.split_off(events.len().min(BATCH));
             sink.record(std::mem::replace(&mut events, rest))?;
@@ -74,7 +77,8 @@ impl Engine<'_> {
             pb.finish_and_clear();
         }
         if !self.stop.load(Ordering::Relaxed) {
-            let existing: Vec<PathBuf> = roots.iter().filter(|r| std::fs::symlink_metadata(r).is_ok()).cloned().collect();
+            let existing: Vec<PathBuf> =
+                roots.iter().filter(|r| std::fs::symlink_metadata(r).is_ok()).cloned().collect();
             self.baseline.set_roots(&existing, self.filter.roots())?;
         }
         Ok(stats)
@@ -103,11 +107,18 @@ impl Engine<'_> {
 
     /// Runs until the stop flag is set or the sink fails: an initial reconciliation, then
     /// real-time batches and a full rescan every `rescan_interval` or after lost events.
-    pub(crate) fn run(&self, rx: &Receiver<Signal>, sink: &mut dyn EventSink, mut watch: Option<&mut Watch>, progress: bool) -> Result<()> {
+    pub(crate) fn run(
+        &self,
+        rx: &Receiver<Signal>,
+        sink: &mut dyn EventSink,
+        mut watch: Option<&mut Watch>,
+        progress: bool,
+    ) -> Result<()> {
         self.rescan(sink, progress)?;
         let mut next_rescan = Instant::now() + self.rescan_interval;
         let mut overflow: Option<&'static str> = None;
         let mut pending: HashMap<PathBuf, Pending> = HashMap::new();
+        let mut writers: HashMap<(u64, u64), (Actor, Instant)> = HashMap::new();
         let mut connected = true;
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
@@ -117,9 +128,9 @@ impl Engine<'_> {
             if connected {
                 match rx.recv_timeout(wait) {
                     Ok(s) => {
-                        self.absorb(s, &mut pending, &mut overflow);
+                        self.absorb(s, &mut pending, &mut writers, &mut overflow);
                         while let Ok(s) = rx.try_recv() {
-                            self.absorb(s, &mut pending, &mut overflow);
+                            self.absorb(s, &mut pending, &mut writers, &mut overflow);
                         }
                     }
                     Err(RecvTimeoutError::Timeout) => {}
@@ -159,19 +170,32 @@ impl Engine<'_> {
                 }
             }
             let mut delta = self.scanner(None).check_paths(ready)?;
-            for e in &mut delta.events {
-                e.actor = actors.get(&e.path).cloned();
+            for c in &mut delta.events {
+                let by_inode = || c.inode.and_then(|i| writers.get(&i)).map(|(a, _)| a);
+                c.event.actor = actors.get(&c.event.path).or_else(by_inode).cloned();
             }
+            writers.retain(|_, (_, seen)| seen.elapsed() < WRITER_MEMORY);
             self.commit(sink, delta, true)?;
         }
         Ok(())
     }
 
-    fn absorb(&self, s: Signal, pending: &mut HashMap<PathBuf, Pending>, overflow: &mut Option<&'static str>) {
+    fn absorb(
+        &self,
+        s: Signal,
+        pending: &mut HashMap<PathBuf, Pending>,
+        writers: &mut HashMap<(u64, u64), (Actor, Instant)>,
+        overflow: &mut Option<&'static str>,
+    ) {
         let now = Instant::now();
         let (path, actor) = match s {
             Signal::Changed(p) => (p, None),
-            Signal::Written(p, a) => (p, Some(a)),
+            Signal::Written(p, inode, a) => {
+                if let Some(i) = inode {
+                    writers.insert(i, (a.clone(), now));
+                }
+                (p, Some(a))
+            }
             Signal::Overflow(why) => {
                 overflow.get_or_insert(why);
                 return;

@@ -12,6 +12,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,7 +60,12 @@ impl Fanotify {
 
     /// Reads events on a thread of its own until `stop` is set, sending [`Signal::Written`]
     /// for paths `filter` covers.
-    pub(crate) fn spawn(self, filter: Arc<PathFilter>, tx: Sender<Signal>, stop: Arc<AtomicBool>) -> io::Result<JoinHandle<()>> {
+    pub(crate) fn spawn(
+        self,
+        filter: Arc<PathFilter>,
+        tx: Sender<Signal>,
+        stop: Arc<AtomicBool>,
+    ) -> io::Result<JoinHandle<()>> {
         std::thread::Builder::new().name("fim-fanotify".into()).spawn(move || self.read_loop(&filter, &tx, &stop))
     }
 
@@ -111,12 +117,13 @@ impl Fanotify {
                     continue;
                 }
                 let Some(path) = fd_path(&file) else { continue };
-                drop(file);
                 if !filter.covers(&path) {
                     continue;
                 }
-                let image = std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| Text::from(p.as_path())).unwrap_or_default();
-                if tx.send(Signal::Written(path, Actor { pid, image })).is_err() {
+                let inode = std::fs::File::from(file).metadata().ok().map(|m| (m.dev(), m.ino()));
+                let image =
+                    std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| Text::from(p.as_path())).unwrap_or_default();
+                if tx.send(Signal::Written(path, inode, Actor { pid, image })).is_err() {
                     return;
                 }
             }

@@ -27,7 +27,8 @@ impl PathFilter {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(path = %p.display(), error = %e, "FIM path is not accessible now; it is watched from the next rescan on which it exists");
-                    std::path::absolute(p).with_context(|| format!("FIM path {} cannot be made absolute", p.display()))?
+                    std::path::absolute(p)
+                        .with_context(|| format!("FIM path {} cannot be made absolute", p.display()))?
                 }
             };
             roots.push(root);
@@ -100,7 +101,8 @@ mod tests {
 
     #[test]
     fn globs_match_the_full_path_and_bare_names_anywhere() {
-        let f = filter(&["**/*.tmp", "*.swp", "/nonexistent-fim-root/a/cache/**"], &["/nonexistent-fim-root/a/secret/**"]);
+        let f =
+            filter(&["**/*.tmp", "*.swp", "/nonexistent-fim-root/a/cache/**"], &["/nonexistent-fim-root/a/secret/**"]);
         assert!(f.excluded(Path::new("/nonexistent-fim-root/a/x/y.tmp")));
         assert!(f.excluded(Path::new("/nonexistent-fim-root/a/.f.swp")));
         assert!(f.excluded(Path::new("/nonexistent-fim-root/a/cache/z")));

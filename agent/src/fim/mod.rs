@@ -92,7 +92,7 @@ pub async fn run(cfg: FimConfig, baseline_db: PathBuf, recorder: Recorder, progr
     let (req_tx, mut req_rx) = mpsc::channel::<Request>(2);
     let engine_stop = Arc::clone(&stop);
     let engine = tokio::task::spawn_blocking(move || {
-        let result = run_blocking(&cfg, &baseline_db, filter, &engine_stop, &mut ChannelSink(req_tx), progress);
+        let result = run_blocking(&cfg, &baseline_db, filter, &engine_stop, &mut ChannelSink(req_tx), progress, true);
         // Whatever ended the engine ends the fanotify reader too.
         engine_stop.store(true, Ordering::Relaxed);
         result
@@ -111,11 +111,17 @@ fn run_blocking(
     stop: &Arc<AtomicBool>,
     sink: &mut dyn EventSink,
     progress: bool,
+    fanotify: bool,
 ) -> Result<()> {
     let baseline = Baseline::open(baseline_db)?;
     let (tx, rx) = std::sync::mpsc::channel();
     // Notification starts before the first reconciliation so nothing falls between them.
-    let _fanotify = start_fanotify(&filter, &tx, stop);
+    let _fanotify = if fanotify {
+        start_fanotify(&filter, &tx, stop)
+    } else {
+        SENSOR.store(SENSOR_INOTIFY, Ordering::Relaxed);
+        None
+    };
     let mut watch = match watch::Watch::start(Arc::clone(&filter), tx) {
         Ok(w) => Some(w),
         Err(e) => {
@@ -124,13 +130,8 @@ fn run_blocking(
             None
         }
     };
-    let engine = Engine {
-        filter: &filter,
-        baseline: &baseline,
-        stop,
-        threads: threads(),
-        rescan_interval: cfg.rescan_interval,
-    };
+    let engine =
+        Engine { filter: &filter, baseline: &baseline, stop, threads: threads(), rescan_interval: cfg.rescan_interval };
     tracing::info!(sensor = sensor_name(), roots = ?filter.roots(), "FIM sensor started");
     engine.run(&rx, sink, watch.as_mut(), progress)
 }
@@ -183,8 +184,10 @@ fn own_state(baseline_db: &Path) -> Result<Vec<PathBuf>> {
     Ok(vec![dir])
 }
 
+/// Worker threads for scans: more than the cores, because a cold tree is bound by disk
+/// latency and concurrent reads keep the device busy.
 fn threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8)
+    std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(4, 8)
 }
 
 struct StopOnDrop(Arc<AtomicBool>);

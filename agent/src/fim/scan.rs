@@ -51,8 +51,16 @@ pub(crate) struct Observed {
 /// spool before the updates are applied.
 #[derive(Default)]
 pub(crate) struct Delta {
-    pub events: Vec<FileEvent>,
+    pub events: Vec<Change>,
     pub updates: Vec<Update>,
+}
+
+/// A change to report, with the inode (device, number) of the path's new state, by which the
+/// writer that fanotify saw under another name (a temporary file renamed over the target) is
+/// found.
+pub(crate) struct Change {
+    pub event: FileEvent,
+    pub inode: Option<(u64, u64)>,
 }
 
 /// Where a delta goes: recorded, then applied to the baseline. `durable` asks for a commit
@@ -220,7 +228,9 @@ impl Scanner<'_> {
                     Some(o) => rec.vanished(p, o),
                     None => {}
                 },
-                Err(e) => tracing::warn!(path = %p.display(), error = %e, "cannot inspect a changed path"),
+                Err(e) => {
+                    tracing::warn!(path = %p.display(), error = %e, "cannot inspect a changed path")
+                }
             }
         }
         drop(snap);
@@ -258,13 +268,20 @@ impl Scanner<'_> {
         std::thread::scope(|s| {
             let handles: Vec<_> = parts
                 .into_iter()
-                .map(|part| s.spawn(move || part.into_iter().filter_map(|(p, r, o)| prepare(p, r, o, None)).collect::<Vec<_>>()))
+                .map(|part| {
+                    s.spawn(move || part.into_iter().filter_map(|(p, r, o)| prepare(p, r, o, None)).collect::<Vec<_>>())
+                })
                 .collect();
             handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
         })
     }
 
-    fn walk(&self, scopes: &[PathBuf], counters: &Counters, sink: &mut dyn FnMut(Vec<Observed>) -> Result<()>) -> Result<Walked> {
+    fn walk(
+        &self,
+        scopes: &[PathBuf],
+        counters: &Counters,
+        sink: &mut dyn FnMut(Vec<Observed>) -> Result<()>,
+    ) -> Result<Walked> {
         let queue = Queue::default();
         for s in scopes {
             queue.push(Work::Root(s.clone()));
@@ -420,7 +437,13 @@ impl Scanner<'_> {
 
     /// Finds baseline entries under `scopes` that the walk did not see and that are really
     /// gone. Entries that are no longer covered (a new exclude glob) are dropped silently.
-    fn find_gone(&self, scopes: &[PathBuf], seen: &HashSet<u128>, unreadable: &[PathBuf], rec: &mut Reconciler<'_>) -> Result<()> {
+    fn find_gone(
+        &self,
+        scopes: &[PathBuf],
+        seen: &HashSet<u128>,
+        unreadable: &[PathBuf],
+        rec: &mut Reconciler<'_>,
+    ) -> Result<()> {
         let snap = self.baseline.snapshot()?;
         for scope in scopes {
             snap.for_each_in(scope, |p, r| {
@@ -469,8 +492,7 @@ fn prepare(path: PathBuf, mut rec: Record, old: Option<Record>, counters: Option
 fn is_gone(e: &io::Error) -> bool {
     // ENOTDIR: a directory on the way was replaced by a file. ELOOP: with O_NOFOLLOW, the
     // file was replaced by a symbolic link; it is seen as such on the next look.
-    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
-        || e.raw_os_error() == Some(libc_eloop())
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) || e.raw_os_error() == Some(libc_eloop())
 }
 
 #[cfg(unix)]
@@ -524,7 +546,7 @@ impl<'a> Reconciler<'a> {
         if let Some(action) = action
             && !self.silent
         {
-            self.event(action, &o.path, None, Some(old.meta), Some(o.rec.meta.clone()));
+            self.event(action, &o.path, None, Some(old.meta), Some(&o.rec));
         }
         self.delta.updates.push(Update::Put(o.path, o.rec));
     }
@@ -551,12 +573,13 @@ impl<'a> Reconciler<'a> {
         let mut created = Vec::new();
         for (path, new) in appeared {
             let source = by_inode.get_mut(&(new.dev, new.ino)).and_then(|candidates| {
-                let pos = candidates.iter().position(|&i| gone[i].as_ref().is_some_and(|(_, old)| renamed(old, &new)))?;
+                let pos =
+                    candidates.iter().position(|&i| gone[i].as_ref().is_some_and(|(_, old)| renamed(old, &new)))?;
                 gone[candidates.swap_remove(pos)].take()
             });
             match source {
                 Some((old_path, old)) => {
-                    self.event(FileAction::Renamed, &path, Some(&old_path), Some(old.meta), Some(new.meta.clone()));
+                    self.event(FileAction::Renamed, &path, Some(&old_path), Some(old.meta), Some(&new));
                     self.delta.updates.push(Update::Remove(old_path));
                     self.delta.updates.push(Update::Put(path, new));
                 }
@@ -564,7 +587,7 @@ impl<'a> Reconciler<'a> {
             }
         }
         for (path, new) in created {
-            self.event(FileAction::Created, &path, None, None, Some(new.meta.clone()));
+            self.event(FileAction::Created, &path, None, None, Some(&new));
             self.delta.updates.push(Update::Put(path, new));
         }
         let mut gone: Vec<_> = gone.into_iter().flatten().collect();
@@ -575,18 +598,27 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    fn event(&mut self, action: FileAction, path: &Path, old_path: Option<&Path>, old: Option<FileMeta>, new: Option<FileMeta>) {
+    fn event(
+        &mut self,
+        action: FileAction,
+        path: &Path,
+        old_path: Option<&Path>,
+        old: Option<FileMeta>,
+        new: Option<&Record>,
+    ) {
         let critical = self.filter.critical(path) || old_path.is_some_and(|p| self.filter.critical(p));
-        self.delta.events.push(FileEvent {
+        let event = FileEvent {
             action,
             path: Text::from(path),
             old_path: old_path.map(Text::from),
             old,
-            new,
+            new: new.map(|r| r.meta.clone()),
             critical,
             detection: self.detection,
             actor: None,
-        });
+        };
+        let inode = new.map(|r| (r.dev, r.ino));
+        self.delta.events.push(Change { event, inode });
     }
 }
 

@@ -76,7 +76,13 @@ impl Fixture {
         let filter = PathFilter::new(&self.cfg, &own_state(&self.db)?)?;
         let baseline = Baseline::open(&self.db)?;
         let stop = AtomicBool::new(false);
-        let engine = Engine { filter: &filter, baseline: &baseline, stop: &stop, threads: 2, rescan_interval: self.cfg.rescan_interval };
+        let engine = Engine {
+            filter: &filter,
+            baseline: &baseline,
+            stop: &stop,
+            threads: 2,
+            rescan_interval: self.cfg.rescan_interval,
+        };
         engine.rescan(sink, false)
     }
 
@@ -124,7 +130,9 @@ fn first_baseline_is_silent_and_a_refresh_reads_nothing_unchanged() {
 fn offline_changes_are_reported_by_the_rescan_at_start() {
     let f = fixture(&[], &[]);
     fs::create_dir_all(f.p("dir/sub")).expect("mkdir");
-    for (name, data) in [("edit", "old"), ("gone", "bye"), ("mode", "m"), ("move", "mv"), ("dir/sub/inner", "in"), ("forged", "AAAA")] {
+    for (name, data) in
+        [("edit", "old"), ("gone", "bye"), ("mode", "m"), ("move", "mv"), ("dir/sub/inner", "in"), ("forged", "AAAA")]
+    {
         fs::write(f.p(name), data).expect("write");
     }
     // Links are recorded, never followed: a loop and a link to the parent must not hang.
@@ -191,7 +199,10 @@ fn a_change_the_spool_did_not_take_stays_out_of_the_baseline() {
     build_baseline(&f.cfg, &f.db, false).expect("baseline");
     fs::write(f.p("file"), "v2").expect("write");
     assert!(f.rescan(&mut Failing).is_err());
-    assert_eq!(summary(&f.events()), [(FileAction::Modified.as_str(), f.p("file").to_string_lossy().into_owned(), None)].into());
+    assert_eq!(
+        summary(&f.events()),
+        [(FileAction::Modified.as_str(), f.p("file").to_string_lossy().into_owned(), None)].into()
+    );
 }
 
 #[test]
@@ -231,10 +242,14 @@ fn non_utf8_and_vietnamese_names_are_kept_exactly() {
     }
     let events = f.events();
     assert_eq!(events.len(), 3);
-    assert!(events.iter().all(|e| e.action == FileAction::Modified && e.new.as_ref().and_then(|m| m.hash) == hash(b"v2")));
+    assert!(
+        events.iter().all(|e| e.action == FileAction::Modified && e.new.as_ref().and_then(|m| m.hash) == hash(b"v2"))
+    );
     let paths: BTreeSet<Vec<u8>> = events.iter().map(|e| e.path.to_bytes()).collect();
-    let want: BTreeSet<Vec<u8>> =
-        [OsStr::new(nfc), OsStr::new(nfd), raw].iter().map(|n| f.root.join(n).as_os_str().as_bytes().to_vec()).collect();
+    let want: BTreeSet<Vec<u8>> = [OsStr::new(nfc), OsStr::new(nfd), raw]
+        .iter()
+        .map(|n| f.root.join(n).as_os_str().as_bytes().to_vec())
+        .collect();
     assert_eq!(paths, want, "NFC and NFD are distinct names and invalid UTF-8 round-trips");
     assert!(events.iter().any(|e| e.path.is_escaped()));
 }
@@ -247,13 +262,13 @@ struct Running {
 }
 
 impl Running {
-    fn start(f: &Fixture) -> Running {
+    fn start(f: &Fixture, fanotify: bool) -> Running {
         let sink = Collect::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (cfg, db, stop2, mut sink2) = (f.cfg.clone(), f.db.clone(), Arc::clone(&stop), sink.clone());
         let thread = std::thread::spawn(move || {
             let filter = Arc::new(PathFilter::new(&cfg, &own_state(&db)?)?);
-            run_blocking(&cfg, &db, filter, &stop2, &mut sink2, false)
+            run_blocking(&cfg, &db, filter, &stop2, &mut sink2, false, fanotify)
         });
         let r = Running { stop, thread: Some(thread), sink };
         // A probe file tells when the initial reconciliation is over and notification is on.
@@ -283,14 +298,27 @@ impl Drop for Running {
 
 #[cfg(unix)]
 #[test]
-fn realtime_sees_every_action_and_bursts_of_thousands() {
+fn realtime_with_inotify_alone_sees_every_action_and_bursts_of_thousands() {
+    realtime_sees_every_action_and_bursts_of_thousands(false);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn realtime_with_fanotify_sees_every_action_and_bursts_of_thousands() {
+    if probe() == "fanotify" {
+        realtime_sees_every_action_and_bursts_of_thousands(true);
+    }
+}
+
+#[cfg(unix)]
+fn realtime_sees_every_action_and_bursts_of_thousands(fanotify: bool) {
     let f = fixture(&["**/*.tmp"], &["ROOT/secret/**"]);
     fs::create_dir(f.p("secret")).expect("mkdir");
     fs::write(f.p("keep"), "k").expect("write");
     fs::write(f.p("rename-me"), "r").expect("write");
     fs::write(f.p("delete-me"), "d").expect("write");
     build_baseline(&f.cfg, &f.db, false).expect("baseline");
-    let running = Running::start(&f);
+    let running = Running::start(&f, fanotify);
     let sink = &running.sink;
     let key = |p: &str| Text::from(f.p(p).as_path());
 
@@ -325,46 +353,81 @@ fn realtime_sees_every_action_and_bursts_of_thousands() {
     for i in 0..3000 {
         fs::write(f.p(&format!("burst/{i}")), format!("final {i}")).expect("write");
     }
-    sink.wait_for("3000 created files", |ev| {
-        ev.iter().filter(|e| e.action == FileAction::Created && e.path.as_str().contains("/burst/")).count() >= 3000
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    let finals: std::collections::HashMap<String, Option<[u8; 32]>> =
+        (0..3000).map(|i| (s(&format!("burst/{i}")), hash(format!("final {i}").as_bytes()))).collect();
+    let last_states = |ev: &[FileEvent]| {
+        let mut last = std::collections::HashMap::new();
+        for e in ev.iter().filter(|e| e.path.as_str().contains("/burst/")) {
+            last.insert(e.path.to_string(), e.new.as_ref().and_then(|m| m.hash));
+        }
+        last
+    };
+    sink.wait_for("the final content of all 3000 files", |ev| last_states(ev) == finals);
     let events = sink.take();
-    let mut last = std::collections::HashMap::new();
-    for e in events.iter().filter(|e| e.path.as_str().contains("/burst/")) {
-        last.insert(e.path.to_string(), e.new.as_ref().and_then(|m| m.hash));
-    }
-    assert_eq!(last.len(), 3000);
-    for i in 0..3000 {
-        assert_eq!(last.get(&s(&format!("burst/{i}"))), Some(&hash(format!("final {i}").as_bytes())), "final state of burst/{i}");
-    }
+    let created = events.iter().filter(|e| e.action == FileAction::Created).count();
+    assert_eq!(created, 3000, "each file is created once");
+    assert!(events.len() <= 6000, "at most one creation and one modification per file");
 }
 
 #[cfg(target_os = "linux")]
 #[test]
 fn fanotify_names_the_writer_when_root() {
-    if sensor_name() != "fanotify" {
+    if probe() != "fanotify" {
         eprintln!("fanotify is not available here (not root or not supported); nothing to check");
         return;
     }
     let f = fixture(&[], &[]);
+    fs::write(f.p("config"), "old").expect("write");
     build_baseline(&f.cfg, &f.db, false).expect("baseline");
-    let running = Running::start(&f);
-    let target = f.p("written-by-sh");
+    let running = Running::start(&f, true);
+    // Written in place, then written under a temporary name and renamed over the target (as
+    // editors and `sed -i` do): both changes name the shell that wrote them.
     let mut child = std::process::Command::new("/bin/sh")
         .arg("-c")
-        .arg("printf hello > \"$1\"; sleep 0.3")
+        .arg("printf hello > \"$1/direct\"; printf new > \"$1/config.tmp\"; mv \"$1/config.tmp\" \"$1/config\"")
         .arg("sh")
-        .arg(&target)
+        .arg(&f.root)
         .spawn()
         .expect("sh");
     let pid = child.id();
-    running.sink.wait_for("the write by sh", |ev| ev.iter().any(|e| e.path == Text::from(target.as_path())));
+    let (direct, config) = (Text::from(f.p("direct").as_path()), Text::from(f.p("config").as_path()));
+    running.sink.wait_for("both writes by sh", |ev| {
+        ev.iter().any(|e| e.path == direct) && ev.iter().any(|e| e.path == config && e.action == FileAction::Modified)
+    });
     child.wait().expect("wait");
     let events = running.sink.take();
-    let e = events.iter().find(|e| e.path == Text::from(target.as_path())).expect("event");
-    let actor = e.actor.as_ref().expect("fanotify names the writer");
-    assert_eq!(actor.pid, pid);
-    let image = fs::canonicalize("/bin/sh").expect("sh");
-    assert_eq!(actor.image, Text::from(image.as_path()));
+    let image = Text::from(fs::canonicalize("/bin/sh").expect("sh").as_path());
+    for path in [&direct, &config] {
+        let e = events.iter().find(|e| &e.path == path).expect("event");
+        let actor = e.actor.as_ref().unwrap_or_else(|| panic!("fanotify names the writer of {path}: {e:#?}"));
+        assert_eq!((actor.pid, &actor.image), (pid, &image), "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_records_into_the_spool_before_the_baseline_moves() {
+    let f = fixture(&[], &[]);
+    fs::write(f.p("offline"), "v1").expect("write");
+    build_baseline(&f.cfg, &f.db, false).expect("baseline");
+    fs::write(f.p("offline"), "v2").expect("write");
+    let spool = crate::spool::Spool::open(&f.db.with_file_name("spool.redb"), 1 << 30).expect("spool");
+    let recorder = Recorder::start(Arc::clone(&spool));
+    let sensor = tokio::spawn(run(f.cfg.clone(), f.db.clone(), recorder, false));
+    let events = || spool.depth().expect("depth").events;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while events() < 1 {
+        assert!(Instant::now() < deadline, "the offline change never reached the spool");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    fs::write(f.p("live"), "x").expect("write");
+    while events() < 2 {
+        assert!(Instant::now() < deadline, "the live change never reached the spool");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Exactly two: the agent's own writes to its state directory are not reported.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(events(), 2);
+    assert!(!sensor.is_finished(), "the sensor keeps running");
+    sensor.abort();
+    assert!(sensor.await.is_err_and(|e| e.is_cancelled()));
 }

@@ -14,8 +14,8 @@ use std::sync::mpsc::Sender;
 pub(crate) enum Signal {
     /// Something happened to this path; look at it.
     Changed(PathBuf),
-    /// This process wrote to this path (fanotify).
-    Written(PathBuf, Actor),
+    /// This process wrote to this path, whose inode is (device, number) (fanotify).
+    Written(PathBuf, Option<(u64, u64)>, Actor),
     /// Events were lost; only a full rescan can tell what happened.
     Overflow(&'static str),
 }
@@ -65,7 +65,9 @@ impl Watch {
             }
             match self.watcher.watch(root, RecursiveMode::Recursive) {
                 Ok(()) => self.watched.push(root.clone()),
-                Err(e) => tracing::warn!(path = %root.display(), error = %e, "cannot watch; changes are found by rescans only"),
+                Err(e) => {
+                    tracing::warn!(path = %root.display(), error = %e, "cannot watch; changes are found by rescans only")
+                }
             }
         }
     }

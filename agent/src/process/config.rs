@@ -24,21 +24,15 @@ pub struct ProcessConfig {
 
 impl Default for ProcessConfig {
     fn default() -> ProcessConfig {
-        ProcessConfig {
-            enabled: true,
-            poll_interval: Duration::from_secs(1),
-        }
+        ProcessConfig { enabled: true, poll_interval: Duration::from_secs(1) }
     }
 }
 
 fn positive_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     use serde::de::Error;
     let text = String::deserialize(deserializer)?;
-    let duration = humantime::parse_duration(&text).map_err(|e| {
-        D::Error::custom(format!(
-            "{text:?} is not a duration like \"1s\" or \"500ms\" ({e})"
-        ))
-    })?;
+    let duration = humantime::parse_duration(&text)
+        .map_err(|e| D::Error::custom(format!("{text:?} is not a duration like \"1s\" or \"500ms\" ({e})")))?;
     if duration.is_zero() {
         return Err(D::Error::custom("must be longer than zero, e.g. \"1s\""));
     }
@@ -55,9 +49,7 @@ mod tests {
     }
 
     fn parse(text: &str) -> Result<ProcessConfig, String> {
-        toml::from_str::<File>(text)
-            .map(|f| f.process)
-            .map_err(|e| e.to_string())
+        toml::from_str::<File>(text).map(|f| f.process).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -73,10 +65,7 @@ mod tests {
     #[test]
     fn bad_values_name_the_key_and_line() {
         let err = parse("[process]\n\npoll_interval = \"soon\"\n").expect_err("bad duration");
-        assert!(
-            err.contains("line 3") && err.contains("poll_interval") && err.contains("soon"),
-            "{err}"
-        );
+        assert!(err.contains("line 3") && err.contains("poll_interval") && err.contains("soon"), "{err}");
         let err = parse("[process]\npoll_interval = \"0s\"\n").expect_err("zero");
         assert!(err.contains("longer than zero"), "{err}");
         let err = parse("[process]\nenable = true\n").expect_err("typo");

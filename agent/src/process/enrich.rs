@@ -41,27 +41,28 @@ pub(crate) struct Snapshot {
 /// Reads what can be read about `pid` under `proc_root` (normally `/proc`).
 pub(crate) fn capture(proc_root: &Path, pid: u32) -> Snapshot {
     let dir = proc_root.join(pid.to_string());
-    let mut snap = Snapshot {
-        pid,
-        ..Snapshot::default()
-    };
+    let mut snap = Snapshot { pid, ..Snapshot::default() };
+    let mut kthread = None;
     if let Ok(status) = std::fs::read(dir.join("status")) {
         let status = parse_status(&status);
         snap.ppid = status.ppid;
         snap.uid = status.euid;
-        snap.kernel_thread =
-            status.kthread || pid == KTHREADD_PID || status.ppid == Some(KTHREADD_PID);
+        kthread = status.kthread;
     }
+    snap.command_line = std::fs::read(dir.join("cmdline")).ok().map(|raw| format_command_line(&raw));
+    // Older kernels have no `Kthread:` line. Kernel threads are then told by their
+    // parent, kthreadd, and their empty command line: a user-mode helper that kthreadd
+    // spawned and that exec'd (modprobe, a core-dump handler) has one, and must be reported.
+    snap.kernel_thread = kthread.unwrap_or_else(|| {
+        (pid == KTHREADD_PID || snap.ppid == Some(KTHREADD_PID))
+            && snap.command_line.as_ref().is_none_or(|c| c.is_empty())
+    });
     if snap.kernel_thread {
+        snap.command_line = None;
         return snap;
     }
     snap.exe = File::open(dir.join("exe")).ok();
-    snap.image = std::fs::read_link(dir.join("exe"))
-        .ok()
-        .map(|p| p.as_os_str().as_bytes().to_vec());
-    snap.command_line = std::fs::read(dir.join("cmdline"))
-        .ok()
-        .map(|raw| format_command_line(&raw));
+    snap.image = std::fs::read_link(dir.join("exe")).ok().map(|p| p.as_os_str().as_bytes().to_vec());
     snap
 }
 
@@ -78,7 +79,8 @@ const KTHREADD_PID: u32 = 2;
 struct Status {
     ppid: Option<u32>,
     euid: Option<u32>,
-    kthread: bool,
+    /// `None` on kernels that do not say.
+    kthread: Option<bool>,
 }
 
 fn parse_status(raw: &[u8]) -> Status {
@@ -88,18 +90,13 @@ fn parse_status(raw: &[u8]) -> Status {
             continue;
         };
         let (key, value) = (&line[..colon], &line[colon + 1..]);
-        let mut fields = value
-            .split(|b| b.is_ascii_whitespace())
-            .filter(|f| !f.is_empty());
-        let mut number = |index: usize| -> Option<u32> {
-            std::str::from_utf8(fields.nth(index)?).ok()?.parse().ok()
-        };
+        let mut fields = value.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty());
+        let mut number = |index: usize| -> Option<u32> { std::str::from_utf8(fields.nth(index)?).ok()?.parse().ok() };
         match key {
             b"PPid" => status.ppid = number(0),
             // Real, effective, saved, filesystem.
             b"Uid" => status.euid = number(1),
-            // Present since Linux 6.0; older kernels are recognised by kthreadd parentage.
-            b"Kthread" => status.kthread = number(0) == Some(1),
+            b"Kthread" => status.kthread = number(0).map(|k| k == 1),
             _ => {}
         }
     }
@@ -119,8 +116,7 @@ pub(crate) fn format_command_line(raw: &[u8]) -> Vec<u8> {
         if i > 0 {
             out.push(b' ');
         }
-        let needs_quotes =
-            arg.is_empty() || arg.iter().any(|b| b.is_ascii_whitespace() || *b == b'"');
+        let needs_quotes = arg.is_empty() || arg.iter().any(|b| b.is_ascii_whitespace() || *b == b'"');
         if needs_quotes {
             out.push(b'"');
             for &b in arg {
@@ -156,11 +152,7 @@ pub(crate) struct Enricher {
 
 impl Enricher {
     pub(crate) fn new() -> Enricher {
-        Enricher {
-            hashes: HashMap::new(),
-            clock: 0,
-            users: HashMap::new(),
-        }
+        Enricher { hashes: HashMap::new(), clock: 0, users: HashMap::new() }
     }
 
     /// BLAKE3 of the opened image, from the cache when this exact file version was seen.
@@ -182,11 +174,7 @@ impl Enricher {
         }
         let hash = hash_file(exe).ok()?;
         if self.hashes.len() >= HASH_CACHE_ENTRIES {
-            let oldest = self
-                .hashes
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| *k);
+            let oldest = self.hashes.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| *k);
             if let Some(oldest) = oldest {
                 self.hashes.remove(&oldest);
             }
@@ -228,15 +216,7 @@ fn lookup_user(uid: u32) -> Option<String> {
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
         // SAFETY: every pointer refers to live, correctly sized storage owned by this frame.
-        let rc = unsafe {
-            libc::getpwuid_r(
-                uid,
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
+        let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
             continue;
@@ -257,14 +237,8 @@ mod tests {
     #[test]
     fn command_line_quotes_only_arguments_that_need_it() {
         assert_eq!(format_command_line(b"/bin/sleep\x005\x00"), b"/bin/sleep 5");
-        assert_eq!(
-            format_command_line(b"sh\0-c\0echo \"hi\" there\0\0x\0"),
-            br#"sh -c "echo \"hi\" there" "" x"#
-        );
-        assert_eq!(
-            format_command_line(b"nginx: worker process"),
-            b"\"nginx: worker process\""
-        );
+        assert_eq!(format_command_line(b"sh\0-c\0echo \"hi\" there\0\0x\0"), br#"sh -c "echo \"hi\" there" "" x"#);
+        assert_eq!(format_command_line(b"nginx: worker process"), b"\"nginx: worker process\"");
         assert_eq!(format_command_line(b""), b"");
         assert_eq!(format_command_line(b"\xffbad\0ok\0"), b"\xffbad ok");
     }
@@ -272,16 +246,29 @@ mod tests {
     #[test]
     fn status_fields_are_parsed_and_garbage_is_tolerated() {
         let status = parse_status(b"Name:\tbash\nPPid:\t41\nUid:\t1000\t0\t0\t0\nKthread:\t0\n");
-        assert_eq!(
-            status,
-            Status {
-                ppid: Some(41),
-                euid: Some(0),
-                kthread: false
-            }
-        );
+        assert_eq!(status, Status { ppid: Some(41), euid: Some(0), kthread: Some(false) });
         assert_eq!(parse_status(b"PPid:\nUid: x\n\xff:\xff"), Status::default());
-        assert!(parse_status(b"Kthread:\t1\n").kthread);
+        assert_eq!(parse_status(b"Kthread:\t1\n").kthread, Some(true));
+    }
+
+    #[test]
+    fn kernel_threads_are_recognised_but_user_mode_helpers_are_not() {
+        assert!(capture(Path::new("/proc"), KTHREADD_PID).kernel_thread);
+        let root = tempfile::tempdir().expect("temp dir");
+        let fake = |pid: u32, status: &str, cmdline: &[u8]| {
+            let dir = root.path().join(pid.to_string());
+            std::fs::create_dir(&dir).expect("mkdir");
+            std::fs::write(dir.join("status"), status).expect("write status");
+            std::fs::write(dir.join("cmdline"), cmdline).expect("write cmdline");
+            capture(root.path(), pid)
+        };
+        // Kernels without the `Kthread:` line.
+        assert!(fake(30, "PPid:\t2\n", b"").kernel_thread);
+        let helper = fake(31, "PPid:\t2\n", b"/sbin/modprobe\0-q\0");
+        assert!(!helper.kernel_thread);
+        assert_eq!(helper.command_line.as_deref(), Some(&b"/sbin/modprobe -q"[..]));
+        // Kernels with it are believed.
+        assert!(!fake(32, "PPid:\t2\nKthread:\t0\n", b"").kernel_thread);
     }
 
     #[test]
@@ -306,18 +293,12 @@ mod tests {
         let mut enricher = Enricher::new();
         let first = enricher.image_hash(&File::open(&path).expect("open"));
         assert_eq!(first, Some(*blake3::hash(b"version one").as_bytes()));
-        assert_eq!(
-            enricher.image_hash(&File::open(&path).expect("open")),
-            first
-        );
+        assert_eq!(enricher.image_hash(&File::open(&path).expect("open")), first);
         assert_eq!(enricher.hashes.len(), 1);
 
         std::fs::write(&path, b"version two, longer").expect("rewrite");
         let second = enricher.image_hash(&File::open(&path).expect("open"));
-        assert_eq!(
-            second,
-            Some(*blake3::hash(b"version two, longer").as_bytes())
-        );
+        assert_eq!(second, Some(*blake3::hash(b"version two, longer").as_bytes()));
     }
 
     #[test]

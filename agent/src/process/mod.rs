@@ -98,15 +98,11 @@ pub async fn run(cfg: ProcessConfig, backend: Backend, recorder: Recorder) -> an
         tracing::info!("process sensor disabled by configuration");
         return Ok(());
     }
-    let mut sensor =
-        tokio::task::spawn_blocking(move || Sensor::start(&cfg, backend, Path::new("/proc")))
-            .await
-            .context("the process sensor failed to start")??;
+    let mut sensor = tokio::task::spawn_blocking(move || Sensor::start(&cfg, backend, Path::new("/proc")))
+        .await
+        .context("the process sensor failed to start")??;
     while let Some(batch) = next_batch(&mut sensor.events).await {
-        recorder
-            .record(batch)
-            .await
-            .context("cannot record process events")?;
+        recorder.record(batch).await.context("cannot record process events")?;
     }
     sensor.stopped().await
 }
@@ -138,8 +134,8 @@ impl Sensor {
         let (tx, events) = mpsc::channel(CHANNEL);
         let worker = match backend {
             Backend::Netlink => {
-                let connector = netlink::Connector::subscribe()
-                    .context("cannot subscribe to the netlink process connector")?;
+                let connector =
+                    netlink::Connector::subscribe().context("cannot subscribe to the netlink process connector")?;
                 stream::spawn(connector, proc_root, tx)?
             }
             Backend::Polling => poll::spawn(proc_root, cfg.poll_interval, tx)?,
@@ -176,22 +172,14 @@ mod tests {
     const EXPECTED_COMMAND_LINE: &str = "\"ngọn hải đăng\" 5";
 
     fn spawn_sleep() -> Child {
-        Command::new("/bin/sleep")
-            .arg0(NAME)
-            .arg("5")
-            .spawn()
-            .expect("spawn /bin/sleep")
+        Command::new("/bin/sleep").arg0(NAME).arg("5").spawn().expect("spawn /bin/sleep")
     }
 
     fn sleep_image() -> std::path::PathBuf {
         std::fs::canonicalize("/bin/sleep").expect("resolve /bin/sleep")
     }
 
-    async fn wait_for(
-        events: &mut mpsc::Receiver<Observation>,
-        pid: u32,
-        action: ProcessAction,
-    ) -> ProcessEvent {
+    async fn wait_for(events: &mut mpsc::Receiver<Observation>, pid: u32, action: ProcessAction) -> ProcessEvent {
         let found = tokio::time::timeout(Duration::from_secs(10), async {
             while let Some(obs) = events.recv().await {
                 if let EventBody::Process(p) = obs.body
@@ -215,34 +203,24 @@ mod tests {
         let image = sleep_image();
         assert_eq!(event.pid, pid);
         assert_eq!(event.ppid, std::process::id());
-        assert_eq!(
-            event.image.as_str().as_bytes(),
-            image.as_os_str().as_bytes()
-        );
+        assert_eq!(event.image.as_str().as_bytes(), image.as_os_str().as_bytes());
         assert_eq!(event.command_line.as_str(), EXPECTED_COMMAND_LINE);
         // SAFETY: geteuid has no preconditions.
         let me = enrich::Enricher::new().user_name(unsafe { libc::geteuid() });
         assert_eq!(event.user.as_str(), me);
         let own_image = std::env::current_exe().expect("own executable");
-        assert_eq!(
-            event.parent_image.as_ref().map(|t| t.as_str().as_bytes()),
-            Some(own_image.as_os_str().as_bytes())
-        );
+        assert_eq!(event.parent_image.as_ref().map(|t| t.as_str().as_bytes()), Some(own_image.as_os_str().as_bytes()));
         let bytes = std::fs::read(&image).expect("read sleep");
         assert_eq!(event.image_hash, Some(*blake3::hash(&bytes).as_bytes()));
     }
 
     fn polling_config() -> ProcessConfig {
-        ProcessConfig {
-            enabled: true,
-            poll_interval: Duration::from_millis(100),
-        }
+        ProcessConfig { enabled: true, poll_interval: Duration::from_millis(100) }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn polling_backend_reports_start_and_exit_of_a_real_process() {
-        let mut sensor =
-            Sensor::start(&polling_config(), Backend::Polling, Path::new("/proc")).expect("start");
+        let mut sensor = Sensor::start(&polling_config(), Backend::Polling, Path::new("/proc")).expect("start");
         let mut child = spawn_sleep();
         let pid = child.id();
         let start = wait_for(&mut sensor.events, pid, ProcessAction::Start).await;
@@ -251,10 +229,7 @@ mod tests {
         child.kill().expect("kill");
         child.wait().expect("reap");
         let exit = wait_for(&mut sensor.events, pid, ProcessAction::Exit).await;
-        assert_eq!(
-            exit.command_line, start.command_line,
-            "exit carries what the start knew"
-        );
+        assert_eq!(exit.command_line, start.command_line, "exit carries what the start knew");
         assert_eq!(exit.exit_code, None, "polling cannot know exit codes");
     }
 
@@ -273,8 +248,7 @@ mod tests {
             Ok(_) if has_privilege() => assert_eq!(selected, Backend::Netlink),
             Ok(_) => assert_eq!(selected, Backend::Polling),
         }
-        let mut sensor =
-            Sensor::start(&polling_config(), Backend::Netlink, Path::new("/proc")).expect("start");
+        let mut sensor = Sensor::start(&polling_config(), Backend::Netlink, Path::new("/proc")).expect("start");
 
         let mut child = spawn_sleep();
         let pid = child.id();
@@ -287,10 +261,7 @@ mod tests {
         assert_eq!(exit.image, start.image);
 
         // Far shorter than any poll interval: only the connector sees it, with its status.
-        let mut child = Command::new("/bin/sh")
-            .args(["-c", "exit 3"])
-            .spawn()
-            .expect("spawn sh");
+        let mut child = Command::new("/bin/sh").args(["-c", "exit 3"]).spawn().expect("spawn sh");
         let pid = child.id();
         child.wait().expect("reap");
         let exit = wait_for(&mut sensor.events, pid, ProcessAction::Exit).await;
@@ -302,13 +273,11 @@ mod tests {
     async fn run_records_a_real_process_into_the_spool() {
         use ring::signature::Ed25519KeyPair;
         let dir = tempfile::tempdir().expect("temp dir");
-        let spool =
-            crate::spool::Spool::open(&dir.path().join("spool.redb"), 1 << 30).expect("spool");
+        let spool = crate::spool::Spool::open(&dir.path().join("spool.redb"), 1 << 30).expect("spool");
         let recorder = Recorder::start(spool.clone());
         let backend = select_backend();
         let sensor = tokio::spawn(run(polling_config(), backend, recorder));
-        let pkcs8 =
-            Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("keygen");
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("keygen");
         let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
         let agent = haidang_proto::AgentId([7; 16]);
 
@@ -318,23 +287,15 @@ mod tests {
         for _attempt in 0..5 {
             let mut child = spawn_sleep();
             let pid = child.id();
-            for _ in 0..30 {
+            for _ in 0..15 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let Some(batch) = spool.seal(&key, agent, 100_000, 1 << 26).expect("seal") else {
                     continue;
                 };
-                found = batch
-                    .open()
-                    .expect("open batch")
-                    .into_iter()
-                    .find_map(|e| match e.body {
-                        EventBody::Process(p)
-                            if p.pid == pid && p.action == ProcessAction::Start =>
-                        {
-                            Some(p)
-                        }
-                        _ => None,
-                    });
+                found = batch.open().expect("open batch").into_iter().find_map(|e| match e.body {
+                    EventBody::Process(p) if p.pid == pid && p.action == ProcessAction::Start => Some(p),
+                    _ => None,
+                });
                 if found.is_some() {
                     break;
                 }
@@ -347,8 +308,7 @@ mod tests {
         }
         assert!(!sensor.is_finished(), "the sensor keeps running");
         sensor.abort();
-        let start =
-            found.unwrap_or_else(|| panic!("no start event in the spool ({})", backend.as_str()));
+        let start = found.unwrap_or_else(|| panic!("no start event in the spool ({})", backend.as_str()));
         assert_is_our_sleep(&start, start.pid);
     }
 
@@ -356,15 +316,10 @@ mod tests {
     async fn batches_are_bounded_and_end_with_the_stream() {
         let (tx, mut rx) = mpsc::channel(1000);
         for _ in 0..300 {
-            tx.send(Observation::now(EventBody::Process(sample())))
-                .await
-                .expect("send");
+            tx.send(Observation::now(EventBody::Process(sample()))).await.expect("send");
         }
         assert_eq!(next_batch(&mut rx).await.map(|b| b.len()), Some(BATCH_MAX));
-        assert_eq!(
-            next_batch(&mut rx).await.map(|b| b.len()),
-            Some(300 - BATCH_MAX)
-        );
+        assert_eq!(next_batch(&mut rx).await.map(|b| b.len()), Some(300 - BATCH_MAX));
         drop(tx);
         assert!(next_batch(&mut rx).await.is_none());
     }
@@ -385,9 +340,6 @@ mod tests {
 
     #[test]
     fn backend_names() {
-        assert_eq!(
-            (Backend::Netlink.as_str(), Backend::Polling.as_str()),
-            ("netlink", "polling")
-        );
+        assert_eq!((Backend::Netlink.as_str(), Backend::Polling.as_str()), ("netlink", "polling"));
     }
 }

@@ -78,13 +78,8 @@ impl Connector {
     /// subscription, so a connector that would stay silent is reported as an error.
     pub(crate) fn subscribe() -> io::Result<Connector> {
         // SAFETY: plain socket(2) call; the result is checked before use.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                libc::NETLINK_CONNECTOR,
-            )
-        };
+        let raw =
+            unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, libc::NETLINK_CONNECTOR) };
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -110,22 +105,15 @@ impl Connector {
         if set_int_option(&fd, libc::SO_RCVBUFFORCE, RECEIVE_BUFFER).is_err() {
             let _ = set_int_option(&fd, libc::SO_RCVBUF, RECEIVE_BUFFER);
         }
-        let timeout = libc::timeval {
-            tv_sec: READ_TIMEOUT.as_secs() as libc::time_t,
-            tv_usec: 0,
-        };
+        let timeout = libc::timeval { tv_sec: READ_TIMEOUT.as_secs() as libc::time_t, tv_usec: 0 };
         set_option(&fd, libc::SO_RCVTIMEO, &timeout)?;
 
-        let mut connector = Connector {
-            fd,
-            buf: vec![0; 64 * 1024],
-        };
+        let mut connector = Connector { fd, buf: vec![0; 64 * 1024] };
         // The kernel multicasts every acknowledgement to all listeners, and overwrites the
         // sequence number with its own counter; only the `ack` field (ours plus one) tells
         // this socket's acknowledgement apart.
         static SUBSCRIPTIONS: AtomicU32 = AtomicU32::new(0);
-        let ack = std::process::id().wrapping_mul(2_654_435_761)
-            ^ SUBSCRIPTIONS.fetch_add(1, Ordering::Relaxed);
+        let ack = std::process::id().wrapping_mul(2_654_435_761) ^ SUBSCRIPTIONS.fetch_add(1, Ordering::Relaxed);
         connector.send_control(PROC_CN_MCAST_LISTEN, ack)?;
         let deadline = Instant::now() + ACK_TIMEOUT;
         while Instant::now() < deadline {
@@ -200,11 +188,7 @@ impl Connector {
         msg.extend_from_slice(&op.to_ne_bytes());
         // SAFETY: `msg` is valid for its length.
         let n = unsafe { libc::send(self.fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
     }
 }
 
@@ -230,11 +214,7 @@ fn set_option<T>(fd: &OwnedFd, option: libc::c_int, value: &T) -> io::Result<()>
             size_of::<T>() as libc::socklen_t,
         )
     };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
 /// Decodes every process-connector message in one datagram; anything truncated, foreign or
@@ -279,17 +259,10 @@ fn parse_cn_msg(msg: &[u8]) -> Option<ProcEvent> {
                 timestamp_ns,
             })
         }
-        PROC_EVENT_EXEC => Some(ProcEvent::Exec {
-            pid: data(1)?,
-            timestamp_ns,
-        }),
+        PROC_EVENT_EXEC => Some(ProcEvent::Exec { pid: data(1)?, timestamp_ns }),
         PROC_EVENT_EXIT => {
             let (pid, tgid, status) = (data(0)?, data(1)?, data(2)?);
-            (pid == tgid).then_some(ProcEvent::Exit {
-                pid: tgid,
-                exit_code: exit_code(status),
-                timestamp_ns,
-            })
+            (pid == tgid).then_some(ProcEvent::Exit { pid: tgid, exit_code: exit_code(status), timestamp_ns })
         }
         _ => None,
     }
@@ -300,27 +273,18 @@ fn parse_cn_msg(msg: &[u8]) -> Option<ProcEvent> {
 /// (as Python's `returncode` does), so it cannot be confused with an exit status.
 fn exit_code(status: u32) -> i32 {
     let signal = (status & 0x7f) as i32;
-    if signal == 0 {
-        ((status >> 8) & 0xff) as i32
-    } else {
-        -signal
-    }
+    if signal == 0 { ((status >> 8) & 0xff) as i32 } else { -signal }
 }
 
 fn u32_at(bytes: &[u8], offset: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(
-        bytes.get(offset..offset + 4)?.try_into().ok()?,
-    ))
+    Some(u32::from_ne_bytes(bytes.get(offset..offset + 4)?.try_into().ok()?))
 }
 
 /// Converts a kernel event time (CLOCK_MONOTONIC) to wall-clock time, so events keep the
 /// moment they happened even when they waited in a queue.
 pub(crate) fn wall_time(timestamp_ns: u64) -> haidang_proto::Timestamp {
     let now = haidang_proto::Timestamp::now();
-    let mut mono = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut mono = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `mono` is a valid timespec for clock_gettime to fill.
     if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut mono) } != 0 {
         return now;
@@ -368,25 +332,10 @@ mod tests {
         assert_eq!(
             parse(&datagram),
             [
-                ProcEvent::Fork {
-                    parent: 1,
-                    child: 50,
-                    timestamp_ns: ts
-                },
-                ProcEvent::Exec {
-                    pid: 50,
-                    timestamp_ns: ts
-                },
-                ProcEvent::Exit {
-                    pid: 50,
-                    exit_code: 3,
-                    timestamp_ns: ts
-                },
-                ProcEvent::Exit {
-                    pid: 60,
-                    exit_code: -9,
-                    timestamp_ns: ts
-                },
+                ProcEvent::Fork { parent: 1, child: 50, timestamp_ns: ts },
+                ProcEvent::Exec { pid: 50, timestamp_ns: ts },
+                ProcEvent::Exit { pid: 50, exit_code: 3, timestamp_ns: ts },
+                ProcEvent::Exit { pid: 60, exit_code: -9, timestamp_ns: ts },
                 ProcEvent::Ack { ack: 8, err: 0 },
             ]
         );
@@ -408,15 +357,9 @@ mod tests {
 
     #[test]
     fn kernel_times_become_wall_clock_times() {
-        let mut mono = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
+        let mut mono = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: `mono` is a valid timespec.
-        assert_eq!(
-            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut mono) },
-            0
-        );
+        assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut mono) }, 0);
         let a_second_ago = (mono.tv_sec as u64 - 1) * 1_000_000_000 + mono.tv_nsec as u64;
         let age = haidang_proto::Timestamp::now().0 - wall_time(a_second_ago).0;
         assert!((900_000_000..1_500_000_000).contains(&age), "age {age} ns");

@@ -20,9 +20,7 @@ pub(crate) fn spawn(
     out: mpsc::Sender<Observation>,
 ) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
     let mut table = ProcessTable::new(proc_root);
-    table
-        .baseline()
-        .with_context(|| format!("cannot list processes in {}", proc_root.display()))?;
+    table.baseline().with_context(|| format!("cannot list processes in {}", proc_root.display()))?;
     tracing::debug!(processes = table.len(), "process table recorded");
     let root = proc_root.to_owned();
     std::thread::Builder::new()
@@ -33,14 +31,10 @@ pub(crate) fn spawn(
                 if out.is_closed() {
                     return Ok(());
                 }
-                let events = table
-                    .reconcile()
-                    .with_context(|| format!("cannot list processes in {}", root.display()))?;
+                let events =
+                    table.reconcile().with_context(|| format!("cannot list processes in {}", root.display()))?;
                 for event in events {
-                    if out
-                        .blocking_send(Observation::now(EventBody::Process(event)))
-                        .is_err()
-                    {
+                    if out.blocking_send(Observation::now(EventBody::Process(event))).is_err() {
                         return Ok(());
                     }
                 }

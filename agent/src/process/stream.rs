@@ -18,8 +18,9 @@ use std::thread::JoinHandle;
 use tokio::sync::mpsc;
 
 /// Messages from the reader that wait for the table thread; beyond this the reader stops
-/// reading and the kernel buffers, then drops (which is detected and repaired).
-const QUEUE: usize = 8192;
+/// reading and the kernel buffers, then drops (which is detected and repaired). Each queued
+/// exec holds an open image file, so this also bounds the descriptors the sensor uses.
+const QUEUE: usize = 256;
 
 enum Message {
     Fork {
@@ -49,9 +50,7 @@ pub(crate) fn spawn(
     // The subscription came first: while the table is recorded, the kernel buffers what
     // happens, so a process that starts meanwhile is still reported.
     let mut table = ProcessTable::new(proc_root);
-    table
-        .baseline()
-        .with_context(|| format!("cannot list processes in {}", proc_root.display()))?;
+    table.baseline().with_context(|| format!("cannot list processes in {}", proc_root.display()))?;
     tracing::debug!(processes = table.len(), "process table recorded");
     let (tx, rx) = std_mpsc::sync_channel(QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
@@ -79,10 +78,7 @@ fn read(
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
     while !stop.load(Ordering::Relaxed) {
-        let events = match connector
-            .receive()
-            .context("cannot read from the process connector")?
-        {
+        let events = match connector.receive().context("cannot read from the process connector")? {
             Received::Idle => continue,
             Received::Overrun => {
                 tracing::warn!(
@@ -98,19 +94,12 @@ fn read(
         for event in events {
             let message = match event {
                 ProcEvent::Fork { parent, child, .. } => Message::Fork { parent, child },
-                ProcEvent::Exec { pid, timestamp_ns } => Message::Exec {
-                    snapshot: enrich::capture(proc_root, pid),
-                    time: netlink::wall_time(timestamp_ns),
-                },
-                ProcEvent::Exit {
-                    pid,
-                    exit_code,
-                    timestamp_ns,
-                } => Message::Exit {
-                    pid,
-                    exit_code,
-                    time: netlink::wall_time(timestamp_ns),
-                },
+                ProcEvent::Exec { pid, timestamp_ns } => {
+                    Message::Exec { snapshot: enrich::capture(proc_root, pid), time: netlink::wall_time(timestamp_ns) }
+                }
+                ProcEvent::Exit { pid, exit_code, timestamp_ns } => {
+                    Message::Exit { pid, exit_code, time: netlink::wall_time(timestamp_ns) }
+                }
                 ProcEvent::Ack { .. } => continue,
             };
             if tx.send(message).is_err() {
@@ -127,10 +116,7 @@ fn apply(
     out: &mpsc::Sender<Observation>,
     reader: JoinHandle<anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
-    let observe = |event: ProcessEvent, time: Timestamp| Observation {
-        time,
-        body: EventBody::Process(event),
-    };
+    let observe = |event: ProcessEvent, time: Timestamp| Observation { time, body: EventBody::Process(event) };
     loop {
         let message = match rx.recv_timeout(netlink::READ_TIMEOUT) {
             Ok(message) => message,
@@ -138,9 +124,7 @@ fn apply(
             Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
             Err(std_mpsc::RecvTimeoutError::Disconnected) => {
                 return match reader.join() {
-                    Ok(result) => {
-                        result.and(Err(anyhow::anyhow!("the process connector thread stopped")))
-                    }
+                    Ok(result) => result.and(Err(anyhow::anyhow!("the process connector thread stopped"))),
                     Err(_) => Err(anyhow::anyhow!("the process connector thread panicked")),
                 };
             }
@@ -150,28 +134,13 @@ fn apply(
                 table.forked(parent, child);
                 Vec::new()
             }
-            Message::Exec { snapshot, time } => table
-                .started(snapshot)
-                .map(|e| observe(e, time))
-                .into_iter()
-                .collect(),
-            Message::Exit {
-                pid,
-                exit_code,
-                time,
-            } => table
-                .exited(pid, Some(exit_code))
-                .map(|e| observe(e, time))
-                .into_iter()
-                .collect(),
+            Message::Exec { snapshot, time } => table.started(snapshot).map(|e| observe(e, time)).into_iter().collect(),
+            Message::Exit { pid, exit_code, time } => {
+                table.exited(pid, Some(exit_code)).map(|e| observe(e, time)).into_iter().collect()
+            }
             Message::Overrun => {
-                let events = table
-                    .reconcile()
-                    .context("cannot list processes to recover from dropped events")?;
-                events
-                    .into_iter()
-                    .map(|e| Observation::now(EventBody::Process(e)))
-                    .collect()
+                let events = table.reconcile().context("cannot list processes to recover from dropped events")?;
+                events.into_iter().map(|e| Observation::now(EventBody::Process(e))).collect()
             }
         };
         for observation in observations {

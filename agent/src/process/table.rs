@@ -34,11 +34,7 @@ pub(crate) struct ProcessTable {
 
 impl ProcessTable {
     pub(crate) fn new(proc_root: &Path) -> ProcessTable {
-        ProcessTable {
-            proc_root: proc_root.to_owned(),
-            entries: HashMap::new(),
-            enricher: Enricher::new(),
-        }
+        ProcessTable { proc_root: proc_root.to_owned(), entries: HashMap::new(), enricher: Enricher::new() }
     }
 
     /// Records every process already running, without events: they started before the
@@ -74,10 +70,7 @@ impl ProcessTable {
     /// A process forked: until it execs (or exits) it runs its parent's image.
     pub(crate) fn forked(&mut self, parent: u32, child: u32) {
         if let Some(Entry::Process(info)) = self.entries.get(&parent) {
-            let info = Info {
-                ppid: parent,
-                ..info.clone()
-            };
+            let info = Info { ppid: parent, ..info.clone() };
             self.entries.insert(child, Entry::Process(info));
         }
     }
@@ -108,20 +101,9 @@ impl ProcessTable {
     /// goes unnoticed; only the netlink backend sees those.
     pub(crate) fn reconcile(&mut self) -> std::io::Result<Vec<ProcessEvent>> {
         let live: HashSet<u32> = live_pids(&self.proc_root)?.into_iter().collect();
-        let gone: Vec<u32> = self
-            .entries
-            .keys()
-            .filter(|pid| !live.contains(pid))
-            .copied()
-            .collect();
-        let mut events: Vec<ProcessEvent> = gone
-            .into_iter()
-            .filter_map(|pid| self.exited(pid, None))
-            .collect();
-        let new: Vec<u32> = live
-            .into_iter()
-            .filter(|pid| !self.entries.contains_key(pid))
-            .collect();
+        let gone: Vec<u32> = self.entries.keys().filter(|pid| !live.contains(pid)).copied().collect();
+        let mut events: Vec<ProcessEvent> = gone.into_iter().filter_map(|pid| self.exited(pid, None)).collect();
+        let new: Vec<u32> = live.into_iter().filter(|pid| !self.entries.contains_key(pid)).collect();
         for pid in new {
             let snap = enrich::capture(&self.proc_root, pid);
             events.extend(self.started(snap));
@@ -153,21 +135,10 @@ impl ProcessTable {
         };
         let info = Info {
             ppid,
-            image: snap
-                .image
-                .as_deref()
-                .map(Text::from_bytes)
-                .unwrap_or_default(),
-            command_line: snap
-                .command_line
-                .as_deref()
-                .map(Text::from_bytes)
-                .unwrap_or_default(),
+            image: snap.image.as_deref().map(Text::from_bytes).unwrap_or_default(),
+            command_line: snap.command_line.as_deref().map(Text::from_bytes).unwrap_or_default(),
             user,
-            image_hash: snap
-                .exe
-                .as_ref()
-                .and_then(|exe| self.enricher.image_hash(exe)),
+            image_hash: snap.exe.as_ref().and_then(|exe| self.enricher.image_hash(exe)),
         };
         self.entries.insert(snap.pid, Entry::Process(info));
         match self.entries.get(&snap.pid) {
@@ -178,9 +149,7 @@ impl ProcessTable {
 
     fn parent_image(&self, ppid: u32) -> Option<Text> {
         match self.entries.get(&ppid) {
-            Some(Entry::Process(parent)) if !parent.image.as_str().is_empty() => {
-                Some(parent.image.clone())
-            }
+            Some(Entry::Process(parent)) if !parent.image.as_str().is_empty() => Some(parent.image.clone()),
             _ => enrich::read_image(&self.proc_root, ppid).map(|image| Text::from_bytes(&image)),
         }
     }
@@ -193,11 +162,7 @@ pub(crate) fn live_pids(proc_root: &Path) -> std::io::Result<Vec<u32>> {
     let mut pids = Vec::with_capacity(512);
     for entry in std::fs::read_dir(proc_root)? {
         let Ok(entry) = entry else { continue };
-        if let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse().ok())
-        {
+        if let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse().ok()) {
             pids.push(pid);
         }
     }
@@ -223,46 +188,21 @@ mod tests {
     fn fork_exec_exit_reports_what_is_known_and_prunes() {
         let empty = tempfile::tempdir().expect("temp dir");
         let mut table = ProcessTable::new(empty.path());
-        assert!(
-            table
-                .started(snapshot(10, Some(1), "/usr/bin/bash", Some(0)))
-                .is_some()
-        );
+        assert!(table.started(snapshot(10, Some(1), "/usr/bin/bash", Some(0))).is_some());
         table.forked(10, 11);
 
         // The child was gone before it could be read: parent and user come from the fork.
-        let start = table
-            .started(Snapshot {
-                pid: 11,
-                ..Snapshot::default()
-            })
-            .expect("start");
-        assert_eq!(
-            (start.ppid, start.user.as_str(), start.image.as_str()),
-            (10, "root", "")
-        );
+        let start = table.started(Snapshot { pid: 11, ..Snapshot::default() }).expect("start");
+        assert_eq!((start.ppid, start.user.as_str(), start.image.as_str()), (10, "root", ""));
         assert_eq!(start.parent_image, Some(Text::from("/usr/bin/bash")));
 
         let exit = table.exited(11, Some(3)).expect("exit");
-        assert_eq!(
-            (exit.action, exit.exit_code, exit.ppid),
-            (ProcessAction::Exit, Some(3), 10)
-        );
+        assert_eq!((exit.action, exit.exit_code, exit.ppid), (ProcessAction::Exit, Some(3), 10));
         assert!(table.exited(11, None).is_none(), "an exit is reported once");
-        assert!(
-            table.exited(999, None).is_none(),
-            "unknown pids say nothing"
-        );
+        assert!(table.exited(999, None).is_none(), "unknown pids say nothing");
 
-        table.started(Snapshot {
-            pid: 12,
-            kernel_thread: true,
-            ..Snapshot::default()
-        });
-        assert!(
-            table.exited(12, None).is_none(),
-            "kernel threads are silent"
-        );
+        table.started(Snapshot { pid: 12, kernel_thread: true, ..Snapshot::default() });
+        assert!(table.exited(12, None).is_none(), "kernel threads are silent");
         assert_eq!(table.len(), 1);
     }
 
@@ -271,11 +211,7 @@ mod tests {
         let root = tempfile::tempdir().expect("temp dir");
         let mut table = ProcessTable::new(root.path());
         std::fs::create_dir(root.path().join("7")).expect("mkdir");
-        std::fs::write(
-            root.path().join("7/status"),
-            "PPid:\t1\nUid:\t1000\t1000\t1000\t1000\n",
-        )
-        .expect("write");
+        std::fs::write(root.path().join("7/status"), "PPid:\t1\nUid:\t1000\t1000\t1000\t1000\n").expect("write");
         std::fs::create_dir(root.path().join("self")).expect("mkdir");
         table.baseline().expect("baseline");
         assert!(table.reconcile().expect("reconcile").is_empty());
@@ -285,10 +221,7 @@ mod tests {
         std::fs::remove_dir_all(root.path().join("7")).expect("rm");
         let events = table.reconcile().expect("reconcile");
         let summary: Vec<_> = events.iter().map(|e| (e.action, e.pid, e.ppid)).collect();
-        assert_eq!(
-            summary,
-            [(ProcessAction::Exit, 7, 1), (ProcessAction::Start, 8, 7)]
-        );
+        assert_eq!(summary, [(ProcessAction::Exit, 7, 1), (ProcessAction::Start, 8, 7)]);
         assert_eq!(table.len(), 1);
     }
 }

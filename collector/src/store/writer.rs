@@ -236,7 +236,11 @@ fn ingest(
     }
 }
 
-fn enroll(tx: &WriteTransaction, token_hash: &[u8; 32], agent: &AgentRecord) -> Result<Result<AgentRecord, EnrollError>> {
+fn enroll(
+    tx: &WriteTransaction,
+    token_hash: &[u8; 32],
+    agent: &AgentRecord,
+) -> Result<Result<AgentRecord, EnrollError>> {
     let mut tokens = tx.open_table(TOKENS)?;
     let record: Option<TokenRecord> = match tokens.get(token_hash)? {
         Some(v) => Some(postcard::from_bytes(v.value())?),
