@@ -41,8 +41,12 @@ fn main() -> anyhow::Result<()> {
                 tip = Some(ChainTip::of(&batch.header));
                 let frame = encode_frame(&AgentFrame::Batch(batch.clone()));
                 let (reply, done) = tokio::sync::oneshot::channel();
-                let op =
-                    writer::WriteOp::Ingest { header: batch.header.clone(), raw: frame[4..].to_vec(), alerts: vec![], reply };
+                let op = writer::WriteOp::Ingest {
+                    header: batch.header.clone(),
+                    raw: frame[4..].to_vec(),
+                    alerts: vec![],
+                    reply,
+                };
                 tx.send(op).await?;
                 replies.push((batch.header.batch_no, done));
             }
