@@ -226,7 +226,7 @@ fn read_u64(table: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) 
 }
 
 /// One `record` call waiting for its commit.
-type Pending = (Vec<Observation>, oneshot::Sender<Result<(), String>>);
+type Pending = (Vec<Observation>, oneshot::Sender<()>);
 
 /// A cheap handle through which sensors record observations. `record` returns once the
 /// observations are durable; concurrent calls share one transaction (group commit).
@@ -255,12 +255,16 @@ impl Recorder {
                         }
                     }
                     let all: Vec<Observation> = group.iter().flat_map(|(o, _)| o.iter().cloned()).collect();
-                    let result = spool.append(&all).map_err(|e| format!("{e:#}"));
-                    if let Err(e) = &result {
-                        tracing::error!(error = %e, "cannot write to the spool");
+                    // A full disk or a transient I/O error must not lose observations, nor
+                    // stop the sensors: keep retrying (sensors wait, which pushes back on them).
+                    let mut delay = std::time::Duration::from_millis(100);
+                    while let Err(e) = spool.append(&all) {
+                        tracing::error!(error = %format!("{e:#}"), "cannot write to the spool; retrying");
+                        std::thread::sleep(delay);
+                        delay = (delay * 2).min(std::time::Duration::from_secs(10));
                     }
                     for (_, reply) in group {
-                        let _ = reply.send(result.clone());
+                        let _ = reply.send(());
                     }
                 }
             })
@@ -276,9 +280,7 @@ impl Recorder {
         }
         let (reply, done) = oneshot::channel();
         self.tx.send((observations, reply)).await.map_err(|_| anyhow::anyhow!("the spool writer has stopped"))?;
-        done.await
-            .map_err(|_| anyhow::anyhow!("the spool writer has stopped"))?
-            .map_err(|e| anyhow::anyhow!("spool write failed: {e}"))
+        done.await.map_err(|_| anyhow::anyhow!("the spool writer has stopped"))
     }
 }
 
