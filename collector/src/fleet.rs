@@ -44,20 +44,21 @@ impl Fleet {
         }
     }
 
-    /// The enrolled, unrevoked agent presenting this certificate.
-    pub fn authenticate(&self, cert_fingerprint: &str) -> Result<AgentRecord, &'static str> {
+    /// The enrolled, unrevoked agent presenting this certificate. A refusal names the
+    /// agent when the certificate is one of ours (revoked), for the log.
+    pub fn authenticate(&self, cert_fingerprint: &str) -> Result<AgentRecord, (Option<AgentId>, &'static str)> {
         let id = self
             .by_fingerprint
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(cert_fingerprint)
             .copied()
-            .ok_or("unknown agent certificate")?;
+            .ok_or((None, "unknown agent certificate"))?;
         let agents = self.agents.read().unwrap_or_else(|p| p.into_inner());
         match agents.get(&id) {
             Some(r) if !r.revoked => Ok(r.clone()),
-            Some(_) => Err("agent certificate revoked"),
-            None => Err("unknown agent certificate"),
+            Some(_) => Err((Some(id), "agent certificate revoked")),
+            None => Err((None, "unknown agent certificate")),
         }
     }
 

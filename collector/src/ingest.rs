@@ -111,7 +111,7 @@ impl Ingest {
             Err(Failure::Gone) => return,
             Err(Failure::Refuse { code, message }) => {
                 self.metrics.enrollment(code);
-                tracing::warn!(%remote, code, %message, "enrollment refused");
+                tracing::warn!(%remote, code, detail = %message, "enrollment refused");
                 let reply = EnrollResponse::Refused(Refusal { code: code.into(), message });
                 return write_and_close(send, &encode_frame(&reply)).await;
             }
@@ -124,7 +124,7 @@ impl Ingest {
             }
             Err(refusal) => {
                 self.metrics.enrollment(&refusal.code);
-                tracing::warn!(%remote, code = %refusal.code, message = %refusal.message, "enrollment refused");
+                tracing::warn!(%remote, code = %refusal.code, detail = %refusal.message, "enrollment refused");
                 EnrollResponse::Refused(refusal)
             }
         };
@@ -179,9 +179,10 @@ impl Ingest {
         };
         let agent = match self.fleet.authenticate(&cert) {
             Ok(a) => a,
-            Err(why) => {
-                self.metrics.refused(if why.contains("revoked") { "revoked" } else { "unknown_agent" });
-                tracing::warn!(remote = %conn.remote_address(), %cert, why, "agent connection refused");
+            Err((id, why)) => {
+                self.metrics.refused(if id.is_some() { "revoked" } else { "unknown_agent" });
+                let agent = id.map_or_else(|| "unknown".to_string(), |id| id.to_string());
+                tracing::warn!(%agent, remote = %conn.remote_address(), %cert, why, "agent connection refused");
                 return conn.close(CLOSE_REVOKED.into(), why.as_bytes());
             }
         };
@@ -229,8 +230,16 @@ impl Ingest {
                 actual: agent.id,
             }));
         }
-        batch.verify(&agent.public_key).map_err(refuse)?;
-        let events = batch.open().map_err(refuse)?;
+        // Signature checks and decompression are CPU work: keep them off the async workers.
+        let public_key = agent.public_key.clone();
+        let (batch, events) = tokio::task::spawn_blocking(move || {
+            batch.verify(&public_key)?;
+            let events = batch.open()?;
+            Ok::<_, haidang_proto::BatchError>((batch, events))
+        })
+        .await
+        .map_err(|_| Failure::Gone)?
+        .map_err(refuse)?;
         let alerts = alerts::raised_by(agent.id, &events);
         let (reply, stored) = oneshot::channel();
         let op = WriteOp::Ingest { header: batch.header.clone(), raw, alerts, reply };
@@ -284,7 +293,7 @@ async fn acknowledge(
             },
         };
         metrics.refused(code);
-        tracing::warn!(%agent, reason = code, %message, "batch refused; closing the agent's connection");
+        tracing::warn!(%agent, reason = code, detail = %message, "batch refused; closing the agent's connection");
         let refusal = CollectorFrame::Refused(Refusal { code: code.into(), message });
         write_and_close(send, &encode_frame(&refusal)).await;
         conn.close(CLOSE_REFUSED.into(), code.as_bytes());

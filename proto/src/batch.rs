@@ -118,13 +118,29 @@ pub fn encode_events(events: &[Event]) -> Vec<u8> {
     zstd::bulk::compress(&raw, 1).unwrap_or_default()
 }
 
-/// Decompresses and decodes a payload, refusing anything over the limits.
-pub fn decode_events(payload: &[u8]) -> Result<Vec<Event>, BatchError> {
+/// Decompresses and decodes a payload of at most `max_events` events, refusing anything
+/// over the limits.
+///
+/// The event count is checked before any event is decoded: a tiny zstd frame can expand
+/// to millions of minimal events, and decoding them all first would cost a signed-in but
+/// hostile agent's collector gigabytes.
+pub fn decode_events(payload: &[u8], max_events: u32) -> Result<Vec<Event>, BatchError> {
     if payload.len() > MAX_PAYLOAD_BYTES {
         return Err(BatchError::TooLarge(payload.len()));
     }
-    let raw = zstd::bulk::decompress(payload, MAX_DECOMPRESSED_BYTES)
-        .map_err(|e| BatchError::Payload(format!("zstd: {e}")))?;
+    // Size the buffer from the frame's declared size (our encoder always writes it); a frame
+    // that lies about it fails to decompress instead of growing past the declaration.
+    let declared = zstd::zstd_safe::get_frame_content_size(payload).ok().flatten();
+    let capacity = declared
+        .map_or(MAX_DECOMPRESSED_BYTES, |n| usize::try_from(n).unwrap_or(usize::MAX))
+        .min(MAX_DECOMPRESSED_BYTES);
+    let raw = zstd::bulk::decompress(payload, capacity).map_err(|e| BatchError::Payload(format!("zstd: {e}")))?;
+    // postcard writes a sequence's length as a LEB128 varint, which is how it encodes a u64.
+    let (count, _) =
+        postcard::take_from_bytes::<u64>(&raw).map_err(|e| BatchError::Payload(format!("postcard: {e}")))?;
+    if count > u64::from(max_events.min(MAX_BATCH_EVENTS)) {
+        return Err(BatchError::Inconsistent("payload holds more events than the header declares"));
+    }
     postcard::from_bytes(&raw).map_err(|e| BatchError::Payload(format!("postcard: {e}")))
 }
 
@@ -177,7 +193,7 @@ impl SignedBatch {
 
     /// Decodes the events and checks they are what the (verified) header says.
     pub fn open(&self) -> Result<Vec<Event>, BatchError> {
-        let events = decode_events(&self.payload)?;
+        let events = decode_events(&self.payload, self.header.event_count)?;
         let h = &self.header;
         if events.len() != h.event_count as usize {
             return Err(BatchError::Inconsistent("event count"));
@@ -315,6 +331,18 @@ mod tests {
     fn decompression_bomb_is_bounded() {
         let bomb = zstd::bulk::compress(&vec![0u8; MAX_DECOMPRESSED_BYTES + 1], 19).expect("compress");
         assert!(bomb.len() < MAX_PAYLOAD_BYTES);
-        assert!(matches!(decode_events(&bomb), Err(BatchError::Payload(_))));
+        assert!(matches!(decode_events(&bomb, MAX_BATCH_EVENTS), Err(BatchError::Payload(_))));
+    }
+
+    #[test]
+    fn more_events_than_declared_are_refused_before_decoding() {
+        let k = key();
+        let mut b = seal(&k, AgentId([3; 16]), None, &events(1, 10));
+        b.header.event_count = 3;
+        assert_eq!(
+            decode_events(&b.payload, 3),
+            Err(BatchError::Inconsistent("payload holds more events than the header declares"))
+        );
+        assert_eq!(decode_events(&b.payload, 10).map(|e| e.len()), Ok(10));
     }
 }

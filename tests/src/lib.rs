@@ -4,6 +4,8 @@
 //! The binaries are taken from the same target directory as the test executable, so run
 //! `cargo build --workspace --bins` before `cargo test` (scripts/test.sh does).
 
+pub mod raw;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

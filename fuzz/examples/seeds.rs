@@ -1,0 +1,51 @@
+//! Writes the seed corpus of every fuzz target from real encoded values:
+//! `cargo run --manifest-path fuzz/Cargo.toml --example seeds -- fuzz/corpus`.
+//! Existing files are overwritten, other files in the corpus are left alone.
+
+use haidang_fuzz::*;
+use haidang_proto::batch::encode_events;
+use haidang_proto::wire::encode_frame;
+use std::path::{Path, PathBuf};
+
+fn write(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
+    let d = dir.join(target);
+    std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("cannot create {}: {e}", d.display()));
+    let f = d.join(name);
+    std::fs::write(&f, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", f.display()));
+}
+
+fn main() {
+    let dir = PathBuf::from(std::env::args_os().nth(1).unwrap_or_else(|| "corpus".into()));
+    // The `agent_frame` target reads a whole frame, length prefix included.
+    for (i, f) in sample_agent_frames().iter().enumerate() {
+        write(&dir, "agent_frame", &format!("batch{}", i + 1), &encode_frame(f));
+    }
+    // The other frame targets decode a body only: strip the 4-byte prefix.
+    for (i, f) in sample_collector_frames().iter().enumerate() {
+        write(&dir, "collector_frame", &format!("frame{i}"), &encode_frame(f)[4..]);
+    }
+    for (i, r) in sample_enroll_responses().iter().enumerate() {
+        write(&dir, "collector_frame", &format!("enroll_response{i}"), &encode_frame(r)[4..]);
+    }
+    write(&dir, "enroll_request", "request", &encode_frame(&sample_enroll_request())[4..]);
+    let events = sample_events(1);
+    write(&dir, "batch_payload", "zstd", &encode_events(&events));
+    write(&dir, "batch_payload", "postcard", &postcard::to_stdvec(&events).expect("events encode"));
+    write(&dir, "text", "utf8", "Kế hoạch tuyệt mật.docx".as_bytes());
+    write(&dir, "text", "invalid", b"C:\\th\xff\xfe m\\x41\xc3");
+    write(
+        &dir,
+        "text",
+        "escaped_postcard",
+        &postcard::to_stdvec(&haidang_proto::Text::from_bytes(b"a\\b\xff")).expect("text encodes"),
+    );
+    write(
+        &dir,
+        "agent_config",
+        "documented",
+        b"[fim]\npaths = [\"/srv\"]\nexclude = [\"**/*.tmp\"]\ncritical = [\"/srv/secret/**\"]\nrescan_interval = \"10m\"\n\
+          [process]\nenabled = true\n[spool]\nmax_bytes = \"512MiB\"\n[uplink]\nbatch_max_events = 2000\nheartbeat_interval = \"30s\"\n",
+    );
+    write(&dir, "agent_config", "bad_key", b"[fim]\npathz = []\n\n[spool]\nmax_bytes = 12\n");
+    println!("seeds written under {}", dir.display());
+}
