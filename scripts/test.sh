@@ -11,6 +11,8 @@ echo "== format"
 cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== fuzz targets compile (run them with scripts/fuzz.sh)"
+cargo check --manifest-path fuzz/Cargo.toml --locked --bins
 echo "== build (the end-to-end tests run these binaries)"
 cargo build --workspace --bins --locked
 echo "== tests"
