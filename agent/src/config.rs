@@ -111,7 +111,8 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_key() {
-        let e = AgentConfig::parse("[fim]\npaths = [\"/srv\"]\n\n[spool]\nmax_bytes = 12\n").expect_err("refused");
+        let e =
+            AgentConfig::parse("[fim]\npaths = [\"/srv\"]\n\n[spool]\nmax_bytes = \"lots\"\n").expect_err("refused");
         assert!(e.starts_with("line 5, key \"spool.max_bytes\""), "{e}");
         let e = AgentConfig::parse("[fim]\npathz = []\n").expect_err("refused");
         assert!(e.contains("line 2") && e.contains("fim.pathz") && e.contains("unknown field"), "{e}");

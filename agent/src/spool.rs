@@ -25,6 +25,9 @@ const NEXT_SEQ: &str = "next_seq";
 const BYTES: &str = "bytes";
 const TIP: &str = "chain_tip";
 
+/// How a gap record caused by overflow begins its reason.
+const GAP_REASON: &str = "spool reached its limit";
+
 /// Most observations written in one transaction.
 const MAX_GROUP: usize = 4096;
 
@@ -92,17 +95,26 @@ impl Spool {
             }
             if bytes > self.max_bytes {
                 let target = self.max_bytes - self.max_bytes / 10;
-                let (mut lost, mut first, mut last) = (0u64, 0u64, 0u64);
+                let (mut lost, mut first, mut last) = (0u64, u64::MAX, 0u64);
                 while bytes > target {
-                    let Some((seq, len)) = events.pop_first()?.map(|(k, v)| (k.value(), v.value().len() as u64)) else {
+                    let Some((seq, value)) = events.pop_first()?.map(|(k, v)| (k.value(), v.value().to_vec())) else {
                         break;
                     };
-                    if lost == 0 {
-                        first = seq;
+                    bytes = bytes.saturating_sub(value.len() as u64);
+                    // An earlier gap record dropped in turn carries its count forward, so the
+                    // total of lost events stays exact however often the spool overflows.
+                    match postcard::from_bytes::<Event>(&value).map(|e| e.body) {
+                        Ok(EventBody::Gap(g)) if g.reason.starts_with(GAP_REASON) => {
+                            lost += g.lost;
+                            first = first.min(g.first_seq);
+                            last = last.max(g.last_seq);
+                        }
+                        _ => {
+                            lost += 1;
+                            first = first.min(seq);
+                            last = last.max(seq);
+                        }
                     }
-                    last = seq;
-                    lost += 1;
-                    bytes = bytes.saturating_sub(len);
                 }
                 if lost > 0 {
                     tracing::warn!(lost, first, last, "spool full: dropped the oldest unsent events");
@@ -113,7 +125,7 @@ impl Spool {
                             lost,
                             first_seq: first,
                             last_seq: last,
-                            reason: format!("spool reached its limit of {} bytes", self.max_bytes),
+                            reason: format!("{GAP_REASON} of {} bytes", self.max_bytes),
                         }),
                     };
                     let encoded = postcard::to_stdvec(&gap)?;
