@@ -1,10 +1,14 @@
-use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
+use anyhow::{Context, Result};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use haidang_agent::config::AgentConfig;
+use haidang_agent::fim::{self, FimConfig};
 use haidang_agent::state::State;
 use haidang_agent::status::{StatusFile, is_live};
 use haidang_agent::{enroll, run};
-use std::path::PathBuf;
+use haidang_proto::event::{FileEvent, FileMeta};
+use serde_json::{Value, json};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Hải Đăng endpoint agent: file integrity and process monitoring, streamed signed to the
@@ -57,16 +61,67 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// File integrity by hand, without enrollment: build a baseline of some paths, or compare
+    /// the disk with it (as `aide --init` and `aide --check` do).
+    #[command(subcommand)]
+    Fim(FimCommand),
+}
+
+#[derive(Subcommand)]
+enum FimCommand {
+    /// Build the baseline of the paths (attributes and BLAKE3 of every file), or refresh it
+    /// (only files whose attributes changed are read again), and print what it covered.
+    Baseline {
+        #[command(flatten)]
+        target: FimTarget,
+        /// Print the figures as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Report what changed since the baseline, without recording anything or updating the
+    /// baseline. Exit status: 0 no changes, 1 changes found, 2 error.
+    Check {
+        #[command(flatten)]
+        target: FimTarget,
+        /// One JSON object per change, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What a `fim` subcommand covers and where its baseline is.
+#[derive(Args)]
+#[command(group(ArgGroup::new("paths").required(true).args(["config", "path"])))]
+struct FimTarget {
+    /// Agent configuration file whose [fim] section names the paths and the exclude and
+    /// critical globs.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// A directory (or file) covered recursively; repeat for more.
+    #[arg(long, value_name = "DIR")]
+    path: Vec<PathBuf>,
+    /// The baseline database file. Nothing in its directory is ever monitored.
+    #[arg(long, value_name = "FILE")]
+    db: PathBuf,
+    /// Glob of paths to leave out, added to the configuration's (a glob without `/`, such as
+    /// `*.tmp`, matches a name anywhere); repeat for more.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // `fim check` keeps 1 for "changes found", as `diff` and `aide --check` do.
+    let failure = match cli.command {
+        Command::Fim(FimCommand::Check { .. }) => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    };
     match run_cli(cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            failure
         }
     }
 }
@@ -106,6 +161,8 @@ fn run_cli(command: Command) -> Result<ExitCode> {
             runtime()?.block_on(run::run_until(state, config, run::shutdown_signal()))?;
         }
         Command::Status { state, json } => return status(&State::new(&state), json),
+        Command::Fim(FimCommand::Baseline { target, json }) => fim_baseline(&target, json)?,
+        Command::Fim(FimCommand::Check { target, json }) => return fim_check(&target, json),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -147,4 +204,130 @@ fn status(state: &State, json: bool) -> Result<ExitCode> {
         println!("process sensor: {}", field(|f| f.process_sensor.clone()));
     }
     Ok(if running { ExitCode::SUCCESS } else { ExitCode::from(3) })
+}
+
+impl FimTarget {
+    /// The FIM configuration these options describe.
+    fn fim_config(&self) -> Result<FimConfig> {
+        let mut cfg = match &self.config {
+            Some(file) => {
+                let cfg = AgentConfig::load(file)?.fim;
+                anyhow::ensure!(!cfg.paths.is_empty(), "{} names no paths under [fim]", file.display());
+                cfg
+            }
+            None => {
+                for p in &self.path {
+                    std::fs::symlink_metadata(p).with_context(|| format!("cannot monitor {}", p.display()))?;
+                }
+                FimConfig { paths: self.path.clone(), ..FimConfig::default() }
+            }
+        };
+        cfg.exclude.extend(self.exclude.iter().cloned());
+        // The directory of the baseline is never monitored, so it must not hold a root.
+        let db_dir = match self.db.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let canonical = |p: &Path| std::fs::canonicalize(p).or_else(|_| std::path::absolute(p));
+        let db_dir = canonical(db_dir).with_context(|| format!("bad --db {}", self.db.display()))?;
+        for p in &cfg.paths {
+            if canonical(p).is_ok_and(|p| p.starts_with(&db_dir)) {
+                anyhow::bail!(
+                    "--db {} is in a directory that holds the monitored path {}, and the baseline's directory is never monitored: put the baseline elsewhere",
+                    self.db.display(),
+                    p.display()
+                );
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+fn fim_baseline(target: &FimTarget, json: bool) -> Result<()> {
+    let cfg = target.fim_config()?;
+    let stats = fim::build_baseline(&cfg, &target.db, std::io::stderr().is_terminal())?;
+    let secs = stats.elapsed.as_secs_f64();
+    let mb_per_sec = if secs > 0.0 { stats.hashed_bytes as f64 / 1e6 / secs } else { 0.0 };
+    if json {
+        println!(
+            "{}",
+            json!({
+                "db": target.db.display().to_string(),
+                "paths": cfg.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+                "entries": stats.entries, "files": stats.files, "bytes": stats.bytes,
+                "hashed_bytes": stats.hashed_bytes, "elapsed_secs": secs, "hashed_mb_per_sec": mb_per_sec,
+            })
+        );
+    } else {
+        println!("baseline:  {}", target.db.display());
+        println!("paths:     {} ({} files)", stats.entries, stats.files);
+        println!("bytes:     {} ({} bytes)", bytesize::ByteSize(stats.bytes), stats.bytes);
+        println!("hashed:    {} ({} bytes)", bytesize::ByteSize(stats.hashed_bytes), stats.hashed_bytes);
+        println!("elapsed:   {secs:.2} s");
+        println!("rate:      {mb_per_sec:.0} MB/s hashed");
+    }
+    Ok(())
+}
+
+fn fim_check(target: &FimTarget, json: bool) -> Result<ExitCode> {
+    let cfg = target.fim_config()?;
+    let report = fim::check(&cfg, &target.db, std::io::stderr().is_terminal())?;
+    for change in &report.changes {
+        if json {
+            println!("{}", change_json(change));
+        } else {
+            let what = changed_fields(change.old.as_ref(), change.new.as_ref()).join(", ");
+            let path = change.path.display_safe();
+            let action = change.action.as_str();
+            match &change.old_path {
+                Some(from) => println!("{action:<10}  {} -> {path}", from.display_safe()),
+                None if what.is_empty() => println!("{action:<10}  {path}"),
+                None => println!("{action:<10}  {path}  ({what})"),
+            }
+        }
+    }
+    if !json {
+        let secs = report.stats.elapsed.as_secs_f64();
+        match report.changes.len() {
+            0 => println!("no changes: {} paths match the baseline ({secs:.2} s)", report.stats.entries),
+            n => println!("{n} changes among {} paths ({secs:.2} s)", report.stats.entries),
+        }
+    }
+    Ok(if report.changes.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The attributes that differ between the baseline's record and the disk's.
+fn changed_fields(old: Option<&FileMeta>, new: Option<&FileMeta>) -> Vec<&'static str> {
+    let (Some(old), Some(new)) = (old, new) else { return Vec::new() };
+    [
+        ("hash", old.hash != new.hash),
+        ("size", old.size != new.size),
+        ("mode", old.mode != new.mode),
+        ("uid", old.uid != new.uid),
+        ("gid", old.gid != new.gid),
+        ("mtime", old.mtime != new.mtime),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect()
+}
+
+fn change_json(change: &FileEvent) -> Value {
+    let meta = |m: Option<&FileMeta>| {
+        m.map_or(Value::Null, |m| {
+            json!({
+                "size": m.size, "mode": format!("{:o}", m.mode), "uid": m.uid, "gid": m.gid,
+                "mtime": m.mtime.to_rfc3339(), "hash": m.hash.map(hex::encode),
+            })
+        })
+    };
+    json!({
+        "action": change.action.as_str(),
+        "path": change.path.as_str(),
+        "old_path": change.old_path.as_ref().map(|p| p.as_str()),
+        "changed": changed_fields(change.old.as_ref(), change.new.as_ref()),
+        "critical": change.critical,
+        "old": meta(change.old.as_ref()),
+        "new": meta(change.new.as_ref()),
+    })
 }

@@ -70,7 +70,7 @@ impl Engine<'_> {
     /// Records the state of `roots` without reporting anything (the first baseline, or a
     /// refresh), and marks them baselined.
     pub(crate) fn baseline_silently(&self, roots: &[PathBuf], progress: bool) -> Result<BaselineStats> {
-        let pb = progress.then(progress_bar);
+        let pb = progress.then(|| progress_bar("FIM baseline"));
         let mut no_events = |delta: Delta, durable: bool| self.baseline.apply(&delta.updates, durable);
         let stats = self.scanner(pb.as_ref()).scan(roots, true, &mut no_events)?;
         if let Some(pb) = pb {
@@ -103,6 +103,30 @@ impl Engine<'_> {
             tracing::debug!(entries = stats.entries, hashed = stats.hashed_bytes, elapsed = ?started.elapsed(), "FIM rescan done");
         }
         Ok(())
+    }
+
+    /// Reconciles every root like a rescan and returns what changed, without recording it or
+    /// moving the baseline: an operator's check, which can be repeated with the same result.
+    /// Every root must have its first baseline.
+    pub(crate) fn check(&self, progress: bool) -> Result<(Vec<FileEvent>, BaselineStats)> {
+        for r in self.filter.roots() {
+            anyhow::ensure!(
+                self.baseline.has_root(r)?,
+                "{} has no baseline yet: run `haidang-agent fim baseline` with the same paths first",
+                r.display()
+            );
+        }
+        let pb = progress.then(|| progress_bar("FIM check"));
+        let mut events = Vec::new();
+        let mut keep_events = |delta: Delta, _durable: bool| {
+            events.extend(delta.events.into_iter().map(|c| c.event));
+            Ok(())
+        };
+        let stats = self.scanner(pb.as_ref()).scan(self.filter.roots(), false, &mut keep_events)?;
+        if let Some(pb) = pb {
+            pb.finish_and_clear();
+        }
+        Ok((events, stats))
     }
 
     /// Runs until the stop flag is set or the sink fails: an initial reconciliation, then
@@ -209,9 +233,10 @@ impl Engine<'_> {
     }
 }
 
-fn progress_bar() -> indicatif::ProgressBar {
+fn progress_bar(what: &str) -> indicatif::ProgressBar {
     let pb = indicatif::ProgressBar::new_spinner();
-    let style = indicatif::ProgressStyle::with_template("{spinner} FIM baseline: {human_pos} paths, {msg} ({elapsed})")
+    let template = format!("{{spinner}} {what}: {{human_pos}} paths, {{msg}} ({{elapsed}})");
+    let style = indicatif::ProgressStyle::with_template(&template)
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
     pb.set_style(style);
     pb.enable_steady_tick(Duration::from_millis(120));

@@ -5,9 +5,11 @@ use haidang_proto::Hash32;
 use haidang_proto::event::{FileMeta, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Mutex;
 
 /// Read size for hashing; large enough that syscalls do not dominate on fast disks.
 const READ_BUF: usize = 256 * 1024;
@@ -64,16 +66,29 @@ impl Record {
 
     /// Fills in the hash: of the content for regular files, of the link target for symbolic
     /// links (so a retargeted link is a modification), none for anything else.
+    #[cfg(test)]
     pub(crate) fn hash_from_disk(&mut self, path: &Path) -> io::Result<()> {
-        self.meta.hash = match self.kind {
-            Kind::File => Some(hash_file(path, self)?),
+        self.hash_opened(path, None, None).map(|_| ())
+    }
+
+    /// Fills in the hash as `hash_from_disk` does, with the file perhaps already opened (by
+    /// [`prefetch`]) and the hashes of the files with several names already read in this
+    /// scan, so that another name of a file is not read again. Returns whether content was
+    /// read.
+    pub(crate) fn hash_opened(&mut self, path: &Path, opened: Option<File>, links: Option<&Links>) -> io::Result<bool> {
+        let (hash, read) = match self.kind {
+            Kind::File => {
+                let (hash, read) = hash_file(path, self, opened, links)?;
+                (Some(hash), read)
+            }
             Kind::Symlink => {
                 let target = std::fs::read_link(path)?;
-                Some(*blake3::hash(target.as_os_str().as_encoded_bytes()).as_bytes())
+                (Some(*blake3::hash(target.as_os_str().as_encoded_bytes()).as_bytes()), false)
             }
-            Kind::Dir | Kind::Other => None,
+            Kind::Dir | Kind::Other => (None, false),
         };
-        Ok(())
+        self.meta.hash = hash;
+        Ok(read)
     }
 
     pub(crate) fn encode(&self) -> postcard::Result<Vec<u8>> {
@@ -85,17 +100,56 @@ impl Record {
     }
 }
 
-/// Reads `path` and returns its BLAKE3. The file is opened with `O_NOFOLLOW | O_NONBLOCK`
+/// The hashes of the regular files with more than one name (hard links) read so far in a
+/// scan, by inode. Another name of the same inode, unchanged since (same size, mtime and
+/// ctime, as for reusing a baseline hash), has the same content and is not read again.
+#[derive(Default)]
+pub(crate) struct Links(Mutex<HashMap<(u64, u64), Record>>);
+
+impl Links {
+    /// Inodes remembered at most, which bounds memory on trees full of hard links.
+    const MAX: usize = 65_536;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(u64, u64), Record>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, now: &Record) -> Option<Hash32> {
+        let known = self.lock();
+        let seen = known.get(&(now.dev, now.ino))?;
+        let same = seen.meta.size == now.meta.size && seen.meta.mtime == now.meta.mtime && seen.ctime == now.ctime;
+        if same { seen.meta.hash } else { None }
+    }
+
+    fn put(&self, rec: &Record) {
+        let mut known = self.lock();
+        if known.len() < Self::MAX || known.contains_key(&(rec.dev, rec.ino)) {
+            known.insert((rec.dev, rec.ino), rec.clone());
+        }
+    }
+}
+
+/// Reads `path` and returns its BLAKE3, and whether it was read (rather than found in
+/// `links`). The file is opened with `O_NOFOLLOW | O_NONBLOCK` (unless `opened` already is)
 /// so a file swapped for a symbolic link or a FIFO after `lstat` is neither followed nor
 /// waited on; `rec` is updated if the file changed while it was read.
-fn hash_file(path: &Path, rec: &mut Record) -> io::Result<Hash32> {
+fn hash_file(path: &Path, rec: &mut Record, opened: Option<File>, links: Option<&Links>) -> io::Result<(Hash32, bool)> {
     thread_local! {
         static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_BUF]);
     }
-    let mut file = open_no_follow(path)?;
-    let mut before = Record::from_metadata(&file.metadata()?);
+    let mut file = match opened {
+        Some(f) => f,
+        None => open_no_follow(path)?,
+    };
+    let md = file.metadata()?;
+    let mut before = Record::from_metadata(&md);
     if before.kind != Kind::File {
         return Err(io::Error::other("replaced by a non-regular file while being read"));
+    }
+    let links = links.filter(|_| several_names(&md) && before.ino != 0);
+    if let Some(hash) = links.and_then(|l| l.get(&before)) {
+        *rec = before;
+        return Ok((hash, false));
     }
     BUF.with_borrow_mut(|buf| {
         // A file written while it is read is read again, a few times at most; the writer's
@@ -121,8 +175,12 @@ fn hash_file(path: &Path, rec: &mut Record) -> io::Result<Hash32> {
                 && after.ctime == before.ctime;
             if stable || attempt == 2 {
                 // What was hashed is the content of the opened inode: describe that inode.
+                let hash = *hasher.finalize().as_bytes();
+                if let Some(l) = links {
+                    l.put(&Record { meta: FileMeta { hash: Some(hash), ..after.meta.clone() }, ..after.clone() });
+                }
                 *rec = Record { meta: FileMeta { hash: None, ..after.meta }, ..after };
-                return Ok(*hasher.finalize().as_bytes());
+                return Ok((hash, true));
             }
             before = after;
         }
@@ -130,10 +188,55 @@ fn hash_file(path: &Path, rec: &mut Record) -> io::Result<Hash32> {
     })
 }
 
+/// Opens the regular file at `path` (as hashing does) and asks the kernel to start reading
+/// its first `len` bytes into the page cache without waiting for them, so that many small
+/// files are read at once on a cold disk. The open file is for [`Record::hash_opened`].
+/// Best effort: `None` on any failure, which hashing finds again.
+#[cfg(target_os = "linux")]
+pub(crate) fn prefetch(path: &Path, len: u64) -> Option<File> {
+    use std::os::fd::AsRawFd;
+    let file = open_no_follow(path).ok()?;
+    let len = libc::off_t::try_from(len).unwrap_or(libc::off_t::MAX);
+    // SAFETY: the descriptor is open for the duration of the call; the advice does not
+    // touch memory of ours.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, len, libc::POSIX_FADV_WILLNEED);
+    }
+    Some(file)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn prefetch(_path: &Path, _len: u64) -> Option<File> {
+    None
+}
+
+#[cfg(unix)]
+fn several_names(md: &Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    md.nlink() > 1
+}
+
+#[cfg(not(unix))]
+fn several_names(_md: &Metadata) -> bool {
+    false
+}
+
+/// Opens `path` for reading without following a symbolic link and without blocking on a
+/// FIFO. On Linux the access time is left alone where the kernel allows it (the owner or
+/// root): a monitor reading every file must not erase when each was last read, which an
+/// investigation may need.
 #[cfg(unix)]
 fn open_no_follow(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)
+    let open = |extra: libc::c_int| {
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | extra).open(path)
+    };
+    #[cfg(target_os = "linux")]
+    match open(libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
+        result => return result,
+    }
+    open(0)
 }
 
 #[cfg(not(unix))]
@@ -206,6 +309,26 @@ mod tests {
             link.hash_from_disk(&l).expect("hash link");
             assert_eq!(link.meta.hash, Some(*blake3::hash(b"a").as_bytes()));
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn another_name_of_an_unchanged_file_is_not_read_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, b"first").expect("write");
+        std::fs::hard_link(&a, &b).expect("link");
+        let links = Links::default();
+        let hash = |p: &Path| {
+            let mut rec = Record::from_metadata(&std::fs::symlink_metadata(p).expect("lstat"));
+            let read = rec.hash_opened(p, prefetch(p, 5), Some(&links)).expect("hash");
+            (rec.meta.hash, read)
+        };
+        assert_eq!(hash(&a), (Some(*blake3::hash(b"first").as_bytes()), true));
+        assert_eq!(hash(&b), (Some(*blake3::hash(b"first").as_bytes()), false));
+        // A write through one name changes the inode's ctime: the other name is read again.
+        std::fs::write(&a, b"second").expect("write");
+        assert_eq!(hash(&b), (Some(*blake3::hash(b"second").as_bytes()), true));
     }
 
     #[cfg(unix)]
