@@ -93,10 +93,8 @@ impl Metrics {
 /// Upper bound of the bucket holding quantile `q` of the observations made between two
 /// scrapes of the same histogram (Prometheus' `histogram_quantile` without interpolation).
 pub fn bucket_quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> Option<f64> {
-    let delta: Vec<(f64, f64)> = after
-        .iter()
-        .map(|&(le, n)| (le, n - before.iter().find(|b| b.0 == le).map_or(0.0, |b| b.1)))
-        .collect();
+    let delta: Vec<(f64, f64)> =
+        after.iter().map(|&(le, n)| (le, n - before.iter().find(|b| b.0 == le).map_or(0.0, |b| b.1))).collect();
     let total = delta.last()?.1;
     if total <= 0.0 {
         return None;
@@ -124,10 +122,7 @@ pub fn sample(pid: u32) -> Result<ProcSample> {
     let cpu_ticks = ticks(11)? + ticks(12)?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse::<u64>().ok())
-            .unwrap_or(0)
+        status.lines().find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse::<u64>().ok()).unwrap_or(0)
     };
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
@@ -145,31 +140,67 @@ pub fn cores(a: &ProcSample, b: &ProcSample) -> f64 {
     if wall > 0.0 { (b.cpu_secs - a.cpu_secs) / wall } else { 0.0 }
 }
 
-/// CPU and memory of the collector (when its pid is known) and of this process over a phase.
+/// CPU time the whole machine spent busy (all processes, kernel included), from /proc/stat.
+pub fn machine_busy_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal …
+    let busy = cpu.first()? + cpu.get(1)? + cpu.get(2)? + cpu.get(5)? + cpu.get(6)? + cpu.get(7)?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some(busy as f64 / hz)
+}
+
+/// CPU and memory of the collector (when its pid is known), of this process and of the
+/// whole machine over a phase.
 #[derive(Default)]
 pub struct Usage {
     pub collector: Option<(ProcSample, ProcSample)>,
     pub loadgen: Option<(ProcSample, ProcSample)>,
+    /// Cores the rest of the machine kept busy meanwhile: other processes competing for the CPU.
+    pub others: Option<f64>,
 }
 
-/// Samples the collector (if `pid` is known) and this process at the start of a phase.
-pub fn start_usage(pid: Option<u32>) -> (Option<ProcSample>, Option<ProcSample>) {
-    (pid.and_then(|p| sample(p).ok()), sample(std::process::id()).ok())
+pub struct UsageStart {
+    collector: Option<ProcSample>,
+    loadgen: Option<ProcSample>,
+    machine: Option<(f64, std::time::Instant)>,
 }
 
-pub fn end_usage(pid: Option<u32>, start: (Option<ProcSample>, Option<ProcSample>)) -> Usage {
-    let (end_c, end_l) = start_usage(pid);
-    Usage { collector: start.0.zip(end_c), loadgen: start.1.zip(end_l) }
+/// Samples the collector (if `pid` is known), this process and the machine at the start of a phase.
+pub fn start_usage(pid: Option<u32>) -> UsageStart {
+    UsageStart {
+        collector: pid.and_then(|p| sample(p).ok()),
+        loadgen: sample(std::process::id()).ok(),
+        machine: machine_busy_secs().map(|b| (b, std::time::Instant::now())),
+    }
+}
+
+pub fn end_usage(pid: Option<u32>, start: UsageStart) -> Usage {
+    let end = start_usage(pid);
+    let collector = start.collector.zip(end.collector);
+    let loadgen = start.loadgen.zip(end.loadgen);
+    let others = start.machine.zip(end.machine).map(|((b0, t0), (b1, t1))| {
+        let wall = t1.duration_since(t0).as_secs_f64().max(1e-9);
+        let ours = |s: &Option<(ProcSample, ProcSample)>| s.as_ref().map_or(0.0, |(a, b)| b.cpu_secs - a.cpu_secs);
+        ((b1 - b0 - ours(&collector) - ours(&loadgen)) / wall).max(0.0)
+    });
+    Usage { collector, loadgen, others }
 }
 
 impl Usage {
     pub fn to_json(&self) -> Value {
         let side = |s: &Option<(ProcSample, ProcSample)>| {
-            s.as_ref().map_or(Value::Null, |(a, b)| {
-                json!({ "cpu_cores": round(cores(a, b), 3), "rss_kib": b.rss_kib, "peak_rss_kib": b.hwm_kib })
-            })
+            s.as_ref().map_or(
+                Value::Null,
+                |(a, b)| json!({ "cpu_cores": round(cores(a, b), 3), "rss_kib": b.rss_kib, "peak_rss_kib": b.hwm_kib }),
+            )
         };
-        json!({ "collector": side(&self.collector), "loadgen": side(&self.loadgen) })
+        json!({
+            "collector": side(&self.collector),
+            "loadgen": side(&self.loadgen),
+            "other_processes_cpu_cores": self.others.map(|c| round(c, 3)),
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -179,6 +210,9 @@ impl Usage {
         }
         if let Some((a, b)) = &self.loadgen {
             parts.push(format!("load generator {:.2} cores", cores(a, b)));
+        }
+        if let Some(c) = self.others {
+            parts.push(format!("other processes {c:.2} cores"));
         }
         if parts.is_empty() { "(no /proc figures)".into() } else { parts.join("; ") }
     }

@@ -5,9 +5,7 @@
 //! Content hashes of changed files are random (they do not compress, as on a real fleet);
 //! image hashes repeat per program, pids and times advance as on a busy machine.
 
-use haidang_proto::event::{
-    Actor, Detection, FileAction, FileEvent, FileMeta, Health, ProcessAction, ProcessEvent,
-};
+use haidang_proto::event::{Actor, Detection, FileAction, FileEvent, FileMeta, Health, ProcessAction, ProcessEvent};
 use haidang_proto::{Event, EventBody, Hash32, Text, Timestamp};
 
 /// A small, fast, seedable generator (splitmix64); reproducible runs need no crate.
@@ -112,12 +110,7 @@ type ProcessTemplate = (&'static str, &'static str, &'static str, bool);
 
 const LINUX_PROCESSES: &[ProcessTemplate] = &[
     ("/usr/bin/bash", "-bash", "/usr/sbin/sshd", true),
-    (
-        "/usr/bin/tar",
-        "tar czf /srv/sao-luu/ho-so-{n}.tgz \"/srv/chia-se/Hồ sơ cán bộ\"",
-        "/usr/sbin/cron",
-        false,
-    ),
+    ("/usr/bin/tar", "tar czf /srv/sao-luu/ho-so-{n}.tgz \"/srv/chia-se/Hồ sơ cán bộ\"", "/usr/sbin/cron", false),
     (
         "/usr/bin/python3.11",
         "/usr/bin/python3 /opt/ky-so/ky_van_ban.py --file \"/home/{user}/Tài liệu/Tờ trình số {n}-TTr-UBND.pdf\" --cert vnpt-ca",
@@ -134,7 +127,12 @@ const LINUX_PROCESSES: &[ProcessTemplate] = &[
     ("/usr/sbin/cron", "/usr/sbin/CRON -f -P", "/usr/sbin/cron", false),
     ("/usr/bin/apt-get", "apt-get -qq update", "/usr/bin/sudo", false),
     ("/usr/bin/ls", "ls -la \"/srv/chia-se/Văn bản đến/2025\"", "/usr/bin/bash", true),
-    ("/usr/bin/rsync", "rsync -a --delete \"/srv/chia-se/\" backup@10.45.1.20:/sao-luu/so-tttt/", "/usr/sbin/cron", false),
+    (
+        "/usr/bin/rsync",
+        "rsync -a --delete \"/srv/chia-se/\" backup@10.45.1.20:/sao-luu/so-tttt/",
+        "/usr/sbin/cron",
+        false,
+    ),
 ];
 const WINDOWS_PROCESSES: &[ProcessTemplate] = &[
     (
@@ -161,7 +159,12 @@ const WINDOWS_PROCESSES: &[ProcessTemplate] = &[
         "C:\\Windows\\explorer.exe",
         true,
     ),
-    ("C:\\Program Files\\Zalo\\Zalo.exe", "\"C:\\Program Files\\Zalo\\Zalo.exe\" --type=gpu-process --no-sandbox", "C:\\Windows\\explorer.exe", true),
+    (
+        "C:\\Program Files\\Zalo\\Zalo.exe",
+        "\"C:\\Program Files\\Zalo\\Zalo.exe\" --type=gpu-process --no-sandbox",
+        "C:\\Windows\\explorer.exe",
+        true,
+    ),
     (
         "C:\\Windows\\System32\\svchost.exe",
         "C:\\Windows\\system32\\svchost.exe -k netsvcs -p -s Schedule",
@@ -174,7 +177,12 @@ const WINDOWS_PROCESSES: &[ProcessTemplate] = &[
         "C:\\Windows\\explorer.exe",
         true,
     ),
-    ("C:\\Program Files (x86)\\UniKey\\UniKeyNT.exe", "\"C:\\Program Files (x86)\\UniKey\\UniKeyNT.exe\"", "C:\\Windows\\explorer.exe", true),
+    (
+        "C:\\Program Files (x86)\\UniKey\\UniKeyNT.exe",
+        "\"C:\\Program Files (x86)\\UniKey\\UniKeyNT.exe\"",
+        "C:\\Windows\\explorer.exe",
+        true,
+    ),
     (
         "C:\\Windows\\System32\\msiexec.exe",
         "C:\\Windows\\system32\\msiexec.exe /i \"C:\\Users\\{user}\\Downloads\\VNPT-CA Plugin.msi\" /qn",
@@ -298,10 +306,10 @@ impl Generator {
         };
         let old_path = (action == FileAction::Renamed).then(|| Text::from(format!("{path}.~tmp")));
         let actors = if self.windows { WINDOWS_FILE_ACTORS } else { LINUX_FILE_ACTORS };
-        let actor = self
-            .rng
-            .chance(70)
-            .then(|| Actor { pid: self.next_pid.saturating_sub(self.rng.below(500) as u32), image: Text::from(*self.rng.pick(actors)) });
+        let actor = self.rng.chance(70).then(|| Actor {
+            pid: self.next_pid.saturating_sub(self.rng.below(500) as u32),
+            image: Text::from(*self.rng.pick(actors)),
+        });
         FileEvent {
             action,
             critical: system && self.rng.chance(2),

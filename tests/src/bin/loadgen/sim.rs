@@ -70,7 +70,10 @@ pub fn applicants(count: usize, token: &str) -> Result<Vec<Applicant>> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("key generation panicked")))).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("key generation panicked"))))
+            .collect()
     });
     let mut out = Vec::with_capacity(count);
     for chunk in chunks {
@@ -85,7 +88,12 @@ pub fn endpoints(n: usize, server: SocketAddr) -> Result<Vec<quinn::Endpoint>> {
 }
 
 /// One enrollment, exactly as `haidang-agent enroll` performs it.
-pub async fn enroll(endpoint: &quinn::Endpoint, server: SocketAddr, pin: &str, applicant: Applicant) -> Result<(Identity, Vec<u8>)> {
+pub async fn enroll(
+    endpoint: &quinn::Endpoint,
+    server: SocketAddr,
+    pin: &str,
+    applicant: Applicant,
+) -> Result<(Identity, Vec<u8>)> {
     let (config, _) = tls::enrollment(pin)?;
     let exchange = async {
         let conn = endpoint.connect_with(config, server, SERVER_NAME)?.await.context("enrollment handshake")?;
@@ -156,7 +164,15 @@ pub async fn enroll_many(
         first_error: None,
     };
     while let Some(joined) = workers.join_next().await {
-        for (result, took) in joined.unwrap_or_default() {
+        let done = match joined {
+            Ok(done) => done,
+            Err(e) => {
+                run.failures += 1;
+                run.first_error.get_or_insert_with(|| format!("an enrollment worker failed: {e}"));
+                continue;
+            }
+        };
+        for (result, took) in done {
             match result {
                 Ok((identity, ca)) => {
                     run.identities.ca = ca;
@@ -175,7 +191,12 @@ pub async fn enroll_many(
 }
 
 /// Connects an enrolled agent with its client certificate (mutual TLS).
-pub async fn connect(endpoint: &quinn::Endpoint, server: SocketAddr, ca: &[u8], id: &Identity) -> Result<quinn::Connection> {
+pub async fn connect(
+    endpoint: &quinn::Endpoint,
+    server: SocketAddr,
+    ca: &[u8],
+    id: &Identity,
+) -> Result<quinn::Connection> {
     let config = tls::enrolled(ca, &id.cert, &id.key_pkcs8)?;
     let connecting = endpoint.connect_with(config, server, SERVER_NAME)?;
     tokio::time::timeout(TIMEOUT, connecting).await.context("connection timed out")?.context("agent handshake")
@@ -216,7 +237,8 @@ impl Identities {
         let mut agents = Vec::new();
         for line in lines {
             let v: serde_json::Value = serde_json::from_str(&line?).with_context(bad)?;
-            let field = |k: &str| -> Result<Vec<u8>> { hex::decode(v[k].as_str().with_context(bad)?).with_context(bad) };
+            let field =
+                |k: &str| -> Result<Vec<u8>> { hex::decode(v[k].as_str().with_context(bad)?).with_context(bad) };
             agents.push(Identity {
                 agent_id: v["agent_id"].as_str().with_context(bad)?.parse().map_err(anyhow::Error::msg)?,
                 key_pkcs8: field("key")?,

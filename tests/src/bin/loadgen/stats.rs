@@ -16,19 +16,10 @@ impl Latencies {
         self.0.extend(other.0);
     }
 
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
     fn sorted(&self) -> Vec<u64> {
         let mut v = self.0.clone();
         v.sort_unstable();
         v
-    }
-
-    /// The `p`-th percentile (0–100), in milliseconds.
-    pub fn percentile_ms(&self, p: f64) -> Option<f64> {
-        percentile(&self.sorted(), p).map(|us| us as f64 / 1000.0)
     }
 
     pub fn summary(&self) -> Summary {
@@ -71,7 +62,7 @@ pub fn thousands(x: f64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
