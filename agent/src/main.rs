@@ -48,6 +48,7 @@ enum Command {
     },
     /// Run the agent.
     Run {
+        /// State directory written by `enroll`.
         #[arg(long)]
         state: PathBuf,
         /// TOML configuration (see README); defaults watch nothing but processes.
@@ -56,8 +57,10 @@ enum Command {
     },
     /// Show the agent's enrollment, sensors, connection, spool depth and last ack.
     Status {
+        /// State directory written by `enroll`.
         #[arg(long)]
         state: PathBuf,
+        /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
