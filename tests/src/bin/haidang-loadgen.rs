@@ -30,7 +30,7 @@ use tokio::sync::{Semaphore, mpsc};
 /// Load generator for the Hải Đăng collector: simulated agents that enroll, stream signed
 /// batches and idle over QUIC, exactly as real agents do.
 #[derive(Parser)]
-#[command(name = "haidang-loadgen", version, about)]
+#[command(name = "haidang-loadgen", version)]
 struct Cli {
     /// The collector's HTTP API (tokens, CA fingerprint, /metrics).
     #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
