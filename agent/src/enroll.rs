@@ -68,7 +68,7 @@ pub async fn enroll(opts: Options<'_>) -> Result<Identity> {
         EnrollResponse::Enrolled(e) => e,
         EnrollResponse::Refused(r) => bail!("enrollment refused by the collector: {} ({})", r.message, r.code),
     };
-    if tls::fingerprint(&enrolled.ca_certificate) != pin {
+    if haidang_proto::fingerprint(&enrolled.ca_certificate) != pin {
         bail!("the collector returned a CA certificate that does not match the pinned fingerprint");
     }
     let identity = Identity {

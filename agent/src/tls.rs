@@ -6,6 +6,7 @@
 //! the agent authenticates with its client certificate.
 
 use anyhow::{Context, Result};
+use haidang_proto::fingerprint;
 use haidang_proto::wire::{ALPN_AGENT, ALPN_ENROLL};
 use quinn::crypto::rustls::QuicClientConfig;
 use rustls::client::WebPkiServerVerifier;
@@ -21,10 +22,6 @@ pub type PinReport = Arc<Mutex<Option<String>>>;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
-}
-
-pub fn fingerprint(der: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(ring::digest::digest(&ring::digest::SHA256, der).as_ref()))
 }
 
 /// Checks the `sha256:<64 hex>` form.

@@ -5,8 +5,8 @@
 //! agent). Agents pin the CA by the SHA-256 fingerprint of its certificate.
 
 use anyhow::{Context, Result};
-use haidang_proto::AgentId;
 use haidang_proto::wire::SERVER_NAME;
+use haidang_proto::{AgentId, fingerprint};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, PKCS_ED25519, PublicKeyData, SignatureAlgorithm,
@@ -79,11 +79,6 @@ impl CertificateAuthority {
         params.serial_number = Some(rcgen::SerialNumber::from_slice(agent_id.as_bytes()));
         Ok(params.signed_by(&key, &self.issuer)?.der().to_vec())
     }
-}
-
-pub fn fingerprint(der: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, der);
-    format!("sha256:{}", hex::encode(digest.as_ref()))
 }
 
 struct Ed25519PublicKey(Vec<u8>);

@@ -7,7 +7,7 @@
 //! closed.
 
 use crate::alerts;
-use crate::ca::{CertificateAuthority, fingerprint};
+use crate::ca::CertificateAuthority;
 use crate::fleet::{CLOSE_REFUSED, CLOSE_REVOKED, Fleet};
 use crate::metrics::Metrics;
 use crate::store::records::AgentRecord;
@@ -17,7 +17,7 @@ use haidang_proto::wire::{
     ALPN_AGENT, ALPN_ENROLL, Ack, AgentFrame, CollectorFrame, FrameError, Refusal, decode_frame, encode_frame,
     frame_length,
 };
-use haidang_proto::{AgentId, BatchHeader, Timestamp};
+use haidang_proto::{AgentId, BatchHeader, Timestamp, fingerprint};
 use quinn::{Connection, RecvStream, SendStream};
 use ring::rand::SecureRandom;
 use rustls_pki_types::CertificateDer;

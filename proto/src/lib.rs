@@ -7,11 +7,13 @@
 pub mod batch;
 pub mod enroll;
 pub mod event;
+pub mod fingerprint;
 pub mod text;
 pub mod wire;
 
 pub use batch::{BatchError, BatchHeader, ChainTip, ChainVerdict, SignedBatch};
 pub use event::{AgentId, Event, EventBody, Timestamp};
+pub use fingerprint::fingerprint;
 pub use text::Text;
 
 /// A BLAKE3 (or SHA-256) digest.

@@ -34,12 +34,15 @@ pub fn wait_until<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> O
     }
 }
 
-fn kill(child: &mut Child, signal: i32) {
-    // SAFETY: kill(2) on our own child's pid.
-    unsafe {
-        libc::kill(child.id() as i32, signal);
+/// Sends `sig` to a running child and reaps it; nothing if it is not running.
+fn signal(child: &mut Option<Child>, sig: i32) {
+    if let Some(mut c) = child.take() {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(c.id() as i32, sig);
+        }
+        let _ = c.wait();
     }
-    let _ = child.wait();
 }
 
 pub struct Collector {
@@ -142,15 +145,11 @@ impl Collector {
     }
 
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            kill(&mut c, libc::SIGKILL);
-        }
+        signal(&mut self.child, libc::SIGKILL);
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            kill(&mut c, libc::SIGTERM);
-        }
+        signal(&mut self.child, libc::SIGTERM);
     }
 }
 
@@ -211,15 +210,11 @@ impl Agent {
     }
 
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            kill(&mut c, libc::SIGKILL);
-        }
+        signal(&mut self.child, libc::SIGKILL);
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            kill(&mut c, libc::SIGTERM);
-        }
+        signal(&mut self.child, libc::SIGTERM);
     }
 
     pub fn status(&self) -> Value {

@@ -68,6 +68,12 @@ fn probe() -> &'static str {
 /// anything. A refresh hashes only files whose attributes changed. `progress` draws a
 /// progress indicator on stderr.
 pub fn build_baseline(cfg: &FimConfig, baseline_db: &Path, progress: bool) -> Result<BaselineStats> {
+    with_engine(cfg, baseline_db, |engine| engine.baseline_silently(engine.filter.roots(), progress))
+}
+
+/// Runs `work` on an engine over `cfg` and the baseline in `baseline_db`, for the one-shot
+/// operations that have no real-time sensor to stop.
+fn with_engine<T>(cfg: &FimConfig, baseline_db: &Path, work: impl FnOnce(&Engine) -> Result<T>) -> Result<T> {
     let filter = PathFilter::new(cfg, &own_state(baseline_db)?)?;
     let baseline = Baseline::open(baseline_db)?;
     let stop = AtomicBool::new(false);
@@ -78,7 +84,7 @@ pub fn build_baseline(cfg: &FimConfig, baseline_db: &Path, progress: bool) -> Re
         threads: threads(),
         rescan_interval: cfg.rescan_interval,
     };
-    engine.baseline_silently(filter.roots(), progress)
+    work(&engine)
 }
 
 /// What [`check`] found.
@@ -100,17 +106,7 @@ pub fn check(cfg: &FimConfig, baseline_db: &Path, progress: bool) -> Result<Chec
         "no FIM baseline at {}: create it with `haidang-agent fim baseline` first",
         baseline_db.display()
     );
-    let filter = PathFilter::new(cfg, &own_state(baseline_db)?)?;
-    let baseline = Baseline::open(baseline_db)?;
-    let stop = AtomicBool::new(false);
-    let engine = Engine {
-        filter: &filter,
-        baseline: &baseline,
-        stop: &stop,
-        threads: threads(),
-        rescan_interval: cfg.rescan_interval,
-    };
-    let (mut changes, stats) = engine.check(progress)?;
+    let (mut changes, stats) = with_engine(cfg, baseline_db, |engine| engine.check(progress))?;
     changes.sort_by(|a, b| a.path.as_str().cmp(b.path.as_str()));
     Ok(CheckReport { changes, stats })
 }

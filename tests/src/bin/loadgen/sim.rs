@@ -109,7 +109,7 @@ pub async fn enroll(
         EnrollResponse::Enrolled(e) => e,
         EnrollResponse::Refused(r) => bail!("enrollment refused: {} ({})", r.message, r.code),
     };
-    if tls::fingerprint(&enrolled.ca_certificate) != pin {
+    if haidang_proto::fingerprint(&enrolled.ca_certificate) != pin {
         bail!("the collector returned a CA that does not match the pinned fingerprint");
     }
     let identity = Identity {
