@@ -84,6 +84,10 @@ pub enum EventBody {
     Process(ProcessEvent),
     Health(Health),
     Gap(Gap),
+    // New variants go last: postcard encodes the variant index, so stored batches keep decoding.
+    Dlp(DlpMatch),
+    Malware(MalwareMatch),
+    Agent(AgentLifecycle),
 }
 
 /// What kind of event this is, as used in queries (`--kind file`).
@@ -93,10 +97,21 @@ pub enum EventKind {
     Process,
     Health,
     Gap,
+    Dlp,
+    Malware,
+    Agent,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 4] = [EventKind::File, EventKind::Process, EventKind::Health, EventKind::Gap];
+    pub const ALL: [EventKind; 7] = [
+        EventKind::File,
+        EventKind::Process,
+        EventKind::Health,
+        EventKind::Gap,
+        EventKind::Dlp,
+        EventKind::Malware,
+        EventKind::Agent,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -104,6 +119,9 @@ impl EventKind {
             EventKind::Process => "process",
             EventKind::Health => "health",
             EventKind::Gap => "gap",
+            EventKind::Dlp => "dlp",
+            EventKind::Malware => "malware",
+            EventKind::Agent => "agent",
         }
     }
 }
@@ -111,10 +129,9 @@ impl EventKind {
 impl FromStr for EventKind {
     type Err = String;
     fn from_str(s: &str) -> Result<EventKind, String> {
-        EventKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown event kind {s:?} (expected file, process, health or gap)"))
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            format!("unknown event kind {s:?} (expected file, process, health, gap, dlp, malware or agent)")
+        })
     }
 }
 
@@ -209,7 +226,7 @@ pub struct ProcessEvent {
 }
 
 /// The agent's own health, sent as a heartbeat.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Health {
     pub spool_events: u64,
     pub spool_bytes: u64,
@@ -231,6 +248,69 @@ pub struct Gap {
     pub reason: String,
 }
 
+/// Sensitive content found leaving (or resting on) an endpoint. Never carries the matched
+/// content itself: a masked sample at most, and for state-secret markings only the level.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DlpMatch {
+    /// Where the content was going or found: `usb`, `share`, `print`, `at_rest`, …
+    pub channel: String,
+    pub path: Text,
+    /// Path inside a container (`report.zip/word/document.xml`), when the match is nested.
+    pub container_path: Option<Text>,
+    pub detector: String,
+    /// Distinct instances found.
+    pub count: u32,
+    /// 0–100.
+    pub confidence: u8,
+    pub masked_sample: Option<String>,
+    /// State-secret marking level (`mat`, `toi_mat`, `tuyet_mat`), for marking detectors.
+    pub level: Option<String>,
+    pub sha256: Option<Hash32>,
+    /// What policy did: `audit`, `alert` or `block`.
+    pub action: String,
+}
+
+/// A YARA rule matched a file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MalwareMatch {
+    pub rule: String,
+    pub namespace: String,
+    pub tags: Vec<String>,
+    pub path: Text,
+    pub sha256: Option<Hash32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LifecycleAction {
+    Started,
+    /// A clean shutdown (signal or service stop); an agent that vanishes without this is
+    /// noticed by the collector instead.
+    Stopped,
+    /// The wall clock moved against the monotonic clock by more than the agent tolerates.
+    ClockJump,
+}
+
+impl LifecycleAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LifecycleAction::Started => "started",
+            LifecycleAction::Stopped => "stopped",
+            LifecycleAction::ClockJump => "clock_jump",
+        }
+    }
+}
+
+/// The agent itself: start, stop, clock jumps — the raw material of tampering rules.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentLifecycle {
+    pub action: LifecycleAction,
+    /// Signed wall-clock jump in seconds, for `ClockJump`.
+    pub clock_jump_secs: Option<i64>,
+    /// Free text: the signal that stopped the agent, whether the previous run ended cleanly, …
+    pub detail: String,
+    pub agent_version: String,
+}
+
 impl Event {
     pub fn kind(&self) -> EventKind {
         match self.body {
@@ -238,6 +318,9 @@ impl Event {
             EventBody::Process(_) => EventKind::Process,
             EventBody::Health(_) => EventKind::Health,
             EventBody::Gap(_) => EventKind::Gap,
+            EventBody::Dlp(_) => EventKind::Dlp,
+            EventBody::Malware(_) => EventKind::Malware,
+            EventBody::Agent(_) => EventKind::Agent,
         }
     }
 
@@ -307,6 +390,31 @@ impl Event {
                 m.insert("first_lost_seq".into(), json!(g.first_seq));
                 m.insert("last_lost_seq".into(), json!(g.last_seq));
                 m.insert("reason".into(), json!(g.reason));
+            }
+            EventBody::Dlp(d) => {
+                m.insert("channel".into(), json!(d.channel));
+                m.insert("path".into(), json!(d.path.as_str()));
+                m.insert("container_path".into(), json!(d.container_path.as_ref().map(Text::as_str)));
+                m.insert("detector".into(), json!(d.detector));
+                m.insert("count".into(), json!(d.count));
+                m.insert("confidence".into(), json!(d.confidence));
+                m.insert("masked_sample".into(), json!(d.masked_sample));
+                m.insert("level".into(), json!(d.level));
+                m.insert("sha256".into(), opt_hex(d.sha256));
+                m.insert("action".into(), json!(d.action));
+            }
+            EventBody::Malware(x) => {
+                m.insert("rule".into(), json!(x.rule));
+                m.insert("namespace".into(), json!(x.namespace));
+                m.insert("tags".into(), json!(x.tags));
+                m.insert("path".into(), json!(x.path.as_str()));
+                m.insert("sha256".into(), opt_hex(x.sha256));
+            }
+            EventBody::Agent(a) => {
+                m.insert("action".into(), json!(a.action.as_str()));
+                m.insert("clock_jump_secs".into(), json!(a.clock_jump_secs));
+                m.insert("detail".into(), json!(a.detail));
+                m.insert("agent_version".into(), json!(a.agent_version));
             }
         }
         Value::Object(m)

@@ -1,0 +1,94 @@
+//! The detection engine: Sigma rules, evaluated by rsigma, over Hải Đăng's own events and over
+//! Windows event logs.
+//!
+//! rsigma does the matching and the correlation windows; this crate decides which rules load
+//! (and reports every one that does not), how our typed events look to a rule, and which
+//! logsource each event belongs to.
+
+mod load;
+pub mod native;
+pub mod shipped;
+
+use std::path::Path;
+
+pub use load::{DocumentKind, LoadReport, MAX_RULE_FILE_BYTES, ReportEntry};
+pub use rsigma_eval::{CorrelationSnapshot, EvaluationResult, Event};
+pub use rsigma_parser::LogSource;
+
+/// Compiled detection and correlation rules, plus the correlation state (open windows).
+///
+/// Detection is stateless and may run on many threads through [`RuleSet::detect`]; correlation
+/// updates state and runs on one ([`RuleSet::correlate`]).
+pub struct RuleSet {
+    engine: rsigma_eval::CorrelationEngine,
+    detection_rules: usize,
+    correlation_rules: usize,
+}
+
+impl RuleSet {
+    /// Loads every `.yml`/`.yaml` under `dirs` (files may be named directly). Never fails: a
+    /// rule that cannot load is skipped and reported, so one broken file cannot stop detection.
+    pub fn load<P: AsRef<Path>>(dirs: &[P]) -> (RuleSet, LoadReport) {
+        load::load(&[], dirs)
+    }
+
+    /// The rules shipped inside the binary (`rules/sigma/` of the source tree: detections for
+    /// what our agents report), followed by those under `dirs`.
+    pub fn load_with_shipped<P: AsRef<Path>>(dirs: &[P]) -> (RuleSet, LoadReport) {
+        load::load(shipped::RULES, dirs)
+    }
+
+    fn new(engine: rsigma_eval::CorrelationEngine, detection_rules: usize, correlation_rules: usize) -> RuleSet {
+        RuleSet { engine, detection_rules, correlation_rules }
+    }
+
+    pub fn engine(&self) -> &rsigma_eval::Engine {
+        self.engine.engine()
+    }
+
+    pub fn detection_rules(&self) -> usize {
+        self.detection_rules
+    }
+
+    pub fn correlation_rules(&self) -> usize {
+        self.correlation_rules
+    }
+
+    /// Matches one event against the detection rules whose logsource it belongs to; with no
+    /// logsource every rule is tried, as for a log whose origin is unknown.
+    pub fn detect<E: Event>(&self, event: &E, logsource: Option<&LogSource>) -> Vec<EvaluationResult> {
+        match logsource {
+            Some(ls) => self.engine().evaluate_with_logsource(event, ls),
+            None => self.engine().evaluate(event),
+        }
+    }
+
+    /// Feeds one event's detections into the correlation windows at `time_secs` (event time,
+    /// Unix seconds) and returns what should be reported: the detections whose rules are not
+    /// correlation-only, followed by any correlation that fired.
+    pub fn correlate<E: Event>(
+        &mut self,
+        event: &E,
+        detections: Vec<EvaluationResult>,
+        time_secs: i64,
+    ) -> Vec<EvaluationResult> {
+        self.engine.process_with_detections(event, detections, time_secs)
+    }
+
+    /// Open correlation windows, for persisting across a restart.
+    pub fn export_state(&self) -> CorrelationSnapshot {
+        self.engine.export_state()
+    }
+
+    /// Restores windows exported earlier (possibly by a different rule set: windows of
+    /// correlations that no longer exist are dropped). False if the snapshot's format is
+    /// from an incompatible engine version.
+    pub fn import_state(&mut self, snapshot: CorrelationSnapshot) -> bool {
+        self.engine.import_state(snapshot)
+    }
+
+    /// Drops windows that can no longer fire at `now_secs`, bounding memory on quiet streams.
+    pub fn evict_expired(&mut self, now_secs: i64) {
+        self.engine.evict_expired(now_secs);
+    }
+}
