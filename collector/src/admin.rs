@@ -175,17 +175,49 @@ pub fn alerts_list(client: &Client, as_json: bool) -> Result<()> {
         print_json_lines(&list);
         return Ok(());
     }
-    println!("{:>6}  {:<27}  {:<8}  {:<8}  TITLE", "ID", "TIME", "SEVERITY", "AGENT");
+    println!("{:>6}  {:<27}  {:<8}  {:<8}  {:<11}  TITLE", "ID", "TIME", "SEVERITY", "AGENT", "KIND");
     for a in list.as_array().into_iter().flatten() {
         let agent = text(&a["agent_id"]);
         println!(
-            "{:>6}  {:<27}  {:<8}  {:<8}  {}",
+            "{:>6}  {:<27}  {:<8}  {:<8}  {:<11}  {}",
             text(&a["id"]),
             text(&a["time"]),
             text(&a["severity"]),
             agent.get(..8).unwrap_or(&agent),
+            text(&a["kind"]),
             text(&a["title"])
         );
     }
     Ok(())
+}
+
+/// `rules reload`: the running collector rereads its rule directories. Fails (exit 1) when
+/// any rule was skipped, after printing why, so a deployment script notices.
+pub fn rules_reload(client: &Client, as_json: bool) -> Result<bool> {
+    print_rule_summary(&client.post("/rules/reload", serde_json::json!({}))?, as_json)
+}
+
+/// `rules status`: the rules the running collector uses now.
+pub fn rules_status(client: &Client, as_json: bool) -> Result<bool> {
+    print_rule_summary(&client.get("/rules", &[])?, as_json)
+}
+
+fn print_rule_summary(summary: &Value, as_json: bool) -> Result<bool> {
+    let skipped = summary["skipped"].as_u64().unwrap_or(0);
+    if as_json {
+        println!("{summary}");
+    } else {
+        for problem in summary["problems"].as_array().into_iter().flatten() {
+            println!("{}", text(problem));
+        }
+        println!(
+            "{} rules loaded ({} detection, {} correlation), {} skipped, from {} files",
+            text(&summary["loaded"]),
+            text(&summary["detection_rules"]),
+            text(&summary["correlation_rules"]),
+            skipped,
+            text(&summary["files"])
+        );
+    }
+    Ok(skipped == 0)
 }

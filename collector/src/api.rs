@@ -1,6 +1,7 @@
 //! The collector's HTTP interface: `/healthz`, `/metrics`, and the admin JSON API under
 //! `/api/v1` (bearer token from `DATA/api.token`).
 
+use crate::correlate::Correlator;
 use crate::fleet::Fleet;
 use crate::metrics::Metrics;
 use crate::store::writer::WriteOp;
@@ -26,6 +27,7 @@ pub struct App {
     pub fleet: Arc<Fleet>,
     pub writer: mpsc::Sender<WriteOp>,
     pub metrics: Arc<Metrics>,
+    pub correlator: Correlator,
     pub ca_fingerprint: String,
     pub api_token_hash: blake3::Hash,
     pub store_path: PathBuf,
@@ -42,6 +44,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/agents/{id}/revoke", post(revoke))
         .route("/events", get(events))
         .route("/alerts", get(alerts))
+        .route("/rules", get(rules))
+        .route("/rules/reload", post(reload_rules))
         .route_layer(middleware::from_fn_with_state(app.clone(), authorize));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -178,4 +182,14 @@ async fn alerts(State(app): State<Arc<App>>, Query(q): Query<AlertQuery>) -> Res
     let found =
         tokio::task::spawn_blocking(move || store::alerts(&db, limit)).await.map_err(internal)?.map_err(internal)?;
     Ok(Json(Value::Array(found.iter().map(|a| a.to_json()).collect())))
+}
+
+async fn rules(State(app): State<Arc<App>>) -> Json<Value> {
+    Json(json!(app.correlator.rules()))
+}
+
+/// Rereads the rule directories (as SIGHUP does) and answers with the load report.
+async fn reload_rules(State(app): State<Arc<App>>) -> Result<Json<Value>, ApiError> {
+    let summary = app.correlator.reload().await.map_err(internal)?;
+    Ok(Json(json!(summary)))
 }

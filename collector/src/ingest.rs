@@ -6,7 +6,6 @@
 //! frame or batch is refused, logged with the agent id, counted, and only that connection is
 //! closed.
 
-use crate::alerts;
 use crate::ca::CertificateAuthority;
 use crate::fleet::{CLOSE_REFUSED, CLOSE_REVOKED, Fleet};
 use crate::metrics::Metrics;
@@ -232,17 +231,18 @@ impl Ingest {
         }
         // Signature checks and decompression are CPU work: keep them off the async workers.
         let public_key = agent.public_key.clone();
-        let (batch, events) = tokio::task::spawn_blocking(move || {
+        // The payload is opened only to refuse one that does not decode before it is stored
+        // and acked; the correlate stage reads the events back from the store.
+        let batch = tokio::task::spawn_blocking(move || {
             batch.verify(&public_key)?;
-            let events = batch.open()?;
-            Ok::<_, haidang_proto::BatchError>((batch, events))
+            batch.open()?;
+            Ok::<_, haidang_proto::BatchError>(batch)
         })
         .await
         .map_err(|_| Failure::Gone)?
         .map_err(refuse)?;
-        let alerts = alerts::raised_by(agent.id, &events);
         let (reply, stored) = oneshot::channel();
-        let op = WriteOp::Ingest { header: batch.header.clone(), raw, alerts, reply };
+        let op = WriteOp::Ingest { header: batch.header.clone(), raw, reply };
         self.writer.send(op).await.map_err(|_| Failure::Gone)?;
         Ok(Pending::Batch { header: batch.header, received, stored })
     }

@@ -1,16 +1,17 @@
 //! The Hải Đăng collector: authenticates agents, verifies and stores their signed event
-//! batches exactly once, raises alerts, and serves the admin API and metrics.
+//! batches exactly once, correlates them against Sigma rules into alerts, and serves the admin API and metrics.
 
 pub mod admin;
-pub mod alerts;
 pub mod api;
 pub mod ca;
+pub mod correlate;
 pub mod fleet;
 pub mod ingest;
 pub mod logging;
 pub mod metrics;
 pub mod quic;
 pub mod quickstart;
+pub mod rulecheck;
 pub mod serve;
 pub mod store;
 pub mod tokens;

@@ -36,6 +36,10 @@ enum Command {
         /// Address for the API, /metrics and /healthz (HTTP/TCP).
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: SocketAddr,
+        /// Sigma rule directory (repeatable), loaded on top of the shipped rules. Reloaded on
+        /// SIGHUP and by `rules reload`; a rule that does not load is logged and skipped.
+        #[arg(long = "rules", value_name = "DIR")]
+        rules: Vec<PathBuf>,
     },
     /// Try it: a collector and a local agent on the embedded store, with a guided demo.
     Quickstart {
@@ -72,6 +76,11 @@ enum Command {
         #[command(subcommand)]
         command: AlertsCommand,
     },
+    /// Sigma rules: check directories offline, or reload and inspect a running collector's.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Re-verify every stored batch and each agent's hash chain (offline; stop the collector first).
     Verify {
         #[arg(long)]
@@ -80,6 +89,36 @@ enum Command {
         #[arg(long)]
         agent: Option<String>,
         /// One JSON object per agent.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Load rule directories as the collector would and report every rule skipped and why.
+    /// Exit code 1 if any rule was skipped.
+    Check {
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Also list the rules that loaded.
+        #[arg(long, short)]
+        verbose: bool,
+        /// Include the rules shipped in the collector, as `serve` does.
+        #[arg(long)]
+        with_shipped: bool,
+        /// One JSON object per rule document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make the running collector reread its rule directories (like SIGHUP) and print the
+    /// load report. Exit code 1 if any rule was skipped.
+    Reload {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The rules the running collector uses now.
+    Status {
         #[arg(long)]
         json: bool,
     },
@@ -171,13 +210,26 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve { data, quic, http } => {
+        Command::Serve { data, quic, http, rules } => {
             logging::init(cli.log_format, "info");
-            runtime()?.block_on(serve::run(ServeOptions { data, quic, http }))?;
+            runtime()?.block_on(serve::run(ServeOptions { data, quic, http, rules }))?;
         }
         Command::Quickstart { data, quic, http } => {
             logging::init(cli.log_format, "warn");
-            runtime()?.block_on(haidang_collector::quickstart::run(ServeOptions { data, quic, http }))?;
+            let opts = ServeOptions { data, quic, http, rules: Vec::new() };
+            runtime()?.block_on(haidang_collector::quickstart::run(opts))?;
+        }
+        Command::Rules { command } => {
+            let clean = match command {
+                RulesCommand::Check { dirs, verbose, with_shipped, json } => {
+                    haidang_collector::rulecheck::check(&dirs, with_shipped, verbose, json)
+                }
+                RulesCommand::Reload { json } => admin::rules_reload(&client(&cli.api), json)?,
+                RulesCommand::Status { json } => admin::rules_status(&client(&cli.api), json)?,
+            };
+            if !clean {
+                return Ok(ExitCode::FAILURE);
+            }
         }
         Command::Ca { command: CaCommand::Fingerprint } => admin::ca_fingerprint(&client(&cli.api))?,
         Command::Token { command: TokenCommand::Create { group, ttl, uses } } => {

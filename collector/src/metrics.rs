@@ -28,6 +28,15 @@ pub struct Metrics {
     pub store_bytes: Gauge,
     pub enrollments: Family<Outcome, Counter>,
     pub alerts_raised: Counter,
+    pub alerts_by_level: Family<Level, Counter>,
+    pub events_correlated: Counter,
+    pub rules_loaded: Gauge,
+    pub correlate_backlog: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Level {
+    pub level: String,
 }
 
 impl Metrics {
@@ -42,6 +51,10 @@ impl Metrics {
         let store_bytes = Gauge::default();
         let enrollments = Family::<Outcome, Counter>::default();
         let alerts_raised = Counter::default();
+        let alerts_by_level = Family::<Level, Counter>::default();
+        let events_correlated = Counter::default();
+        let rules_loaded = Gauge::default();
+        let correlate_backlog = Gauge::default();
         registry.register("events_received", "Events stored from agents", events_received.clone());
         registry.register("batches_received", "Batches stored from agents", batches_received.clone());
         registry.register(
@@ -59,6 +72,18 @@ impl Metrics {
         registry.register("store_bytes", "Size of the collector's store file", store_bytes.clone());
         registry.register("enrollments", "Enrollment attempts by outcome", enrollments.clone());
         registry.register("alerts_raised", "Alerts raised", alerts_raised.clone());
+        registry.register("alerts", "Alerts raised, by rule level", alerts_by_level.clone());
+        registry.register(
+            "events_correlated",
+            "Stored events run through the Sigma rules by the correlate stage",
+            events_correlated.clone(),
+        );
+        registry.register(
+            "correlate_backlog_batches",
+            "Stored batches waiting for the correlate stage",
+            correlate_backlog.clone(),
+        );
+        registry.register("rules_loaded", "Sigma rule documents loaded (shipped and configured)", rules_loaded.clone());
         Metrics {
             registry,
             events_received,
@@ -70,6 +95,10 @@ impl Metrics {
             store_bytes,
             enrollments,
             alerts_raised,
+            alerts_by_level,
+            events_correlated,
+            rules_loaded,
+            correlate_backlog,
         }
     }
 
@@ -79,6 +108,11 @@ impl Metrics {
 
     pub fn enrollment(&self, outcome: &str) {
         self.enrollments.get_or_create(&Outcome { outcome: outcome.to_string() }).inc();
+    }
+
+    pub fn alert(&self, level: &str) {
+        self.alerts_raised.inc();
+        self.alerts_by_level.get_or_create(&Level { level: level.to_string() }).inc();
     }
 
     pub fn render(&self) -> String {

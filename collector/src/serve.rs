@@ -3,6 +3,7 @@
 
 use crate::api::{self, App};
 use crate::ca::{CertificateAuthority, write_secret};
+use crate::correlate::{self, Correlator, RuleSources, Wakeup};
 use crate::fleet::{CLOSE_SHUTDOWN, Fleet};
 use crate::ingest::{self, Ingest};
 use crate::metrics::Metrics;
@@ -22,6 +23,8 @@ pub struct ServeOptions {
     pub data: PathBuf,
     pub quic: SocketAddr,
     pub http: SocketAddr,
+    /// Sigma rule directories, on top of the shipped rules.
+    pub rules: Vec<PathBuf>,
 }
 
 /// A collector whose listeners are up.
@@ -35,6 +38,7 @@ pub struct Collector {
     http: tokio::task::JoinHandle<()>,
     http_stop: tokio::sync::oneshot::Sender<()>,
     writer: tokio::sync::mpsc::Sender<writer::WriteOp>,
+    pub correlator: Correlator,
 }
 
 pub async fn start(opts: &ServeOptions) -> Result<Collector> {
@@ -46,7 +50,15 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
     let metrics = Arc::new(Metrics::new());
     let fleet = Arc::new(Fleet::new(store::agents(&db)?));
     let observer_fleet = fleet.clone();
-    let writer = writer::start(db.clone(), Box::new(move |changed| observer_fleet.update(changed)))?;
+    let wakeup = Arc::new(Wakeup::default());
+    let writer_wakeup = wakeup.clone();
+    let writer = writer::start(
+        db.clone(),
+        Box::new(move |changed| observer_fleet.update(changed)),
+        Box::new(move || writer_wakeup.wake()),
+    )?;
+    let sources = RuleSources { dirs: opts.rules.clone() };
+    let correlator = correlate::start(db.clone(), writer.clone(), metrics.clone(), sources, wakeup)?;
 
     let endpoint = quic::endpoint(&ca, opts.quic)?;
     let quic_addr = endpoint.local_addr()?;
@@ -59,6 +71,7 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
         fleet: fleet.clone(),
         writer: writer.clone(),
         metrics,
+        correlator: correlator.clone(),
         ca_fingerprint: ca.fingerprint(),
         api_token_hash: blake3::hash(api_token.as_bytes()),
         store_path: opts.data.join(store::DB_FILE),
@@ -86,6 +99,7 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
         http,
         http_stop,
         writer,
+        correlator,
     })
 }
 
@@ -118,10 +132,30 @@ impl Collector {
 pub async fn run(opts: ServeOptions) -> Result<()> {
     let collector = start(&opts).await?;
     collector.print_banner();
+    tokio::spawn(reload_on_hangup(collector.correlator.clone()));
     shutdown_signal().await;
     tracing::info!("shutting down");
     collector.shutdown().await;
     Ok(())
+}
+
+/// SIGHUP reloads the rule directories, as daemons conventionally reread their configuration.
+async fn reload_on_hangup(correlator: Correlator) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; reload rules through the API instead");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading rules");
+            if let Err(e) = correlator.reload().await {
+                tracing::error!(error = %e, "rule reload failed");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = correlator;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -12,7 +12,7 @@ pub mod shipped;
 use std::path::Path;
 
 pub use load::{DocumentKind, LoadReport, MAX_RULE_FILE_BYTES, ReportEntry};
-pub use rsigma_eval::{CorrelationSnapshot, EvaluationResult, Event};
+pub use rsigma_eval::{CorrelationSnapshot, EvaluationResult, Event, ResultBody};
 pub use rsigma_parser::LogSource;
 
 /// Compiled detection and correlation rules, plus the correlation state (open windows).
@@ -30,6 +30,11 @@ impl RuleSet {
     /// rule that cannot load is skipped and reported, so one broken file cannot stop detection.
     pub fn load<P: AsRef<Path>>(dirs: &[P]) -> (RuleSet, LoadReport) {
         load::load(&[], dirs)
+    }
+
+    /// Rules from in-memory YAML documents, each named for the report (as a file would be).
+    pub fn load_documents(documents: &[(&str, &str)]) -> (RuleSet, LoadReport) {
+        load::load::<&Path>(documents, &[])
     }
 
     /// The rules shipped inside the binary (`rules/sigma/` of the source tree: detections for

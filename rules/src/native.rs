@@ -64,6 +64,9 @@ impl<'a> NativeEvent<'a> {
             "EventSeq" => int(self.event.seq),
             "UtcTime" => EventValue::Str(Cow::Owned(self.event.time.to_rfc3339())),
             "EventKind" => str_value(self.event.kind().as_str()),
+            // rsigma keeps this (not the event) in correlation windows, so an alert can name
+            // the events that fired it.
+            "event_id" => EventValue::Str(Cow::Owned(format!("{}:{}", self.agent_id, self.event.seq))),
             _ => return None,
         })
     }
@@ -81,7 +84,7 @@ impl<'a> NativeEvent<'a> {
     }
 
     fn visit_fields(&self, visit: &mut dyn FnMut(&'static str, EventValue<'_>)) {
-        for name in ["AgentId", "Hostname", "EventSeq", "UtcTime", "EventKind"] {
+        for name in ["AgentId", "Hostname", "EventSeq", "UtcTime", "EventKind", "event_id"] {
             if let Some(v) = self.common(name) {
                 visit(name, v);
             }

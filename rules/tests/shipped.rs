@@ -147,7 +147,7 @@ fn fired(events: &[Value]) -> BTreeSet<String> {
 
 fn last_rule_id(rule_file: &Path) -> String {
     let yaml = std::fs::read_to_string(rule_file).expect("read rule");
-    let id = yaml.lines().filter_map(|l| l.strip_prefix("id: ")).last();
+    let id = yaml.lines().filter_map(|l| l.strip_prefix("id: ")).next_back();
     id.expect("rule has an id").trim().to_owned()
 }
 

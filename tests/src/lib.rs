@@ -60,10 +60,16 @@ impl Collector {
 
     /// Starts a collector on the given addresses (to restart on the same ports).
     pub fn start_on(data: &Path, quic: SocketAddr, http: SocketAddr) -> Collector {
+        Collector::start_with(data, quic, http, &[])
+    }
+
+    /// Starts a collector with extra `serve` arguments (e.g. `--rules DIR`).
+    pub fn start_with(data: &Path, quic: SocketAddr, http: SocketAddr, extra: &[&str]) -> Collector {
         let mut child = Command::new(bin("haidang-collector"))
             .args(["serve", "--data"])
             .arg(data)
             .args(["--quic", &quic.to_string(), "--http", &http.to_string()])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file(data, "collector.log")))

@@ -14,7 +14,7 @@ use haidang_proto::event::EventKind;
 use haidang_proto::wire::{AgentFrame, decode_frame};
 use haidang_proto::{AgentId, Event, SignedBatch, Timestamp};
 use records::{AgentRecord, Alert, TokenRecord};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -28,6 +28,13 @@ pub(crate) const CHAIN: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new(
 pub(crate) const AGENTS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("agents");
 pub(crate) const TOKENS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("tokens");
 pub(crate) const ALERTS: TableDefinition<u64, &[u8]> = TableDefinition::new("alerts");
+/// Commit order → (agent, batch number) of stored batches the correlate stage has not yet
+/// run through the rules. Written with the batch, removed with the alerts it raised, so a
+/// crash between the two replays the batch instead of losing it.
+pub(crate) const PENDING: TableDefinition<u64, ([u8; 16], u64)> = TableDefinition::new("correlate_pending");
+/// `state` → the correlation windows (JSON), saved in the same transaction as the alerts.
+pub(crate) const CORRELATION: TableDefinition<&str, &[u8]> = TableDefinition::new("correlation");
+pub(crate) const CORRELATION_STATE_KEY: &str = "state";
 
 pub const DB_FILE: &str = "collector.redb";
 
@@ -59,6 +66,8 @@ pub fn open(data: &Path) -> Result<Database> {
     tx.open_table(AGENTS)?;
     tx.open_table(TOKENS)?;
     tx.open_table(ALERTS)?;
+    tx.open_table(PENDING)?;
+    tx.open_table(CORRELATION)?;
     tx.commit()?;
     Ok(db)
 }
@@ -116,6 +125,42 @@ pub fn next_alert_id(db: &Database) -> Result<u64> {
     let tx = db.begin_read()?;
     let table = tx.open_table(ALERTS)?;
     Ok(table.last()?.map_or(1, |(k, _)| k.value() + 1))
+}
+
+pub fn next_pending_id(db: &Database) -> Result<u64> {
+    let tx = db.begin_read()?;
+    let table = tx.open_table(PENDING)?;
+    Ok(table.last()?.map_or(1, |(k, _)| k.value() + 1))
+}
+
+/// Up to `limit` batches waiting for the correlate stage, oldest first: (pending id, agent,
+/// raw stored frame).
+pub fn pending_batches(db: &Database, limit: usize) -> Result<Vec<(u64, AgentId, Vec<u8>)>> {
+    let tx = db.begin_read()?;
+    let pending = tx.open_table(PENDING)?;
+    let batches = tx.open_table(BATCHES)?;
+    let mut out = Vec::new();
+    for row in pending.iter()?.take(limit) {
+        let (id, v) = row?;
+        let (agent, batch_no) = v.value();
+        let raw = batches
+            .get((agent, batch_no))?
+            .with_context(|| format!("pending batch {batch_no} of agent {} is not stored", AgentId(agent)))?;
+        out.push((id.value(), AgentId(agent), raw.value().to_vec()));
+    }
+    Ok(out)
+}
+
+pub fn pending_count(db: &Database) -> Result<u64> {
+    let tx = db.begin_read()?;
+    Ok(tx.open_table(PENDING)?.len()?)
+}
+
+/// The correlation windows saved by the last correlate commit, if any.
+pub fn correlation_state(db: &Database) -> Result<Option<Vec<u8>>> {
+    let tx = db.begin_read()?;
+    let table = tx.open_table(CORRELATION)?;
+    Ok(table.get(CORRELATION_STATE_KEY)?.map(|v| v.value().to_vec()))
 }
 
 /// The newest events matching `filter`, in time order (oldest of them first).

@@ -35,10 +35,21 @@ pub struct Alert {
     pub created: Timestamp,
     /// When the triggering event happened on the endpoint.
     pub time: Timestamp,
+    /// The agent of the event that completed the match.
     pub agent_id: AgentId,
+    /// Rule id (its title when the rule has none).
     pub rule: String,
     pub title: String,
+    /// The rule's level: informational, low, medium, high or critical.
     pub severity: String,
+    /// The rule's tags (ATT&CK tactics and techniques).
+    pub tags: Vec<String>,
+    /// `detection`, or `correlation` when a correlation window fired.
+    pub kind: String,
+    /// Correlation group (field, value) pairs, e.g. `AgentId`.
+    pub group: Vec<(String, String)>,
+    /// Triggering events as `agent:seq`, across agents for correlations.
+    pub events: Vec<String>,
     pub path: Option<String>,
     pub action: Option<String>,
     pub old_hash: Option<String>,
@@ -57,6 +68,11 @@ impl Alert {
             "rule": self.rule,
             "title": self.title,
             "severity": self.severity,
+            "level": self.severity,
+            "tags": self.tags,
+            "kind": self.kind,
+            "group": self.group.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
+            "events": self.events,
             "path": self.path,
             "action": self.action,
             "old_hash": self.old_hash,

@@ -2,7 +2,10 @@
 //! (group commit) and answers each request only after the commit.
 
 use super::records::{AgentRecord, Alert, TokenRecord};
-use super::{AGENTS, ALERTS, BATCHES, CHAIN, SEQ_INDEX, TIME_INDEX, TOKENS, decode_batch};
+use super::{
+    AGENTS, ALERTS, BATCHES, CHAIN, CORRELATION, CORRELATION_STATE_KEY, PENDING, SEQ_INDEX, TIME_INDEX, TOKENS,
+    decode_batch,
+};
 use anyhow::Result;
 use haidang_proto::batch::{BatchError, ChainTip, ChainVerdict, check_chain};
 use haidang_proto::{AgentId, BatchHeader, Timestamp};
@@ -58,9 +61,15 @@ pub enum WriteOp {
     Ingest {
         header: BatchHeader,
         raw: Vec<u8>,
-        /// Alerts raised by the batch's events, stored in the same transaction.
-        alerts: Vec<Alert>,
         reply: oneshot::Sender<Result<Stored, IngestError>>,
+    },
+    /// The correlate stage finished some pending batches: their alerts and the correlation
+    /// windows after them are stored, and the batches leave the pending queue, atomically.
+    Correlated {
+        done: Vec<u64>,
+        alerts: Vec<Alert>,
+        state: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<Alert>, String>>,
     },
     Enroll {
         token_hash: [u8; 32],
@@ -81,10 +90,24 @@ pub enum WriteOp {
 /// Called after each commit with the agents whose records changed.
 pub type FleetObserver = Box<dyn Fn(&[AgentRecord]) + Send>;
 
+/// Called after a commit that stored new batches (to wake the correlate stage).
+pub type BatchObserver = Box<dyn Fn() + Send>;
+
+/// Counters the writer hands out, rolled back together when a commit fails.
+#[derive(Clone, Copy)]
+struct Ids {
+    next_alert: u64,
+    next_pending: u64,
+}
+
 /// Starts the writer thread; returns the channel to send it work.
-pub fn start(db: Arc<Database>, on_fleet_change: FleetObserver) -> Result<mpsc::Sender<WriteOp>> {
+pub fn start(
+    db: Arc<Database>,
+    on_fleet_change: FleetObserver,
+    on_new_batches: BatchObserver,
+) -> Result<mpsc::Sender<WriteOp>> {
     let mut tips = super::chain_tips(&db)?;
-    let mut next_alert = super::next_alert_id(&db)?;
+    let mut ids = Ids { next_alert: super::next_alert_id(&db)?, next_pending: super::next_pending_id(&db)? };
     let (tx, mut rx) = mpsc::channel::<WriteOp>(4096);
     std::thread::Builder::new().name("store-writer".into()).spawn(move || {
         while let Some(first) = rx.blocking_recv() {
@@ -96,11 +119,14 @@ pub fn start(db: Arc<Database>, on_fleet_change: FleetObserver) -> Result<mpsc::
                 }
             }
             let before = tips.clone();
-            let alert_before = next_alert;
-            match apply(&db, &mut tips, &mut next_alert, &mut group) {
+            let ids_before = ids;
+            match apply(&db, &mut tips, &mut ids, &mut group) {
                 Ok((results, changed)) => {
                     if !changed.is_empty() {
                         on_fleet_change(&changed);
+                    }
+                    if ids.next_pending != ids_before.next_pending {
+                        on_new_batches();
                     }
                     for (op, result) in group.into_iter().zip(results) {
                         result.send(op);
@@ -109,7 +135,7 @@ pub fn start(db: Arc<Database>, on_fleet_change: FleetObserver) -> Result<mpsc::
                 Err(e) => {
                     tracing::error!(error = %e, "store commit failed; nothing in this group was acknowledged");
                     tips = before;
-                    next_alert = alert_before;
+                    ids = ids_before;
                     let msg = format!("{e:#}");
                     for op in group {
                         fail(op, &msg);
@@ -127,6 +153,7 @@ enum Answer {
     Enroll(Result<AgentRecord, EnrollError>),
     Token(Result<(), String>),
     Revoke(Result<Option<AgentRecord>, String>),
+    Correlated(Vec<Alert>),
 }
 
 impl Answer {
@@ -136,6 +163,7 @@ impl Answer {
             (WriteOp::Enroll { reply, .. }, Answer::Enroll(r)) => drop(reply.send(r)),
             (WriteOp::CreateToken { reply, .. }, Answer::Token(r)) => drop(reply.send(r)),
             (WriteOp::Revoke { reply, .. }, Answer::Revoke(r)) => drop(reply.send(r)),
+            (WriteOp::Correlated { reply, .. }, Answer::Correlated(alerts)) => drop(reply.send(Ok(alerts))),
             _ => tracing::error!("store writer answer does not match its request"),
         }
     }
@@ -147,13 +175,14 @@ fn fail(op: WriteOp, msg: &str) {
         WriteOp::Enroll { reply, .. } => drop(reply.send(Err(EnrollError::Store(msg.into())))),
         WriteOp::CreateToken { reply, .. } => drop(reply.send(Err(msg.into()))),
         WriteOp::Revoke { reply, .. } => drop(reply.send(Err(msg.into()))),
+        WriteOp::Correlated { reply, .. } => drop(reply.send(Err(msg.into()))),
     }
 }
 
 fn apply(
     db: &Database,
     tips: &mut HashMap<AgentId, ChainTip>,
-    next_alert: &mut u64,
+    ids: &mut Ids,
     group: &mut [WriteOp],
 ) -> Result<(Vec<Answer>, Vec<AgentRecord>)> {
     let tx = db.begin_write()?;
@@ -161,8 +190,9 @@ fn apply(
     let mut changed = Vec::new();
     for op in group.iter_mut() {
         let answer = match op {
-            WriteOp::Ingest { header, raw, alerts, .. } => {
-                Answer::Ingest(ingest(&tx, tips, next_alert, header, raw, std::mem::take(alerts))?)
+            WriteOp::Ingest { header, raw, .. } => Answer::Ingest(ingest(&tx, tips, ids, header, raw)?),
+            WriteOp::Correlated { done, alerts, state, .. } => {
+                Answer::Correlated(correlated(&tx, ids, done, std::mem::take(alerts), state)?)
             }
             WriteOp::Enroll { token_hash, agent, .. } => {
                 let r = enroll(&tx, token_hash, agent)?;
@@ -200,10 +230,9 @@ fn apply(
 fn ingest(
     tx: &WriteTransaction,
     tips: &mut HashMap<AgentId, ChainTip>,
-    next_alert: &mut u64,
+    ids: &mut Ids,
     header: &BatchHeader,
     raw: &[u8],
-    alerts: Vec<Alert>,
 ) -> Result<Result<Stored, IngestError>> {
     let agent = header.agent_id;
     match check_chain(tips.get(&agent), header) {
@@ -222,18 +251,35 @@ fn ingest(
             tx.open_table(SEQ_INDEX)?.insert((agent.0, header.last_seq), header.batch_no)?;
             tx.open_table(TIME_INDEX)?.insert((header.min_time.0, agent.0, header.batch_no), header.max_time.0)?;
             tx.open_table(CHAIN)?.insert(agent.0, postcard::to_stdvec(&tip)?.as_slice())?;
-            if !alerts.is_empty() {
-                let mut table = tx.open_table(ALERTS)?;
-                for mut alert in alerts {
-                    alert.id = *next_alert;
-                    *next_alert += 1;
-                    table.insert(alert.id, postcard::to_stdvec(&alert)?.as_slice())?;
-                }
-            }
+            tx.open_table(PENDING)?.insert(ids.next_pending, (agent.0, header.batch_no))?;
+            ids.next_pending += 1;
             tips.insert(agent, tip);
             Ok(Ok(Stored::New))
         }
     }
+}
+
+fn correlated(
+    tx: &WriteTransaction,
+    ids: &mut Ids,
+    done: &[u64],
+    alerts: Vec<Alert>,
+    state: &[u8],
+) -> Result<Vec<Alert>> {
+    let mut pending = tx.open_table(PENDING)?;
+    for id in done {
+        pending.remove(id)?;
+    }
+    let mut table = tx.open_table(ALERTS)?;
+    let mut stored = Vec::with_capacity(alerts.len());
+    for mut alert in alerts {
+        alert.id = ids.next_alert;
+        ids.next_alert += 1;
+        table.insert(alert.id, postcard::to_stdvec(&alert)?.as_slice())?;
+        stored.push(alert);
+    }
+    tx.open_table(CORRELATION)?.insert(CORRELATION_STATE_KEY, state)?;
+    Ok(stored)
 }
 
 fn enroll(
