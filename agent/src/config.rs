@@ -16,6 +16,7 @@ pub struct AgentConfig {
     pub process: ProcessConfig,
     pub spool: SpoolConfig,
     pub uplink: UplinkConfig,
+    pub health: HealthConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -48,6 +49,22 @@ impl Default for UplinkConfig {
     }
 }
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// How far the wall clock may move against the monotonic clock between two checks before a
+    /// clock-jump event is recorded. NTP steps a drifted clock by seconds; someone backdating
+    /// the machine to hide activity moves it by minutes to days.
+    #[serde(deserialize_with = "duration")]
+    pub clock_jump_tolerance: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig { clock_jump_tolerance: Duration::from_secs(120) }
+    }
+}
+
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s)
@@ -70,6 +87,10 @@ impl AgentConfig {
         }
         if config.spool.max_bytes.as_u64() < 1024 * 1024 {
             return Err("key \"spool.max_bytes\": must be at least 1MiB".into());
+        }
+        // Below a second, scheduling delay between reading the two clocks would pass for a jump.
+        if config.health.clock_jump_tolerance < Duration::from_secs(1) {
+            return Err("key \"health.clock_jump_tolerance\": must be at least 1s".into());
         }
         Ok(config)
     }
@@ -102,11 +123,23 @@ mod tests {
     fn the_documented_example_parses() {
         let c = AgentConfig::parse(
             "[fim]\npaths = [\"/srv\"]\nexclude = [\"**/*.tmp\"]\ncritical = [\"/srv/secret/**\"]\nrescan_interval = \"10m\"\n\
-             [process]\nenabled = true\n[spool]\nmax_bytes = \"512MiB\"\n",
+             [process]\nenabled = true\n[spool]\nmax_bytes = \"512MiB\"\n[health]\nclock_jump_tolerance = \"5m\"\n",
         )
         .expect("parses");
         assert_eq!(c.spool.max_bytes, ByteSize::mib(512));
         assert_eq!(c.fim.rescan_interval, Duration::from_secs(600));
+        assert_eq!(c.health.clock_jump_tolerance, Duration::from_secs(300));
+        assert_eq!(AgentConfig::parse("").expect("empty").health.clock_jump_tolerance, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn clock_jump_tolerance_is_validated() {
+        let e = AgentConfig::parse("[health]\nclock_jump_tolerance = \"500ms\"\n").expect_err("refused");
+        assert!(e.contains("health.clock_jump_tolerance") && e.contains("at least 1s"), "{e}");
+        let e = AgentConfig::parse("[health]\nclock_jump_tolerance = \"often\"\n").expect_err("refused");
+        assert!(e.starts_with("line 2, key \"health.clock_jump_tolerance\""), "{e}");
+        let e = AgentConfig::parse("[health]\nclock_jump = \"1m\"\n").expect_err("refused");
+        assert!(e.contains("unknown field"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod config;
 pub mod enroll;
 pub mod fim;
 pub mod health;
+pub mod lifecycle;
 pub mod net;
 pub mod process;
 pub mod run;

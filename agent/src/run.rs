@@ -1,8 +1,9 @@
-//! `haidang-agent run`: start the sensors, the spool, the heartbeat, the status publisher
-//! and the uplink, and run until asked to stop.
+//! `haidang-agent run`: start the sensors, the spool, the heartbeat, the clock watch, the
+//! status publisher and the uplink, and run until asked to stop.
 
 use crate::config::AgentConfig;
 use crate::health::Heartbeat;
+use crate::lifecycle::{self, StopCause};
 use crate::spool::{Recorder, Spool};
 use crate::state::State;
 use crate::status::{LinkState, Publisher};
@@ -13,13 +14,37 @@ use std::future::Future;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-/// Runs the agent until `shutdown` resolves.
-pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<()> {
+/// Runs the agent until `shutdown` resolves, with why it should stop.
+pub async fn run_until(
+    state: State,
+    config: AgentConfig,
+    shutdown: impl Future<Output = impl Into<StopCause>>,
+) -> Result<()> {
     let creds = state.credentials()?;
+    // Everything that can refuse to start is checked before `started` is recorded.
+    let uplink_tls = tls::enrolled(&creds.ca, &creds.cert, &creds.key_pkcs8)?;
     let spool = Spool::open(&state.spool_path(), config.spool.max_bytes.as_u64())?;
     let recorder = Recorder::start(spool.clone());
     let state = Arc::new(state);
+    let link = Arc::new(LinkState::default());
+    // Delivery runs from before `started` until after `stopped`, so that both reach the
+    // collector, and so that a spool too full to take `started` can still drain.
+    let mut delivery = tokio::task::JoinSet::new();
+    delivery.spawn(
+        Uplink {
+            server: creds.identity.server.clone(),
+            agent_id: creds.agent_id,
+            config: uplink_tls,
+            key: Arc::new(creds.key),
+            spool: spool.clone(),
+            batch_max_events: config.uplink.batch_max_events,
+            link: link.clone(),
+        }
+        .run(),
+    );
+    lifecycle::record_start(&state, &spool, &recorder).await?;
     let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(lifecycle::watch_clock(config.health.clock_jump_tolerance, recorder.clone()));
 
     let fim_sensor = if config.fim.paths.is_empty() {
         "off".to_string()
@@ -46,7 +71,6 @@ pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<
         "off".to_string()
     };
 
-    let link = Arc::new(LinkState::default());
     tasks.spawn(
         Heartbeat {
             interval: config.uplink.heartbeat_interval,
@@ -57,7 +81,7 @@ pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<
         }
         .run(),
     );
-    tasks.spawn(
+    delivery.spawn(
         Publisher {
             state: state.clone(),
             spool: spool.clone(),
@@ -69,44 +93,44 @@ pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<
         }
         .run(),
     );
-    tasks.spawn(
-        Uplink {
-            server: creds.identity.server.clone(),
-            agent_id: creds.agent_id,
-            config: tls::enrolled(&creds.ca, &creds.cert, &creds.key_pkcs8)?,
-            key: Arc::new(creds.key),
-            spool: spool.clone(),
-            batch_max_events: config.uplink.batch_max_events,
-            link,
-        }
-        .run(),
-    );
     tracing::info!(agent = %creds.identity.agent_id, server = %creds.identity.server, fim = %fim_sensor, process = %process_sensor, "agent running");
-    shutdown.await;
-    tracing::info!("agent stopping");
+    let cause: StopCause = shutdown.await.into();
+    tracing::info!(%cause, "agent stopping");
+    // Sensors first, so that `stopped` is the run's last event.
     tasks.shutdown().await;
-    Ok(())
+    let stopped = lifecycle::record_stop(cause, &state, &spool, &recorder, &link).await;
+    delivery.shutdown().await;
+    stopped
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM, naming which.
+pub async fn shutdown_signal() -> StopCause {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
+                    // A Ctrl-C handler that cannot be installed disables this branch instead
+                    // of stopping the agent at once.
+                    Ok(()) = ctrl_c => StopCause::Signal("SIGINT"),
+                    _ = term.recv() => StopCause::Signal("SIGTERM"),
                 }
             }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+            Err(_) => ctrl_c_only(ctrl_c, "SIGINT").await,
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        ctrl_c_only(ctrl_c, "Ctrl-C").await
     }
+}
+
+/// Waits for Ctrl-C alone; forever if its handler cannot be installed (the agent is then
+/// stopped by a signal it cannot catch, and the next start reports that).
+async fn ctrl_c_only(ctrl_c: impl Future<Output = std::io::Result<()>>, name: &'static str) -> StopCause {
+    if ctrl_c.await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    StopCause::Signal(name)
 }

@@ -1,4 +1,5 @@
-//! The agent's state directory: identity (key, certificates), spool, baseline, status.
+//! The agent's state directory: identity (key, certificates), spool, baseline, status, and
+//! the clean-shutdown marker.
 
 use anyhow::{Context, Result};
 use haidang_proto::AgentId;
@@ -51,6 +52,11 @@ impl State {
 
     pub fn status_path(&self) -> PathBuf {
         self.root.join("status.json")
+    }
+
+    /// Present only between a clean shutdown and the next start (see `lifecycle`).
+    pub fn clean_shutdown_path(&self) -> PathBuf {
+        self.root.join("clean-shutdown")
     }
 
     pub fn is_enrolled(&self) -> bool {

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The connection state while the uplink has a live connection.
+pub const CONNECTED: &str = "connected";
+
 /// How often the status file is rewritten.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -29,6 +32,11 @@ impl LinkState {
             g.1 = Some(Timestamp::now());
             g.2 = batch_no;
         }
+    }
+
+    /// Whether the uplink has a live connection to the collector right now.
+    pub fn is_connected(&self) -> bool {
+        self.snapshot().0 == CONNECTED
     }
 
     /// Number of the last batch acknowledged (changes whenever the uplink makes progress).

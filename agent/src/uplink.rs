@@ -3,7 +3,7 @@
 
 use crate::net::{read_frame, resolve};
 use crate::spool::Spool;
-use crate::status::LinkState;
+use crate::status::{CONNECTED, LinkState};
 use anyhow::{Context, Result, bail};
 use haidang_proto::AgentId;
 use haidang_proto::wire::{AgentFrame, CollectorFrame, SERVER_NAME, encode_frame};
@@ -72,7 +72,7 @@ impl Uplink {
         .map_err(|_| anyhow::anyhow!("no answer from {} within 10 s", self.server))?
         .with_context(|| format!("cannot connect to {}", self.server))?;
         let (mut send, mut recv) = conn.open_bi().await?;
-        self.link.set_connection("connected");
+        self.link.set_connection(CONNECTED);
         tracing::info!(server = %self.server, "connected to the collector");
 
         let (ack_tx, mut acks) = mpsc::channel::<Result<CollectorFrame>>(WINDOW * 2);
