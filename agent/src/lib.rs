@@ -2,6 +2,7 @@
 //! uplink streams signed batches of them to the collector over QUIC.
 
 pub mod config;
+pub mod dlp;
 pub mod enroll;
 pub mod fim;
 pub mod health;

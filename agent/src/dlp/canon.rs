@@ -1,0 +1,333 @@
+//! Canonicalisation of Vietnamese text (spec §3.4): NFKC, whitespace and invisible characters,
+//! case folding, diacritic stripping, tone-mark placement and confusable letters.
+//!
+//! The canonical text keeps every line break of its source, so line numbers found in it are
+//! the source's line numbers, and an [`OffsetMap`] leads offsets back to the source.
+
+use std::borrow::Cow;
+use unicode_normalization::char::{canonical_combining_class, decompose_canonical};
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
+
+/// Maps byte offsets of a derived text back to the text it was derived from.
+///
+/// It stores a checkpoint wherever the distance between the two texts changes, but at most one
+/// per [`OffsetMap::SPACING`] bytes of derived text, so its size stays a fraction of the text
+/// even for fully decomposed input; an offset is exact wherever the texts run in step (all of
+/// NFC input) and otherwise off by at most the growth of one such stretch.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OffsetMap {
+    points: Vec<(usize, usize)>,
+    /// Points before this index were set with [`OffsetMap::pin`] and are never merged away.
+    pinned: usize,
+}
+
+impl OffsetMap {
+    const SPACING: usize = 32;
+
+    /// Records that derived offset `derived` corresponds to source offset `source`.
+    pub(crate) fn note(&mut self, derived: usize, source: usize) {
+        let (last_derived, last_source) = self.points.last().copied().unwrap_or((0, 0));
+        if derived.wrapping_sub(last_derived) == source.wrapping_sub(last_source) {
+            return;
+        }
+        let mergeable = self.points.len() > self.pinned;
+        match self.points.last_mut() {
+            Some(last) if mergeable && derived < last.0 + Self::SPACING => *last = (derived, source),
+            _ => self.points.push((derived, source)),
+        }
+    }
+
+    /// Like [`OffsetMap::note`], but offsets from here on stay exact whatever is noted later
+    /// (used at line starts, which markings report).
+    pub(crate) fn pin(&mut self, derived: usize, source: usize) {
+        let (last_derived, last_source) = self.points.last().copied().unwrap_or((0, 0));
+        if derived.wrapping_sub(last_derived) != source.wrapping_sub(last_source) {
+            if self.points.last().is_some_and(|&(d, _)| d == derived) && self.points.len() > self.pinned {
+                self.points.pop();
+            }
+            self.points.push((derived, source));
+        }
+        self.pinned = self.points.len();
+    }
+
+    pub(crate) fn to_source(&self, derived: usize) -> usize {
+        let idx = self.points.partition_point(|&(d, _)| d <= derived);
+        match idx.checked_sub(1).and_then(|i| self.points.get(i)) {
+            Some(&(d, s)) => s + (derived - d),
+            None => derived,
+        }
+    }
+}
+
+/// The canonical form of `input`: NFKC (fullwidth letters and digits become ASCII), every
+/// space-like character a plain space, tabs and lone carriage returns mapped, zero-width
+/// characters and soft hyphens deleted, other control characters blanked.
+///
+/// Runs of spaces are kept: a single space between letters or digits is how box digits and
+/// letter-spaced stamps are recognised, and two spaces separate the words of a spaced stamp.
+pub(crate) fn canonicalize(input: &str) -> (String, OffsetMap) {
+    let bytes = input.as_bytes();
+    let mut out = String::with_capacity(input.len());
+    let mut map = OffsetMap::default();
+    let mut chunk = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii() {
+            let c = map_ascii(b, bytes.get(i + 1).copied());
+            out.push(c);
+            i += 1;
+            if c == '\n' {
+                map.pin(out.len(), i);
+            }
+            continue;
+        }
+        // ASCII characters never compose with what precedes them, so every maximal run of
+        // non-ASCII characters can be normalised on its own — together with the ASCII base
+        // letter before it when the run opens with a combining mark.
+        let end = bytes[i..].iter().position(u8::is_ascii).map_or(bytes.len(), |p| i + p);
+        let mut start = i;
+        let opens_with_mark = input[i..end].chars().next().is_some_and(|c| canonical_combining_class(c) != 0);
+        if opens_with_mark && i > 0 && bytes[i - 1].is_ascii_graphic() && out.as_bytes().last() == Some(&bytes[i - 1]) {
+            out.pop();
+            start = i - 1;
+        }
+        let run = &input[start..end];
+        if !run.chars().any(is_special) && is_nfkc_quick(run.chars()) == IsNormalized::Yes {
+            out.push_str(run);
+        } else {
+            chunk.clear();
+            chunk.extend(run.chars().filter_map(map_special));
+            out.extend(chunk.nfkc());
+        }
+        map.note(out.len(), end);
+        i = end;
+    }
+    (out, map)
+}
+
+fn map_ascii(b: u8, next: Option<u8>) -> char {
+    match b {
+        b'\n' => '\n',
+        b'\r' if next == Some(b'\n') => ' ',
+        b'\r' | 0x0B | 0x0C => '\n',
+        0x00..=0x1F | 0x7F => ' ',
+        _ => char::from(b),
+    }
+}
+
+fn is_special(c: char) -> bool {
+    map_special(c) != Some(c)
+}
+
+fn map_special(c: char) -> Option<char> {
+    match c {
+        '\u{00AD}' | '\u{200B}'..='\u{200D}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' => None,
+        '\u{00A0}' | '\u{1680}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => Some(' '),
+        '\u{0085}' | '\u{2028}' | '\u{2029}' => Some('\n'),
+        '\u{0080}'..='\u{009F}' => Some(' '),
+        _ => Some(c),
+    }
+}
+
+/// Lower-case of `c` when it has the same UTF-8 length (true of every Vietnamese letter,
+/// Đ included), else `c` itself, so folded text keeps the byte offsets of its source.
+pub(crate) fn fold_char(c: char) -> char {
+    let code = u32::from(c);
+    // Vietnamese capitals first: they are most of the non-ASCII letters scanned, and the
+    // general case-mapping tables cost a search per character.
+    let vietnamese = match c {
+        'A'..='Z' => Some(c.to_ascii_lowercase()),
+        '\0'..='\x7F' => Some(c),
+        'À'..='Þ' if c != '×' => char::from_u32(code + 0x20),
+        '\u{1EA0}'..='\u{1EF9}' => char::from_u32(code | 1),
+        'Ă' | 'Đ' | 'Ĩ' | 'Ũ' | 'Ơ' | 'Ư' => char::from_u32(code + 1),
+        _ => None,
+    };
+    if let Some(lower) = vietnamese {
+        return lower;
+    }
+    let mut lower = c.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(l), None) if l.len_utf8() == c.len_utf8() => l,
+        _ => c,
+    }
+}
+
+/// Lower-cases `text` into `out` with [`fold_char`].
+pub(crate) fn fold_into(text: &str, out: &mut String) {
+    out.clear();
+    out.extend(text.chars().map(fold_char));
+}
+
+/// `text` lower-cased with [`fold_char`]; byte offsets are those of `text`.
+pub(crate) fn fold(text: &str) -> String {
+    text.chars().map(fold_char).collect()
+}
+
+/// Appends `text` lower-cased and stripped of Vietnamese diacritics (`Đ`/`đ` become `d`) —
+/// the form context keywords are matched in (spec §2.1: "match on the diacritic-folded view").
+pub(crate) fn strip_fold_into(text: &str, out: &mut String) {
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+            continue;
+        }
+        match c {
+            'đ' | 'Đ' => out.push('d'),
+            _ => decompose_canonical(c, |d| {
+                if !('\u{0300}'..='\u{036F}').contains(&d) {
+                    out.push(fold_char(d));
+                }
+            }),
+        }
+    }
+}
+
+/// Tone mark placement (spec §3.4.3): old-style `hoà`, `khoẻ`, `thuỷ` and new-style `hòa`,
+/// `khỏe`, `thủy` both occur. In lower-case text, moves the tone of an open syllable ending in
+/// `oa`, `oe` or `uy` onto its first vowel, where doing so keeps the byte length (it does for
+/// every case but `oẽ`, `uỳ`, `uỹ`), so offsets into the text stay valid.
+pub(crate) fn normalize_tone_placement(text: &mut String) {
+    const TONED_A: [char; 5] = ['à', 'á', 'ả', 'ã', 'ạ'];
+    const TONED_E: [char; 5] = ['è', 'é', 'ẻ', 'ẽ', 'ẹ'];
+    const TONED_Y: [char; 5] = ['ỳ', 'ý', 'ỷ', 'ỹ', 'ỵ'];
+    const TONED_O: [char; 5] = ['ò', 'ó', 'ỏ', 'õ', 'ọ'];
+    const TONED_U: [char; 5] = ['ù', 'ú', 'ủ', 'ũ', 'ụ'];
+    if !text.contains(['o', 'u']) {
+        return;
+    }
+    let mut edits: Vec<(usize, String)> = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    let mut before: Option<char> = None;
+    while let Some((at, first)) = chars.next() {
+        let Some(&(_, second)) = chars.peek() else { break };
+        let toned = match (first, second) {
+            ('o', s) => TONED_A.iter().chain(TONED_E.iter()).position(|&t| t == s).map(|p| TONED_O[p % 5]),
+            // "qu" is a consonant: in "quý" the tone already sits on the vowel.
+            ('u', s) if before != Some('q') => TONED_Y.iter().position(|&t| t == s).map(|p| TONED_U[p]),
+            _ => None,
+        };
+        before = Some(first);
+        let Some(new_first) = toned else { continue };
+        let open = text[at + first.len_utf8() + second.len_utf8()..].chars().next().is_none_or(|c| !c.is_alphabetic());
+        let plain_second = match second {
+            s if TONED_A.contains(&s) => 'a',
+            s if TONED_E.contains(&s) => 'e',
+            _ => 'y',
+        };
+        if open && new_first.len_utf8() + plain_second.len_utf8() == first.len_utf8() + second.len_utf8() {
+            edits.push((at, format!("{new_first}{plain_second}")));
+        }
+    }
+    for (at, replacement) in edits.into_iter().rev() {
+        text.replace_range(at..at + replacement.len(), &replacement);
+    }
+}
+
+/// Latin letter a Cyrillic or Greek look-alike stands for (spec §3.4.6, the TR39 skeleton
+/// restricted to letters of the marking vocabulary).
+fn confusable(c: char) -> Option<char> {
+    Some(match c {
+        'А' | 'Α' => 'A',
+        'В' | 'Β' => 'B',
+        'С' | 'Ϲ' => 'C',
+        'Е' | 'Ε' => 'E',
+        'Н' | 'Η' => 'H',
+        'І' | 'Ι' => 'I',
+        'К' | 'Κ' => 'K',
+        'М' | 'Μ' => 'M',
+        'Ν' => 'N',
+        'О' | 'Ο' => 'O',
+        'Р' | 'Ρ' => 'P',
+        'Т' | 'Τ' => 'T',
+        'Х' | 'Χ' => 'X',
+        'У' | 'Υ' => 'Y',
+        'а' => 'a',
+        'е' => 'e',
+        'о' | 'ο' => 'o',
+        'р' => 'p',
+        'с' => 'c',
+        'х' => 'x',
+        'у' => 'y',
+        'і' => 'i',
+        _ => return None,
+    })
+}
+
+/// `line` with Cyrillic and Greek look-alikes replaced by Latin letters and recomposed, so
+/// `МẬТ` written with U+041C and U+0422 reads `MẬT`; borrowed when there are none.
+pub(crate) fn unconfuse(line: &str) -> Cow<'_, str> {
+    if !line.chars().any(|c| ('\u{0370}'..='\u{04FF}').contains(&c)) {
+        return Cow::Borrowed(line);
+    }
+    Cow::Owned(line.nfd().map(|c| confusable(c).unwrap_or(c)).nfc().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nfd_input_is_composed_and_mapped_back() {
+        let nfd = "T\u{4F}\u{302}\u{301}I M\u{41}\u{323}\u{302}T";
+        let (text, map) = canonicalize(nfd);
+        assert_eq!(text, "TỐI MẬT");
+        // Inside a stretch of composed characters the offset is close, past it exact.
+        let m = map.to_source(text.find('M').unwrap_or_default());
+        assert!(m.abs_diff(nfd.find('M').unwrap_or_default()) <= OffsetMap::SPACING, "{m}");
+        assert_eq!(map.to_source(text.len()), nfd.len());
+    }
+
+    #[test]
+    fn precomposed_base_with_dot_below_composes() {
+        let (text, _) = canonicalize("M\u{C2}\u{323}T");
+        assert_eq!(text, "MẬT");
+    }
+
+    #[test]
+    fn whitespace_and_invisibles() {
+        let (text, map) = canonicalize("a\u{00A0}b\u{200B}c\u{00AD}d\te\r\nf\rg\u{2028}h");
+        assert_eq!(text, "a bcd e \nf\ng\nh");
+        assert_eq!(map.to_source(text.len()), "a\u{00A0}b\u{200B}c\u{00AD}d\te\r\nf\rg\u{2028}h".len());
+    }
+
+    #[test]
+    fn fullwidth_becomes_ascii() {
+        assert_eq!(canonicalize("ＭẬＴ ０９１２").0, "MẬT 0912");
+    }
+
+    #[test]
+    fn folding_keeps_offsets_and_handles_d_stroke() {
+        assert_eq!(fold("ĐỘ MẬT"), "độ mật");
+        assert_eq!(fold("ĐỘ MẬT").len(), "ĐỘ MẬT".len());
+        let upper = "ÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬĐÈÉẺẼẸÊỀẾỂỄỆÌÍỈĨỊÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢÙÚỦŨỤƯỪỨỬỮỰỲÝỶỸỴ";
+        let general: String = upper.chars().flat_map(char::to_lowercase).collect();
+        assert_eq!(fold(upper), general);
+        let mut out = String::new();
+        strip_fold_into("Số định danh ĐDCN", &mut out);
+        assert_eq!(out, "so dinh danh ddcn");
+    }
+
+    #[test]
+    fn tone_placement_variants_meet() {
+        for (old, new) in [("hoà", "hòa"), ("hoả tốc", "hỏa tốc"), ("khoẻ", "khỏe"), ("thuỷ", "thủy")]
+        {
+            let mut a = old.to_string();
+            let mut b = new.to_string();
+            normalize_tone_placement(&mut a);
+            normalize_tone_placement(&mut b);
+            assert_eq!(a, b, "{old} vs {new}");
+            assert_eq!(a.len(), old.len());
+        }
+        let mut closed = "hoàn quý".to_string();
+        normalize_tone_placement(&mut closed);
+        assert_eq!(closed, "hoàn quý");
+    }
+
+    #[test]
+    fn cyrillic_look_alikes_become_latin() {
+        assert_eq!(unconfuse("\u{41C}Ậ\u{422}"), "MẬT");
+        assert!(matches!(unconfuse("MẬT"), Cow::Borrowed(_)));
+    }
+}

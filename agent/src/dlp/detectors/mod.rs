@@ -1,0 +1,183 @@
+//! Identifier detectors (spec §2): each is regex → validator (structure, checksum) → context
+//! keywords → confidence, run on a view's canonical text.
+//!
+//! Every pattern is ASCII-only and compiled without Unicode classes for `regex::bytes`, so
+//! `[0-9]` never matches other scripts' digits (the view is NFKC, which turned fullwidth
+//! digits into ASCII ones) and `\b` is the ASCII word boundary, which the lazy DFA handles at
+//! full speed; the regex crate guarantees time linear in the input.
+//!
+//! | detector | without context | with context |
+//! |---|---|---|
+//! | cccd | medium (known province, year not in the future) | high |
+//! | cmnd (9 digits) | — | medium |
+//! | gplx (12 digits) | — | medium |
+//! | mst | low (checksum), medium (branch form) | high |
+//! | phone | medium (low when it is also a valid MST) | high |
+//! | bhxh | — | medium |
+//! | bhyt | medium (known group), low | high |
+//! | passport | — | medium |
+//! | mrz_td3, mrz_td1 | high (all check digits) | high |
+//! | card | high (Luhn, known IIN), low (Luhn only) | medium (`9704`, no Luhn) |
+//! | vietqr | high (CRC) | high |
+//! | plate | low | medium |
+//! | email | medium (low for role mailboxes) | medium |
+
+mod context;
+mod email;
+mod numbers;
+mod payment;
+mod phone;
+mod plate;
+mod travel;
+
+use super::Config;
+use super::finding::{Confidence, DetectorId, Instance, ViewKind};
+use super::view::View;
+use context::Context;
+use regex::bytes::{Regex, RegexBuilder};
+
+/// An error building the detectors: only possible if a built-in pattern is broken.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("DLP pattern: {0}")]
+    Regex(#[from] regex::Error),
+    #[error("DLP keyword automaton: {0}")]
+    Keywords(#[from] aho_corasick::BuildError),
+}
+
+pub(crate) fn regex(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern).unicode(false).build()
+}
+
+/// The compiled identifier detectors.
+pub(crate) struct Identifiers {
+    config: Config,
+    context: Context,
+    numbers: numbers::Numbers,
+    phone: phone::Phone,
+    payment: payment::Payment,
+    travel: travel::Travel,
+    plate: plate::Plate,
+    email: email::Email,
+}
+
+impl Identifiers {
+    pub(crate) fn new(config: Config) -> Result<Self, BuildError> {
+        Ok(Identifiers {
+            context: Context::new(config.context_window)?,
+            numbers: numbers::Numbers::new()?,
+            phone: phone::Phone::new()?,
+            payment: payment::Payment::new()?,
+            travel: travel::Travel::new()?,
+            plate: plate::Plate::new()?,
+            email: email::Email::new()?,
+            config,
+        })
+    }
+
+    pub(crate) fn scan(&self, view: &View, out: &mut Vec<Instance>) {
+        let mut scan = Scan { text: view.text(), context: &self.context, config: &self.config, kind: view.kind(), out };
+        self.numbers.scan(&mut scan);
+        self.phone.scan(&mut scan);
+        self.payment.scan(&mut scan);
+        self.travel.scan(&mut scan);
+        self.plate.scan(&mut scan);
+        self.email.scan(&mut scan);
+    }
+}
+
+/// One view being scanned: its text, the shared context matcher, and where instances go.
+pub(crate) struct Scan<'a> {
+    text: &'a str,
+    context: &'a Context,
+    config: &'a Config,
+    kind: ViewKind,
+    out: &'a mut Vec<Instance>,
+}
+
+impl Scan<'_> {
+    fn bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
+    /// Context keyword classes around `start..end`.
+    fn context(&self, start: usize, end: usize) -> u16 {
+        self.context.around(self.text, start, end)
+    }
+
+    fn emit(&mut self, detector: DetectorId, value: String, confidence: Confidence, offset: usize, sample: String) {
+        self.out.push(Instance {
+            detector,
+            value,
+            confidence,
+            level: None,
+            sample: Some(sample),
+            offset,
+            view: self.kind,
+        });
+    }
+}
+
+/// An ASCII word character, as `\b` sees it.
+fn is_word(b: Option<&u8>) -> bool {
+    b.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn is_digit(b: Option<&u8>) -> bool {
+    b.is_some_and(u8::is_ascii_digit)
+}
+
+/// Whether the digits at `start..end` continue, through one separator from `seps`, into more
+/// digits on either side — then they are a piece of a longer grouped number (an account or
+/// card number), not a number of their own.
+fn continues(bytes: &[u8], start: usize, end: usize, seps: &[u8]) -> bool {
+    let sep = |b: Option<&u8>| b.is_some_and(|b| seps.contains(b));
+    let before = start >= 2 && sep(bytes.get(start - 1)) && is_digit(bytes.get(start - 2));
+    let after = sep(bytes.get(end)) && is_digit(bytes.get(end + 1));
+    before || after
+}
+
+fn digits(bytes: &[u8]) -> String {
+    bytes.iter().filter(|b| b.is_ascii_digit()).map(|&b| char::from(b)).collect()
+}
+
+/// MST check digit of the first nine digits (spec §2.3; python-stdnum `vn.mst`), `None` when
+/// the weighted sum is divisible by 11 and no check digit exists.
+pub(crate) fn mst_check_digit(first9: &[u8]) -> Option<u8> {
+    const WEIGHTS: [u32; 9] = [31, 29, 23, 19, 17, 13, 7, 5, 3];
+    let sum: u32 = first9.iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    let c = 10 - sum % 11;
+    u8::try_from(c).ok().filter(|&c| c < 10)
+}
+
+/// A valid 10-digit MST: check digit right and N3–N9 not all zero.
+pub(crate) fn mst_valid(number: &[u8]) -> bool {
+    number.len() == 10
+        && number.iter().all(u8::is_ascii_digit)
+        && number[2..9].iter().any(|&d| d != b'0')
+        && mst_check_digit(&number[..9]) == Some(number[9] - b'0')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mst_check_digits_of_the_spec() {
+        // Spec §10.1 "Checksum helper values".
+        for (base, check) in [
+            ("420000001", Some(1)),
+            ("420000002", Some(9)),
+            ("420000003", Some(6)),
+            ("420000005", Some(0)),
+            ("420000009", None),
+            ("010000012", Some(3)),
+            ("010000000", Some(3)),
+            ("010023348", Some(8)),
+        ] {
+            assert_eq!(mst_check_digit(base.as_bytes()), check, "{base}");
+        }
+        assert!(!mst_valid(b"0100000003"), "N3-N9 all zero is never issued");
+        assert!(mst_valid(b"4200000011"));
+    }
+}

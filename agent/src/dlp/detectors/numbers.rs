@@ -1,0 +1,217 @@
+//! Bare digit identifiers — CCCD and 12-digit CMND (§2.1–2.2), driver's licence, 9-digit CMND,
+//! MST (§2.3), BHXH (§2.5) — and the BHYT card code.
+//!
+//! The regexes of the spec (`\b[0-9]{12}\b`, `\b[0-9]{9}\b`, `\b[0-9]{10}…\b`) are all "a
+//! maximal digit run of length n between non-word characters", so one pass over the digit
+//! runs serves them all. The same pass joins box digits (spec §1): single digits separated by
+//! single spaces or cell bars, when the run has the length of an identifier.
+
+use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
+use super::super::finding::{Confidence, DetectorId, mask};
+use super::{Scan, is_digit, is_word, mst_valid, regex};
+use regex::bytes::Regex;
+
+pub(super) struct Numbers {
+    bhyt: Regex,
+}
+
+/// Lengths a box-digit run is joined for: CMND, MST/BHXH, CCCD.
+const BOX_LENGTHS: [usize; 3] = [9, 10, 12];
+
+/// Separators between box digits: a space (tabs are spaces in the view) or a cell bar.
+const BOX_SEPARATORS: [u8; 2] = [b' ', b'|'];
+
+impl Numbers {
+    pub(super) fn new() -> Result<Self, regex::Error> {
+        Ok(Numbers { bhyt: regex(r"\b([A-Z]{2}) ?([1-5]) ?([0-9]{2}) ?([0-9]{10})\b")? })
+    }
+
+    pub(super) fn scan(&self, scan: &mut Scan<'_>) {
+        self.runs(scan);
+        self.bhyt(scan);
+    }
+
+    fn runs(&self, scan: &mut Scan<'_>) {
+        let mut boxed = Boxed::default();
+        let bytes = scan.text.as_bytes();
+        let mut i = 0;
+        while let Some(p) = bytes[i..].iter().position(u8::is_ascii_digit) {
+            let start = i + p;
+            let end = bytes[start..].iter().position(|b| !b.is_ascii_digit()).map_or(bytes.len(), |q| start + q);
+            let bounded = !is_word(start.checked_sub(1).and_then(|s| bytes.get(s))) && !is_word(bytes.get(end));
+            if bounded && end - start == 1 {
+                let joins = boxed.end.is_some_and(|e| e + 1 == start && BOX_SEPARATORS.contains(&bytes[e]));
+                if !joins {
+                    boxed.flush(self, scan);
+                    // A single digit after a multi-digit group belongs to that group.
+                    let after_group =
+                        start >= 2 && BOX_SEPARATORS.contains(&bytes[start - 1]) && is_digit(bytes.get(start - 2));
+                    boxed.start = (!after_group).then_some(start);
+                }
+                boxed.digits.push(char::from(bytes[start]));
+                boxed.end = Some(end);
+            } else {
+                boxed.flush(self, scan);
+                if bounded {
+                    let number = scan.text[start..end].to_string();
+                    self.candidate(scan, &number, start, end, true);
+                }
+            }
+            i = end;
+        }
+        boxed.flush(self, scan);
+    }
+
+    fn candidate(&self, scan: &mut Scan<'_>, number: &str, start: usize, end: usize, contiguous: bool) {
+        match number.len() {
+            12 => twelve(scan, number, start, end),
+            9 => nine(scan, number, start, end),
+            10 => ten(scan, number, start, end, contiguous),
+            _ => {}
+        }
+    }
+
+    fn bhyt(&self, scan: &mut Scan<'_>) {
+        let found: Vec<_> = self
+            .bhyt
+            .captures_iter(scan.bytes())
+            .filter_map(|c| Some((c.get(0)?.range(), c.get(1)?.as_bytes().to_vec(), c.get(3)?.as_bytes().to_vec())))
+            .collect();
+        for (range, group, province) in found {
+            let province = u16::from(province[0] - b'0') * 10 + u16::from(province[1] - b'0');
+            if !CCCD_PROVINCES.contains(&province) {
+                continue;
+            }
+            let known_group = BHYT_GROUPS.iter().any(|g| g.as_bytes() == group.as_slice());
+            let context = scan.context(range.start, range.end) & (class::BHYT | class::BHXH) != 0;
+            let confidence = match (context, known_group) {
+                (true, _) => Confidence::High,
+                (false, true) => Confidence::Medium,
+                (false, false) => Confidence::Low,
+            };
+            let value: String = scan.text[range.clone()].chars().filter(|c| *c != ' ').collect();
+            let sample = mask(&value);
+            scan.emit(DetectorId::Bhyt, value, confidence, range.start, sample);
+        }
+    }
+}
+
+/// A run of box digits being joined.
+#[derive(Default)]
+struct Boxed {
+    /// Where the run starts; `None` when it cannot be an identifier of its own.
+    start: Option<usize>,
+    end: Option<usize>,
+    digits: String,
+}
+
+impl Boxed {
+    fn flush(&mut self, numbers: &Numbers, scan: &mut Scan<'_>) {
+        if let (Some(start), Some(end)) = (self.start, self.end) {
+            // A run that goes on into a multi-digit group is part of that group.
+            let bytes = scan.bytes();
+            let goes_on = bytes.get(end).is_some_and(|b| BOX_SEPARATORS.contains(b)) && is_digit(bytes.get(end + 1));
+            if !goes_on && BOX_LENGTHS.contains(&self.digits.len()) {
+                let number = std::mem::take(&mut self.digits);
+                numbers.candidate(scan, &number, start, end, false);
+            }
+        }
+        *self = Boxed::default();
+    }
+}
+
+/// CCCD (or 12-digit CMND, or driver's licence) — spec §2.1.
+fn twelve(scan: &mut Scan<'_>, number: &str, start: usize, end: usize) {
+    let context = scan.context(start, end);
+    if context & class::GPLX != 0 && context & class::CCCD == 0 {
+        scan.emit(DetectorId::Gplx, number.to_string(), Confidence::Medium, start, mask(number));
+        return;
+    }
+    let d = number.as_bytes();
+    if d[0] != b'0' {
+        return;
+    }
+    let province = u16::from(d[1] - b'0') * 10 + u16::from(d[2] - b'0');
+    let known = CCCD_PROVINCES.contains(&province);
+    if !known && !scan.config.lenient_cccd_prefix {
+        return;
+    }
+    // Century and sex digit: 0/1 = 20th century, 2/3 = 21st, … ; the year may not lie ahead.
+    let year = 1900 + 100 * u16::from((d[3] - b'0') / 2) + u16::from(d[4] - b'0') * 10 + u16::from(d[5] - b'0');
+    if year > scan.config.current_year {
+        return;
+    }
+    let named = |c: Confidence| if known { c } else { Confidence::Medium.min(c) };
+    // A 12-digit personal tax code is the personal ID (Circular 86/2024), so MST context names it too.
+    let (detector, confidence) = if context & (class::CCCD | class::MST) != 0 {
+        (DetectorId::Cccd, named(Confidence::High))
+    } else if context & class::CMND != 0 {
+        (DetectorId::Cmnd, named(Confidence::High))
+    } else {
+        (DetectorId::Cccd, if known { Confidence::Medium } else { Confidence::Low })
+    };
+    scan.emit(detector, number.to_string(), confidence, start, mask(number));
+}
+
+/// Old 9-digit CMND, never without context — spec §2.2.
+fn nine(scan: &mut Scan<'_>, number: &str, start: usize, end: usize) {
+    if scan.context(start, end) & class::CMND != 0 {
+        scan.emit(DetectorId::Cmnd, number.to_string(), Confidence::Medium, start, mask(number));
+    }
+}
+
+/// MST (with its branch suffix) and BHXH — spec §2.3, §2.5.
+fn ten(scan: &mut Scan<'_>, number: &str, start: usize, end: usize, contiguous: bool) {
+    let branch = if contiguous { branch_suffix(scan.bytes(), end) } else { None };
+    let number_end = branch.as_ref().map_or(end, |(_, e)| *e);
+    let context = scan.context(start, number_end);
+    if context & class::BHXH != 0 && context & class::MST == 0 {
+        scan.emit(DetectorId::Bhxh, number.to_string(), Confidence::Medium, start, mask(number));
+        return;
+    }
+    if !mst_valid(number.as_bytes()) {
+        return;
+    }
+    let branch = branch.map(|(b, _)| b);
+    if branch.as_deref() == Some("000") {
+        return;
+    }
+    let confidence = if context & class::MST != 0 {
+        Confidence::High
+    } else if context & (class::PHONE | class::CARD | class::BHYT) != 0 {
+        return;
+    } else if branch.is_some() {
+        Confidence::Medium
+    } else {
+        Confidence::Low
+    };
+    let value = match branch {
+        Some(b) => format!("{number}-{b}"),
+        None => number.to_string(),
+    };
+    let sample = mask(&value);
+    scan.emit(DetectorId::Mst, value, confidence, start, sample);
+}
+
+/// The branch suffix after a 10-digit MST: `[ ]?[-–][ ]?[0-9]{3}` then a non-word character.
+fn branch_suffix(bytes: &[u8], end: usize) -> Option<(String, usize)> {
+    let mut i = end;
+    if bytes.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    if bytes.get(i) == Some(&b'-') {
+        i += 1;
+    } else if bytes.get(i..i + 3) == Some("–".as_bytes()) {
+        i += 3;
+    } else {
+        return None;
+    }
+    if bytes.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let branch = bytes.get(i..i + 3)?;
+    if !branch.iter().all(u8::is_ascii_digit) || is_word(bytes.get(i + 3)) {
+        return None;
+    }
+    Some((String::from_utf8_lossy(branch).into_owned(), i + 3))
+}

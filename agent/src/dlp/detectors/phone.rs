@@ -1,0 +1,84 @@
+//! Telephone numbers (spec §2.4): mobiles and landlines in national or `+84` form, validated
+//! against libphonenumber's VN patterns, and pre-2018 11-digit mobiles mapped to their new
+//! prefix so both spellings of one number count once.
+
+use super::super::data::{FIXED, LEGACY_MOBILE, MOBILE, class};
+use super::super::finding::{Confidence, DetectorId, mask};
+use super::{Scan, continues, digits, mst_valid, regex};
+use regex::bytes::Regex;
+
+pub(super) struct Phone {
+    number: Regex,
+    legacy: Regex,
+    mobile: Regex,
+    fixed: Regex,
+}
+
+const SEPARATORS: [u8; 3] = [b' ', b'.', b'-'];
+
+impl Phone {
+    pub(super) fn new() -> Result<Self, regex::Error> {
+        Ok(Phone {
+            number: regex(r"(?:(?:\+|\b00)84[ .\-]?\(?0?\)?|\b0)((?:[ .\-]?[0-9]){9,10})\b")?,
+            legacy: regex(r"\b01(?:2[0-9]|6[2-9]|8[68]|99)[ .\-]?[0-9]{3}[ .\-]?[0-9]{4}\b")?,
+            mobile: regex(&format!("^(?:{MOBILE})$"))?,
+            fixed: regex(&format!("^(?:{FIXED})$"))?,
+        })
+    }
+
+    pub(super) fn scan(&self, scan: &mut Scan<'_>) {
+        let mut found = Vec::new();
+        for caps in self.number.captures_iter(scan.bytes()) {
+            let (Some(whole), Some(group)) = (caps.get(0), caps.get(1)) else { continue };
+            let international = !whole.as_bytes().starts_with(b"0") || whole.as_bytes().starts_with(b"00");
+            let national = digits(group.as_bytes());
+            let valid = match national.len() {
+                9 => self.mobile.is_match(national.as_bytes()),
+                _ => self.fixed.is_match(national.as_bytes()),
+            };
+            if valid {
+                let contiguous = group.as_bytes().iter().all(u8::is_ascii_digit);
+                found.push((whole.start(), whole.end(), national, international, contiguous));
+            }
+        }
+        for (start, end, national, international, contiguous) in found {
+            if continues(scan.bytes(), start, end, &SEPARATORS) {
+                continue;
+            }
+            let value = format!("0{national}");
+            let context = scan.context(start, end);
+            // A 10-digit string starting 0 may be a tax code too (spec §2.3): without context
+            // neither reading is trusted.
+            let doubles_as_mst = !international && contiguous && mst_valid(value.as_bytes());
+            let confidence = if context & class::PHONE != 0 {
+                Confidence::High
+            } else if doubles_as_mst && context & class::MST != 0 {
+                continue;
+            } else if doubles_as_mst {
+                Confidence::Low
+            } else {
+                Confidence::Medium
+            };
+            let sample = mask(&value);
+            scan.emit(DetectorId::Phone, value, confidence, start, sample);
+        }
+        let legacy: Vec<_> = self.legacy.find_iter(scan.bytes()).map(|m| (m.range(), digits(m.as_bytes()))).collect();
+        for (range, number) in legacy {
+            let Some(value) = modern_number(&number) else { continue };
+            let confidence = if scan.context(range.start, range.end) & class::PHONE != 0 {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            };
+            let sample = mask(&value);
+            scan.emit(DetectorId::Phone, value, confidence, range.start, sample);
+        }
+    }
+}
+
+/// The 10-digit number an 11-digit pre-2018 mobile number became.
+fn modern_number(old: &str) -> Option<String> {
+    let prefix = old.get(..4)?;
+    let (_, new) = LEGACY_MOBILE.iter().find(|(o, _)| *o == prefix)?;
+    Some(format!("{new}{}", old.get(4..)?))
+}

@@ -1,0 +1,117 @@
+//! Passport numbers and ICAO 9303 machine-readable zones: TD3 (passport, spec §2.6) and TD1
+//! (the chip CCCD's `IDVNM…` zone, spec §2.1).
+
+use super::super::data::class;
+use super::super::finding::{Confidence, DetectorId, mask};
+use super::{Scan, regex};
+use regex::bytes::Regex;
+
+pub(super) struct Travel {
+    passport: Regex,
+    td3: Regex,
+    td1: Regex,
+}
+
+impl Travel {
+    pub(super) fn new() -> Result<Self, regex::Error> {
+        Ok(Travel {
+            passport: regex(r"\b[A-Z][0-9]{7}\b")?,
+            td3: regex(r"[A-Z0-9<]{9}[0-9]VNM[0-9]{6}[0-9][MF<][0-9]{6}[0-9][A-Z0-9<]{14}[0-9<][0-9]")?,
+            td1: regex(
+                r"I[A-Z<]VNM[A-Z0-9<]{9}[0-9<][A-Z0-9<]{15} *\n *[0-9]{6}[0-9][MF<][0-9]{6}[0-9][A-Z<]{3}[A-Z0-9<]{11}[0-9]",
+            )?,
+        })
+    }
+
+    pub(super) fn scan(&self, scan: &mut Scan<'_>) {
+        let passports: Vec<_> = self.passport.find_iter(scan.bytes()).map(|m| m.range()).collect();
+        for range in passports {
+            if scan.context(range.start, range.end) & class::PASSPORT != 0 {
+                let value = scan.text[range.clone()].to_string();
+                let sample = mask(&value);
+                scan.emit(DetectorId::Passport, value, Confidence::Medium, range.start, sample);
+            }
+        }
+        let zones: Vec<_> = self
+            .td3
+            .find_iter(scan.bytes())
+            .filter(|m| stands_alone(scan.bytes(), m.start(), m.end()))
+            .filter_map(|m| Some((m.start(), td3(m.as_bytes())?)))
+            .chain(
+                self.td1
+                    .find_iter(scan.bytes())
+                    .filter(|m| stands_alone(scan.bytes(), m.start(), m.end()))
+                    .filter_map(|m| Some((m.start(), td1(m.as_bytes())?))),
+            )
+            .collect();
+        for (start, (detector, number)) in zones {
+            let sample = mask(&number);
+            scan.emit(detector, number, Confidence::High, start, sample);
+        }
+    }
+}
+
+/// Not part of a longer run of MRZ characters.
+fn stands_alone(bytes: &[u8], start: usize, end: usize) -> bool {
+    let mrz = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'<');
+    !mrz(start.checked_sub(1).and_then(|s| bytes.get(s))) && !mrz(bytes.get(end))
+}
+
+/// ICAO 9303 check digit: digits are their value, letters 10–35, `<` zero; weights 7, 3, 1.
+pub(crate) fn check_digit(field: &[u8]) -> u8 {
+    let value = |c: u8| match c {
+        b'0'..=b'9' => u32::from(c - b'0'),
+        b'A'..=b'Z' => u32::from(c - b'A') + 10,
+        _ => 0,
+    };
+    let sum: u32 = field.iter().zip([7, 3, 1].iter().cycle()).map(|(&c, w)| value(c) * w).sum();
+    b'0' + u8::try_from(sum % 10).unwrap_or(0)
+}
+
+fn checks(field: &[u8], digit: u8) -> bool {
+    check_digit(field) == digit
+}
+
+/// Validates TD3 line 2 (44 characters); returns the document number.
+fn td3(line: &[u8]) -> Option<(DetectorId, String)> {
+    let number = &line[0..9];
+    let optional = &line[28..42];
+    // An empty optional field may carry `<` instead of its check digit.
+    let optional_ok = checks(optional, line[42]) || (line[42] == b'<' && optional.iter().all(|&c| c == b'<'));
+    let composite: Vec<u8> = [&line[0..10], &line[13..20], &line[21..43]].concat();
+    let valid = checks(number, line[9])
+        && checks(&line[13..19], line[19])
+        && checks(&line[21..27], line[27])
+        && optional_ok
+        && checks(&composite, line[43]);
+    valid.then(|| (DetectorId::MrzTd3, document_number(number)))
+}
+
+/// Validates TD1 lines 1 and 2 (30 characters each, joined by a line break); returns the
+/// document number. A number longer than nine characters continues in the optional data,
+/// with `<` in the check position and its check digit after it (ICAO 9303 part 5).
+fn td1(zone: &[u8]) -> Option<(DetectorId, String)> {
+    let line1 = zone.get(..30)?;
+    let line2_start = zone.len().checked_sub(30)?;
+    let line2 = &zone[line2_start..];
+    let (number, number_ok) = if line1[14] == b'<' {
+        let rest = &line1[15..30];
+        let len = rest.iter().position(|&c| c == b'<').unwrap_or(rest.len());
+        let (extension, digit) = rest[..len].split_at(len.checked_sub(1)?);
+        let number = [&line1[5..14], extension].concat();
+        let ok = checks(&number, digit[0]);
+        (number, ok)
+    } else {
+        (line1[5..14].to_vec(), checks(&line1[5..14], line1[14]))
+    };
+    let composite: Vec<u8> = [&line1[5..30], &line2[0..7], &line2[8..15], &line2[18..29]].concat();
+    let valid = number_ok
+        && checks(&line2[0..6], line2[6])
+        && checks(&line2[8..14], line2[14])
+        && checks(&composite, line2[29]);
+    valid.then(|| (DetectorId::MrzTd1, document_number(&number)))
+}
+
+fn document_number(field: &[u8]) -> String {
+    String::from_utf8_lossy(field).trim_end_matches('<').to_string()
+}

@@ -1,0 +1,311 @@
+//! What a scan reports: [`Finding`]s, one per detector and object, which carry counts,
+//! confidence, a location and at most a masked sample — never matched content (spec §1, §9.4).
+
+use serde::{Serialize, Serializer};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+
+use super::legacy::Encoding;
+
+/// Which detector a finding comes from. Identifiers of spec §2 and markings of §3.2; the
+/// names are stable (rule metadata carries the legal citation, spec §0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DetectorId {
+    /// Personal identification number / CCCD (12 digits), §2.1.
+    Cccd,
+    /// Old identity card number, 9 digits (or 12 with CMND context), §2.2.
+    Cmnd,
+    /// Driver's licence number: 12 digits named as such, §2.1 traps.
+    Gplx,
+    /// Tax code (10 digits, or 13 with the branch suffix), §2.3.
+    Mst,
+    /// Mobile or landline telephone number, §2.4.
+    Phone,
+    /// Social insurance number (10 digits with context), §2.5.
+    Bhxh,
+    /// Health insurance card code (15 characters), §2.5.
+    Bhyt,
+    /// Passport number (with context), §2.6.
+    Passport,
+    /// Passport machine-readable zone (ICAO 9303 TD3), §2.6.
+    MrzTd3,
+    /// Identity-card machine-readable zone (ICAO 9303 TD1, `IDVNM…`), §2.1.
+    MrzTd1,
+    /// Payment card number, §2.7.
+    Card,
+    /// VietQR (EMVCo) payment payload with a valid CRC, §2.7.
+    VietQr,
+    /// Vehicle licence plate, §2.8.
+    Plate,
+    /// E-mail address, §2.9.
+    Email,
+    /// TUYỆT MẬT.
+    M1,
+    /// TỐI MẬT.
+    M2,
+    /// MẬT standing alone.
+    M3,
+    /// The "Độ mật:" field with its level.
+    M4,
+    /// TÀI LIỆU THU HỒI.
+    M5,
+    /// "Chỉ người có tên mới được bóc bì".
+    M6,
+    /// GIẢI MẬT (declassified).
+    M7,
+    /// Copy stamps: BẢN SAO SỐ, BẢN SAO BÍ MẬT NHÀ NƯỚC, SAO, CHỤP BÍ MẬT NHÀ NƯỚC.
+    M8,
+    /// BÍ MẬT NHÀ NƯỚC as a heading or label.
+    M9,
+    /// Protection period: "Thời hạn bảo vệ bí mật nhà nước", its extension.
+    M10,
+    /// Internal circulation: LƯU HÀNH NỘI BỘ, XEM XONG TRẢ LẠI, KHÔNG PHỔ BIẾN.
+    C1,
+}
+
+impl DetectorId {
+    /// The identifier used in rules, events and the spec's test vectors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetectorId::Cccd => "cccd",
+            DetectorId::Cmnd => "cmnd",
+            DetectorId::Gplx => "gplx",
+            DetectorId::Mst => "mst",
+            DetectorId::Phone => "phone",
+            DetectorId::Bhxh => "bhxh",
+            DetectorId::Bhyt => "bhyt",
+            DetectorId::Passport => "passport",
+            DetectorId::MrzTd3 => "mrz_td3",
+            DetectorId::MrzTd1 => "mrz_td1",
+            DetectorId::Card => "card",
+            DetectorId::VietQr => "vietqr",
+            DetectorId::Plate => "plate",
+            DetectorId::Email => "email",
+            DetectorId::M1 => "M1",
+            DetectorId::M2 => "M2",
+            DetectorId::M3 => "M3",
+            DetectorId::M4 => "M4",
+            DetectorId::M5 => "M5",
+            DetectorId::M6 => "M6",
+            DetectorId::M7 => "M7",
+            DetectorId::M8 => "M8",
+            DetectorId::M9 => "M9",
+            DetectorId::M10 => "M10",
+            DetectorId::C1 => "C1",
+        }
+    }
+
+    /// A state-secret or circulation marking rather than an identifier.
+    pub fn is_marking(self) -> bool {
+        self >= DetectorId::M1
+    }
+}
+
+impl std::fmt::Display for DetectorId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for DetectorId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// How sure a detector is; for markings, the weight of spec §3.2. Ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+    /// Markings only: a state-secret level stamp in stamp position.
+    Critical,
+}
+
+/// The secrecy level a marking states (Law 117/2025: three levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecrecyLevel {
+    /// Tuyệt mật.
+    TopSecret,
+    /// Tối mật.
+    Secret,
+    /// Mật.
+    Confidential,
+}
+
+/// The text view a finding was made in (spec §8.4 `encoding_view`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ViewKind {
+    /// Unicode text as extracted (canonicalised).
+    Unicode,
+    /// Legacy bytes, or legacy text seen through Windows-1252, decoded.
+    Legacy(Encoding),
+}
+
+impl ViewKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViewKind::Unicode => "unicode",
+            ViewKind::Legacy(Encoding::Tcvn3) => "tcvn3",
+            ViewKind::Legacy(Encoding::Vni) => "vni",
+            ViewKind::Legacy(Encoding::Windows1258) => "cp1258",
+            ViewKind::Legacy(Encoding::Viscii) => "viscii",
+            ViewKind::Legacy(Encoding::Viqr) => "viqr",
+        }
+    }
+}
+
+impl Serialize for ViewKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Where the reported instance is: the part the caller named (a container path such as
+/// `report.docx!word/header1.xml`), the 1-based line, and the byte offset in the scanned
+/// input (exact for NFC UTF-8 input, within a few dozen bytes otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub part: String,
+    pub line: u32,
+    pub offset: u64,
+}
+
+/// Distinct instances by the highest confidence each was seen with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ConfidenceCounts {
+    pub low: usize,
+    pub medium: usize,
+    pub high: usize,
+    pub critical: usize,
+}
+
+impl ConfidenceCounts {
+    /// Distinct instances seen with at least `confidence` — what bulk thresholds compare
+    /// against (spec §6: "≥ 10 distinct CCCD numbers in one object").
+    pub fn at_least(&self, confidence: Confidence) -> usize {
+        match confidence {
+            Confidence::Low => self.low + self.medium + self.high + self.critical,
+            Confidence::Medium => self.medium + self.high + self.critical,
+            Confidence::High => self.high + self.critical,
+            Confidence::Critical => self.critical,
+        }
+    }
+
+    fn add(&mut self, confidence: Confidence) {
+        match confidence {
+            Confidence::Low => self.low += 1,
+            Confidence::Medium => self.medium += 1,
+            Confidence::High => self.high += 1,
+            Confidence::Critical => self.critical += 1,
+        }
+    }
+}
+
+/// One detector's result for one object (a file, a print job, an upload — all its parts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub detector: DetectorId,
+    /// Distinct instances (identifiers: distinct normalised values; markings: distinct lines).
+    pub count: usize,
+    pub counts: ConfidenceCounts,
+    /// The highest confidence of any instance.
+    pub confidence: Confidence,
+    /// The level a marking states, where it states one.
+    pub level: Option<SecrecyLevel>,
+    /// View of the reported instance (the first one seen with the highest confidence).
+    pub view: ViewKind,
+    pub location: Location,
+    /// The reported identifier, masked (`056******123`); markings have none.
+    pub masked_sample: Option<String>,
+}
+
+/// One match, before aggregation. `value` is the normalised matched value, kept only until
+/// the aggregator hashes it.
+#[derive(Debug)]
+pub(crate) struct Instance {
+    pub(crate) detector: DetectorId,
+    pub(crate) value: String,
+    pub(crate) confidence: Confidence,
+    pub(crate) level: Option<SecrecyLevel>,
+    pub(crate) sample: Option<String>,
+    /// Byte offset in the view's canonical text.
+    pub(crate) offset: usize,
+    pub(crate) view: ViewKind,
+}
+
+/// `value` with its middle hidden: a quarter of the characters kept at each end, the rest
+/// starred (`056090000123` → `056******123`).
+pub(crate) fn mask(value: &str) -> String {
+    let len = value.chars().count();
+    let keep = len / 4;
+    value.chars().enumerate().map(|(i, c)| if i < keep || i + keep >= len { c } else { '*' }).collect()
+}
+
+struct Entry {
+    /// Hashes of distinct values and the highest confidence each was seen with.
+    values: HashMap<u64, Confidence>,
+    best: Finding,
+}
+
+/// Aggregates instances of one object into findings.
+#[derive(Default)]
+pub(crate) struct Aggregator {
+    hasher: RandomState,
+    entries: HashMap<DetectorId, Entry>,
+}
+
+impl Aggregator {
+    /// Adds an instance; `locate` gives its location and is called only when the instance
+    /// becomes the one reported.
+    pub(crate) fn add(&mut self, instance: Instance, locate: impl FnOnce(usize) -> Location) {
+        let key = self.hasher.hash_one(&instance.value);
+        let Instance { detector, confidence, level, sample, offset, view, .. } = instance;
+        match self.entries.get_mut(&detector) {
+            Some(entry) => {
+                let seen = entry.values.entry(key).or_insert(confidence);
+                *seen = (*seen).max(confidence);
+                if confidence > entry.best.confidence {
+                    entry.best = Finding {
+                        confidence,
+                        level,
+                        view,
+                        location: locate(offset),
+                        masked_sample: sample,
+                        ..entry.best.clone()
+                    };
+                }
+            }
+            None => {
+                let best = Finding {
+                    detector,
+                    count: 0,
+                    counts: ConfidenceCounts::default(),
+                    confidence,
+                    level,
+                    view,
+                    location: locate(offset),
+                    masked_sample: sample,
+                };
+                self.entries.insert(detector, Entry { values: HashMap::from([(key, confidence)]), best });
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> Vec<Finding> {
+        let mut findings: Vec<Finding> = self
+            .entries
+            .into_values()
+            .map(|entry| {
+                let mut counts = ConfidenceCounts::default();
+                entry.values.values().for_each(|&c| counts.add(c));
+                Finding { count: entry.values.len(), counts, ..entry.best }
+            })
+            .collect();
+        findings.sort_by_key(|f| f.detector);
+        findings
+    }
+}

@@ -1,0 +1,414 @@
+//! State-secret and circulation markings (spec §3): the vocabulary of §3.2 matched line by
+//! line with the position rules of §3.3 that plain text allows, the canonicalisation of §3.4
+//! (letter-spaced stamps, look-alike letters, diacritic-free documents) and the false-positive
+//! traps of §3.6.
+//!
+//! A level word counts as a stamp when it is upper case and stands on a short line (at most
+//! four words, or the phrase itself), in brackets (`[MẬT]` in a subject line), or anywhere on
+//! a line of a part the caller marked prominent (text box, header, red run); upper case inside
+//! running prose is a mention (low); lower case is ordinary language and not reported.
+//! Markings never carry text: only the level and the line.
+
+use super::canon;
+use super::finding::{Confidence, DetectorId, Instance, SecrecyLevel, ViewKind};
+use super::legacy::{self, Encoding};
+use super::view::View;
+use aho_corasick::{AhoCorasick, MatchKind};
+
+/// How a phrase of the vocabulary is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// Upper case required; in stamp position it has `weight`, in prose it is a mention
+    /// (reported low) when `mention` is set.
+    Upper { weight: Confidence, mention: bool },
+    /// MẬT alone: as `Upper`, and not part of a compound (mật khẩu, bảo mật, …).
+    Alone,
+    /// The "Độ mật:" field: any case, graded by the level after it.
+    Field,
+    /// A stamp written in sentence case (the envelope stamp of Form 07).
+    AnyCase { weight: Confidence },
+    /// A label that opens its line (the protection-period stamp of Form 04).
+    LineStart { weight: Confidence },
+}
+
+struct Phrase {
+    text: &'static str,
+    detector: DetectorId,
+    level: Option<SecrecyLevel>,
+    rule: Rule,
+}
+
+const fn upper(text: &'static str, detector: DetectorId, weight: Confidence) -> Phrase {
+    Phrase { text, detector, level: None, rule: Rule::Upper { weight, mention: true } }
+}
+
+/// The marking vocabulary of spec §3.2, lower case. Longer phrases win over the phrases they
+/// contain (leftmost-longest matching), so `bí mật nhà nước` is M9, not M3.
+const VOCABULARY: [Phrase; 17] = [
+    Phrase {
+        text: "tuyệt mật",
+        detector: DetectorId::M1,
+        level: Some(SecrecyLevel::TopSecret),
+        rule: Rule::Upper { weight: Confidence::Critical, mention: true },
+    },
+    Phrase {
+        text: "tối mật",
+        detector: DetectorId::M2,
+        level: Some(SecrecyLevel::Secret),
+        rule: Rule::Upper { weight: Confidence::Critical, mention: true },
+    },
+    Phrase { text: "mật", detector: DetectorId::M3, level: Some(SecrecyLevel::Confidential), rule: Rule::Alone },
+    Phrase { text: "độ mật", detector: DetectorId::M4, level: None, rule: Rule::Field },
+    upper("tài liệu thu hồi", DetectorId::M5, Confidence::High),
+    Phrase {
+        text: "chỉ người có tên mới được bóc bì",
+        detector: DetectorId::M6,
+        level: None,
+        rule: Rule::AnyCase { weight: Confidence::High },
+    },
+    upper("giải mật", DetectorId::M7, Confidence::Medium),
+    upper("bản sao số", DetectorId::M8, Confidence::High),
+    upper("bản sao bí mật nhà nước", DetectorId::M8, Confidence::High),
+    upper("sao, chụp bí mật nhà nước", DetectorId::M8, Confidence::High),
+    upper("sao chụp bí mật nhà nước", DetectorId::M8, Confidence::High),
+    upper("bí mật nhà nước", DetectorId::M9, Confidence::High),
+    Phrase {
+        text: "thời hạn bảo vệ bí mật nhà nước",
+        detector: DetectorId::M10,
+        level: None,
+        rule: Rule::LineStart { weight: Confidence::High },
+    },
+    Phrase {
+        text: "gia hạn thời hạn bảo vệ",
+        detector: DetectorId::M10,
+        level: None,
+        rule: Rule::LineStart { weight: Confidence::High },
+    },
+    Phrase {
+        text: "lưu hành nội bộ",
+        detector: DetectorId::C1,
+        level: None,
+        rule: Rule::Upper { weight: Confidence::Medium, mention: false },
+    },
+    Phrase {
+        text: "xem xong trả lại",
+        detector: DetectorId::C1,
+        level: None,
+        rule: Rule::Upper { weight: Confidence::Medium, mention: false },
+    },
+    Phrase {
+        text: "không phổ biến",
+        detector: DetectorId::C1,
+        level: None,
+        rule: Rule::Upper { weight: Confidence::Medium, mention: false },
+    },
+];
+
+/// The levels a "Độ mật:" field can hold, longest first.
+const LEVELS: [(&str, SecrecyLevel); 3] =
+    [("tuyệt mật", SecrecyLevel::TopSecret), ("tối mật", SecrecyLevel::Secret), ("mật", SecrecyLevel::Confidential)];
+
+/// Words that make MẬT part of a compound when they precede it (bảo mật, bí mật, cơ mật).
+const BEFORE_TRAPS: [&str; 3] = ["bảo", "bí", "cơ"];
+
+/// Words that make MẬT part of a compound when they follow it (mật khẩu, mật mã, mật độ, …).
+const AFTER_TRAPS: [&str; 20] = [
+    "khẩu", "mã", "độ", "ong", "danh", "thư", "báo", "vụ", "thám", "lệnh", "ngữ", "hiệu", "ước", "đàm", "mía", "gấu",
+    "thiết", "phục", "sứ", "kế",
+];
+
+/// Longest line (in words) a letter-spaced stamp is looked for on (spec §3.4.4).
+const SPACED_TOKENS: usize = 12;
+
+/// Longest line (in words) of a prominent part on which a level word counts as a stamp.
+const PROMINENT_WORDS: usize = 12;
+
+/// Longest line (in words) the VIQR view is tried on (spec §3.3).
+const VIQR_WORDS: usize = 12;
+
+/// Vocabulary phrases in one spelling, as an automaton.
+struct Vocabulary {
+    automaton: AhoCorasick,
+    /// [`VOCABULARY`] index of each pattern.
+    phrases: Vec<usize>,
+}
+
+impl Vocabulary {
+    fn new(phrases: Vec<usize>, spell: impl Fn(&str) -> String) -> Result<Self, aho_corasick::BuildError> {
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(phrases.iter().map(|&i| spell(VOCABULARY[i].text)))?;
+        Ok(Vocabulary { automaton, phrases })
+    }
+}
+
+pub(crate) struct Markings {
+    /// The vocabulary with diacritics, matched in lower-cased text.
+    unicode: Vocabulary,
+    /// The vocabulary stripped of diacritics (bare `mat` left out: it is English too), matched
+    /// in lower-cased ASCII lines, at most at medium (spec §3.4.8).
+    ascii: Vocabulary,
+}
+
+impl Markings {
+    pub(crate) fn new() -> Result<Self, aho_corasick::BuildError> {
+        let all = (0..VOCABULARY.len()).collect();
+        let words = (0..VOCABULARY.len()).filter(|&i| VOCABULARY[i].rule != Rule::Alone).collect();
+        Ok(Markings { unicode: Vocabulary::new(all, str::to_string)?, ascii: Vocabulary::new(words, stripped)? })
+    }
+
+    pub(crate) fn scan(&self, view: &View, out: &mut Vec<Instance>) {
+        let mut folded = String::new();
+        let mut offset = 0;
+        for (index, line) in view.text().split('\n').enumerate() {
+            let at = Line { view, number: index + 1, offset };
+            offset += line.len() + 1;
+            if !line.trim().is_empty() {
+                self.line(&at, line, &mut folded, out);
+            }
+        }
+    }
+
+    fn line(&self, at: &Line<'_>, line: &str, folded: &mut String, out: &mut Vec<Instance>) {
+        let spaced = letter_spaced(line);
+        let line = spaced.as_deref().unwrap_or(line);
+        let kind = at.view.kind();
+        if line.is_ascii() {
+            if let Some(decoded) = viqr(line) {
+                let (decoded, _) = canon::canonicalize(&decoded);
+                let viqr = ViewKind::Legacy(Encoding::Viqr);
+                let reading =
+                    Reading { vocabulary: &self.unicode, kind: viqr, cap: Confidence::Critical, fields_only: false };
+                phrases(at, &decoded, &reading, folded, out);
+            }
+            // Diacritic-free text: only the field pattern, unless the whole part is ASCII.
+            let fields_only = !at.view.is_ascii();
+            let reading = Reading { vocabulary: &self.ascii, kind, cap: Confidence::Medium, fields_only };
+            phrases(at, line, &reading, folded, out);
+        } else {
+            let line = canon::unconfuse(line);
+            let reading = Reading { vocabulary: &self.unicode, kind, cap: Confidence::Critical, fields_only: false };
+            phrases(at, &line, &reading, folded, out);
+        }
+    }
+}
+
+/// Finds the phrases of `reading` in `line`; `folded` is scratch space.
+fn phrases(at: &Line<'_>, line: &str, reading: &Reading<'_>, folded: &mut String, out: &mut Vec<Instance>) {
+    canon::fold_into(line, folded);
+    let words = word_count(line);
+    let first_word = line.find(char::is_alphanumeric).unwrap_or(line.len());
+    let mut consumed = 0;
+    for m in reading.vocabulary.automaton.find_iter(folded.as_str()) {
+        let (start, end) = (m.start(), m.end());
+        if start < consumed || !is_boundary(folded, start, end) {
+            continue;
+        }
+        let phrase = &VOCABULARY[reading.vocabulary.phrases[m.pattern().as_usize()]];
+        if reading.fields_only && phrase.rule != Rule::Field {
+            continue;
+        }
+        let text =
+            Text { line, folded, start, end, words, first_word, prominent: at.view.is_prominent(), kind: reading.kind };
+        let Some((confidence, level, until)) = judge(phrase, &text) else { continue };
+        consumed = until;
+        out.push(Instance {
+            detector: phrase.detector,
+            value: format!("{}\n{}", at.view.part(), at.number),
+            confidence: confidence.min(reading.cap),
+            level,
+            sample: None,
+            offset: at.offset,
+            view: reading.kind,
+        });
+    }
+}
+
+/// Where a line is.
+struct Line<'a> {
+    view: &'a View,
+    number: usize,
+    offset: usize,
+}
+
+/// How a line is read: which vocabulary, reported as which view, capped at which confidence,
+/// and whether only the "Độ mật:" field counts.
+struct Reading<'a> {
+    vocabulary: &'a Vocabulary,
+    kind: ViewKind,
+    cap: Confidence,
+    fields_only: bool,
+}
+
+/// A match in its line: `line` and its lower-case form `folded` share byte offsets.
+struct Text<'a> {
+    line: &'a str,
+    folded: &'a str,
+    start: usize,
+    end: usize,
+    words: usize,
+    /// Offset of the first letter or digit of the line.
+    first_word: usize,
+    prominent: bool,
+    kind: ViewKind,
+}
+
+/// Confidence, level, and the end of what the match used up — or `None`.
+fn judge(phrase: &Phrase, t: &Text<'_>) -> Option<(Confidence, Option<SecrecyLevel>, usize)> {
+    let phrase_words = phrase.text.split(' ').count();
+    let stamp = t.words <= phrase_words.max(4) || bracketed(t) || (t.prominent && t.words <= PROMINENT_WORDS);
+    match phrase.rule {
+        Rule::Field => field(t),
+        Rule::Upper { weight, mention } => {
+            if !is_upper(&t.line[t.start..t.end], t.kind) {
+                return None;
+            }
+            match (stamp, mention) {
+                (true, _) => Some((weight, phrase.level, t.end)),
+                (false, true) => Some((Confidence::Low, phrase.level, t.end)),
+                (false, false) => None,
+            }
+        }
+        Rule::Alone => {
+            let before = word_before(t.folded, t.start);
+            let after = word_after(t.folded, t.end);
+            if !is_upper(&t.line[t.start..t.end], t.kind)
+                || BEFORE_TRAPS.contains(&before)
+                || AFTER_TRAPS.contains(&after)
+            {
+                return None;
+            }
+            Some((if stamp { Confidence::Critical } else { Confidence::Low }, phrase.level, t.end))
+        }
+        Rule::AnyCase { weight } => Some((if stamp { weight } else { Confidence::Low }, phrase.level, t.end)),
+        Rule::LineStart { weight } => {
+            let opens = t.start <= t.first_word;
+            Some((if opens { weight } else { Confidence::Low }, phrase.level, t.end))
+        }
+    }
+}
+
+/// "Độ mật:" followed by a level is critical (M4 with the level); with a colon and nothing
+/// after it, a blank template, medium; without either, not a field.
+fn field(t: &Text<'_>) -> Option<(Confidence, Option<SecrecyLevel>, usize)> {
+    let rest = &t.folded[t.end..];
+    let after_space = rest.trim_start_matches(' ');
+    let colon = after_space.starts_with(':');
+    let value = if colon { after_space[1..].trim_start_matches(' ') } else { after_space };
+    let value_at = t.folded.len() - value.len();
+    for (text, level) in LEVELS {
+        for form in [text.to_string(), stripped(text)] {
+            if value.starts_with(&form) && is_boundary(t.folded, value_at, value_at + form.len()) {
+                return Some((Confidence::Critical, Some(level), value_at + form.len()));
+            }
+        }
+    }
+    // Blank, or dotted/underlined for filling in.
+    let blank = value.chars().next().is_none_or(|c| !c.is_alphanumeric());
+    (colon && blank).then_some((Confidence::Medium, None, t.end))
+}
+
+/// Whether the letters of `s` are upper case. In the TCVN3 view only ASCII letters count:
+/// upper-case (`…H`) fonts store capitals in the lower-case codes, so `TUYÖT MËT` decodes to
+/// `TUYệT MậT` (spec §3.3).
+fn is_upper(s: &str, kind: ViewKind) -> bool {
+    if kind == ViewKind::Legacy(Encoding::Tcvn3) {
+        s.chars().any(|c| c.is_ascii_alphabetic()) && !s.chars().any(|c| c.is_ascii_lowercase())
+    } else {
+        s.chars().any(char::is_alphabetic) && !s.chars().any(char::is_lowercase)
+    }
+}
+
+fn is_boundary(folded: &str, start: usize, end: usize) -> bool {
+    let before = folded[..start].chars().next_back();
+    let after = folded[end..].chars().next();
+    before.is_none_or(|c| !c.is_alphanumeric()) && after.is_none_or(|c| !c.is_alphanumeric())
+}
+
+/// The match is enclosed in brackets, as in an e-mail subject `[MẬT]`.
+fn bracketed(t: &Text<'_>) -> bool {
+    let before = t.line[..t.start].trim_end_matches(' ').chars().next_back();
+    let after = t.line[t.end..].trim_start_matches(' ').chars().next();
+    matches!((before, after), (Some('['), Some(']')) | (Some('('), Some(')')))
+}
+
+fn word_count(line: &str) -> usize {
+    line.split_whitespace().filter(|w| w.chars().any(char::is_alphanumeric)).count()
+}
+
+/// The word just before `at` (after spaces), at most a syllable long.
+fn word_before(folded: &str, at: usize) -> &str {
+    let head = folded[..at].trim_end_matches(' ');
+    let start = head.char_indices().rev().take_while(|(_, c)| c.is_alphabetic()).last().map_or(head.len(), |(i, _)| i);
+    &head[start..]
+}
+
+/// The word just after `at` (after spaces).
+fn word_after(folded: &str, at: usize) -> &str {
+    let tail = folded[at..].trim_start_matches(' ');
+    let end = tail.char_indices().find(|(_, c)| !c.is_alphabetic()).map_or(tail.len(), |(i, _)| i);
+    &tail[..end]
+}
+
+/// Joins a letter-spaced stamp (`M Ậ T`, `T U Y Ệ T   M Ậ T`): on a line of at most
+/// [`SPACED_TOKENS`] tokens that are all single letters, single spaces join letters and
+/// longer gaps separate words (spec §3.4.4).
+fn letter_spaced(line: &str) -> Option<String> {
+    let mut tokens = 0;
+    for token in line.split_whitespace() {
+        tokens += 1;
+        let mut chars = token.chars();
+        let single_letter = chars.next().is_some_and(char::is_alphabetic) && chars.next().is_none();
+        if tokens > SPACED_TOKENS || !single_letter {
+            return None;
+        }
+    }
+    if tokens < 2 {
+        return None;
+    }
+    let mut joined = String::with_capacity(line.len());
+    let mut gap = false;
+    for token in line.trim().split(' ') {
+        if token.is_empty() {
+            gap = true;
+        } else {
+            if gap {
+                joined.push(' ');
+            }
+            joined.push_str(token);
+            gap = false;
+        }
+    }
+    Some(joined)
+}
+
+/// The VIQR reading of an ASCII line, when the line is short, uses VIQR marks, and is upper
+/// case or marks several words (spec §3.3: `.` is also a full stop, so prose is left alone).
+fn viqr(line: &str) -> Option<String> {
+    let words: Vec<&str> = line.split_whitespace().take(VIQR_WORDS + 1).collect();
+    if words.len() > VIQR_WORDS {
+        return None;
+    }
+    let marked = words.iter().filter(|w| viqr_marked(w)).count();
+    let upper = line.chars().any(|c| c.is_ascii_alphabetic()) && !line.chars().any(|c| c.is_ascii_lowercase());
+    (marked > 0 && (upper || marked >= 3)).then(|| legacy::decode_viqr(line))
+}
+
+/// A word with a VIQR mark after a vowel, followed by more of the word (a trailing `.` or
+/// `?` alone is punctuation).
+fn viqr_marked(word: &str) -> bool {
+    let bytes = word.as_bytes();
+    bytes.windows(2).enumerate().any(|(i, pair)| {
+        let vowel = matches!(pair[0].to_ascii_lowercase(), b'a' | b'e' | b'i' | b'o' | b'u' | b'y');
+        let modifier = matches!(pair[1], b'^' | b'(' | b'+');
+        let tone = matches!(pair[1], b'\'' | b'`' | b'?' | b'~' | b'.') && i + 2 < bytes.len();
+        vowel && (modifier || tone)
+    })
+}
+
+/// `text` without diacritics, lower case.
+fn stripped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    canon::strip_fold_into(text, &mut out);
+    out
+}

@@ -1,0 +1,293 @@
+//! Content detection for endpoint DLP on Vietnamese data (shared/dlp-vn.md): identifiers
+//! (§2), state-secret markings (§3), the canonical and legacy-encoded views they are found in
+//! (§3.4, §3.5), and findings that never carry matched content (§9).
+//!
+//! Build a [`DetectorSet`] once and share it (it is `Sync`). An object — a file, a print job,
+//! an upload — is scanned through an [`ObjectScan`], which aggregates the findings of all its
+//! parts: a container walker adds each part's text ([`ObjectScan::add_text`]), bytes
+//! ([`ObjectScan::add_bytes`]: BOM, UTF-16, UTF-8 or a legacy encoding) or a ready [`View`]
+//! (a run in a legacy font, [`View::seen`] with [`font_encoding`]). [`DetectorSet::scan_text`]
+//! and [`DetectorSet::scan_bytes`] do the same for a one-part object.
+//!
+//! Work is linear in the input: the regexes are compiled by the `regex` crate (no
+//! backtracking), keyword lists are Aho-Corasick automata, and each line is looked at a
+//! bounded number of times.
+
+mod canon;
+mod data;
+mod detectors;
+mod finding;
+pub mod legacy;
+mod markings;
+#[cfg(test)]
+mod tests;
+mod view;
+
+pub use detectors::BuildError;
+pub use finding::{Confidence, ConfidenceCounts, DetectorId, Finding, Location, SecrecyLevel, ViewKind};
+pub use legacy::{Encoding, font_encoding};
+pub use view::View;
+
+use canon::OffsetMap;
+use detectors::Identifiers;
+use finding::{Aggregator, Instance};
+use legacy::{SINGLE_BYTE, Scorer, Sniffed};
+use markings::Markings;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Settings of the detectors.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Accept CCCD numbers whose province code is not in the table (post-2025 codes may
+    /// exist, spec §2.1), at medium at most. Off: such numbers are rejected (the strict
+    /// validation the spec's test vectors expect).
+    pub lenient_cccd_prefix: bool,
+    /// Birth years after this reject a CCCD (`…3 90…` is 2090).
+    pub current_year: u16,
+    /// Characters either side of a candidate searched for context keywords.
+    pub context_window: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { lenient_cccd_prefix: false, current_year: current_year(), context_window: 40 }
+    }
+}
+
+/// The year now (UTC), from the civil calendar of the Unix day count.
+fn current_year() -> u16 {
+    let days = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
+    // Days since 0000-03-01 in the proleptic Gregorian calendar, split into 400-year eras.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let year = year_of_era + era * 400 + u64::from(month_index >= 10);
+    u16::try_from(year).unwrap_or(u16::MAX)
+}
+
+/// What the caller knows about a part.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hints {
+    /// The part is in this legacy encoding (from its font, [`font_encoding`]): bytes are
+    /// decoded with it, text is taken as that encoding seen through Windows-1252.
+    pub encoding: Option<Encoding>,
+    /// The part sits where stamps sit (see [`View::prominent`]).
+    pub prominent: bool,
+}
+
+/// Lines longer than this are not searched for markings in the alternative legacy readings
+/// of a part (stamps are short; the chosen reading is searched whole).
+const SHORT_LINE: usize = 256;
+
+/// The detectors, compiled once.
+pub struct DetectorSet {
+    identifiers: Identifiers,
+    markings: Markings,
+    scorer: Scorer,
+}
+
+impl DetectorSet {
+    pub fn new(config: Config) -> Result<DetectorSet, BuildError> {
+        Ok(DetectorSet { identifiers: Identifiers::new(config)?, markings: Markings::new()?, scorer: Scorer::new()? })
+    }
+
+    /// Starts aggregating the findings of one object.
+    pub fn object(&self) -> ObjectScan<'_> {
+        ObjectScan { set: self, aggregator: Aggregator::default(), instances: Vec::new() }
+    }
+
+    /// Findings of one view.
+    pub fn scan(&self, view: &View) -> Vec<Finding> {
+        let mut object = self.object();
+        object.add_view(view);
+        object.finish()
+    }
+
+    /// Findings of an object that is one part of text.
+    pub fn scan_text(&self, part: &str, text: &str, hints: Hints) -> Vec<Finding> {
+        let mut object = self.object();
+        object.add_text(part, text, hints);
+        object.finish()
+    }
+
+    /// Findings of an object that is one part of bytes in an unknown encoding.
+    pub fn scan_bytes(&self, part: &str, bytes: &[u8], hints: Hints) -> Vec<Finding> {
+        let mut object = self.object();
+        object.add_bytes(part, bytes, hints);
+        object.finish()
+    }
+}
+
+/// Which detectors a view is scanned with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    All,
+    Markings,
+}
+
+/// The findings of one object being gathered, part by part. Identifiers count once per
+/// object however many parts and views repeat them.
+pub struct ObjectScan<'a> {
+    set: &'a DetectorSet,
+    aggregator: Aggregator,
+    instances: Vec<Instance>,
+}
+
+impl ObjectScan<'_> {
+    /// Scans a view with every detector.
+    pub fn add_view(&mut self, view: &View) {
+        self.run(view, Scope::All);
+    }
+
+    /// Scans a part given as text. Runs of it that look like legacy text read through
+    /// Windows-1252 (`TUYÖT MËT`) are also decoded and scanned (spec §3.5).
+    pub fn add_text(&mut self, part: &str, text: &str, hints: Hints) {
+        match hints.encoding.and_then(|encoding| View::seen(part, text, encoding)) {
+            Some(view) => self.add_view(&view.prominent(hints.prominent)),
+            None => self.text_views(part, text, None, text.len(), hints),
+        }
+    }
+
+    /// Scans a part given as bytes: Unicode by BOM or content, else the legacy encoding it
+    /// reads best in — and, for markings, its short lines in the other legacy encodings too.
+    pub fn add_bytes(&mut self, part: &str, bytes: &[u8], hints: Hints) {
+        if let Some(encoding) = hints.encoding {
+            self.add_view(&View::legacy(part, bytes, encoding).prominent(hints.prominent));
+            return;
+        }
+        match legacy::sniff(bytes) {
+            Sniffed::Text(text, map) => self.text_views(part, &text, Some(map), bytes.len(), hints),
+            Sniffed::Legacy => {
+                let best = self.set.scorer.best(bytes);
+                self.add_view(&View::legacy(part, bytes, best).prominent(hints.prominent));
+                for encoding in SINGLE_BYTE.into_iter().filter(|&e| e != best) {
+                    let (raw, map) = legacy::decode_short_lines(bytes, encoding, SHORT_LINE);
+                    let view = View::build(part, ViewKind::Legacy(encoding), &raw, Some(map), bytes.len());
+                    self.run(&view.prominent(hints.prominent), Scope::Markings);
+                }
+            }
+        }
+    }
+
+    /// The findings, one per detector, in detector order.
+    pub fn finish(self) -> Vec<Finding> {
+        self.aggregator.finish()
+    }
+
+    fn run(&mut self, view: &View, scope: Scope) {
+        self.instances.clear();
+        if scope == Scope::All {
+            self.set.identifiers.scan(view, &mut self.instances);
+        }
+        self.set.markings.scan(view, &mut self.instances);
+        for instance in self.instances.drain(..) {
+            self.aggregator.add(instance, |offset| view.locate(offset));
+        }
+    }
+
+    /// The Unicode view of `text`, then its runs of legacy text seen through Windows-1252:
+    /// decoded in the encoding they read best in (all detectors when that reading looks like
+    /// Vietnamese) and, for markings on short lines, in the others.
+    fn text_views(&mut self, part: &str, text: &str, to_input: Option<OffsetMap>, input_len: usize, hints: Hints) {
+        let unicode = View::build(part, ViewKind::Unicode, text, to_input.clone(), input_len);
+        self.add_view(&unicode.prominent(hints.prominent));
+        let lines = seen_lines(text);
+        if lines.is_empty() {
+            return;
+        }
+        let (best, vietnamese) = self.best_reading(text, &lines);
+        for encoding in SINGLE_BYTE {
+            let max_line = if encoding == best { usize::MAX } else { SHORT_LINE };
+            let (raw, map) = decode_seen_lines(text, &lines, encoding, max_line, to_input.as_ref());
+            let view = View::build(part, ViewKind::Legacy(encoding), &raw, Some(map), input_len);
+            let view = view.prominent(hints.prominent);
+            self.run(&view, if encoding == best && vietnamese { Scope::All } else { Scope::Markings });
+        }
+    }
+
+    /// The encoding the seen runs read best in, and whether that reading is Vietnamese:
+    /// two signature words, or a better score than the runs as they stand (spec §3.5).
+    fn best_reading(&self, text: &str, lines: &[SeenLine]) -> (Encoding, bool) {
+        const SAMPLE: usize = 64 * 1024;
+        let mut sample = String::new();
+        for line in lines {
+            for &(start, end) in &line.runs {
+                sample.push_str(&text[start..end]);
+                sample.push('\n');
+            }
+            if sample.len() > SAMPLE {
+                break;
+            }
+        }
+        let scorer = &self.set.scorer;
+        let as_is = scorer.score(&sample).value();
+        let mut best = (SINGLE_BYTE[0], i64::MIN, false);
+        for encoding in SINGLE_BYTE {
+            let Some(decoded) = legacy::decode_seen(&sample, encoding) else { continue };
+            let score = scorer.score(&decoded);
+            if score.value() > best.1 {
+                best = (encoding, score.value(), score.signatures >= 2 || score.value() > as_is);
+            }
+        }
+        (best.0, best.2)
+    }
+}
+
+/// A line of a text with its runs of legacy text seen through Windows-1252.
+struct SeenLine {
+    start: usize,
+    end: usize,
+    /// Byte ranges in the text.
+    runs: Vec<(usize, usize)>,
+}
+
+fn seen_lines(text: &str) -> Vec<SeenLine> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for line in text.split('\n') {
+        let runs: Vec<(usize, usize)> =
+            legacy::seen_runs(line).map(|(at, run)| (start + at, start + at + run.len())).collect();
+        if !runs.is_empty() {
+            lines.push(SeenLine { start, end: start + line.len(), runs });
+        }
+        start += line.len() + 1;
+    }
+    lines
+}
+
+/// A text of as many lines as `text`, holding only the `lines` (of at most `max_line` bytes)
+/// with their runs decoded; offsets map to the input through `to_input`.
+fn decode_seen_lines(
+    text: &str,
+    lines: &[SeenLine],
+    encoding: Encoding,
+    max_line: usize,
+    to_input: Option<&OffsetMap>,
+) -> (String, OffsetMap) {
+    let input = |offset: usize| to_input.map_or(offset, |m| m.to_source(offset));
+    let mut raw = String::new();
+    let mut map = OffsetMap::default();
+    let mut consumed = 0;
+    for line in lines.iter().filter(|l| l.end - l.start <= max_line) {
+        // Skipped lines keep only their line breaks.
+        raw.extend(text[consumed..line.start].matches('\n'));
+        map.pin(raw.len(), input(line.start));
+        let mut at = line.start;
+        for &(start, end) in &line.runs {
+            raw.push_str(&text[at..start]);
+            map.note(raw.len(), input(start));
+            if let Some((decoded, _)) = legacy::decode_seen_mapped(&text[start..end], encoding) {
+                raw.push_str(&decoded);
+            }
+            map.note(raw.len(), input(end));
+            at = end;
+        }
+        raw.push_str(&text[at..line.end]);
+        map.note(raw.len(), input(line.end));
+        consumed = line.end;
+    }
+    (raw, map)
+}
