@@ -17,6 +17,9 @@ use crate::RuleSet;
 /// comes from outside the process.
 pub const MAX_RULE_FILE_BYTES: u64 = 4 << 20;
 
+/// How long a correlation that fired for a group (e.g. one agent) stays quiet for it.
+pub const SUPPRESS_SECS: u64 = 300;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DocumentKind {
@@ -148,13 +151,18 @@ pub(crate) fn load<P: AsRef<Path>>(shipped: &[(&str, &str)], dirs: &[P]) -> (Rul
     }
     // Refs keep only (time, event id) per buffered event: enough for an alert to name its
     // triggering events, without holding event bodies in memory or in the saved state.
-    let config =
-        CorrelationConfig { correlation_event_mode: CorrelationEventMode::Refs, ..CorrelationConfig::default() };
+    // A correlation that fired for a group stays quiet for `SUPPRESS_SECS`: a wiper deleting
+    // a hundred thousand files is one alert every few minutes, not one per file.
+    let config = CorrelationConfig {
+        correlation_event_mode: CorrelationEventMode::Refs,
+        suppress: Some(SUPPRESS_SECS),
+        ..CorrelationConfig::default()
+    };
     let mut engine = CorrelationEngine::new(config);
-    let detections = add_detections(&mut engine, parsed.rules, &mut report);
+    let (detections, known) = add_detections(&mut engine, parsed.rules, &mut report);
     add_filters(&mut engine, parsed.filters, &mut report);
-    let correlations = add_correlations(&mut engine, parsed.correlations, &detections, &mut report);
-    (RuleSet::new(engine, detections.len(), correlations), report)
+    let correlations = add_correlations(&mut engine, parsed.correlations, &known, &mut report);
+    (RuleSet::new(engine, detections, correlations), report)
 }
 
 fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>, report: &mut LoadReport) {
@@ -228,7 +236,13 @@ fn read_bounded(file: &Path) -> Result<String, String> {
 /// Identities (ids and names) of the detection rules that loaded, for correlation references.
 type Known = HashSet<String>;
 
-fn add_detections(engine: &mut CorrelationEngine, rules: Vec<Sourced<SigmaRule>>, report: &mut LoadReport) -> Known {
+/// Adds the detection rules that compile; returns how many did and their identities.
+fn add_detections(
+    engine: &mut CorrelationEngine,
+    rules: Vec<Sourced<SigmaRule>>,
+    report: &mut LoadReport,
+) -> (usize, Known) {
+    let mut loaded = 0;
     let mut first_seen: HashMap<String, PathBuf> = HashMap::new();
     let mut known = Known::new();
     for Sourced { file, doc } in rules {
@@ -242,6 +256,7 @@ fn add_detections(engine: &mut CorrelationEngine, rules: Vec<Sourced<SigmaRule>>
         }
         match engine.add_rule(&doc) {
             Ok(()) => {
+                loaded += 1;
                 if let Some(id) = id {
                     first_seen.insert(id.to_owned(), file.clone());
                     known.insert(id.to_owned());
@@ -254,7 +269,7 @@ fn add_detections(engine: &mut CorrelationEngine, rules: Vec<Sourced<SigmaRule>>
             Err(e) => report.push(&file, DocumentKind::Detection, id, Some(&doc.title), Some(e.to_string())),
         }
     }
-    known
+    (loaded, known)
 }
 
 fn add_filters(engine: &mut CorrelationEngine, filters: Vec<Sourced<FilterRule>>, report: &mut LoadReport) {

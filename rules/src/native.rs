@@ -16,6 +16,7 @@
 //! malware families apply to our YARA matches too.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 use haidang_proto::event::{
     AgentId, AgentLifecycle, DlpMatch, Event, EventBody, FileAction, FileEvent, Gap, Health, MalwareMatch,
@@ -31,11 +32,21 @@ pub struct NativeEvent<'a> {
     event: &'a Event,
     agent_id: String,
     hostname: Option<&'a str>,
+    /// Rendered on first use: keyword rules visit every string of every event, and
+    /// formatting a time per visit would cost more than the matching.
+    utc_time: OnceCell<String>,
+    event_id: OnceCell<String>,
 }
 
 impl<'a> NativeEvent<'a> {
     pub fn new(agent: &AgentId, event: &'a Event, hostname: Option<&'a str>) -> NativeEvent<'a> {
-        NativeEvent { event, agent_id: agent.to_string(), hostname }
+        NativeEvent {
+            event,
+            agent_id: agent.to_string(),
+            hostname,
+            utc_time: OnceCell::new(),
+            event_id: OnceCell::new(),
+        }
     }
 
     pub fn event(&self) -> &Event {
@@ -62,11 +73,11 @@ impl<'a> NativeEvent<'a> {
             "AgentId" => str_value(&self.agent_id),
             "Hostname" | "Computer" => str_value(self.hostname?),
             "EventSeq" => int(self.event.seq),
-            "UtcTime" => EventValue::Str(Cow::Owned(self.event.time.to_rfc3339())),
+            "UtcTime" => str_value(self.utc_time.get_or_init(|| self.event.time.to_rfc3339())),
             "EventKind" => str_value(self.event.kind().as_str()),
             // rsigma keeps this (not the event) in correlation windows, so an alert can name
             // the events that fired it.
-            "event_id" => EventValue::Str(Cow::Owned(format!("{}:{}", self.agent_id, self.event.seq))),
+            "event_id" => str_value(self.event_id.get_or_init(|| format!("{}:{}", self.agent_id, self.event.seq))),
             _ => return None,
         })
     }
@@ -84,7 +95,7 @@ impl<'a> NativeEvent<'a> {
     }
 
     fn visit_fields(&self, visit: &mut dyn FnMut(&'static str, EventValue<'_>)) {
-        for name in ["AgentId", "Hostname", "EventSeq", "UtcTime", "EventKind", "event_id"] {
+        for name in COMMON_FIELDS {
             if let Some(v) = self.common(name) {
                 visit(name, v);
             }
@@ -100,6 +111,8 @@ impl<'a> NativeEvent<'a> {
         }
     }
 }
+
+const COMMON_FIELDS: [&str; 6] = ["AgentId", "Hostname", "EventSeq", "UtcTime", "EventKind", "event_id"];
 
 /// The Sigma logsource category of an event body.
 pub fn category(body: &EventBody) -> &'static str {
@@ -155,6 +168,23 @@ impl rsigma_eval::Event for NativeEvent<'_> {
             map.insert(name.to_owned(), v.to_json());
         });
         Value::Object(map)
+    }
+
+    /// Naming the fields this event can have lets rsigma's candidate index probe only those,
+    /// instead of every field any loaded rule mentions.
+    fn visit_top_level_keys(&self, visit: &mut dyn FnMut(&str)) -> bool {
+        COMMON_FIELDS.iter().for_each(|name| visit(name));
+        let names: &mut dyn Iterator<Item = &str> = match &self.event.body {
+            EventBody::Process(_) => &mut PROCESS_FIELDS.iter().map(|(n, _)| *n),
+            EventBody::File(_) => &mut FILE_FIELDS.iter().map(|(n, _)| *n),
+            EventBody::Dlp(_) => &mut DLP_FIELDS.iter().map(|(n, _)| *n),
+            EventBody::Malware(_) => &mut MALWARE_FIELDS.iter().map(|(n, _)| *n),
+            EventBody::Health(_) => &mut HEALTH_FIELDS.iter().map(|(n, _)| *n),
+            EventBody::Gap(_) => &mut GAP_FIELDS.iter().map(|(n, _)| *n),
+            EventBody::Agent(_) => &mut AGENT_FIELDS.iter().map(|(n, _)| *n),
+        };
+        names.for_each(visit);
+        true
     }
 
     fn field_keys(&self) -> Vec<Cow<'_, str>> {
