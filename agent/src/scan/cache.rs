@@ -1,7 +1,8 @@
 //! Results of earlier scans, keyed by the content's SHA-256 together with the file's external
-//! variables: a rule may test `filename` or `owner`, so the same bytes under another name are
-//! a different question, while an unchanged file asked about again (a touch, a chmod, the
-//! next scheduled scan) is answered without running the rules.
+//! variables when some rule can see them (a rule may test `filename` or `owner`, so the same
+//! bytes under another name are then a different question; the scanner leaves the externals
+//! out of the key otherwise). An unchanged file asked about again (a touch, a chmod, the next
+//! scheduled scan) is answered without running the rules.
 //!
 //! Bounded: past [`ScanCache::new`]'s capacity the oldest entries are forgotten (their files
 //! are simply scanned again). Shared by the threads of one scan, hence the lock; it is held

@@ -31,6 +31,24 @@ pub fn run(options: &Options) -> anyhow::Result<std::process::ExitCode> {
     anyhow::bail!("nothing to scan for: give --yara DIR")
 }
 
+#[cfg(all(test, not(feature = "yara")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn says_that_yara_is_not_built_in() {
+        let options = Options {
+            yara: Some("rules".into()),
+            json: false,
+            paths: vec![".".into()],
+            max_file_size: 1,
+            progress: false,
+        };
+        let e = run(&options).expect_err("refused").to_string();
+        assert!(e.contains("built without YARA support"), "{e}");
+    }
+}
+
 #[cfg(feature = "yara")]
 pub use with_yara::{Finding, Unscanned, run};
 

@@ -187,6 +187,25 @@ fn unchanged_content_is_answered_from_the_cache() {
 }
 
 #[test]
+fn a_copy_is_answered_from_the_cache_when_no_rule_uses_externals() {
+    let (dir, rules) = rules_from(&[("m.yar", "rule marker { strings: $m = \"haidang-marker\" condition: $m }\n")]);
+    let rules = rules.expect("rules");
+    let (a, b) = (dir.path().join("a.txt"), dir.path().join("b.bin"));
+    for p in [&a, &b] {
+        std::fs::write(p, "... haidang-marker ...").expect("write");
+    }
+    let cache = ScanCache::new(10);
+    let mut scanner = Scanner::new(&rules, &cache, 1 << 20);
+    assert!(!scanner.scan_file(&a).expect("scan").cached);
+    let copy = scanner.scan_file(&b).expect("scan");
+    assert!(copy.cached);
+    assert_eq!(
+        copy.matches.iter().map(|m| (m.rule.as_str(), m.path.as_path())).collect::<Vec<_>>(),
+        [("marker", b.as_path())]
+    );
+}
+
+#[test]
 fn files_over_the_size_cap_are_refused_not_skipped_silently() {
     let rules = Rules::load(&[shipped_rules()]).expect("rules");
     let dir = tempfile::tempdir().expect("tempdir");
