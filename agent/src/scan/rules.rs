@@ -81,10 +81,16 @@ impl Rules {
         let mut ignored_reported = 0;
         for root in paths {
             let mut files = Vec::new();
-            collect_rule_files(root, &mut files)?;
+            collect_rule_files(root, &mut files, &mut report.problems)?;
             for file in files {
                 report.files += 1;
-                let source = read_rule_file(&file)?;
+                let source = match read_rule_file(&file) {
+                    Ok(source) => source,
+                    Err(reason) => {
+                        report.problems.push(RuleProblem { file, line: None, reason });
+                        continue;
+                    }
+                };
                 uses_externals |=
                     externals::NAMES.iter().chain(&["include"]).any(|word| contains(&source, word.as_bytes()));
                 let namespace = namespace(root, &file);
@@ -123,7 +129,7 @@ impl Rules {
         anyhow::ensure!(
             report.rules > 0,
             "no YARA rule could be loaded from {}{}",
-            list(paths),
+            joined(paths),
             first_problem(&report)
         );
         Ok(Rules { compiled, uses_externals, report })
@@ -134,7 +140,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-fn list(paths: &[PathBuf]) -> String {
+fn joined(paths: &[PathBuf]) -> String {
     paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
@@ -146,32 +152,41 @@ fn first_problem(report: &LoadReport) -> String {
     }
 }
 
-fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let md = std::fs::metadata(path).with_context(|| format!("cannot read YARA rules at {}", path.display()))?;
+/// The rule files under `root`. The root itself must be readable (a wrong path in the
+/// configuration is an error); a subdirectory that cannot be listed is a problem in the report.
+fn collect_rule_files(root: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<RuleProblem>) -> Result<()> {
+    let md = std::fs::metadata(root).with_context(|| format!("cannot read YARA rules at {}", root.display()))?;
     if md.is_file() {
-        out.push(path.to_path_buf());
+        out.push(root.to_path_buf());
         return Ok(());
     }
-    let mut entries = std::fs::read_dir(path)
-        .with_context(|| format!("cannot list YARA rules in {}", path.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<Vec<_>>>()
-        .with_context(|| format!("cannot list YARA rules in {}", path.display()))?;
-    entries.sort();
-    for entry in entries {
+    let mut pending = list(root).with_context(|| format!("cannot list YARA rules in {}", root.display()))?;
+    while let Some(entry) = pending.pop() {
         if entry.is_dir() {
-            collect_rule_files(&entry, out)?;
+            match list(&entry) {
+                Ok(more) => pending.extend(more),
+                Err(e) => problems.push(RuleProblem { file: entry, line: None, reason: format!("cannot list: {e}") }),
+            }
         } else if entry.extension().is_some_and(|e| e.eq_ignore_ascii_case("yar") || e.eq_ignore_ascii_case("yara")) {
             out.push(entry);
         }
     }
+    // Name order, whatever order the directories were listed in.
+    out.sort();
     Ok(())
 }
 
-fn read_rule_file(file: &Path) -> Result<Vec<u8>> {
-    let md = std::fs::metadata(file).with_context(|| format!("cannot read YARA rule file {}", file.display()))?;
-    anyhow::ensure!(md.len() <= MAX_RULE_FILE, "YARA rule file {} is larger than 64 MiB", file.display());
-    std::fs::read(file).with_context(|| format!("cannot read YARA rule file {}", file.display()))
+fn list(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect()
+}
+
+/// The file's text; a file too large or unreadable is a problem in the report.
+fn read_rule_file(file: &Path) -> Result<Vec<u8>, String> {
+    let md = std::fs::metadata(file).map_err(|e| format!("cannot read: {e}"))?;
+    if md.len() > MAX_RULE_FILE {
+        return Err("larger than 64 MiB, not read".into());
+    }
+    std::fs::read(file).map_err(|e| format!("cannot read: {e}"))
 }
 
 /// The namespace of a rule file: its path under the root it was found in, without extension

@@ -127,6 +127,16 @@ fn a_broken_rule_file_is_reported_with_its_line_and_the_others_load() {
     let rules = rules.expect("the good files load");
     let report = &rules.report;
     assert_eq!(report.files, 4);
+    // An unreadable rule file is reported too, and the others still load.
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), dir.path().join("e_dangling.yar")).expect("symlink");
+    let again = Rules::load(&[dir.path().to_path_buf()]).expect("the good files load");
+    assert_eq!((again.report.files, again.report.rules), (5, rules.report.rules));
+    let dangling = dir.path().join("e_dangling.yar");
+    assert!(
+        again.report.problems.iter().any(|p| p.file == dangling && p.reason.starts_with("cannot read")),
+        "{:?}",
+        again.report.problems
+    );
     let broken = dir.path().join("b_broken.yara");
     let syntax = dir.path().join("d_syntax.yar");
     let module = dir.path().join("c_module.yar");
