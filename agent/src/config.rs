@@ -3,6 +3,7 @@
 
 use crate::fim::FimConfig;
 use crate::process::ProcessConfig;
+use crate::scan::ScanConfig;
 use anyhow::Result;
 use bytesize::ByteSize;
 use serde::Deserialize;
@@ -17,6 +18,7 @@ pub struct AgentConfig {
     pub spool: SpoolConfig,
     pub uplink: UplinkConfig,
     pub health: HealthConfig,
+    pub scan: ScanConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -92,6 +94,7 @@ impl AgentConfig {
         if config.health.clock_jump_tolerance < Duration::from_secs(1) {
             return Err("key \"health.clock_jump_tolerance\": must be at least 1s".into());
         }
+        config.scan.validate()?;
         Ok(config)
     }
 }
@@ -140,6 +143,37 @@ mod tests {
         assert!(e.starts_with("line 2, key \"health.clock_jump_tolerance\""), "{e}");
         let e = AgentConfig::parse("[health]\nclock_jump = \"1m\"\n").expect_err("refused");
         assert!(e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn the_scan_section_parses_and_defaults() {
+        let c = AgentConfig::parse(
+            "[scan]\nyara_rules = [\"/opt/rules\"]\nmax_file_size = \"16MiB\"\ncpu_share = 0.5\ninterval = \"12h\"\n",
+        )
+        .expect("parses");
+        assert_eq!(c.scan.yara_rules, vec![std::path::PathBuf::from("/opt/rules")]);
+        assert_eq!(c.scan.max_file_size, ByteSize::mib(16));
+        assert_eq!((c.scan.cpu_share, c.scan.interval), (0.5, Duration::from_secs(12 * 3600)));
+        let d = AgentConfig::parse("").expect("empty").scan;
+        assert_eq!(d.yara_rules, vec![std::path::PathBuf::from("/etc/haidang/yara")]);
+        assert_eq!((d.max_file_size, d.cpu_share, d.interval), (ByteSize::mib(64), 0.25, Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn bad_scan_values_are_refused_with_the_key() {
+        for (text, key, why) in [
+            ("[scan]\ncpu_share = 0.0\n", "scan.cpu_share", "more than 0"),
+            ("[scan]\ncpu_share = 1.5\n", "scan.cpu_share", "at most 1"),
+            ("[scan]\ncpu_share = \"half\"\n", "scan.cpu_share", ""),
+            ("[scan]\ninterval = \"10s\"\n", "scan.interval", "at least 1m"),
+            ("[scan]\ninterval = \"daily\"\n", "scan.interval", "not a duration"),
+            ("[scan]\nmax_file_size = \"2GiB\"\n", "scan.max_file_size", "between"),
+            ("[scan]\nmax_file_size = \"0B\"\n", "scan.max_file_size", "between"),
+            ("[scan]\nyara = []\n", "scan.yara", "unknown field"),
+        ] {
+            let e = AgentConfig::parse(text).expect_err(text);
+            assert!(e.contains(key) && e.contains(why), "{text}: {e}");
+        }
     }
 
     #[test]

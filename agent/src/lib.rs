@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod net;
 pub mod process;
 pub mod run;
+pub mod scan;
 pub mod spool;
 pub mod state;
 pub mod status;

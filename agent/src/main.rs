@@ -4,7 +4,7 @@ use haidang_agent::config::AgentConfig;
 use haidang_agent::fim::{self, FimConfig};
 use haidang_agent::state::State;
 use haidang_agent::status::{StatusFile, is_live};
-use haidang_agent::{enroll, run};
+use haidang_agent::{enroll, run, scan};
 use haidang_proto::event::{FileEvent, FileMeta};
 use serde_json::{Value, json};
 use std::io::IsTerminal;
@@ -68,6 +68,25 @@ enum Command {
     /// the disk with it (as `aide --init` and `aide --check` do).
     #[command(subcommand)]
     Fim(FimCommand),
+    /// Scan files and directories for malware with YARA rules, without enrollment. Prints one
+    /// line per finding (one JSON object with --json) and a summary on stderr. Exit status:
+    /// 0 nothing found, 1 findings, 2 error or a file that could not be scanned.
+    Scan {
+        /// A YARA rule file, or a directory of `.yar`/`.yara` files read recursively; a rule
+        /// file that does not compile is reported and the others are used.
+        #[arg(long, value_name = "DIR")]
+        yara: Option<PathBuf>,
+        /// Files larger than this are reported as not scanned.
+        #[arg(long, value_name = "SIZE", default_value = "64MiB")]
+        max_file_size: bytesize::ByteSize,
+        /// One JSON object per finding, and one per file that could not be scanned.
+        #[arg(long)]
+        json: bool,
+        /// Files and directories to scan (directories recursively; symbolic links inside
+        /// them are not followed).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -117,7 +136,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     // `fim check` keeps 1 for "changes found", as `diff` and `aide --check` do.
     let failure = match cli.command {
-        Command::Fim(FimCommand::Check { .. }) => ExitCode::from(2),
+        Command::Fim(FimCommand::Check { .. }) | Command::Scan { .. } => ExitCode::from(2),
         _ => ExitCode::FAILURE,
     };
     match run_cli(cli.command) {
@@ -166,6 +185,16 @@ fn run_cli(command: Command) -> Result<ExitCode> {
         Command::Status { state, json } => return status(&State::new(&state), json),
         Command::Fim(FimCommand::Baseline { target, json }) => fim_baseline(&target, json)?,
         Command::Fim(FimCommand::Check { target, json }) => return fim_check(&target, json),
+        Command::Scan { yara, max_file_size, json, paths } => {
+            let progress = std::io::stderr().is_terminal();
+            return scan::cli::run(&scan::cli::Options {
+                yara,
+                json,
+                paths,
+                max_file_size: max_file_size.as_u64(),
+                progress,
+            });
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use crate::spool::{Recorder, Spool};
 use crate::state::State;
 use crate::status::{LinkState, Publisher};
 use crate::uplink::Uplink;
-use crate::{fim, process, tls};
+use crate::{fim, process, scan, tls};
 use anyhow::Result;
 use std::future::Future;
 use std::io::IsTerminal;
@@ -49,10 +49,11 @@ pub async fn run_until(
     let fim_sensor = if config.fim.paths.is_empty() {
         "off".to_string()
     } else {
+        let tap = malware_scanner(&config, &state, &recorder, &mut tasks);
         let (cfg, db, rec) = (config.fim.clone(), state.baseline_path(), recorder.clone());
         let progress = std::io::stderr().is_terminal();
         tasks.spawn(async move {
-            if let Err(e) = fim::run(cfg, db, rec, progress).await {
+            if let Err(e) = fim::run(cfg, db, rec, progress, tap).await {
                 tracing::error!(error = %format!("{e:#}"), "file integrity monitoring stopped");
             }
         });
@@ -101,6 +102,45 @@ pub async fn run_until(
     let stopped = lifecycle::record_stop(cause, &state, &spool, &recorder, &link).await;
     delivery.shutdown().await;
     stopped
+}
+
+/// Starts the YARA scanner over what FIM watches, unless `[scan]` names no rules; returns
+/// the tap through which FIM hands it new and modified files.
+#[cfg(feature = "yara")]
+fn malware_scanner(
+    config: &AgentConfig,
+    state: &State,
+    recorder: &Recorder,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> Option<fim::EventTap> {
+    if config.scan.yara_rules.is_empty() {
+        return None;
+    }
+    let (tap, queue) = scan::background::queue();
+    // The agent's own state (spool, baseline) is never scanned: it only holds what the agent
+    // wrote, and scanning it would compete with the spool for the disk.
+    let skip = state.baseline_path().parent().and_then(|p| std::path::absolute(p).ok());
+    let (cfg, roots, rec) = (config.scan.clone(), config.fim.paths.clone(), recorder.clone());
+    tasks.spawn(async move {
+        if let Err(e) = scan::background::run(cfg, roots, skip, queue, rec).await {
+            tracing::error!(error = %format!("{e:#}"), "malware scanning stopped");
+        }
+    });
+    Some(Box::new(move |event| tap.offer(event)))
+}
+
+/// This build has no YARA: say so once if the configuration asks for scanning.
+#[cfg(not(feature = "yara"))]
+fn malware_scanner(
+    config: &AgentConfig,
+    _state: &State,
+    _recorder: &Recorder,
+    _tasks: &mut tokio::task::JoinSet<()>,
+) -> Option<fim::EventTap> {
+    if !config.scan.yara_rules.is_empty() {
+        tracing::warn!("{}; the [scan] section is ignored", scan::NOT_BUILT_IN);
+    }
+    None
 }
 
 /// Resolves on Ctrl-C or SIGTERM, naming which.

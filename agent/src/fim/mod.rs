@@ -111,11 +111,21 @@ pub fn check(cfg: &FimConfig, baseline_db: &Path, progress: bool) -> Result<Chec
     Ok(CheckReport { changes, stats })
 }
 
+/// Sees every event once it is durable in the spool; must not block (the malware scanner
+/// queues the files it names).
+pub type EventTap = Box<dyn Fn(&FileEvent) + Send>;
+
 /// Runs the sensor until the returned future is dropped or recording fails: watches
 /// `cfg.paths` in real time, reconciles offline changes at start and rescans every
 /// `cfg.rescan_interval`. Roots never baselined are baselined first, silently (with progress
-/// on stderr when `progress`).
-pub async fn run(cfg: FimConfig, baseline_db: PathBuf, recorder: Recorder, progress: bool) -> Result<()> {
+/// on stderr when `progress`). Recorded events are shown to `tap`.
+pub async fn run(
+    cfg: FimConfig,
+    baseline_db: PathBuf,
+    recorder: Recorder,
+    progress: bool,
+    tap: Option<EventTap>,
+) -> Result<()> {
     let filter = Arc::new(PathFilter::new(&cfg, &own_state(&baseline_db)?)?);
     let stop = Arc::new(AtomicBool::new(false));
     let _stop = StopOnDrop(Arc::clone(&stop));
@@ -128,8 +138,13 @@ pub async fn run(cfg: FimConfig, baseline_db: PathBuf, recorder: Recorder, progr
         result
     });
     while let Some(req) = req_rx.recv().await {
+        let tapped = tap.as_ref().map(|_| req.events.clone());
         let obs = req.events.into_iter().map(|e| Observation::now(EventBody::File(e))).collect();
-        let _ = req.done.send(recorder.record(obs).await);
+        let recorded = recorder.record(obs).await;
+        if let (Ok(()), Some(tap), Some(events)) = (&recorded, &tap, tapped) {
+            events.iter().for_each(tap);
+        }
+        let _ = req.done.send(recorded);
     }
     engine.await.context("the FIM sensor stopped unexpectedly")?
 }

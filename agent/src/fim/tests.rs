@@ -427,7 +427,7 @@ async fn run_records_into_the_spool_before_the_baseline_moves() {
     fs::write(f.p("offline"), "v2").expect("write");
     let spool = crate::spool::Spool::open(&f.db.with_file_name("spool.redb"), 1 << 30).expect("spool");
     let recorder = Recorder::start(Arc::clone(&spool));
-    let sensor = tokio::spawn(run(f.cfg.clone(), f.db.clone(), recorder, false));
+    let sensor = tokio::spawn(run(f.cfg.clone(), f.db.clone(), recorder, false, None));
     let events = || spool.depth().expect("depth").events;
     let deadline = Instant::now() + Duration::from_secs(20);
     while events() < 1 {

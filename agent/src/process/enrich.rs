@@ -209,7 +209,7 @@ fn hash_file(file: &File) -> io::Result<[u8; 32]> {
 
 /// Asks the C library (so NSS: LDAP and SSSD domain accounts resolve too, without the
 /// enumeration that a full `getpwent` scan would need).
-fn lookup_user(uid: u32) -> Option<String> {
+pub(crate) fn lookup_user(uid: u32) -> Option<String> {
     let mut buf = vec![0u8; 1024];
     loop {
         // SAFETY: an all-zero `passwd` is a valid value of this plain C struct.

@@ -8,7 +8,7 @@
 //! that live shorter than that.
 
 mod config;
-mod enrich;
+pub(crate) mod enrich;
 mod netlink;
 mod poll;
 mod stream;
