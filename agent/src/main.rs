@@ -68,6 +68,10 @@ enum Command {
     /// the disk with it (as `aide --init` and `aide --check` do).
     #[command(subcommand)]
     Fim(FimCommand),
+    /// Internal: parses one untrusted document for the DLP content walker and streams its
+    /// parts on stdout; the agent runs itself so under memory and CPU limits.
+    #[command(name = haidang_agent::dlp::extract::SUBCOMMAND, hide = true)]
+    Extract { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -166,6 +170,10 @@ fn run_cli(command: Command) -> Result<ExitCode> {
         Command::Status { state, json } => return status(&State::new(&state), json),
         Command::Fim(FimCommand::Baseline { target, json }) => fim_baseline(&target, json)?,
         Command::Fim(FimCommand::Check { target, json }) => return fim_check(&target, json),
+        Command::Extract { file } => {
+            let code = haidang_agent::dlp::extract::child_main(&file);
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
