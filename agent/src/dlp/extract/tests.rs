@@ -580,3 +580,38 @@ fn xml_cut_inside_a_skipped_element_ends() {
     let (findings, _) = scan("cut.docx", &cut);
     assert_eq!(findings, expect(&[("M1", 1, "cut.docx/word/document.xml")]));
 }
+
+/// Every planted document with bytes flipped and cut at many places: each extraction ends
+/// with parts or verdicts named under the document, and no parser panics (the walker would
+/// turn a panic into a "parser failed" verdict, which this test refuses).
+#[test]
+fn mutated_documents_end_with_parts_or_verdicts() {
+    let mail = format!(
+        "From: a@b.vn\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nCCCD 001185999999\r\n--XX\r\nContent-Disposition: attachment; filename=\"a.doc\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--XX--\r\n",
+        base64(&planted_doc())
+    );
+    let documents =
+        [("m.docx", planted_docx()), ("m.pdf", planted_pdf()), ("m.doc", planted_doc()), ("m.eml", mail.into_bytes())];
+    let limits = Limits { time_budget: Duration::from_secs(5), ..Limits::default() };
+    for (name, original) in &documents {
+        let step = (original.len() / 97).max(1);
+        for at in (0..original.len()).step_by(step) {
+            let mut flipped = original.clone();
+            flipped[at] ^= 0xA5;
+            let cut = &original[..at];
+            for bytes in [&flipped[..], cut] {
+                let extraction = extract(name, bytes, &limits);
+                for path in extraction.parts.iter().map(|p| &p.container_path) {
+                    assert!(path.starts_with(name), "{path}");
+                }
+                for Verdict::CouldNotInspect { container_path, reason } in &extraction.verdicts {
+                    assert!(container_path.starts_with(name), "{container_path}");
+                    assert!(
+                        !matches!(reason, Reason::Corrupt(why) if why.ends_with("parser failed")),
+                        "{name} at {at}: {reason}"
+                    );
+                }
+            }
+        }
+    }
+}
