@@ -4,7 +4,7 @@
 //! OOXML (an OLE file holding `EncryptedPackage`).
 
 use super::super::legacy::{Encoding, font_encoding};
-use super::xml::TOP_PARAGRAPHS;
+use super::xml::{Paragraph, TOP_PARAGRAPHS};
 use super::{Reason, Walker};
 use std::io::{Cursor, Read};
 
@@ -94,6 +94,8 @@ struct Fib {
     ccp: [usize; 7],
     clx: (usize, usize),
     fonts: (usize, usize),
+    /// PlcBteChpx: where the character formatting pages are.
+    chpx: (usize, usize),
     /// Word 6/95: the text is the bytes between these offsets.
     fc_min_mac: (usize, usize),
 }
@@ -121,13 +123,14 @@ impl Fib {
             ccp,
             clx: pair(33).unwrap_or((0, 0)),
             fonts: pair(15).unwrap_or((0, 0)),
+            chpx: pair(12).unwrap_or((0, 0)),
             fc_min_mac: (usize_at(word, 0x18).unwrap_or(0), usize_at(word, 0x1C).unwrap_or(0)),
         })
     }
 }
 
-/// A `.doc`: the text of its main document and subdocuments, in the legacy encoding of its
-/// fonts when the font table names legacy fonts of one encoding (spec §8.2).
+/// A `.doc`: the text of its main document and subdocuments, each run in the legacy
+/// encoding of its font (spec §8.1–8.2: the CHPX font index into the font table).
 fn doc(w: &mut Walker, file: &mut Ole, path: &str) {
     let child = format!("{path}/WordDocument");
     let Some(word) = read_stream(w, file, path, "/WordDocument") else { return };
@@ -143,73 +146,135 @@ fn doc(w: &mut Walker, file: &mut Ole, path: &str) {
         match word.get(min..mac) {
             Some(text) => {
                 let units: Vec<u16> = text.iter().map(|&b| cp1252(b)).collect();
-                w.text(&child, text_of(&units), None, false);
+                w.paragraphs(&child, &paragraphs_of(&units, |_| None), false, TOP_PARAGRAPHS);
             }
             None => w.verdict(&child, Reason::Corrupt("Word 6 text range".into())),
         }
         return;
     }
     let Some(table) = read_stream(w, file, path, fib.table) else { return };
-    let encoding = fonts(&table, fib.fonts);
+    let names = font_names(&table, fib.fonts);
+    let runs = font_runs(&word, &table, fib.chpx);
+    // Text whose run names no font takes its font from a style, which this reader does not
+    // resolve: it gets the encoding of the document's legacy fonts when they agree.
+    let mut legacy = names.iter().filter_map(|name| font_encoding(name));
+    let default = legacy.next().filter(|first| legacy.all(|other| other == *first));
     let Some(clx) = fib.clx.0.checked_add(fib.clx.1).and_then(|end| table.get(fib.clx.0..end)) else {
         return w.verdict(&child, Reason::Corrupt("Word piece table out of range".into()));
     };
-    let chars = match pieces(w, &child, &word, clx) {
-        Ok(chars) => chars,
+    let (units, offsets) = match pieces(w, &child, &word, clx) {
+        Ok(pieces) => pieces,
         Err(why) => return w.verdict(&child, Reason::Corrupt(why)),
     };
+    let encoding_at = |index: usize| {
+        let offset = offsets.get(index).copied().unwrap_or(0);
+        let run = runs.partition_point(|&(start, _, _)| start <= offset).checked_sub(1).map(|i| runs[i]);
+        match run {
+            Some((_, end, font)) if offset < end => names.get(usize::from(font)).and_then(|n| font_encoding(n)),
+            _ => default,
+        }
+    };
     // Subdocuments follow the main text in CP order; headers and text boxes are where
-    // stamps sit (spec §3.3).
+    // stamps sit (spec §3.3), as is the top of the main text.
     let prominent = [false, false, true, false, false, true, true];
     let mut start = 0usize;
     for (index, (&count, &prominent)) in fib.ccp.iter().zip(&prominent).enumerate() {
-        let end = start.saturating_add(count).min(chars.len());
-        let text = text_of(&chars[start.min(end)..end]);
-        if index == 0 {
-            // The top of the main text is where the secrecy stamp sits.
-            let split = text.match_indices('\n').nth(TOP_PARAGRAPHS - 1).map_or(text.len(), |(at, _)| at + 1);
-            let (top, rest) = text.split_at(split);
-            w.text(&child, top.to_string(), encoding, true);
-            w.text(&child, rest.to_string(), encoding, false);
-        } else {
-            w.text(&child, text, encoding, prominent);
-        }
+        let end = start.saturating_add(count).min(units.len());
+        let from = start.min(end);
+        let paragraphs = paragraphs_of(&units[from..end], |i| encoding_at(from + i));
+        let top = if index == 0 { TOP_PARAGRAPHS } else { 0 };
+        w.paragraphs(&child, &paragraphs, prominent, top);
         start = end;
     }
 }
 
-/// The legacy encoding the document's fonts imply: the font table (SttbfFfn, [MS-DOC]
-/// 2.9.284) names legacy fonts of exactly one encoding. Per-run fonts (CHPX) are not read,
-/// so a document mixing legacy fonts of two encodings gets no hint (the detector set then
-/// chooses by content).
-fn fonts(table: &[u8], (fc, lcb): (usize, usize)) -> Option<Encoding> {
-    let sttb = table.get(fc..fc.checked_add(lcb)?)?;
-    let (count, mut at) = match u16_at(sttb, 0)? {
-        0xFFFF => (usize::from(u16_at(sttb, 2)?), 6),
-        count => (usize::from(count), 4),
-    };
-    let mut found: Option<Encoding> = None;
-    for _ in 0..count {
-        let length = usize::from(*sttb.get(at)?);
-        let ffn = sttb.get(at + 1..at + 1 + length)?;
-        at += 1 + length;
-        // FFN: 39 bytes of metrics, then the name as NUL-terminated UTF-16.
-        let name: Vec<u16> =
-            ffn.get(39..)?.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&c| c != 0).collect();
-        if let Some(encoding) = font_encoding(&String::from_utf16_lossy(&name)) {
-            match found {
-                Some(other) if other != encoding => return None,
-                _ => found = Some(encoding),
+/// Character runs with a font of their own: (start, end) byte offsets in the WordDocument
+/// stream and the font's index in the font table, sorted, from the CHPX pages of the
+/// PlcBteChpx ([MS-DOC] 2.8.6, 2.9.36: sprmCRgFtc0, the font of ASCII and Latin text).
+fn font_runs(word: &[u8], table: &[u8], (fc, lcb): (usize, usize)) -> Vec<(u32, u32, u16)> {
+    let Some(plc) = fc.checked_add(lcb).and_then(|end| table.get(fc..end)) else { return Vec::new() };
+    let count = plc.len().saturating_sub(4) / 8;
+    let mut runs = Vec::new();
+    for i in 0..count {
+        let Some(pn) = usize_at(plc, 4 * (count + 1) + 4 * i) else { break };
+        let at = (pn & 0x003F_FFFF).saturating_mul(512);
+        let Some(page) = word.get(at..at.saturating_add(512)) else { continue };
+        let crun = usize::from(page[511]);
+        for r in 0..crun {
+            let (Some(start), Some(end), Some(&offset)) =
+                (u32_at(page, 4 * r), u32_at(page, 4 * (r + 1)), page.get(4 * (crun + 1) + r))
+            else {
+                break;
+            };
+            if let Some(font) = chpx_font(page, usize::from(offset) * 2).filter(|_| offset != 0) {
+                runs.push((start, end, font));
             }
         }
     }
-    found
+    runs.sort_unstable();
+    runs
+}
+
+/// The sprmCRgFtc0 operand of the CHPX at `at` in an FKP page.
+fn chpx_font(page: &[u8], at: usize) -> Option<u16> {
+    let size = usize::from(*page.get(at)?);
+    let grpprl = page.get(at + 1..at + 1 + size)?;
+    let mut i = 0;
+    while i + 2 <= grpprl.len() {
+        let sprm = u16_at(grpprl, i)?;
+        i += 2;
+        // The operand size is in the sprm's top three bits ([MS-DOC] 2.2.5.1).
+        let operand = match sprm >> 13 {
+            0 | 1 => 1,
+            2 | 4 | 5 => 2,
+            3 => 4,
+            7 => 3,
+            _ => {
+                let size = usize::from(*grpprl.get(i)?);
+                i += 1;
+                size
+            }
+        };
+        if sprm == 0x4A4F {
+            return u16_at(grpprl, i);
+        }
+        i += operand;
+    }
+    None
+}
+
+/// The names in the font table (SttbfFfn, [MS-DOC] 2.9.284), by font index.
+fn font_names(table: &[u8], (fc, lcb): (usize, usize)) -> Vec<String> {
+    let mut names = Vec::new();
+    let Some(sttb) = fc.checked_add(lcb).and_then(|end| table.get(fc..end)) else { return names };
+    let (count, mut at) = match u16_at(sttb, 0) {
+        Some(0xFFFF) => (u16_at(sttb, 2).map_or(0, usize::from), 6),
+        Some(count) => (usize::from(count), 4),
+        None => return names,
+    };
+    for _ in 0..count {
+        let Some(&length) = sttb.get(at) else { break };
+        let Some(ffn) = sttb.get(at + 1..at + 1 + usize::from(length)) else { break };
+        at += 1 + usize::from(length);
+        // FFN: 39 bytes of metrics, then the name as NUL-terminated UTF-16.
+        let name: Vec<u16> = ffn
+            .get(39..)
+            .unwrap_or_default()
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .take_while(|&c| c != 0)
+            .collect();
+        names.push(String::from_utf16_lossy(&name));
+    }
+    names
 }
 
 /// The characters of the document in CP order, through the piece table ([MS-DOC] 2.9.38
 /// Clx): 8-bit pieces are Windows-1252 bytes (legacy-font text stays as those bytes read in
 /// Windows-1252, as spec §3.5 expects), 16-bit pieces UTF-16LE.
-fn pieces(w: &mut Walker, child: &str, word: &[u8], clx: &[u8]) -> Result<Vec<u16>, String> {
+/// Each unit comes with its byte offset in the WordDocument stream, where character
+/// formatting (fonts) is keyed.
+fn pieces(w: &mut Walker, child: &str, word: &[u8], clx: &[u8]) -> Result<(Vec<u16>, Vec<u32>), String> {
     let mut at = 0;
     let plc = loop {
         match clx.get(at) {
@@ -232,9 +297,10 @@ fn pieces(w: &mut Walker, child: &str, word: &[u8], clx: &[u8]) -> Result<Vec<u1
         })
         .fold(0usize, usize::saturating_add);
     if !w.reserve(child, u64::try_from(total).unwrap_or(u64::MAX).saturating_mul(2)) {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let mut chars = Vec::with_capacity(total);
+    let mut offsets = Vec::with_capacity(total);
     for i in 0..count {
         let (Some(start), Some(end)) = (usize_at(plc, 4 * i), usize_at(plc, 4 * (i + 1))) else { break };
         let length = end.saturating_sub(start);
@@ -245,14 +311,16 @@ fn pieces(w: &mut Walker, child: &str, word: &[u8], clx: &[u8]) -> Result<Vec<u1
             let offset = fc_value / 2;
             let bytes = word.get(offset..offset.saturating_add(length)).ok_or("Word 8-bit piece out of range")?;
             chars.extend(bytes.iter().map(|&b| cp1252(b)));
+            offsets.extend((offset..offset + bytes.len()).map(|o| u32::try_from(o).unwrap_or(u32::MAX)));
         } else {
             let bytes = word
                 .get(fc_value..fc_value.saturating_add(length.saturating_mul(2)))
                 .ok_or("Word piece out of range")?;
             chars.extend(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])));
+            offsets.extend((0..bytes.len() / 2).map(|k| u32::try_from(fc_value + 2 * k).unwrap_or(u32::MAX)));
         }
     }
-    Ok(chars)
+    Ok((chars, offsets))
 }
 
 /// A Windows-1252 byte as a UTF-16 unit (the five unassigned bytes map to C1 controls).
@@ -273,32 +341,48 @@ fn word_char(unit: u16) -> Option<char> {
     }
 }
 
-/// Text of CP-ordered units: special characters mapped, field codes (between the field
+/// Paragraphs of CP-ordered units, each character in the encoding its font gives
+/// (`encoding(i)` for unit `i`): special characters mapped, field codes (between the field
 /// begin 0x13 and separator 0x14) dropped, surrogate pairs joined.
-fn text_of(units: &[u16]) -> String {
-    let mut out = String::with_capacity(units.len());
+fn paragraphs_of(units: &[u16], encoding: impl Fn(usize) -> Option<Encoding>) -> Vec<Paragraph> {
+    let mut done = Vec::new();
+    let mut paragraph = Paragraph::default();
     let mut field_code = 0usize;
     let mut pending: Vec<u16> = Vec::new();
-    for &unit in units {
-        match unit {
-            0x13 => field_code += 1,
-            0x14 | 0x15 => field_code = field_code.saturating_sub(1),
-            0xD800..=0xDFFF => {
-                if field_code == 0 {
-                    pending.push(unit);
-                    if pending.len() == 2 {
-                        out.extend(char::decode_utf16(pending.drain(..)).flatten());
-                    }
-                }
+    let mut buffer = [0; 4];
+    for (index, &unit) in units.iter().enumerate() {
+        let c = match unit {
+            0x13 => {
+                field_code += 1;
+                None
             }
-            _ if field_code > 0 => {}
+            0x14 | 0x15 => {
+                field_code = field_code.saturating_sub(1);
+                None
+            }
+            _ if field_code > 0 => None,
+            0xD800..=0xDFFF => {
+                pending.push(unit);
+                if pending.len() < 2 {
+                    continue;
+                }
+                char::decode_utf16(pending.drain(..)).flatten().next()
+            }
             _ => {
                 pending.clear();
-                out.extend(word_char(unit));
+                word_char(unit)
             }
+        };
+        match c {
+            Some('\n') if !paragraph.is_empty() => done.push(std::mem::take(&mut paragraph)),
+            Some('\n') | None => {}
+            Some(c) => paragraph.push(encoding(index), c.encode_utf8(&mut buffer)),
         }
     }
-    out
+    if !paragraph.is_empty() {
+        done.push(paragraph);
+    }
+    done
 }
 
 /// An `.xls` (BIFF8): strings of the shared-string table and of LABEL cells. Numbers in

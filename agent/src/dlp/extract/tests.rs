@@ -331,27 +331,47 @@ fn zip_in_zip_nfd_text_and_utf16() {
     );
 }
 
-/// A Word 97 document: a FIB, a font table naming `.VnTime`, and a piece table of an 8-bit
-/// piece (TCVN3 bytes of TUYỆT MẬT) and a 16-bit piece (a CCCD).
+/// A Word 97 document: a FIB, a font table, character formatting (one FKP page) and a
+/// piece table of three pieces: 8-bit TCVN3 bytes of TUYỆT MẬT in a `.VnTime` run, a
+/// 16-bit Unicode CCCD line with no font of its own, 8-bit VNI bytes of TỐI MẬT in a
+/// `VNI-Times` run.
 fn planted_doc() -> Vec<u8> {
-    let piece8 = b"TUY\xD6T M\xCBT\r";
-    let piece16: Vec<u8> = "S\u{1ed1} CCCD: 056090000123\r".encode_utf16().flat_map(u16::to_le_bytes).collect();
-    let chars16 = piece16.len() / 2;
+    let tcvn3 = b"TUY\xD6T M\xCBT\r";
+    let unicode: Vec<u8> = "S\u{1ed1} CCCD: 056090000123\r".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let vni = b"TO\xC1I MA\xC4T\r";
     let mut word = vec![0u8; 0x800];
     word[0..2].copy_from_slice(&0xA5ECu16.to_le_bytes());
     word[2..4].copy_from_slice(&0x00C1u16.to_le_bytes());
     word[0x20..0x22].copy_from_slice(&14u16.to_le_bytes());
     word[0x3E..0x40].copy_from_slice(&22u16.to_le_bytes());
-    let total = (piece8.len() + chars16) as u32;
+    let total = (tcvn3.len() + unicode.len() / 2 + vni.len()) as u32;
     word[0x40 + 12..0x40 + 16].copy_from_slice(&total.to_le_bytes());
     word[0x98..0x9A].copy_from_slice(&93u16.to_le_bytes());
-    let text8 = word.len();
-    word.extend_from_slice(piece8);
-    let text16 = word.len();
-    word.extend_from_slice(&piece16);
-    // Table stream: the font table, then the piece table.
+    let at_tcvn3 = word.len();
+    word.extend_from_slice(tcvn3);
+    let at_unicode = word.len();
+    word.extend_from_slice(&unicode);
+    let at_vni = word.len();
+    word.extend_from_slice(vni);
+    // The FKP page (page 2 of the stream): three runs, the first in font 1, the last in
+    // font 2, the middle one without character formatting.
+    let fkp = 0x400;
+    let bounds = [at_tcvn3, at_unicode, at_vni, at_vni + vni.len()];
+    for (i, bound) in bounds.iter().enumerate() {
+        word[fkp + 4 * i..fkp + 4 * i + 4].copy_from_slice(&(*bound as u32).to_le_bytes());
+    }
+    for (run, (chpx, font)) in [(0x100usize, Some(1u16)), (0, None), (0x110, Some(2))].into_iter().enumerate() {
+        word[fkp + 16 + run] = (chpx / 2) as u8;
+        if let Some(font) = font {
+            word[fkp + chpx] = 4;
+            word[fkp + chpx + 1..fkp + chpx + 3].copy_from_slice(&0x4A4Fu16.to_le_bytes());
+            word[fkp + chpx + 3..fkp + chpx + 5].copy_from_slice(&font.to_le_bytes());
+        }
+    }
+    word[fkp + 511] = 3;
+    // Table stream: the font table, the piece table, the PlcBteChpx.
     let mut table = Vec::new();
-    let fonts = ["Times New Roman", ".VnTime"];
+    let fonts = ["Times New Roman", ".VnTime", "VNI-Times"];
     table.extend_from_slice(&(fonts.len() as u16).to_le_bytes());
     table.extend_from_slice(&0u16.to_le_bytes());
     for font in fonts {
@@ -363,10 +383,11 @@ fn planted_doc() -> Vec<u8> {
     let fonts_lcb = table.len();
     let clx_at = table.len();
     let mut plc = Vec::new();
-    for cp in [0u32, piece8.len() as u32, total] {
-        plc.extend_from_slice(&cp.to_le_bytes());
+    let cps = [0, tcvn3.len(), tcvn3.len() + unicode.len() / 2, total as usize];
+    for cp in cps {
+        plc.extend_from_slice(&(cp as u32).to_le_bytes());
     }
-    for fc in [(text8 as u32 * 2) | 0x4000_0000, text16 as u32] {
+    for fc in [(at_tcvn3 as u32 * 2) | 0x4000_0000, at_unicode as u32, (at_vni as u32 * 2) | 0x4000_0000] {
         plc.extend_from_slice(&[0, 0]);
         plc.extend_from_slice(&fc.to_le_bytes());
         plc.extend_from_slice(&[0, 0]);
@@ -375,11 +396,16 @@ fn planted_doc() -> Vec<u8> {
     table.extend_from_slice(&(plc.len() as u32).to_le_bytes());
     table.extend_from_slice(&plc);
     let clx_lcb = table.len() - clx_at;
+    let chpx_at = table.len();
+    for value in [at_tcvn3 as u32, (at_vni + vni.len()) as u32, (fkp / 512) as u32] {
+        table.extend_from_slice(&value.to_le_bytes());
+    }
     let pair = |word: &mut Vec<u8>, index: usize, fc: usize, lcb: usize| {
         let at = 0x9A + 8 * index;
         word[at..at + 4].copy_from_slice(&(fc as u32).to_le_bytes());
         word[at + 4..at + 8].copy_from_slice(&(lcb as u32).to_le_bytes());
     };
+    pair(&mut word, 12, chpx_at, 12);
     pair(&mut word, 15, 0, fonts_lcb);
     pair(&mut word, 33, clx_at, clx_lcb);
     ole_of(&[("/WordDocument", &word), ("/0Table", &table)])
@@ -395,13 +421,21 @@ fn ole_of(streams: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 #[test]
-fn doc_piece_table_with_legacy_font() {
+fn doc_piece_table_and_per_run_legacy_fonts() {
     let (findings, extraction) = scan("old.doc", &planted_doc());
     assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
-    assert_eq!(findings, expect(&[("M1", 1, "old.doc/WordDocument"), ("cccd", 1, "old.doc/WordDocument")]));
-    assert!(
-        extraction.parts.iter().all(|p| matches!(p.content, Content::Text { encoding: Some(Encoding::Tcvn3), .. }))
-    );
+    let part = "old.doc/WordDocument";
+    assert_eq!(findings, expect(&[("M1", 1, part), ("M2", 1, part), ("cccd", 1, part)]));
+    // Each run is read in its own font's encoding.
+    let text = |encoding| {
+        extraction.parts.iter().find_map(|p| match &p.content {
+            Content::Text { text, encoding: e } if *e == encoding => Some(text.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(text(Some(Encoding::Tcvn3)).as_deref(), Some("TUYÖT MËT\n"));
+    assert_eq!(text(Some(Encoding::Vni)).as_deref(), Some("TOÁI MAÄT\n"));
+    assert_eq!(text(None).as_deref(), Some("Số CCCD: 056090000123\n"));
 }
 
 fn verdicts(extraction: &Extraction) -> Vec<(String, Reason)> {
