@@ -236,6 +236,9 @@ impl Extractor {
         if let Some(hit) = self.cache.lock().map_err(|_| poisoned())?.get(&sha256, &name) {
             return Ok(hit);
         }
+        // The child reads the file again: a file rewritten between the hash and the parse is
+        // scanned as it is then, under the old hash, and a later scan of it misses the cache
+        // and is parsed afresh.
         let extraction = self.extract_path(path);
         let result = scan_extraction(set, &extraction, sha256);
         // A timeout or a failed child may be the machine's load, not the document's doing:
