@@ -87,6 +87,10 @@ enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Internal: parses one untrusted document for the DLP content walker and streams its
+    /// parts on stdout; the agent runs itself so under memory and CPU limits.
+    #[command(name = haidang_agent::dlp::extract::SUBCOMMAND, hide = true)]
+    Extract { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -194,6 +198,10 @@ fn run_cli(command: Command) -> Result<ExitCode> {
                 max_file_size: max_file_size.as_u64(),
                 progress,
             });
+        }
+        Command::Extract { file } => {
+            let code = haidang_agent::dlp::extract::child_main(&file);
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,8 @@
 //! the fixed key, and a payload only gets past zstd if it is a real frame, so without
 //! seeds the fuzzer would spend its time on the first few bytes of every decoder.
 
+pub mod extract;
+
 use haidang_proto::batch::{ChainTip, seal};
 use haidang_proto::enroll::{EnrollRequest, EnrollResponse, Enrolled};
 use haidang_proto::event::{

@@ -38,6 +38,12 @@ fn every_acknowledged_batch_survives_repeated_sigkill() {
                 }
             }
         });
+        // The kill is timed from the writer's first commit, not from its spawn, so a loaded
+        // machine that is slow to start processes cannot turn every round into a kill before
+        // any work (the guard below would then fail for the wrong reason).
+        if let Ok(n) = rx.recv_timeout(Duration::from_secs(30)) {
+            acknowledged = acknowledged.max(n);
+        }
         let started = Instant::now();
         while started.elapsed() < run_for {
             std::thread::sleep(Duration::from_micros(500));

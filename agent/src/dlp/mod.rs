@@ -16,6 +16,7 @@
 mod canon;
 mod data;
 mod detectors;
+pub mod extract;
 mod finding;
 pub mod legacy;
 mod markings;

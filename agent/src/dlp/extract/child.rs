@@ -1,0 +1,280 @@
+//! Parsing untrusted documents in a child process: the agent re-executes itself as
+//! `haidang-agent __extract FILE` under an address-space and CPU limit (set between fork and
+//! exec), reads the limits from its stdin and streams the extracted parts back on stdout as
+//! length-prefixed postcard frames. The parent bounds every frame and the total, kills the
+//! child at the wall-clock deadline, and turns a death or a timeout into a verdict — so a
+//! parser bug or a decompression bomb costs one child, never the agent.
+
+use super::super::legacy::Encoding;
+use super::{Content, Extraction, Limits, Part, Reason, Verdict, extract, read_bounded, root_name};
+use serde::{Deserialize, Serialize};
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The hidden subcommand the agent binary answers.
+pub const SUBCOMMAND: &str = "__extract";
+
+/// Bytes the parent reads of the child's standard error to explain a failure.
+const STDERR_TAIL: u64 = 4096;
+
+/// Time the child gets beyond the document's budget to start and write its frames.
+const GRACE: Duration = Duration::from_secs(2);
+
+#[derive(Serialize, Deserialize)]
+enum Frame {
+    Part {
+        container_path: String,
+        content: WireContent,
+        prominent: bool,
+    },
+    Verdict(Verdict),
+    /// The child finished: without it, the output is incomplete.
+    Done,
+}
+
+#[derive(Serialize, Deserialize)]
+enum WireContent {
+    Text { text: String, encoding: Option<u8> },
+    Bytes(Vec<u8>),
+}
+
+fn encoding_code(encoding: Encoding) -> u8 {
+    match encoding {
+        Encoding::Tcvn3 => 0,
+        Encoding::Vni => 1,
+        Encoding::Windows1258 => 2,
+        Encoding::Viscii => 3,
+        Encoding::Viqr => 4,
+    }
+}
+
+fn encoding_of(code: u8) -> Option<Encoding> {
+    Some(match code {
+        0 => Encoding::Tcvn3,
+        1 => Encoding::Vni,
+        2 => Encoding::Windows1258,
+        3 => Encoding::Viscii,
+        4 => Encoding::Viqr,
+        _ => return None,
+    })
+}
+
+/// The child's side: extracts `path` under the limits read from stdin and writes the frames
+/// to stdout. Returns the process exit code.
+pub fn child_main(path: &Path) -> i32 {
+    let mut input = Vec::new();
+    if std::io::stdin().lock().take(64 * 1024).read_to_end(&mut input).is_err() {
+        return 2;
+    }
+    let Ok(limits) = postcard::from_bytes::<Limits>(&input) else { return 2 };
+    let name = root_name(path);
+    let extraction = match read_bounded(path, limits.max_input_bytes) {
+        Ok(bytes) => extract(&name, &bytes, &limits),
+        Err(reason) => Extraction { parts: Vec::new(), verdicts: vec![Verdict::new(&name, reason)] },
+    };
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let frames = extraction
+        .parts
+        .into_iter()
+        .map(|part| Frame::Part {
+            container_path: part.container_path,
+            content: match part.content {
+                Content::Text { text, encoding } => WireContent::Text { text, encoding: encoding.map(encoding_code) },
+                Content::Bytes(bytes) => WireContent::Bytes(bytes),
+            },
+            prominent: part.prominent,
+        })
+        .chain(extraction.verdicts.into_iter().map(Frame::Verdict))
+        .chain(std::iter::once(Frame::Done));
+    for frame in frames {
+        if write_frame(&mut out, &frame).is_err() {
+            return 2;
+        }
+    }
+    if out.flush().is_err() { 2 } else { 0 }
+}
+
+fn write_frame(out: &mut impl Write, frame: &Frame) -> std::io::Result<()> {
+    let bytes = postcard::to_stdvec(frame).map_err(std::io::Error::other)?;
+    let length = u32::try_from(bytes.len()).map_err(std::io::Error::other)?;
+    out.write_all(&length.to_le_bytes())?;
+    out.write_all(&bytes)
+}
+
+/// What the parent read from the child.
+struct Received {
+    extraction: Extraction,
+    done: bool,
+    /// Why reading stopped early (a frame over the bound, a frame that does not decode).
+    error: Option<String>,
+}
+
+/// Reads frames until the end of the stream, a bad frame or `Done`, within the bounds.
+fn read_frames(mut stdout: impl Read, max_frame: u64, max_total: u64) -> Received {
+    let mut received = Received { extraction: Extraction::default(), done: false, error: None };
+    let mut total = 0u64;
+    loop {
+        let mut length = [0; 4];
+        if stdout.read_exact(&mut length).is_err() {
+            return received;
+        }
+        let length = u64::from(u32::from_le_bytes(length));
+        total = total.saturating_add(length);
+        if length > max_frame || total > max_total {
+            received.error = Some(format!("child output over its bound ({length} byte frame, {total} in all)"));
+            return received;
+        }
+        let mut bytes = Vec::new();
+        if stdout.by_ref().take(length).read_to_end(&mut bytes).is_err() || bytes.len() as u64 != length {
+            return received;
+        }
+        match postcard::from_bytes::<Frame>(&bytes) {
+            Ok(Frame::Part { container_path, content, prominent }) => {
+                let content = match content {
+                    WireContent::Text { text, encoding } => {
+                        Content::Text { text, encoding: encoding.and_then(encoding_of) }
+                    }
+                    WireContent::Bytes(bytes) => Content::Bytes(bytes),
+                };
+                received.extraction.parts.push(Part { container_path, content, prominent });
+            }
+            Ok(Frame::Verdict(verdict)) => received.extraction.verdicts.push(verdict),
+            Ok(Frame::Done) => {
+                received.done = true;
+                return received;
+            }
+            Err(e) => {
+                received.error = Some(format!("bad frame from child: {e}"));
+                return received;
+            }
+        }
+    }
+}
+
+/// Runs the child on `path`. Whatever the child streamed before it failed is kept, with a
+/// verdict saying why the document was not fully inspected.
+pub(super) fn run_partial(helper: &Path, path: &Path, limits: &Limits) -> (Extraction, Option<Verdict>) {
+    let name = root_name(path);
+    let fail = |reason| (Extraction::default(), Some(Verdict::new(&name, reason)));
+    let mut command = Command::new(helper);
+    command.arg(SUBCOMMAND).arg(path).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    limit(&mut command, limits);
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => return fail(Reason::ChildFailed(format!("cannot start {}: {e}", helper.display()))),
+    };
+    let (Some(mut stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return fail(Reason::ChildFailed("no pipes to the child".into()));
+    };
+    // The limits are a few dozen bytes: the write cannot fill the pipe and block.
+    let sent = postcard::to_stdvec(limits).map_err(std::io::Error::other).and_then(|b| stdin.write_all(&b));
+    drop(stdin);
+    if let Err(e) = sent {
+        let _ = child.kill();
+        let _ = child.wait();
+        return fail(Reason::ChildFailed(format!("cannot send limits: {e}")));
+    }
+    let max_frame = limits.max_part_bytes.max(limits.max_input_bytes).saturating_add(1 << 20);
+    let max_total = limits.max_total_bytes.saturating_add(limits.max_input_bytes).saturating_add(16 << 20);
+    let reader = std::thread::spawn(move || read_frames(stdout, max_frame, max_total));
+    let errors = std::thread::spawn(move || {
+        let mut stderr = stderr;
+        let mut tail = Vec::new();
+        let _ = stderr.by_ref().take(STDERR_TAIL).read_to_end(&mut tail);
+        // Keep draining so a chatty child never blocks on a full pipe.
+        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+        String::from_utf8_lossy(&tail).trim().to_string()
+    });
+    let deadline = Instant::now() + limits.time_budget + GRACE;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(Reason::Timeout);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(Reason::ChildFailed(format!("waiting for the child: {e}")));
+            }
+        }
+    };
+    let received = reader.join().unwrap_or(Received { extraction: Extraction::default(), done: false, error: None });
+    let stderr = errors.join().unwrap_or_default();
+    let reason = match status {
+        Err(reason) => Some(reason),
+        Ok(_) if received.error.is_some() => received.error.map(Reason::ChildFailed),
+        Ok(status) if status.success() && received.done => None,
+        Ok(status) => Some(Reason::ChildFailed(describe(status, &stderr))),
+    };
+    (received.extraction, reason.map(|reason| Verdict::new(&name, reason)))
+}
+
+/// Runs the child on `path`; its death or timeout is the `Err`.
+pub(super) fn run(helper: &Path, path: &Path, limits: &Limits) -> Result<Extraction, Verdict> {
+    match run_partial(helper, path, limits) {
+        (extraction, None) => Ok(extraction),
+        (_, Some(verdict)) => Err(verdict),
+    }
+}
+
+/// Why a child failed, in words an analyst can act on.
+fn describe(status: std::process::ExitStatus, stderr: &str) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        let hint = match status.signal() {
+            Some(libc::SIGXCPU) | Some(libc::SIGKILL) => Some("CPU time limit"),
+            Some(libc::SIGABRT) if stderr.contains("memory allocation") => Some("memory limit"),
+            Some(libc::SIGSEGV) => Some("crash or stack overflow"),
+            _ => None,
+        };
+        if let Some(signal) = status.signal() {
+            let hint = hint.map_or(String::new(), |h| format!(" ({h})"));
+            return format!("killed by signal {signal}{hint}: {}", last_line(stderr));
+        }
+    }
+    format!("{status}: {}", last_line(stderr))
+}
+
+fn last_line(text: &str) -> &str {
+    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message")
+}
+
+/// Applies the memory and CPU limits to the child between fork and exec.
+#[cfg(unix)]
+fn limit(command: &mut Command, limits: &Limits) {
+    use std::os::unix::process::CommandExt;
+    let memory = libc::rlimit { rlim_cur: limits.child_memory, rlim_max: limits.child_memory };
+    // SIGXCPU at the soft limit, SIGKILL a second later at the hard one.
+    let seconds = limits.time_budget.as_secs().saturating_add(1);
+    let cpu = libc::rlimit { rlim_cur: seconds, rlim_max: seconds.saturating_add(1) };
+    let core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe functions may be called; it calls only setrlimit(2) on values
+    // prepared before the fork, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            for (resource, value) in [(libc::RLIMIT_AS, &memory), (libc::RLIMIT_CPU, &cpu), (libc::RLIMIT_CORE, &core)]
+            {
+                if libc::setrlimit(resource, value) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Windows has no rlimits; a job object with memory and CPU limits is the equivalent to
+/// add with the Windows agent. Until then the wall-clock timeout still applies.
+#[cfg(not(unix))]
+fn limit(_command: &mut Command, _limits: &Limits) {}

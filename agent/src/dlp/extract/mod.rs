@@ -1,0 +1,489 @@
+//! The content walker: turns a document — a file, an attachment, an archive entry — into the
+//! parts of text the [`DetectorSet`](super::DetectorSet) scans (shared/dlp-vn.md §3.3, §3.5, §4).
+//!
+//! Containers are opened recursively: zip (and zip-in-zip), OOXML (docx/xlsx/pptx), ODF,
+//! OLE compound files (.doc, .xls, encrypted OOXML), PDF and MIME e-mail. Every part carries
+//! a container path such as `report.zip/word/document.xml` or
+//! `mail.eml/attachment[2]:plan.docx`, and says whether it sits where stamps sit (headers,
+//! text boxes, the top of a document) and in which legacy encoding its font stores it.
+//!
+//! Nothing is skipped silently: a part that cannot be read — encrypted, corrupt, over a
+//! [`Limits`] cap, in an unsupported format — becomes a [`Verdict::CouldNotInspect`] that
+//! policy can act on. Untrusted documents are parsed in a child process with memory and CPU
+//! limits ([`Extractor::extract_in_child`]); [`extract`] does the same work in-process for
+//! tests and fuzzers. Results are cached by the SHA-256 of the document.
+
+mod archive;
+mod cache;
+mod child;
+mod mail;
+mod ole;
+mod pdf;
+#[cfg(test)]
+mod tests;
+mod xml;
+
+pub use child::{SUBCOMMAND, child_main};
+
+use super::{DetectorSet, Finding, Hints, legacy::Encoding};
+use cache::Cache;
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use xml::Paragraph;
+
+/// Caps on the work one document may cause. Every cap that is hit is reported as a verdict.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Limits {
+    /// Containers nested deeper than this (a zip in a docx in a mail is depth 3) are not opened.
+    pub max_depth: u32,
+    /// Bytes read from the document itself.
+    pub max_input_bytes: u64,
+    /// Bytes one entry or attachment may decompress to.
+    pub max_part_bytes: u64,
+    /// Bytes all entries of the document together may decompress to.
+    pub max_total_bytes: u64,
+    /// Entry size over compressed size above which an entry larger than
+    /// [`Limits::ratio_floor`] is taken for a decompression bomb.
+    pub max_ratio: u64,
+    /// Entries smaller than this are exempt from the ratio test (small XML compresses well).
+    pub ratio_floor: u64,
+    /// Entries (archive members, attachments, streams) over the whole document.
+    pub max_entries: u64,
+    /// Wall-clock time for one document.
+    pub time_budget: Duration,
+    /// Address space of the child process that parses the document (RLIMIT_AS).
+    pub child_memory: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 8,
+            max_input_bytes: 512 << 20,
+            max_part_bytes: 64 << 20,
+            max_total_bytes: 256 << 20,
+            max_ratio: 100,
+            ratio_floor: 1 << 20,
+            max_entries: 10_000,
+            time_budget: Duration::from_secs(30),
+            child_memory: 1 << 30,
+        }
+    }
+}
+
+/// What a part holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Text an extractor decoded. `encoding`: the text is in a legacy font of that encoding
+    /// and its characters are the Windows-1252 reading of the stored bytes (spec §3.5).
+    Text { text: String, encoding: Option<Encoding> },
+    /// Bytes in an unknown encoding (plain text files, raw streams): the detector set
+    /// finds out whether they are UTF-8, UTF-16 or legacy.
+    Bytes(Vec<u8>),
+}
+
+/// One piece of text of a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// Where in the document: `report.zip/word/document.xml`, `mail.eml/attachment[2]:a.pdf`.
+    pub container_path: String,
+    pub content: Content,
+    /// Sits where stamps sit: a header, a text box, a red run, the top of the first page.
+    pub prominent: bool,
+}
+
+/// Why part of a document was not inspected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reason {
+    /// Password-protected or encrypted content.
+    Encrypted,
+    /// The bytes do not parse as the format they claim to be.
+    Corrupt(String),
+    /// A cap of [`Limits`] was reached.
+    OverLimit(String),
+    /// A format or feature the walker does not read (images need OCR, spec §3.7).
+    Unsupported(String),
+    /// The time budget ran out.
+    Timeout,
+    /// The child process that parsed the document died or could not be run.
+    ChildFailed(String),
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reason::Encrypted => f.write_str("encrypted"),
+            Reason::Corrupt(why) => write!(f, "corrupt: {why}"),
+            Reason::OverLimit(why) => write!(f, "over limit: {why}"),
+            Reason::Unsupported(why) => write!(f, "unsupported: {why}"),
+            Reason::Timeout => f.write_str("time budget exceeded"),
+            Reason::ChildFailed(why) => write!(f, "extraction process failed: {why}"),
+        }
+    }
+}
+
+/// The outcome for a part of a document that was not (fully) read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    CouldNotInspect { container_path: String, reason: Reason },
+}
+
+impl Verdict {
+    fn new(container_path: &str, reason: Reason) -> Verdict {
+        Verdict::CouldNotInspect { container_path: container_path.to_string(), reason }
+    }
+}
+
+/// Everything extracted from one document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extraction {
+    pub parts: Vec<Part>,
+    pub verdicts: Vec<Verdict>,
+}
+
+/// The scan of one document: findings located by container path, what could not be
+/// inspected, and the SHA-256 that identifies the object in events (spec §9.2).
+#[derive(Debug, Clone)]
+pub struct DocumentResult {
+    pub findings: Vec<Finding>,
+    pub could_not_inspect: Vec<(String, Reason)>,
+    pub sha256: [u8; 32],
+    /// Answered from the cache: the document was not parsed again.
+    pub cached: bool,
+}
+
+/// Extracts in-process: for tests, fuzzers and input that is already trusted. `name` is the
+/// first element of every container path.
+pub fn extract(name: &str, bytes: &[u8], limits: &Limits) -> Extraction {
+    let mut walker = Walker::new(limits);
+    walker.walk(name, bytes, 0);
+    walker.out
+}
+
+/// Where documents are parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Isolation {
+    /// In a child process running `helper __extract FILE` (normally the agent's own binary).
+    Child { helper: PathBuf },
+    /// In this process (tests; trusted input).
+    InProcess,
+}
+
+/// Extracts documents under [`Limits`], caching the results of scans by content hash.
+pub struct Extractor {
+    limits: Limits,
+    isolation: Isolation,
+    cache: Mutex<Cache>,
+}
+
+/// Documents whose scan results are kept; an entry is a few hundred bytes.
+const CACHE_ENTRIES: usize = 4096;
+
+impl Extractor {
+    /// An extractor that parses in a child process of this executable.
+    pub fn new(limits: Limits) -> std::io::Result<Extractor> {
+        let helper = std::env::current_exe()?;
+        Ok(Extractor::with_isolation(limits, Isolation::Child { helper }))
+    }
+
+    pub fn with_isolation(limits: Limits, isolation: Isolation) -> Extractor {
+        Extractor { limits, isolation, cache: Mutex::new(Cache::new(CACHE_ENTRIES)) }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Parses the file at `path` in a child process with memory and time limits. The death
+    /// or timeout of the child is `Err` with a verdict for the whole file.
+    pub fn extract_in_child(&self, path: &Path) -> Result<Extraction, Verdict> {
+        let helper = match &self.isolation {
+            Isolation::Child { helper } => helper.clone(),
+            Isolation::InProcess => std::env::current_exe()
+                .map_err(|e| Verdict::new(&root_name(path), Reason::ChildFailed(e.to_string())))?,
+        };
+        child::run(&helper, path, &self.limits)
+    }
+
+    /// Extracts the file at `path` as the extractor's isolation says. A file that cannot be
+    /// read yields a verdict, not an error: it was not inspected.
+    pub fn extract_path(&self, path: &Path) -> Extraction {
+        match &self.isolation {
+            Isolation::Child { helper } => {
+                // Parts streamed before the child failed are still scanned, beside the verdict.
+                let (mut extraction, verdict) = child::run_partial(helper, path, &self.limits);
+                extraction.verdicts.extend(verdict);
+                extraction
+            }
+            Isolation::InProcess => {
+                let name = root_name(path);
+                match read_bounded(path, self.limits.max_input_bytes) {
+                    Ok(bytes) => extract(&name, &bytes, &self.limits),
+                    Err(reason) => Extraction { parts: Vec::new(), verdicts: vec![Verdict::new(&name, reason)] },
+                }
+            }
+        }
+    }
+
+    /// Extracts and scans the file at `path`; an unchanged file (same SHA-256) is answered
+    /// from the cache without being parsed again. Errors only when the file cannot be read.
+    pub fn scan_document(&self, set: &DetectorSet, path: &Path) -> std::io::Result<DocumentResult> {
+        let name = root_name(path);
+        let sha256 = hash_file(path)?;
+        if let Some(hit) = self.cache.lock().map_err(|_| poisoned())?.get(&sha256, &name) {
+            return Ok(hit);
+        }
+        // The child reads the file again: a file rewritten between the hash and the parse is
+        // scanned as it is then, under the old hash, and a later scan of it misses the cache
+        // and is parsed afresh.
+        let extraction = self.extract_path(path);
+        let result = scan_extraction(set, &extraction, sha256);
+        // A timeout or a failed child may be the machine's load, not the document's doing:
+        // such a result is not kept, so the next scan tries again.
+        let transient = result
+            .could_not_inspect
+            .iter()
+            .any(|(_, reason)| matches!(reason, Reason::Timeout | Reason::ChildFailed(_)));
+        if !transient {
+            self.cache.lock().map_err(|_| poisoned())?.put(sha256, &name, result.clone());
+        }
+        Ok(result)
+    }
+}
+
+fn poisoned() -> std::io::Error {
+    std::io::Error::other("extraction cache lock poisoned")
+}
+
+/// Scans extracted parts as one object.
+pub fn scan_extraction(set: &DetectorSet, extraction: &Extraction, sha256: [u8; 32]) -> DocumentResult {
+    let mut object = set.object();
+    for part in &extraction.parts {
+        match &part.content {
+            Content::Text { text, encoding } => {
+                object.add_text(&part.container_path, text, Hints { encoding: *encoding, prominent: part.prominent })
+            }
+            Content::Bytes(bytes) => {
+                object.add_bytes(&part.container_path, bytes, Hints { encoding: None, prominent: part.prominent })
+            }
+        }
+    }
+    let could_not_inspect = extraction
+        .verdicts
+        .iter()
+        .map(|Verdict::CouldNotInspect { container_path, reason }| (container_path.clone(), reason.clone()))
+        .collect();
+    DocumentResult { findings: object.finish(), could_not_inspect, sha256, cached: false }
+}
+
+/// The first element of container paths: the file's name.
+fn root_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.to_string_lossy().into_owned(), |n| n.to_string_lossy().into_owned())
+}
+
+/// SHA-256 of a file, streamed.
+fn hash_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut file = std::fs::File::open(path)?;
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        context.update(&buffer[..n]);
+    }
+    let mut out = [0; 32];
+    out.copy_from_slice(context.finish().as_ref());
+    Ok(out)
+}
+
+/// Reads at most `max` bytes of a file; a larger file is over the limit.
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, Reason> {
+    let file = std::fs::File::open(path).map_err(|e| Reason::Corrupt(format!("cannot open: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| match e.kind() {
+        std::io::ErrorKind::OutOfMemory => Reason::OverLimit("file larger than the memory for parsing it".into()),
+        _ => Reason::Corrupt(format!("cannot read: {e}")),
+    })?;
+    if bytes.len() as u64 > max {
+        return Err(Reason::OverLimit(format!("file larger than {max} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// What a document is, from its first bytes (and, for mail, its name).
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Zip,
+    Ole,
+    Pdf,
+    Mail,
+    Image,
+    Text,
+}
+
+fn sniff(name: &str, bytes: &[u8]) -> Kind {
+    let head = &bytes[..bytes.len().min(1024)];
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        Kind::Zip
+    } else if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        Kind::Ole
+    } else if memchr::memmem::find(head, b"%PDF-").is_some() {
+        Kind::Pdf
+    } else if bytes.starts_with(b"\x89PNG")
+        || bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+        || bytes.starts_with(b"GIF8")
+        || bytes.starts_with(&[0x01, 0, 0, 0]) && bytes.get(40..44) == Some(b" EMF")
+        || bytes.starts_with(b"II*\0")
+        || bytes.starts_with(b"MM\0*")
+    {
+        Kind::Image
+    } else if mail::looks_like_mail(name, head) {
+        Kind::Mail
+    } else {
+        Kind::Text
+    }
+}
+
+/// The state of one document's walk: limits, what has been spent, and the output.
+struct Walker<'l> {
+    limits: &'l Limits,
+    deadline: Instant,
+    timed_out: bool,
+    entries: u64,
+    total: u64,
+    out: Extraction,
+}
+
+impl<'l> Walker<'l> {
+    fn new(limits: &'l Limits) -> Walker<'l> {
+        Walker {
+            limits,
+            deadline: Instant::now() + limits.time_budget,
+            timed_out: false,
+            entries: 0,
+            total: 0,
+            out: Extraction::default(),
+        }
+    }
+
+    /// Extracts `bytes`, the object at `path`, `depth` containers deep.
+    fn walk(&mut self, path: &str, bytes: &[u8], depth: u32) {
+        if self.out_of_time(path) {
+            return;
+        }
+        let kind = sniff(path, bytes);
+        if kind != Kind::Text && kind != Kind::Image && depth >= self.limits.max_depth {
+            let why = format!("containers nested more than {} deep", self.limits.max_depth);
+            self.verdict(path, Reason::OverLimit(why));
+            return;
+        }
+        // A parser crate that panics on a hostile document costs that document a verdict,
+        // not the process (the child process bounds what a panic cannot: aborts, hangs).
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match kind {
+            Kind::Zip => archive::walk(self, path, bytes, depth),
+            Kind::Ole => ole::walk(self, path, bytes, depth),
+            Kind::Pdf => pdf::walk(self, path, bytes, depth),
+            Kind::Mail => mail::walk(self, path, bytes, depth),
+            Kind::Image => self.verdict(path, Reason::Unsupported("image (text in images needs OCR)".into())),
+            Kind::Text => self.bytes(path, bytes, false),
+        }));
+        if caught.is_err() {
+            self.verdict(path, Reason::Corrupt(format!("{kind:?} parser failed")));
+        }
+    }
+
+    /// True, with a verdict for `path` the first time, once the time budget is spent.
+    fn out_of_time(&mut self, path: &str) -> bool {
+        if !self.timed_out && Instant::now() > self.deadline {
+            self.timed_out = true;
+            self.verdict(path, Reason::Timeout);
+        }
+        self.timed_out
+    }
+
+    /// Counts one more entry; false (with a verdict) when there are too many.
+    fn count_entry(&mut self, path: &str) -> bool {
+        self.entries += 1;
+        if self.entries == self.limits.max_entries + 1 {
+            let why = format!("more than {} entries", self.limits.max_entries);
+            self.verdict(path, Reason::OverLimit(why));
+        }
+        self.entries <= self.limits.max_entries
+    }
+
+    /// Reserves `size` decompressed bytes against the caps; false (with a verdict) if over.
+    fn reserve(&mut self, path: &str, size: u64) -> bool {
+        if size > self.limits.max_part_bytes {
+            let why = format!("{size} bytes decompressed, more than {} for one part", self.limits.max_part_bytes);
+            self.verdict(path, Reason::OverLimit(why));
+            return false;
+        }
+        if self.total.saturating_add(size) > self.limits.max_total_bytes {
+            let why = format!("more than {} bytes decompressed in all", self.limits.max_total_bytes);
+            self.verdict(path, Reason::OverLimit(why));
+            return false;
+        }
+        self.total += size;
+        true
+    }
+
+    fn verdict(&mut self, path: &str, reason: Reason) {
+        self.out.verdicts.push(Verdict::new(path, reason));
+    }
+
+    fn text(&mut self, path: &str, text: String, encoding: Option<Encoding>, prominent: bool) {
+        if !text.trim().is_empty() {
+            let content = Content::Text { text, encoding };
+            self.out.parts.push(Part { container_path: path.to_string(), content, prominent });
+        }
+    }
+
+    fn bytes(&mut self, path: &str, bytes: &[u8], prominent: bool) {
+        if !bytes.is_empty() {
+            let content = Content::Bytes(bytes.to_vec());
+            self.out.parts.push(Part { container_path: path.to_string(), content, prominent });
+        }
+    }
+
+    /// Groups paragraphs into parts by font encoding and prominence, a line per paragraph: the
+    /// detector set decodes each legacy part as its font says and lets stamps count by position.
+    fn paragraphs(&mut self, child: &str, paragraphs: &[Paragraph], all_prominent: bool, top: usize) {
+        // Keyed by the font's legacy encoding (None: Unicode) and prominence.
+        type Key = (Option<Encoding>, bool);
+        let mut groups: Vec<(Key, String)> = Vec::new();
+        for (index, paragraph) in paragraphs.iter().enumerate() {
+            let prominent = all_prominent || paragraph.prominent || index < top;
+            let mut lines: Vec<(Key, String)> = Vec::new();
+            for (encoding, text) in &paragraph.segments {
+                let key = (*encoding, prominent);
+                match lines.iter_mut().find(|(k, _)| *k == key) {
+                    // Runs of other fonts between two runs of this one separate words.
+                    Some((_, line)) => {
+                        line.push(' ');
+                        line.push_str(text);
+                    }
+                    None => lines.push((key, text.clone())),
+                }
+            }
+            for (key, line) in lines {
+                let at = match groups.iter().position(|(k, _)| *k == key) {
+                    Some(at) => at,
+                    None => {
+                        groups.push((key, String::new()));
+                        groups.len() - 1
+                    }
+                };
+                groups[at].1.push_str(&line);
+                groups[at].1.push('\n');
+            }
+        }
+        for ((encoding, prominent), text) in groups {
+            self.text(child, text, encoding, prominent);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The child-process path of the content walker, through the real agent binary: a document
+//! parsed in `haidang-agent __extract` gives the same parts as in-process; a document that
+//! needs more memory than the child may have, and a child that hangs, become verdicts.
+
+use haidang_agent::dlp::extract::{Extraction, Extractor, Isolation, Limits, Reason, Verdict, extract};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn agent() -> Isolation {
+    Isolation::Child { helper: PathBuf::from(env!("CARGO_BIN_EXE_haidang-agent")) }
+}
+
+fn docx() -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    let document = r#"<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:rPr><w:rFonts w:ascii=".VnTime"/></w:rPr><w:t>TUYÖT MËT</w:t></w:r></w:p><w:p><w:r><w:t>Số CCCD: 056090000123</w:t></w:r></w:p></w:body></w:document>"#;
+    for (name, data) in [("[Content_Types].xml", "<Types/>"), ("word/document.xml", document)] {
+        writer.start_file(name, options).expect("start entry");
+        writer.write_all(data.as_bytes()).expect("write entry");
+    }
+    writer.finish().expect("finish zip").into_inner()
+}
+
+#[test]
+fn child_gives_the_parts_of_in_process_extraction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("plan.docx");
+    let bytes = docx();
+    std::fs::write(&path, &bytes).expect("write docx");
+    let extractor = Extractor::with_isolation(Limits::default(), agent());
+    let from_child = extractor.extract_in_child(&path).expect("child extraction");
+    assert_eq!(from_child, extract("plan.docx", &bytes, &Limits::default()));
+    assert_eq!(from_child.parts.len(), 2);
+}
+
+#[test]
+fn a_file_larger_than_the_child_memory_is_over_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("huge.txt");
+    // A sparse file: reading it needs 512 MiB of memory the child may not have.
+    std::fs::File::create(&path).and_then(|f| f.set_len(512 << 20)).expect("sparse file");
+    let limits = Limits { child_memory: 256 << 20, max_input_bytes: 1 << 30, ..Limits::default() };
+    let extractor = Extractor::with_isolation(limits, agent());
+    let extraction = extractor.extract_in_child(&path).expect("the child reports, it does not die");
+    assert!(extraction.parts.is_empty());
+    assert!(
+        matches!(&extraction.verdicts[..], [Verdict::CouldNotInspect { container_path, reason: Reason::OverLimit(why) }]
+        if container_path == "huge.txt" && why.contains("memory"))
+    );
+}
+
+#[test]
+fn memory_limit_kills_the_child_not_the_agent() {
+    // A stored zip entry whose headers declare 512 MiB: the child sizes its buffer by the
+    // declaration, which its 256 MiB address space cannot hold, and aborts.
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    writer.start_file("liar.txt", options).expect("start entry");
+    writer.write_all(b"small").expect("write entry");
+    let mut bytes = writer.finish().expect("finish zip").into_inner();
+    let declared = (512u32 << 20).to_le_bytes();
+    for (signature, offset) in [(&b"PK\x03\x04"[..], 22), (&b"PK\x01\x02"[..], 24)] {
+        let at = bytes.windows(4).position(|w| w == signature).expect("zip header");
+        bytes[at + offset..at + offset + 4].copy_from_slice(&declared);
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("liar.zip");
+    std::fs::write(&path, &bytes).expect("write zip");
+    let limits = Limits {
+        child_memory: 256 << 20,
+        max_part_bytes: 1 << 30,
+        max_total_bytes: 1 << 30,
+        max_ratio: u64::MAX,
+        ..Limits::default()
+    };
+    let extractor = Extractor::with_isolation(limits, agent());
+    match extractor.extract_in_child(&path) {
+        Err(Verdict::CouldNotInspect { container_path, reason: Reason::ChildFailed(why) }) => {
+            assert_eq!(container_path, "liar.zip");
+            assert!(why.contains("memory"), "{why}");
+        }
+        other => panic!("expected a failed child, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_hanging_child_is_killed_at_the_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let helper = dir.path().join("hang.sh");
+    // `exec` so the killed process is the one holding the pipes.
+    std::fs::write(&helper, "#!/bin/sh\nexec sleep 60\n").expect("write helper");
+    std::process::Command::new("chmod").arg("+x").arg(&helper).status().expect("chmod");
+    let document = dir.path().join("doc.txt");
+    std::fs::write(&document, "TUYỆT MẬT").expect("write document");
+    let limits = Limits { time_budget: Duration::from_millis(100), ..Limits::default() };
+    let extractor = Extractor::with_isolation(limits, Isolation::Child { helper });
+    let started = Instant::now();
+    let Extraction { parts, verdicts } = extractor.extract_path(&document);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(parts.is_empty());
+    assert_eq!(verdicts, vec![Verdict::CouldNotInspect { container_path: "doc.txt".into(), reason: Reason::Timeout }]);
+}
