@@ -6,6 +6,7 @@ pub mod api;
 pub mod ca;
 pub mod correlate;
 pub mod fleet;
+pub mod hunt;
 pub mod ingest;
 pub mod logging;
 pub mod metrics;

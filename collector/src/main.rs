@@ -76,6 +76,8 @@ enum Command {
         #[command(subcommand)]
         command: AlertsCommand,
     },
+    /// Hunt through Windows event logs on disk (EVTX, JSON) with Sigma rules, offline.
+    Hunt(haidang_collector::hunt::HuntArgs),
     /// Sigma rules: check directories offline, or reload and inspect a running collector's.
     Rules {
         #[command(subcommand)]
@@ -219,6 +221,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let opts = ServeOptions { data, quic, http, rules: Vec::new() };
             runtime()?.block_on(haidang_collector::quickstart::run(opts))?;
         }
+        Command::Hunt(args) => return Ok(haidang_collector::hunt::run(args)),
         Command::Rules { command } => {
             let clean = match command {
                 RulesCommand::Check { dirs, verbose, with_shipped, json } => {

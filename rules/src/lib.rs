@@ -8,6 +8,7 @@
 mod load;
 pub mod native;
 pub mod shipped;
+pub mod windows;
 
 use std::path::Path;
 

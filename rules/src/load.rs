@@ -160,6 +160,7 @@ pub(crate) fn load<P: AsRef<Path>>(shipped: &[(&str, &str)], dirs: &[P]) -> (Rul
     };
     let mut engine = CorrelationEngine::new(config);
     let (detections, known) = add_detections(&mut engine, parsed.rules, &mut report);
+    rebuild_index(&mut engine, &mut report);
     add_filters(&mut engine, parsed.filters, &mut report);
     let correlations = add_correlations(&mut engine, parsed.correlations, &known, &mut report);
     (RuleSet::new(engine, detections, correlations), report)
@@ -270,6 +271,17 @@ fn add_detections(
         }
     }
     (loaded, known)
+}
+
+/// rsigma folds rules added one by one into its candidate index only when the rule count
+/// doubles, so after 2,048 of SigmaHQ's 3,754 rules the rest would be tried on every event
+/// (measured: 2.6x the CPU of a hunt). Adding an empty collection rebuilds the index over all
+/// of them once.
+fn rebuild_index(engine: &mut CorrelationEngine, report: &mut LoadReport) {
+    if let Err(e) = engine.add_collection(&SigmaCollection::new()) {
+        // Detection still works without the full index, only slower; say so in the report.
+        report.push(Path::new("(engine)"), DocumentKind::Unknown, None, None, Some(format!("index rebuild: {e}")));
+    }
 }
 
 fn add_filters(engine: &mut CorrelationEngine, filters: Vec<Sourced<FilterRule>>, report: &mut LoadReport) {

@@ -10,7 +10,8 @@
 //!
 //! A rule's field name is looked up in `EventData`, then in the `UserData` child, then in
 //! `System`. `System` element attributes are reachable as `Element_Attribute`
-//! (`Provider_Name`, `TimeCreated_SystemTime`, `Security_UserID`), SigmaHQ's convention; values
+//! (`Provider_Name`, `TimeCreated_SystemTime`, `Security_UserID`), and names with spaces
+//! without them (`ThreatName` for Defender's `Threat Name`), SigmaHQ's conventions; values
 //! rendered as `{"#text": …, "#attributes": …}` read as their text; dot paths from the record's
 //! root (`Event.System.Channel`) or from `Event` (`EventData.Image`) work too.
 //!
@@ -100,10 +101,7 @@ const CHANNEL_SERVICES: &[(&str, &[&str])] = &[
     ("Microsoft-Windows-SmbClient/Security", &["smbclient-security"]),
     ("Microsoft-Windows-SmbClient/Connectivity", &["smbclient-connectivity"]),
     ("Microsoft-Windows-SMBServer/Connectivity", &["smbserver-connectivity"]),
-    (
-        "Microsoft-Windows-TerminalServices-LocalSessionManager/Operational",
-        &["terminalservices-localsessionmanager"],
-    ),
+    ("Microsoft-Windows-TerminalServices-LocalSessionManager/Operational", &["terminalservices-localsessionmanager"]),
     ("Microsoft-Windows-VHDMP-Operational", &["vhdmp"]),
     ("Microsoft-Windows-VHDMP/Operational", &["vhdmp"]),
     ("Microsoft-Windows-IIS-Configuration/Operational", &["iis-configuration"]),
@@ -211,8 +209,12 @@ struct Route {
 impl Route {
     const UNKNOWN: Route = Route { product: None, services: &[], categories: &[], mapping: Mapping::None };
 
-    fn of(channel: Option<&str>, event_id: Option<i64>, event_type: Option<&str>) -> Route {
-        let Some(channel) = channel else { return Route::UNKNOWN };
+    /// A Windows record without a channel (events captured from ETW sessions have none) is
+    /// still `product: windows`; a record with neither is of unknown origin.
+    fn of(windows: bool, channel: Option<&str>, event_id: Option<i64>, event_type: Option<&str>) -> Route {
+        let Some(channel) = channel else {
+            return if windows { Route { product: Some("windows"), ..Route::UNKNOWN } } else { Route::UNKNOWN };
+        };
         if channel.eq_ignore_ascii_case(LINUX_SYSMON_CHANNEL) {
             let categories = event_id.map_or(&[][..], |id| sysmon_categories(id, event_type));
             return Route { product: Some("linux"), services: &["sysmon"], categories, mapping: Mapping::None };
@@ -247,6 +249,9 @@ pub struct WinEvent<'a> {
     data: Option<&'a Map<String, Value>>,
     /// The single child element of `UserData`, whose children are the fields.
     user_data: Option<&'a Map<String, Value>>,
+    /// Whether a field name has spaces (Defender's `Threat Name`): rules name such fields
+    /// with the spaces removed (`ThreatName`), SigmaHQ's convention.
+    spaced_names: bool,
     route: Route,
 }
 
@@ -264,11 +269,15 @@ impl<'a> WinEvent<'a> {
             ),
             None => (None, root_map, None),
         };
-        let mut ev = WinEvent { root: record, event, system, data, user_data, route: Route::UNKNOWN };
+        let spaced_names = [data, user_data].into_iter().flatten().flat_map(Map::keys).any(|k| k.contains(' '));
+        let mut ev = WinEvent { root: record, event, system, data, user_data, spaced_names, route: Route::UNKNOWN };
         let channel = ev.header("Channel").and_then(Value::as_str);
         let event_id = ev.header("EventID").and_then(as_int);
         let event_type = ev.data.and_then(|d| d.get("EventType")).map(text).and_then(Value::as_str);
-        ev.route = Route::of(channel, event_id, event_type);
+        // Nested records have a `System` element; flat ones are Windows records when they name
+        // a provider or an event ID.
+        let windows = system.is_some() || ["Provider_Name", "EventID"].iter().any(|k| ev.header(k).is_some());
+        ev.route = Route::of(windows, channel, event_id, event_type);
         ev
     }
 
@@ -286,7 +295,7 @@ impl<'a> WinEvent<'a> {
         }
     }
 
-    /// Sigma `Channel` of the record, if it names one.
+    /// The record's `Channel`, if it names one.
     pub fn channel(&self) -> Option<&'a str> {
         self.header("Channel").and_then(Value::as_str)
     }
@@ -319,8 +328,9 @@ impl<'a> WinEvent<'a> {
     }
 
     /// The logsources this event belongs to: one per (service, category) pair its channel and
-    /// event ID map to, all with the same `product`. Empty when the record names no channel
-    /// (origin unknown); then [`WinEvent::detect`] tries every rule.
+    /// event ID map to, all with the same `product`. Empty when the record is not recognisably
+    /// a Windows event (no `System`, no channel, provider or event ID: origin unknown); then
+    /// [`WinEvent::detect`] tries every rule.
     pub fn logsources(&self) -> Vec<LogSource> {
         let Some(product) = self.route.product else { return Vec::new() };
         let services: &[&str] = if self.route.services.is_empty() { &[""] } else { self.route.services };
@@ -341,6 +351,13 @@ impl<'a> WinEvent<'a> {
     }
 
     /// Every detection rule that matches this event under any of its logsources, each once.
+    ///
+    /// rsigma routes by subset: a rule runs only if each logsource field it names is present
+    /// and equal in the event's one logsource. So an event in two categories is evaluated once
+    /// per category (most events have one); a rule naming no category runs in each pass and is
+    /// kept once. Evaluating once without a category and filtering afterwards would not do:
+    /// results do not say which rule (or logsource) they came from, and every category's rules
+    /// would run on every event.
     pub fn detect(&self, rules: &RuleSet) -> Vec<EvaluationResult> {
         let logsources = self.logsources();
         let Some((first, rest)) = logsources.split_first() else { return rules.detect(self, None) };
@@ -368,24 +385,33 @@ impl<'a> WinEvent<'a> {
         Some(match (self.route.mapping, name) {
             (Mapping::ProcessCreation4688, "ProcessId" | "ParentProcessId") => get(source).map(process_id),
             (Mapping::ProcessCreation4688, "User") => account(get, "Target").or_else(|| account(get, "Subject")),
-            _ => get(source).map(EventValue::from),
+            _ => get(source).map(event_value),
         })
+    }
+
+    /// The field whose name, spaces removed, is `name` (`ThreatName` for `Threat Name`).
+    fn unspaced(&self, name: &str) -> Option<&'a Value> {
+        if !self.spaced_names {
+            return None;
+        }
+        let same = |key: &str| key.contains(' ') && key.chars().filter(|c| *c != ' ').eq(name.chars());
+        [self.data, self.user_data].into_iter().flatten().flatten().find(|(k, _)| same(k)).map(|(_, v)| v)
     }
 
     /// `Element_Attribute` of a `System` element (`Provider_Name`).
     fn system_attribute(&self, name: &str) -> Option<&'a Value> {
         let (element, attr) = name.split_once('_')?;
-        attribute(self.system?, element, attr).map(|_| ())?;
         self.system?.get(element)?.get("#attributes")?.get(attr)
     }
 
     /// A dot path from the record's root, or from its `Event` element.
     fn dotted(&self, path: &str) -> Option<EventValue<'a>> {
-        let walk = |start: &'a Value| {
-            path.split('.').take(MAX_DEPTH).try_fold(start, |v, key| v.as_object()?.get(key)).map(text)
-        };
+        if path.split('.').nth(MAX_DEPTH).is_some() {
+            return None;
+        }
+        let walk = |start: &'a Value| path.split('.').try_fold(start, |v, key| v.as_object()?.get(key));
         let found = walk(self.root).or_else(|| self.root.get("Event").and_then(walk))?;
-        Some(EventValue::from(found))
+        Some(event_value(found))
     }
 
     fn visit_keys(map: Option<&'a Map<String, Value>>, visit: &mut dyn FnMut(&str)) {
@@ -403,6 +429,23 @@ fn same_rule(a: &EvaluationResult, b: &EvaluationResult) -> bool {
 /// `UserData` holds one element named after the event's schema; its children are the fields.
 fn first_element(user_data: &Map<String, Value>) -> Option<&Map<String, Value>> {
     user_data.iter().filter(|(k, _)| !k.starts_with('#')).find_map(|(_, v)| v.as_object())
+}
+
+/// A field's value for the matchers: `#text` unwrapped, nesting bounded (a value nested deeper
+/// than [`MAX_DEPTH`] reads as null there, rather than recursing without bound).
+fn event_value(value: &Value) -> EventValue<'_> {
+    bounded(text(value), MAX_DEPTH)
+}
+
+fn bounded(value: &Value, depth: usize) -> EventValue<'_> {
+    match value {
+        Value::Array(items) if depth > 0 => EventValue::Array(items.iter().map(|v| bounded(v, depth - 1)).collect()),
+        Value::Object(map) if depth > 0 => {
+            EventValue::Map(map.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), bounded(v, depth - 1))).collect())
+        }
+        Value::Array(_) | Value::Object(_) => EventValue::Null,
+        scalar => EventValue::from(scalar),
+    }
 }
 
 /// `{"#text": v, "#attributes": …}` reads as `v`; anything else as itself.
@@ -439,7 +482,7 @@ fn parse_int(s: &str) -> Option<i64> {
 fn process_id(value: &Value) -> EventValue<'_> {
     match as_int(value) {
         Some(n) => EventValue::Int(n),
-        None => EventValue::from(value),
+        None => event_value(value),
     }
 }
 
@@ -483,11 +526,8 @@ impl Event for WinEvent<'_> {
             .and_then(|d| d.get(path))
             .or_else(|| self.user_data.and_then(|u| u.get(path)))
             .or_else(|| self.system.and_then(|s| s.get(path)));
-        if let Some(v) = direct {
-            return Some(EventValue::from(text(v)));
-        }
-        if let Some(v) = self.system_attribute(path) {
-            return Some(EventValue::from(v));
+        if let Some(v) = direct.or_else(|| self.system_attribute(path)).or_else(|| self.unspaced(path)) {
+            return Some(event_value(v));
         }
         if path.contains('.') {
             return self.dotted(path);
@@ -521,18 +561,33 @@ impl Event for WinEvent<'_> {
         }
         WinEvent::visit_keys(self.data, visit);
         WinEvent::visit_keys(self.user_data, visit);
+        if self.spaced_names {
+            for key in [self.data, self.user_data].into_iter().flatten().flat_map(Map::keys) {
+                if key.contains(' ') {
+                    visit(&key.replace(' ', ""));
+                }
+            }
+        }
         if let Some(system) = self.system {
+            let mut name = String::new();
             for (element, value) in system {
                 visit(element);
                 let attributes = value.get("#attributes").and_then(Value::as_object);
                 for attr in attributes.into_iter().flat_map(Map::keys) {
-                    visit(&format!("{element}_{attr}"));
+                    name.clear();
+                    name.push_str(element);
+                    name.push('_');
+                    name.push_str(attr);
+                    visit(&name);
                 }
             }
         }
-        // Roots of dot paths, from the record's root and from `Event`.
-        WinEvent::visit_keys(self.root.as_object(), visit);
-        WinEvent::visit_keys(self.event, visit);
+        // Roots of dot paths, from the record's root and from `Event` (a flat record's root keys
+        // were visited as its data).
+        if self.event.is_some() {
+            WinEvent::visit_keys(self.root.as_object(), visit);
+            WinEvent::visit_keys(self.event, visit);
+        }
         true
     }
 
@@ -616,6 +671,23 @@ mod tests {
     }
 
     #[test]
+    fn names_with_spaces_read_without_them() {
+        let record = json!({"Event": {
+            "System": {"EventID": 1116, "Channel": "Microsoft-Windows-Windows Defender/Operational"},
+            "EventData": {"Threat Name": "Virus:DOS/EICAR_Test_File", "Source Name": "Real-Time Protection"}
+        }});
+        let ev = WinEvent::new(&record);
+        assert_eq!(str_field(&ev, "ThreatName").as_deref(), Some("Virus:DOS/EICAR_Test_File"));
+        assert_eq!(str_field(&ev, "Threat Name").as_deref(), Some("Virus:DOS/EICAR_Test_File"));
+        assert_eq!(str_field(&ev, "Signature").as_deref(), Some("Virus:DOS/EICAR_Test_File"));
+        assert_eq!(ev.get_field("Threat"), None);
+        let mut keys = Vec::new();
+        ev.visit_top_level_keys(&mut |k| keys.push(k.to_owned()));
+        assert!(keys.iter().any(|k| k == "SourceName"), "{keys:?}");
+        assert_eq!(pairs(&ev), vec![ls("windows", "windefend", Some("antivirus"))]);
+    }
+
+    #[test]
     fn unnamed_data_reads_as_an_array() {
         let record = json!({"Event": {
             "System": {"EventID": 400, "Channel": "Windows PowerShell"},
@@ -661,10 +733,7 @@ mod tests {
         assert_eq!(ev.time(), Some(Timestamp::parse_rfc3339("2024-01-02T03:04:05Z").expect("time")));
         assert_eq!(
             pairs(&ev),
-            vec![
-                ls("windows", "sysmon", Some("registry_set")),
-                ls("windows", "sysmon", Some("registry_event"))
-            ]
+            vec![ls("windows", "sysmon", Some("registry_set")), ls("windows", "sysmon", Some("registry_event"))]
         );
     }
 
@@ -689,19 +758,23 @@ mod tests {
             pairs(&WinEvent::new(&record))
         };
         assert_eq!(route("security", 4624), vec![ls("windows", "security", None)]);
-        assert_eq!(route("Microsoft-Windows-PowerShell/Operational", 4104), vec![ls(
-            "windows",
-            "powershell",
-            Some("ps_script")
-        )]);
+        assert_eq!(
+            route("Microsoft-Windows-PowerShell/Operational", 4104),
+            vec![ls("windows", "powershell", Some("ps_script"))]
+        );
         assert_eq!(route("PowerShellCore/Operational", 4103), vec![ls("windows", "powershell", Some("ps_module"))]);
         assert_eq!(route("Microsoft-Windows-AppLocker/MSI and Script", 8004), vec![ls("windows", "applocker", None)]);
         assert_eq!(route("Linux-Sysmon/Operational", 3), vec![ls("linux", "sysmon", Some("network_connection"))]);
-        assert_eq!(route("Microsoft-ServiceBus-Client", 1), vec![
-            ls("windows", "servicebus-client", None),
-            ls("windows", "microsoft-servicebus-client", None)
-        ]);
+        assert_eq!(
+            route("Microsoft-ServiceBus-Client", 1),
+            vec![ls("windows", "servicebus-client", None), ls("windows", "microsoft-servicebus-client", None)]
+        );
         assert_eq!(route("Some-Vendor/Operational", 1), vec![(Some("windows".into()), None, None)]);
+        let etw =
+            json!({"Event": {"System": {"EventID": 6, "Channel": null, "Provider": {"#attributes": {"Name": "RPC"}}}}});
+        assert_eq!(pairs(&WinEvent::new(&etw)), vec![(Some("windows".into()), None, None)]);
+        let flat = json!({"EventID": 4624, "LogonType": 3});
+        assert_eq!(pairs(&WinEvent::new(&flat)), vec![(Some("windows".into()), None, None)]);
         assert!(WinEvent::new(&json!({"CommandLine": "whoami"})).logsources().is_empty());
         assert!(WinEvent::new(&json!(["not", "an", "object"])).logsources().is_empty());
     }
@@ -759,11 +832,24 @@ mod tests {
 
         let mut deep = json!("bottom");
         for _ in 0..10_000 {
-            deep = json!({ "a": deep });
+            let mut parent = Map::new();
+            parent.insert("a".into(), deep);
+            deep = Value::Object(parent);
         }
         let ev = WinEvent::new(&deep);
         assert!(!ev.any_string_value(&|s| s == "bottom"));
         assert_eq!(ev.get_field(&vec!["a"; 100].join(".")), None);
+        assert_eq!(
+            ev.get_field(&vec!["a"; 64].join(".")),
+            Some(EventValue::Map(vec![(Cow::Borrowed("a"), {
+                let mut v = EventValue::Null;
+                for _ in 0..MAX_DEPTH - 1 {
+                    v = EventValue::Map(vec![(Cow::Borrowed("a"), v)]);
+                }
+                v
+            })]))
+        );
+        assert!(matches!(ev.get_field("a"), Some(EventValue::Map(_))));
         // `deep` drops recursively in serde_json; leak it instead of overflowing the test stack.
         std::mem::forget(deep);
     }
@@ -793,19 +879,31 @@ mod tests {
     #[test]
     fn detect_tries_every_category_of_an_event_and_reports_each_rule_once() {
         let run_key = "    selection:\n        TargetObject|contains: '\\Run\\'";
-        let set = rule("00000000-0000-0000-0000-000000000001", "    product: windows\n    category: registry_set", run_key);
-        let event = rule("00000000-0000-0000-0000-000000000002", "    product: windows\n    category: registry_event", run_key);
+        let set =
+            rule("00000000-0000-0000-0000-000000000001", "    product: windows\n    category: registry_set", run_key);
+        let event =
+            rule("00000000-0000-0000-0000-000000000002", "    product: windows\n    category: registry_event", run_key);
         let any = rule("00000000-0000-0000-0000-000000000003", "    product: windows\n    service: sysmon", run_key);
-        let proc = rule("00000000-0000-0000-0000-000000000004", "    product: windows\n    category: process_creation", run_key);
+        let proc = rule(
+            "00000000-0000-0000-0000-000000000004",
+            "    product: windows\n    category: process_creation",
+            run_key,
+        );
         let sec = rule("00000000-0000-0000-0000-000000000005", "    product: windows\n    service: security", run_key);
         let rules = rules(&[("a.yml", &set), ("b.yml", &event), ("c.yml", &any), ("d.yml", &proc), ("e.yml", &sec)]);
 
-        let record = sysmon(13, json!({"EventType": "SetValue", "TargetObject": "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\x"}));
-        assert_eq!(fired(&WinEvent::new(&record), &rules), [
-            "00000000-0000-0000-0000-000000000001",
-            "00000000-0000-0000-0000-000000000002",
-            "00000000-0000-0000-0000-000000000003"
-        ]);
+        let record = sysmon(
+            13,
+            json!({"EventType": "SetValue", "TargetObject": "HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\x"}),
+        );
+        assert_eq!(
+            fired(&WinEvent::new(&record), &rules),
+            [
+                "00000000-0000-0000-0000-000000000001",
+                "00000000-0000-0000-0000-000000000002",
+                "00000000-0000-0000-0000-000000000003"
+            ]
+        );
 
         // A record of unknown origin is tried against every rule.
         let flat = json!({"TargetObject": "HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Run\\y"});
