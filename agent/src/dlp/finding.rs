@@ -175,6 +175,17 @@ pub enum SecrecyLevel {
     Confidential,
 }
 
+impl SecrecyLevel {
+    /// The name events carry (`DlpMatch::level`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecrecyLevel::TopSecret => "tuyet_mat",
+            SecrecyLevel::Secret => "toi_mat",
+            SecrecyLevel::Confidential => "mat",
+        }
+    }
+}
+
 /// The text view a finding was made in (spec §8.4 `encoding_view`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ViewKind {

@@ -22,6 +22,8 @@
 
 use super::extract::Reason;
 use super::{Confidence, DetectorId, Finding};
+use haidang_proto::event::DlpMatch;
+use haidang_proto::{Hash32, Text};
 use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
 
@@ -224,6 +226,38 @@ pub struct Decision<'a> {
     pub findings: Vec<Covered<'a, Finding>>,
     /// Unreadable parts some rule covers.
     pub could_not_inspect: Vec<Covered<'a, (String, Reason)>>,
+}
+
+impl Covered<'_, Finding> {
+    /// The event for this finding of the document at `path` (SHA-256 `sha256`) on `channel`
+    /// (spec §9.2): detector, count, confidence, location and masked sample — never content.
+    pub fn to_event(&self, channel: Channel, path: &Path, sha256: Hash32) -> DlpMatch {
+        let finding = self.item;
+        // A part named as the file itself is the file, not a place inside a container.
+        let nested = path.file_name().is_none_or(|name| name.to_string_lossy() != finding.location.part);
+        DlpMatch {
+            channel: channel.as_str().to_owned(),
+            path: Text::from(path),
+            container_path: nested.then(|| Text::from(finding.location.part.as_str())),
+            detector: finding.detector.as_str().to_owned(),
+            count: u32::try_from(finding.count).unwrap_or(u32::MAX),
+            confidence: confidence_percent(finding.confidence),
+            masked_sample: finding.masked_sample.clone(),
+            level: finding.level.map(|l| l.as_str().to_owned()),
+            sha256: Some(sha256),
+            action: self.action.as_str().to_owned(),
+        }
+    }
+}
+
+/// The 0–100 scale of events for the four confidence steps.
+pub fn confidence_percent(confidence: Confidence) -> u8 {
+    match confidence {
+        Confidence::Low => 25,
+        Confidence::Medium => 50,
+        Confidence::High => 75,
+        Confidence::Critical => 100,
+    }
 }
 
 impl Decision<'_> {
@@ -453,6 +487,45 @@ mod tests {
         let mut none = Policy::default();
         none.add(Path::new("p.yml"), "rules: []\n").expect("empty policy");
         assert_eq!(none.decide(Channel::Usb, &[], &unknown).action(), None);
+    }
+
+    #[test]
+    fn a_decided_finding_becomes_an_event_without_content() {
+        let policy = Policy::shipped().expect("shipped policy");
+        let mut stamp = finding(DetectorId::M2, 1, Confidence::Critical);
+        stamp.level = Some(crate::dlp::SecrecyLevel::Secret);
+        let mut cccd = finding(DetectorId::Cccd, 12, Confidence::High);
+        cccd.location.part = "ids.txt".into();
+        cccd.masked_sample = Some("056******123".into());
+        let findings = [cccd, stamp];
+        let decision = policy.decide(Channel::Usb, &findings, &[]);
+        let events: Vec<DlpMatch> = decision
+            .findings
+            .iter()
+            .map(|c| c.to_event(Channel::Usb, Path::new("/media/k/ids.txt"), [7; 32]))
+            .collect();
+        assert_eq!(
+            events[0],
+            DlpMatch {
+                channel: "usb".into(),
+                path: Text::from("/media/k/ids.txt"),
+                container_path: None,
+                detector: "cccd".into(),
+                count: 12,
+                confidence: 75,
+                masked_sample: Some("056******123".into()),
+                level: None,
+                sha256: Some([7; 32]),
+                action: "block".into(),
+            }
+        );
+        let marking = &events[1];
+        assert_eq!(marking.container_path, Some(Text::from("doc.docx/word/document.xml")));
+        assert_eq!((marking.detector.as_str(), marking.level.as_deref()), ("M2", Some("toi_mat")));
+        assert_eq!(
+            (marking.confidence, marking.masked_sample.as_deref(), marking.action.as_str()),
+            (100, None, "block")
+        );
     }
 
     #[test]
