@@ -164,7 +164,7 @@ fn yara_and_dlp_run_in_one_invocation() {
     let (report, _, _) = planted(&root);
     fs::write(root.join("shell.php"), "<?php eval($_REQUEST['cmd']); ?>").expect("write");
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/yara");
-    let (code, objects, stderr) = scan_json(&[root.clone()], &["--yara", rules.to_str().expect("utf-8")]);
+    let (code, objects, stderr) = scan_json(std::slice::from_ref(&root), &["--yara", rules.to_str().expect("utf-8")]);
     assert_eq!(code, Some(1), "{stderr}");
     let kinds: Vec<(&str, &str)> =
         objects.iter().map(|v| (v["kind"].as_str().expect("kind"), v["path"].as_str().expect("path"))).collect();

@@ -492,3 +492,24 @@ mod tests {
         assert!(f.text().starts_with("/tmp/x: malware test:eicar [test] sha256:abab"), "{}", f.text());
     }
 }
+
+#[cfg(all(test, not(feature = "yara")))]
+mod without_yara {
+    use super::*;
+
+    #[test]
+    fn says_that_yara_is_not_built_in() {
+        let options = Options {
+            yara: Some("rules".into()),
+            dlp: true,
+            policy: None,
+            channel: Channel::AtRest,
+            json: false,
+            paths: vec![".".into()],
+            max_file_size: 1,
+            progress: false,
+        };
+        let e = run(&options).expect_err("refused").to_string();
+        assert!(e.contains("built without YARA support"), "{e}");
+    }
+}
