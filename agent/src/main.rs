@@ -68,14 +68,24 @@ enum Command {
     /// the disk with it (as `aide --init` and `aide --check` do).
     #[command(subcommand)]
     Fim(FimCommand),
-    /// Scan files and directories for malware with YARA rules, without enrollment. Prints one
-    /// line per finding (one JSON object with --json) and a summary on stderr. Exit status:
-    /// 0 nothing found, 1 findings, 2 error or a file that could not be scanned.
+    /// Scan files and directories for malware with YARA rules and for sensitive data and
+    /// state-secret markings (DLP), without enrollment. Prints one line per finding (one JSON
+    /// object with --json) and a summary on stderr. Exit status: 0 nothing found, 1 findings,
+    /// 2 error or a file that could not be scanned.
     Scan {
         /// A YARA rule file, or a directory of `.yar`/`.yara` files read recursively; a rule
         /// file that does not compile is reported and the others are used.
         #[arg(long, value_name = "DIR")]
         yara: Option<PathBuf>,
+        /// Look inside documents for Vietnamese personal data and state-secret markings.
+        #[arg(long)]
+        dlp: bool,
+        /// A directory of DLP policy files (`*.yml`); the built-in copy of rules/dlp when absent.
+        #[arg(long, value_name = "DIR", requires = "dlp")]
+        policy: Option<PathBuf>,
+        /// The channel DLP findings are decided for: usb, share, print or at_rest.
+        #[arg(long, default_value = "at_rest", value_parser = parse_channel, requires = "dlp")]
+        channel: haidang_agent::dlp::Channel,
         /// Files larger than this are reported as not scanned.
         #[arg(long, value_name = "SIZE", default_value = "64MiB")]
         max_file_size: bytesize::ByteSize,
@@ -189,10 +199,13 @@ fn run_cli(command: Command) -> Result<ExitCode> {
         Command::Status { state, json } => return status(&State::new(&state), json),
         Command::Fim(FimCommand::Baseline { target, json }) => fim_baseline(&target, json)?,
         Command::Fim(FimCommand::Check { target, json }) => return fim_check(&target, json),
-        Command::Scan { yara, max_file_size, json, paths } => {
+        Command::Scan { yara, dlp, policy, channel, max_file_size, json, paths } => {
             let progress = std::io::stderr().is_terminal();
             return scan::cli::run(&scan::cli::Options {
                 yara,
+                dlp,
+                policy,
+                channel,
                 json,
                 paths,
                 max_file_size: max_file_size.as_u64(),
@@ -205,6 +218,15 @@ fn run_cli(command: Command) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A channel a scan can be decided for (`any` is for policy files, not a place data goes).
+fn parse_channel(name: &str) -> Result<haidang_agent::dlp::Channel, String> {
+    use haidang_agent::dlp::Channel;
+    match Channel::parse(name) {
+        Some(Channel::Any) | None => Err("expected usb, share, print or at_rest".into()),
+        Some(channel) => Ok(channel),
+    }
 }
 
 fn status(state: &State, json: bool) -> Result<ExitCode> {

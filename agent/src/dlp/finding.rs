@@ -1,7 +1,7 @@
 //! What a scan reports: [`Finding`]s, one per detector and object, which carry counts,
 //! confidence, a location and at most a masked sample — never matched content (spec §1, §9.4).
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 
@@ -64,6 +64,35 @@ pub enum DetectorId {
 }
 
 impl DetectorId {
+    /// Every detector, in detector order (policy files name them).
+    pub const ALL: [DetectorId; 25] = [
+        DetectorId::Cccd,
+        DetectorId::Cmnd,
+        DetectorId::Gplx,
+        DetectorId::Mst,
+        DetectorId::Phone,
+        DetectorId::Bhxh,
+        DetectorId::Bhyt,
+        DetectorId::Passport,
+        DetectorId::MrzTd3,
+        DetectorId::MrzTd1,
+        DetectorId::Card,
+        DetectorId::VietQr,
+        DetectorId::Plate,
+        DetectorId::Email,
+        DetectorId::M1,
+        DetectorId::M2,
+        DetectorId::M3,
+        DetectorId::M4,
+        DetectorId::M5,
+        DetectorId::M6,
+        DetectorId::M7,
+        DetectorId::M8,
+        DetectorId::M9,
+        DetectorId::M10,
+        DetectorId::C1,
+    ];
+
     /// The identifier used in rules, events and the spec's test vectors.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -113,8 +142,18 @@ impl Serialize for DetectorId {
     }
 }
 
+impl<'de> Deserialize<'de> for DetectorId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        DetectorId::ALL.into_iter().find(|id| id.as_str() == name).ok_or_else(|| {
+            let known: Vec<&str> = DetectorId::ALL.iter().map(|id| id.as_str()).collect();
+            serde::de::Error::custom(format!("unknown detector `{name}`, expected one of {}", known.join(", ")))
+        })
+    }
+}
+
 /// How sure a detector is; for markings, the weight of spec §3.2. Ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
     Low,
@@ -134,6 +173,17 @@ pub enum SecrecyLevel {
     Secret,
     /// Mật.
     Confidential,
+}
+
+impl SecrecyLevel {
+    /// The name events carry (`DlpMatch::level`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecrecyLevel::TopSecret => "tuyet_mat",
+            SecrecyLevel::Secret => "toi_mat",
+            SecrecyLevel::Confidential => "mat",
+        }
+    }
 }
 
 /// The text view a finding was made in (spec §8.4 `encoding_view`).

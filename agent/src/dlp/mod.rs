@@ -20,6 +20,7 @@ pub mod extract;
 mod finding;
 pub mod legacy;
 mod markings;
+pub mod policy;
 #[cfg(test)]
 mod tests;
 mod view;
@@ -27,6 +28,7 @@ mod view;
 pub use detectors::BuildError;
 pub use finding::{Confidence, ConfidenceCounts, DetectorId, Finding, Location, SecrecyLevel, ViewKind};
 pub use legacy::{Encoding, font_encoding};
+pub use policy::{Action, Channel, Policy, PolicyError};
 pub use view::View;
 
 use canon::OffsetMap;
