@@ -260,7 +260,7 @@ impl Stage {
             }
         }
         self.learn_agents(&items)?;
-        let detections = self.detect_all(&items);
+        let detections = self.detect_all(&items)?;
         let mut alerts = Vec::new();
         for (item, found) in items.iter().zip(detections) {
             let info = &self.agents[&item.agent];
@@ -316,7 +316,9 @@ impl Stage {
         Ok(())
     }
 
-    fn detect_all(&self, items: &[Item]) -> Vec<Vec<EvaluationResult>> {
+    /// One result list per item, in item order; every round's alerts pair results with items
+    /// by position, so a worker that fails fails the round rather than shifting the pairing.
+    fn detect_all(&self, items: &[Item]) -> Result<Vec<Vec<EvaluationResult>>> {
         let (rules, agents) = (&self.rules, &self.agents);
         let detect = |item: &Item| {
             let info = &agents[&item.agent];
@@ -325,7 +327,7 @@ impl Stage {
         };
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         if threads < 2 || items.len() < PARALLEL_MIN_EVENTS {
-            return items.iter().map(detect).collect();
+            return Ok(items.iter().map(detect).collect());
         }
         let chunk = items.len().div_ceil(threads);
         std::thread::scope(|scope| {
@@ -333,7 +335,11 @@ impl Stage {
                 .chunks(chunk)
                 .map(|part| scope.spawn(move || part.iter().map(detect).collect::<Vec<_>>()))
                 .collect();
-            workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
+            let mut all = Vec::with_capacity(items.len());
+            for worker in workers {
+                all.extend(worker.join().map_err(|_| anyhow::anyhow!("a detection thread panicked"))?);
+            }
+            Ok(all)
         })
     }
 }

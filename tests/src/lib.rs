@@ -267,3 +267,14 @@ pub fn fim_config(root: &Path, process: bool) -> String {
         format!("{}/secret/**", root.display())
     )
 }
+
+/// Runs `haidang-agent ARGS` (RUST_LOG=warn) and returns its exit code, the JSON objects it
+/// printed one per line on stdout, and its stderr.
+pub fn agent_json_lines(args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let out = Command::new(bin("haidang-agent")).args(args).env("RUST_LOG", "warn").output().expect("run agent");
+    let objects = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    (out.status.code(), objects, String::from_utf8_lossy(&out.stderr).into_owned())
+}

@@ -28,12 +28,7 @@ fn scan_json(paths: &[&Path], extra: &[&str]) -> (Option<i32>, Vec<Value>, Strin
     let mut args = vec!["scan", "--yara", rules.to_str().expect("utf-8"), "--json"];
     args.extend_from_slice(extra);
     args.extend(paths.iter().map(|p| p.to_str().expect("utf-8")));
-    let out = agent(&args);
-    let objects = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
-    (out.status.code(), objects, String::from_utf8_lossy(&out.stderr).into_owned())
+    haidang_tests::agent_json_lines(&args)
 }
 
 #[test]

@@ -18,12 +18,7 @@ fn scan_json(paths: &[PathBuf], extra: &[&str]) -> (Option<i32>, Vec<Value>, Str
     let mut args = vec!["scan", "--dlp", "--json"];
     args.extend_from_slice(extra);
     args.extend(paths.iter().map(|p| p.to_str().expect("utf-8")));
-    let out = agent(&args);
-    let objects = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
-    (out.status.code(), objects, String::from_utf8_lossy(&out.stderr).into_owned())
+    haidang_tests::agent_json_lines(&args)
 }
 
 /// Twelve distinct CCCD numbers valid per spec §2.1: a known province code (001 Hà Nội,

@@ -23,36 +23,8 @@ fn find(findings: &[Finding], detector: DetectorId) -> Option<&Finding> {
 }
 
 fn detector_named(name: &str) -> DetectorId {
-    ALL_DETECTORS.into_iter().find(|d| d.as_str() == name).unwrap_or_else(|| panic!("unknown detector {name}"))
+    DetectorId::ALL.into_iter().find(|d| d.as_str() == name).unwrap_or_else(|| panic!("unknown detector {name}"))
 }
-
-const ALL_DETECTORS: [DetectorId; 25] = [
-    DetectorId::Cccd,
-    DetectorId::Cmnd,
-    DetectorId::Gplx,
-    DetectorId::Mst,
-    DetectorId::Phone,
-    DetectorId::Bhxh,
-    DetectorId::Bhyt,
-    DetectorId::Passport,
-    DetectorId::MrzTd3,
-    DetectorId::MrzTd1,
-    DetectorId::Card,
-    DetectorId::VietQr,
-    DetectorId::Plate,
-    DetectorId::Email,
-    DetectorId::M1,
-    DetectorId::M2,
-    DetectorId::M3,
-    DetectorId::M4,
-    DetectorId::M5,
-    DetectorId::M6,
-    DetectorId::M7,
-    DetectorId::M8,
-    DetectorId::M9,
-    DetectorId::M10,
-    DetectorId::C1,
-];
 
 fn confidence_named(name: &str) -> Confidence {
     match name {
