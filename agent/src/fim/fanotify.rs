@@ -3,6 +3,12 @@
 //! inotify sees every action but not who did it; fanotify reports the pid of the writer with
 //! each `FAN_MODIFY` / `FAN_CLOSE_WRITE`. Marks are per filesystem (or per mount, on kernels
 //! without filesystem marks), so events from outside the roots are filtered here.
+//!
+//! A filesystem mark hears every `write(2)` on the filesystem, watched or not: a build or a
+//! log file elsewhere would keep the agent awake. So the first write to a file outside the
+//! roots puts an in-kernel ignore mark for `FAN_MODIFY` on its inode, and further writes to it
+//! never leave the kernel. `FAN_CLOSE_WRITE` is not ignored: once a file outside is renamed
+//! into a root, the next writer's close still names it.
 
 use super::filter::PathFilter;
 use super::watch::Signal;
@@ -21,6 +27,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 const MASK: u64 = libc::FAN_MODIFY | libc::FAN_CLOSE_WRITE;
+/// Ignore marks pin nothing where the kernel has evictable marks (5.19); elsewhere each one
+/// pins its inode in memory, so they are all dropped and relearnt once there are this many.
+const MAX_IGNORED: usize = 16_384;
 /// How often the reader looks at the stop flag.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -66,13 +75,19 @@ impl Fanotify {
         tx: Sender<Signal>,
         stop: Arc<AtomicBool>,
     ) -> io::Result<JoinHandle<()>> {
-        std::thread::Builder::new().name("fim-fanotify".into()).spawn(move || self.read_loop(&filter, &tx, &stop))
+        std::thread::Builder::new().name("fim-fanotify".into()).spawn(move || {
+            let stats = self.read_loop(&filter, &tx, &stop);
+            tracing::debug!(events = stats.events, ignore_marks = stats.ignore_marks, "fanotify reader stopped");
+        })
     }
 
-    fn read_loop(&self, filter: &PathFilter, tx: &Sender<Signal>, stop: &AtomicBool) {
+    fn read_loop(&self, filter: &PathFilter, tx: &Sender<Signal>, stop: &AtomicBool) -> Stats {
         // u64 elements keep the buffer aligned for the event headers.
         let mut buf = vec![0u64; 8192];
         let me = std::process::id();
+        let mut ignores = Ignores { evictable: true, count: 0 };
+        let mut events = 0;
+        let stats = |events, ignores: &Ignores| Stats { events, ignore_marks: ignores.count };
         while !stop.load(Ordering::Relaxed) {
             let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
             // SAFETY: `pfd` is a valid pollfd for the duration of the call.
@@ -87,7 +102,7 @@ impl Fanotify {
                 let e = io::Error::last_os_error();
                 if n < 0 && !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) {
                     tracing::warn!(error = %e, "fanotify read failed; falling back to inotify alone");
-                    return;
+                    return stats(events, &ignores);
                 }
                 continue;
             }
@@ -104,6 +119,7 @@ impl Fanotify {
                     break;
                 }
                 off += len;
+                events += 1;
                 if m.mask & libc::FAN_Q_OVERFLOW != 0 {
                     let _ = tx.send(Signal::Overflow("the fanotify queue overflowed"));
                 }
@@ -112,23 +128,82 @@ impl Fanotify {
                 }
                 // SAFETY: the kernel opened this descriptor for us; we own and close it.
                 let file = unsafe { OwnedFd::from_raw_fd(m.fd) };
+                let Some(path) = fd_path(&file) else { continue };
+                let file = std::fs::File::from(file);
+                if !filter.covers(&path) {
+                    ignores.add(&self.fd, &file);
+                    continue;
+                }
                 let pid = u32::try_from(m.pid).unwrap_or(0);
                 if pid == me {
                     continue;
                 }
-                let Some(path) = fd_path(&file) else { continue };
-                if !filter.covers(&path) {
-                    continue;
-                }
-                let inode = std::fs::File::from(file).metadata().ok().map(|m| (m.dev(), m.ino()));
+                let inode = file.metadata().ok().map(|m| (m.dev(), m.ino()));
                 let image =
                     std::fs::read_link(format!("/proc/{pid}/exe")).map(|p| Text::from(p.as_path())).unwrap_or_default();
                 if tx.send(Signal::Written(path, inode, Actor { pid, image })).is_err() {
-                    return;
+                    return stats(events, &ignores);
                 }
             }
         }
+        stats(events, &ignores)
     }
+}
+
+/// What a reader saw, for the log when it stops.
+#[derive(Debug)]
+struct Stats {
+    /// Events read from the kernel, wanted or not.
+    events: u64,
+    /// Ignore marks in place at the end.
+    ignore_marks: usize,
+}
+
+/// The ignore marks this group has put on inodes outside the roots.
+struct Ignores {
+    evictable: bool,
+    count: usize,
+}
+
+impl Ignores {
+    /// Stops `FAN_MODIFY` for `file` in the kernel. A file with several links may also be
+    /// reachable under a root, so it is left alone; failures only cost the saving.
+    fn add(&mut self, group: &OwnedFd, file: &std::fs::File) {
+        if file.metadata().map_or(true, |m| !m.is_file() || m.nlink() != 1) {
+            return;
+        }
+        if !self.evictable && self.count >= MAX_IGNORED {
+            // SAFETY: `group` is a fanotify descriptor; flushing inode marks leaves the
+            // filesystem and mount marks in place.
+            unsafe {
+                libc::fanotify_mark(group.as_raw_fd(), libc::FAN_MARK_FLUSH, 0, libc::AT_FDCWD, std::ptr::null())
+            };
+            self.count = 0;
+        }
+        let base = libc::FAN_MARK_ADD | libc::FAN_MARK_IGNORED_MASK | libc::FAN_MARK_IGNORED_SURV_MODIFY;
+        let added = if self.evictable {
+            let r = ignore_mark(group, file, base | libc::FAN_MARK_EVICTABLE);
+            if r.as_ref().is_err_and(|e| e.raw_os_error() == Some(libc::EINVAL)) {
+                self.evictable = false;
+                ignore_mark(group, file, base)
+            } else {
+                r
+            }
+        } else {
+            ignore_mark(group, file, base)
+        };
+        if added.is_ok() {
+            self.count += 1;
+        }
+    }
+}
+
+fn ignore_mark(group: &OwnedFd, file: &std::fs::File, flags: libc::c_uint) -> io::Result<()> {
+    // SAFETY: `group` is a fanotify descriptor and `file` an open file; a null path marks the
+    // inode of `file` itself.
+    let r =
+        unsafe { libc::fanotify_mark(group.as_raw_fd(), flags, libc::FAN_MODIFY, file.as_raw_fd(), std::ptr::null()) };
+    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 fn mark(fd: &OwnedFd, path: &Path, kind: libc::c_uint) -> io::Result<()> {
@@ -145,4 +220,99 @@ fn fd_path(fd: &OwnedFd) -> Option<PathBuf> {
         return None;
     }
     Some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fim::FimConfig;
+    use std::io::Write;
+    use std::process::Command;
+    use std::sync::mpsc::Receiver;
+    use std::time::Instant;
+
+    /// A tmpfs of its own, so that no other process's writes reach the filesystem mark.
+    struct Tmpfs(tempfile::TempDir);
+
+    impl Tmpfs {
+        fn mount() -> Tmpfs {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let status = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=16m", "haidang-fanotify-test"])
+                .arg(dir.path())
+                .status()
+                .expect("run mount");
+            assert!(status.success(), "mount a tmpfs at {}", dir.path().display());
+            Tmpfs(dir)
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+        }
+    }
+
+    /// Appends to `path` from a shell: the reader leaves out its own process's writes.
+    fn append_by_shell(path: &Path) -> std::process::Child {
+        Command::new("/bin/sh").arg("-c").arg("printf more >> \"$1\"").arg("sh").arg(path).spawn().expect("sh")
+    }
+
+    fn written(rx: &Receiver<Signal>, want: &Path) -> Actor {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(Signal::Written(path, _, actor)) if path == want => return actor,
+                Ok(_) => {}
+                Err(e) => panic!("no write to {} reported: {e}", want.display()),
+            }
+        }
+    }
+
+    #[test]
+    fn writes_outside_the_roots_stop_in_the_kernel_after_the_first() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("fanotify and mount need root; nothing to check");
+            return;
+        }
+        let tmpfs = Tmpfs::mount();
+        let root = tmpfs.0.path().join("watched");
+        std::fs::create_dir(&root).expect("mkdir");
+        let cfg = FimConfig { paths: vec![root.clone()], ..FimConfig::default() };
+        let filter = Arc::new(PathFilter::new(&cfg, &[]).expect("filter"));
+        let fan = Fanotify::new(std::slice::from_ref(&root)).expect("fanotify");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || fan.read_loop(&filter, &tx, &stop))
+        };
+
+        // Paced, so that the kernel cannot merge the writes into one queued event.
+        let outside = tmpfs.0.path().join("elsewhere.log");
+        let mut log = std::fs::File::create(&outside).expect("create");
+        for _ in 0..200 {
+            log.write_all(b"line\n").expect("write");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let marker = root.join("marker");
+        let mut child = append_by_shell(&marker);
+        assert_eq!(written(&rx, &marker).pid, child.id());
+        child.wait().expect("wait");
+
+        // Renamed into the root, the file's next writer is still named (by its close).
+        drop(log);
+        let moved = root.join("moved.log");
+        std::fs::rename(&outside, &moved).expect("rename");
+        let mut child = append_by_shell(&moved);
+        assert_eq!(written(&rx, &moved).pid, child.id());
+        child.wait().expect("wait");
+
+        stop.store(true, Ordering::Relaxed);
+        let stats = reader.join().expect("reader");
+        assert!(stats.ignore_marks >= 1, "{stats:?}");
+        assert!(stats.events < 20, "200 writes outside the roots should cost one or two events: {stats:?}");
+    }
 }
