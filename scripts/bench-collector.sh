@@ -13,7 +13,9 @@
 # Environment: CARGO_TARGET_DIR, OUT, QUIET_WAIT (seconds to wait for an idle machine before
 # each measurement, default 600), INGEST_SECONDS (default 30), AGENT_IDLE_SECONDS (default
 # 120), IDLE_COUNTS (default "5000 20000"), ENROLL_COUNT (default 20000), ENROLL_RUNS
-# (default 3), PHASES (which of the four to run, default "1 2 3 4"; 2 needs 1).
+# (default 3), PHASES (which of the four to run, default "1 2 3 4"; 2 needs 1), BIN (a
+# directory of release binaries already built from this tree: skips the build, which would
+# otherwise wait for any other cargo holding the target directory's lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/haidang/target}"
@@ -27,10 +29,12 @@ ENROLL_RUNS="${ENROLL_RUNS:-3}"
 PHASES="${PHASES:-1 2 3 4}"
 phase() { [[ " $PHASES " == *" $1 "* ]]; }
 
-echo "== build (release)"
-cargo build --release --locked -p haidang-collector -p haidang-agent -p haidang-tests \
-    --bin haidang-collector --bin haidang-agent --bin haidang-loadgen
-BIN="$CARGO_TARGET_DIR/release"
+if [ -z "${BIN:-}" ]; then
+    echo "== build (release)"
+    cargo build --release --locked -p haidang-collector -p haidang-agent -p haidang-tests \
+        --bin haidang-collector --bin haidang-agent --bin haidang-loadgen
+    BIN="$CARGO_TARGET_DIR/release"
+fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/haidang-bench.XXXXXX")"
 OUT="${OUT:-$WORK}"
@@ -173,6 +177,7 @@ cpu_ticks() {
 #   full        the target's configuration: FIM on an empty temporary directory, process sensor
 #   full-tmpfs  the same with the directory on a tmpfs: fanotify marks a whole filesystem, so
 #               this one does not hear the writes others make on the disk's filesystem
+#   fim         the file sensor alone, on an empty directory of the disk's filesystem
 #   process     the process sensor alone
 #   bare        neither sensor: the fixed cost (heartbeat, status file, uplink)
 # On a machine others use, the sensors record and react to what those others do.
@@ -180,11 +185,11 @@ phase_agent() {
     echo
     echo "== 4. the agent at idle, ${AGENT_IDLE_SECONDS} s"
     start_collector "$WORK/agents"
-    local fingerprint kind dir watched token kinds="full process bare"
+    local fingerprint kind dir watched token kinds="full fim process bare"
     api_cli() { HAIDANG_API_TOKEN=$(cat "$TOKEN_FILE") "$BIN/haidang-collector" --api "$API" "$@"; }
     fingerprint=$(api_cli ca fingerprint)
     if [ -d /dev/shm ] && SHM_DIR=$(mktemp -d /dev/shm/haidang-bench.XXXXXX 2>/dev/null); then
-        kinds="full full-tmpfs process bare"
+        kinds="full full-tmpfs fim process bare"
     fi
     declare -A pids=() c0=() c1=() s0=()
     for kind in $kinds; do
@@ -194,6 +199,7 @@ phase_agent() {
         mkdir -p "$dir" "$watched"
         case $kind in
             full*) printf '[fim]\npaths = ["%s"]\n[process]\nenabled = true\n' "$watched" ;;
+            fim) printf '[fim]\npaths = ["%s"]\n[process]\nenabled = false\n' "$watched" ;;
             process) printf '[process]\nenabled = true\n' ;;
             bare) printf '[process]\nenabled = false\n' ;;
         esac >"$dir/agent.toml"
