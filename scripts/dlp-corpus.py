@@ -4,7 +4,7 @@
     dlp-corpus.py text DIR MB     mixed text: Vietnamese prose (UTF-8 NFC, some files NFD),
                                   logs and CSV, with planted identifiers and decoys
     dlp-corpus.py docs DIR COUNT  documents: docx, xlsx, pptx, odt, pdf, eml, zip (a docx and a
-                                  text file inside), COUNT in all, about 15 to 60 KB each
+                                  text file inside), COUNT in all, 4 to 33 KB each (median 11 KB)
 
 Planted data is valid by the detectors' rules (CCCD province and year, MST check digit,
 libphonenumber mobile ranges, Luhn, BHYT groups); decoys look like identifiers and are not
