@@ -181,7 +181,12 @@ pub(super) fn run_partial(helper: &Path, path: &Path, limits: &Limits) -> (Extra
     }
     let max_frame = limits.max_part_bytes.max(limits.max_input_bytes).saturating_add(1 << 20);
     let max_total = limits.max_total_bytes.saturating_add(limits.max_input_bytes).saturating_add(16 << 20);
-    let reader = std::thread::spawn(move || read_frames(stdout, max_frame, max_total));
+    let (output_ended, ended) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let received = read_frames(stdout, max_frame, max_total);
+        let _ = output_ended.send(());
+        received
+    });
     let errors = std::thread::spawn(move || {
         let mut stderr = stderr;
         let mut tail = Vec::new();
@@ -191,6 +196,9 @@ pub(super) fn run_partial(helper: &Path, path: &Path, limits: &Limits) -> (Extra
         String::from_utf8_lossy(&tail).trim().to_string()
     });
     let deadline = Instant::now() + limits.time_budget + GRACE;
+    // The child's output ends when it exits: waiting for that, rather than polling its status
+    // from the start, keeps a few-millisecond document from costing a whole polling interval.
+    let _ = ended.recv_timeout(deadline.saturating_duration_since(Instant::now()));
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
@@ -199,7 +207,7 @@ pub(super) fn run_partial(helper: &Path, path: &Path, limits: &Limits) -> (Extra
                 let _ = child.wait();
                 break Err(Reason::Timeout);
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
