@@ -8,7 +8,7 @@ use crate::spool::{Recorder, Spool};
 use crate::state::State;
 use crate::status::{LinkState, Publisher};
 use crate::uplink::Uplink;
-use crate::{fim, process, scan, tls};
+use crate::{channels, fim, process, scan, tls};
 use anyhow::Result;
 use std::future::Future;
 use std::io::IsTerminal;
@@ -72,6 +72,17 @@ pub async fn run_until(
         "off".to_string()
     };
 
+    let dlp = config.dlp.enabled.then(|| {
+        let status = Arc::new(channels::ChannelStatus::default());
+        let (cfg, root, rec, st) = (config.dlp.clone(), state.root.clone(), recorder.clone(), status.clone());
+        tasks.spawn(async move {
+            if let Err(e) = channels::run(cfg, root, rec, st).await {
+                tracing::error!(error = %format!("{e:#}"), "DLP channels stopped");
+            }
+        });
+        status
+    });
+
     tasks.spawn(
         Heartbeat {
             interval: config.uplink.heartbeat_interval,
@@ -91,6 +102,7 @@ pub async fn run_until(
             server: creds.identity.server.clone(),
             fim_sensor: fim_sensor.clone(),
             process_sensor: process_sensor.clone(),
+            dlp,
         }
         .run(),
     );
