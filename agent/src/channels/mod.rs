@@ -70,9 +70,15 @@ const REREAD: Duration = Duration::from_secs(30);
 const WALK_FILES: usize = 200_000;
 
 /// What `haidang-agent status` shows of the channels.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ChannelStatus {
     inner: Mutex<(String, Vec<String>)>,
+}
+
+impl Default for ChannelStatus {
+    fn default() -> ChannelStatus {
+        ChannelStatus { inner: Mutex::new(("starting".to_owned(), Vec::new())) }
+    }
 }
 
 impl ChannelStatus {
