@@ -37,10 +37,12 @@ fn require_root(what: &str) {
 
 fn require(program: &str) {
     let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")]).collect())
-        .unwrap_or_else(Vec::new)
+        .map(|p| {
+            std::env::split_paths(&p).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")]).collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
         .into_iter()
-        .any(|dir: PathBuf| dir.join(program).is_file());
+        .any(|dir| dir.join(program).is_file());
     assert!(found, "this test needs `{program}`: run scripts/test.sh, which installs it, or apt-get install it");
 }
 
@@ -88,7 +90,7 @@ fn dlp_config(extra: &str) -> String {
     format!("[process]\nenabled = false\n[dlp]\nenabled = true\nwalk_interval = \"1s\"\n{extra}")
 }
 
-fn find<'a>(events: &'a [Value], pred: impl Fn(&Value) -> bool) -> Option<&'a Value> {
+fn find(events: &[Value], pred: impl Fn(&Value) -> bool) -> Option<&Value> {
     events.iter().find(|e| pred(e))
 }
 

@@ -101,7 +101,7 @@ pub fn classify(
     share_fstypes: &[String],
     device_removable: impl Fn(u32, u32) -> bool,
 ) -> Option<(Channel, bool)> {
-    if share_fstypes.iter().any(|t| *t == entry.fstype) {
+    if share_fstypes.contains(&entry.fstype) {
         return Some((Channel::Share, false));
     }
     let removable = device_removable(entry.major, entry.minor);
