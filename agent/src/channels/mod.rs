@@ -303,7 +303,7 @@ fn observations(events: Vec<EventBody>) -> Vec<Observation> {
 }
 
 /// Follows the mount table and the writes on watched mounts, handing files to the worker.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[cfg_attr(not(any(target_os = "linux", test)), allow(dead_code))]
 struct Watcher {
     globs: globset::GlobSet,
     shares: Vec<String>,
@@ -314,7 +314,7 @@ struct Watcher {
     status: Arc<ChannelStatus>,
 }
 
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[cfg_attr(not(any(target_os = "linux", test)), allow(dead_code))]
 impl Watcher {
     fn run<W: WriteSource>(self, mut table: impl MountTable, mut writes: Option<W>, stop: &AtomicBool, sensor: String) {
         let mut watched: HashMap<u32, Watched> = HashMap::new();
