@@ -20,6 +20,11 @@ pub async fn run_until(
     config: AgentConfig,
     shutdown: impl Future<Output = impl Into<StopCause>>,
 ) -> Result<()> {
+    // A bad DLP policy refuses the start, as a bad config file does.
+    let dlp_channels = match config.dlp.enabled {
+        true => Some(channels::Channels::prepare(config.dlp.clone(), &state.root)?),
+        false => None,
+    };
     let creds = state.credentials()?;
     // Everything that can refuse to start is checked before `started` is recorded.
     let uplink_tls = tls::enrolled(&creds.ca, &creds.cert, &creds.key_pkcs8)?;
@@ -72,11 +77,11 @@ pub async fn run_until(
         "off".to_string()
     };
 
-    let dlp = config.dlp.enabled.then(|| {
+    let dlp = dlp_channels.map(|dlp_channels| {
         let status = Arc::new(channels::ChannelStatus::default());
-        let (cfg, root, rec, st) = (config.dlp.clone(), state.root.clone(), recorder.clone(), status.clone());
+        let (rec, st) = (recorder.clone(), status.clone());
         tasks.spawn(async move {
-            if let Err(e) = channels::run(cfg, root, rec, st).await {
+            if let Err(e) = dlp_channels.run(rec, st).await {
                 tracing::error!(error = %format!("{e:#}"), "DLP channels stopped");
             }
         });

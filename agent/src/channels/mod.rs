@@ -215,79 +215,92 @@ fn stamp(md: &std::fs::Metadata) -> (u64, i64, u64) {
     (md.len(), mtime, 0)
 }
 
-/// Starts the channels; runs until the returned future is dropped.
-pub async fn run(cfg: DlpConfig, state_root: PathBuf, recorder: Recorder, status: Arc<ChannelStatus>) -> Result<()> {
-    let vault = vault::Vault::new(&cfg.vault_dir(&state_root), &state_root.join("vault.key"));
-    vault.prepare()?;
-    let vault_dir = std::path::absolute(vault.dir()).unwrap_or_else(|_| vault.dir().to_path_buf());
-    let inspector = {
-        let (cfg, vault) = (cfg.clone(), vault);
-        tokio::task::spawn_blocking(move || Inspector::new(&cfg, vault)).await.context("loading DLP")??
-    };
-    tracing::info!(rules = inspector.policy().rules.len(), files = inspector.policy().files, "DLP policy loaded");
-    let inspector = Arc::new(inspector);
-    let stop = Arc::new(AtomicBool::new(false));
-    let _stop = StopOnDrop(stop.clone());
-    let (found_tx, mut found_rx) = tokio::sync::mpsc::channel::<Vec<Observation>>(64);
-    let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
-    let dropped = Arc::new(AtomicU64::new(0));
+/// The channels, ready to run: vault and key in place, policy and detectors loaded.
+pub struct Channels {
+    cfg: DlpConfig,
+    state_root: PathBuf,
+    vault_dir: PathBuf,
+    inspector: Arc<Inspector>,
+}
 
-    let worker = Worker { inspector: inspector.clone(), found: found_tx.clone(), remount: cfg.remount_readonly };
-    let stop_w = stop.clone();
-    std::thread::Builder::new()
-        .name("dlp-inspect".into())
-        .spawn(move || worker.run(job_rx, &stop_w))
-        .context("cannot start the DLP inspection thread")?;
+impl Channels {
+    /// Prepares the vault (directory 0700, key 0600) and loads the policy; a bad policy file
+    /// is refused here, before the agent starts, with its path, line and problem.
+    pub fn prepare(cfg: DlpConfig, state_root: &Path) -> Result<Channels> {
+        let vault = vault::Vault::new(&cfg.vault_dir(state_root), &state_root.join("vault.key"));
+        vault.prepare()?;
+        let vault_dir = std::path::absolute(vault.dir()).unwrap_or_else(|_| vault.dir().to_path_buf());
+        let inspector = Inspector::new(&cfg, vault).context("cannot start the DLP channels")?;
+        tracing::info!(rules = inspector.policy().rules.len(), files = inspector.policy().files, "DLP policy loaded");
+        Ok(Channels { cfg, state_root: state_root.to_path_buf(), vault_dir, inspector: Arc::new(inspector) })
+    }
 
-    #[cfg(target_os = "linux")]
-    {
-        let table = linux::ProcMountInfo::open().context("cannot open /proc/self/mountinfo")?;
-        let writes = linux::FanotifyWrites::new();
-        let watcher = Watcher {
-            globs: cfg.removable_globs().map_err(anyhow::Error::msg)?,
-            shares: cfg.share_fstypes.clone(),
-            walk_interval: cfg.walk_interval,
-            found: found_tx.clone(),
-            jobs: job_tx,
-            dropped,
-            status,
-        };
-        let stop_m = stop.clone();
+    /// Runs the channels until the returned future is dropped.
+    pub async fn run(self, recorder: Recorder, status: Arc<ChannelStatus>) -> Result<()> {
+        let Channels { cfg, state_root, vault_dir, inspector } = self;
+        let stop = Arc::new(AtomicBool::new(false));
+        let _stop = StopOnDrop(stop.clone());
+        let (found_tx, mut found_rx) = tokio::sync::mpsc::channel::<Vec<Observation>>(64);
+        let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+
+        let worker = Worker { inspector: inspector.clone(), found: found_tx.clone(), remount: cfg.remount_readonly };
+        let stop_w = stop.clone();
         std::thread::Builder::new()
-            .name("dlp-mounts".into())
-            .spawn(move || match writes {
-                Ok(writes) => watcher.run(table, Some(writes), &stop_m, "fanotify mount marks".into()),
-                Err(why) => {
-                    watcher.run::<linux::FanotifyWrites>(table, None, &stop_m, format!("periodic walk ({why})"))
-                }
-            })
-            .context("cannot start the DLP mount watcher")?;
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (job_tx, dropped);
-        status.set("no mount watcher on this platform yet".into(), Vec::new());
-    }
+            .name("dlp-inspect".into())
+            .spawn(move || worker.run(job_rx, &stop_w))
+            .context("cannot start the DLP inspection thread")?;
 
-    if !cfg.at_rest_paths.is_empty() {
-        let at_rest = AtRest {
-            inspector,
-            paths: cfg.at_rest_paths.clone(),
-            interval: cfg.at_rest_interval,
-            skip: vec![vault_dir, std::path::absolute(&state_root).unwrap_or(state_root)],
-            found: found_tx.clone(),
-        };
-        let stop_a = stop.clone();
-        std::thread::Builder::new()
-            .name("dlp-at-rest".into())
-            .spawn(move || at_rest.run(&stop_a))
-            .context("cannot start the DLP at-rest scanner")?;
+        #[cfg(target_os = "linux")]
+        {
+            let table = linux::ProcMountInfo::open().context("cannot open /proc/self/mountinfo")?;
+            let writes = linux::FanotifyWrites::new();
+            let watcher = Watcher {
+                globs: cfg.removable_globs().map_err(anyhow::Error::msg)?,
+                shares: cfg.share_fstypes.clone(),
+                walk_interval: cfg.walk_interval,
+                found: found_tx.clone(),
+                jobs: job_tx,
+                dropped,
+                status,
+            };
+            let stop_m = stop.clone();
+            std::thread::Builder::new()
+                .name("dlp-mounts".into())
+                .spawn(move || match writes {
+                    Ok(writes) => watcher.run(table, Some(writes), &stop_m, "fanotify mount marks".into()),
+                    Err(why) => {
+                        watcher.run::<linux::FanotifyWrites>(table, None, &stop_m, format!("periodic walk ({why})"))
+                    }
+                })
+                .context("cannot start the DLP mount watcher")?;
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (job_tx, dropped);
+            status.set("no mount watcher on this platform yet".into(), Vec::new());
+        }
+
+        if !cfg.at_rest_paths.is_empty() {
+            let at_rest = AtRest {
+                inspector,
+                paths: cfg.at_rest_paths.clone(),
+                interval: cfg.at_rest_interval,
+                skip: vec![vault_dir, std::path::absolute(&state_root).unwrap_or(state_root)],
+                found: found_tx.clone(),
+            };
+            let stop_a = stop.clone();
+            std::thread::Builder::new()
+                .name("dlp-at-rest".into())
+                .spawn(move || at_rest.run(&stop_a))
+                .context("cannot start the DLP at-rest scanner")?;
+        }
+        drop(found_tx);
+        while let Some(observations) = found_rx.recv().await {
+            recorder.record(observations).await?;
+        }
+        anyhow::bail!("the DLP channel threads stopped")
     }
-    drop(found_tx);
-    while let Some(observations) = found_rx.recv().await {
-        recorder.record(observations).await?;
-    }
-    anyhow::bail!("the DLP channel threads stopped")
 }
 
 struct StopOnDrop(Arc<AtomicBool>);

@@ -142,7 +142,12 @@ impl Vault {
     /// when only the removal failed, the entry is kept (the error says so).
     pub fn quarantine(&self, path: &Path, channel: &str, rules: &[String], max_size: u64) -> Result<Entry> {
         let key = self.key()?;
-        let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.read(true);
+        // A symbolic link swapped in after the inspection is not followed out of the medium.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut opts, libc::O_NOFOLLOW);
+        let mut file = opts.open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let md = file.metadata().with_context(|| format!("cannot stat {}", path.display()))?;
         anyhow::ensure!(md.is_file(), "{} is not a regular file", path.display());
         anyhow::ensure!(
