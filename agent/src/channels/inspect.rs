@@ -27,8 +27,6 @@ pub struct Inspector {
 pub struct Outcome {
     /// Events to record; empty when the policy covers nothing in the file.
     pub events: Vec<EventBody>,
-    /// The policy said block and the file is now in the vault.
-    pub quarantined: bool,
     /// The policy said block (whatever came of it).
     pub blocked: bool,
 }
@@ -123,7 +121,6 @@ impl Inspector {
                     verdict.outcome = "quarantined".to_owned();
                     verdict.vault_id = Some(entry.id);
                     verdict.sha256 = hex::decode(&entry.sha256).ok().and_then(|h| h.try_into().ok());
-                    outcome.quarantined = true;
                 }
                 Err(e) => {
                     let e = format!("{e:#}");
