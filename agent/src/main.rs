@@ -155,6 +155,7 @@ struct VaultTarget {
 
 impl VaultTarget {
     fn open(&self) -> Result<vault::Vault> {
+        anyhow::ensure!(self.state.is_dir(), "{} is not an agent state directory", self.state.display());
         let dlp = match &self.config {
             Some(file) => AgentConfig::load(file)?.dlp,
             None => haidang_agent::channels::DlpConfig::default(),
