@@ -1,6 +1,7 @@
 //! The agent's TOML configuration. Every key has a default; unknown keys and bad values are
 //! refused with the file, line and key named.
 
+use crate::channels::DlpConfig;
 use crate::fim::FimConfig;
 use crate::process::ProcessConfig;
 use crate::scan::ScanConfig;
@@ -19,6 +20,7 @@ pub struct AgentConfig {
     pub uplink: UplinkConfig,
     pub health: HealthConfig,
     pub scan: ScanConfig,
+    pub dlp: DlpConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -95,6 +97,7 @@ impl AgentConfig {
             return Err("key \"health.clock_jump_tolerance\": must be at least 1s".into());
         }
         config.scan.validate()?;
+        config.dlp.validate()?;
         Ok(config)
     }
 }
@@ -173,6 +176,45 @@ mod tests {
         ] {
             let e = AgentConfig::parse(text).expect_err(text);
             assert!(e.contains(key) && e.contains(why), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_dlp_section_parses_and_defaults() {
+        let c = AgentConfig::parse(
+            "[dlp]\nenabled = true\npolicy = \"/etc/haidang/dlp\"\nremovable_mounts = [\"/mnt/usb*\"]\n\
+             share_fstypes = [\"cifs\"]\nat_rest_paths = [\"/home\"]\nat_rest_interval = \"12h\"\n\
+             walk_interval = \"5s\"\nvault = \"/var/lib/haidang/vault\"\nremount_readonly = true\n\
+             max_file_size = \"32MiB\"\ndocument_timeout = \"10s\"\nmax_quarantine_size = \"1GiB\"\n",
+        )
+        .expect("parses")
+        .dlp;
+        assert!(c.enabled && c.remount_readonly);
+        assert_eq!(c.policy.as_deref(), Some(std::path::Path::new("/etc/haidang/dlp")));
+        assert_eq!((c.removable_mounts.len(), c.share_fstypes.len()), (1, 1));
+        assert_eq!((c.at_rest_interval, c.walk_interval), (Duration::from_secs(12 * 3600), Duration::from_secs(5)));
+        assert_eq!(c.vault_dir(std::path::Path::new("/s")), std::path::PathBuf::from("/var/lib/haidang/vault"));
+        let d = AgentConfig::parse("").expect("empty").dlp;
+        assert!(!d.enabled && !d.remount_readonly && d.policy.is_none() && d.at_rest_paths.is_empty());
+        assert_eq!(d.removable_mounts, vec!["/media/**".to_string(), "/run/media/**".to_string()]);
+        assert_eq!(d.share_fstypes, ["cifs", "smb3", "nfs", "nfs4", "fuse.sshfs", "fuse.smbnetfs"]);
+        assert_eq!(d.vault_dir(std::path::Path::new("/s")), std::path::PathBuf::from("/s/vault"));
+    }
+
+    #[test]
+    fn bad_dlp_values_are_refused_with_the_key() {
+        for (text, start, why) in [
+            ("[dlp]\nenabled = \"yes\"\n", "line 2, key \"dlp.enabled\"", "invalid type"),
+            ("[dlp]\n\nwalk_interval = \"often\"\n", "line 3, key \"dlp.walk_interval\"", "not a duration"),
+            ("[dlp]\nremovable = []\n", "line 2, key \"dlp.removable\"", "unknown field"),
+            ("[dlp]\nat_rest_interval = \"10s\"\n", "key \"dlp.at_rest_interval\"", "at least 1m"),
+            ("[dlp]\nwalk_interval = \"100ms\"\n", "key \"dlp.walk_interval\"", "at least 1s"),
+            ("[dlp]\nremovable_mounts = [\"/media/[\"]\n", "key \"dlp.removable_mounts\"", "not a glob"),
+            ("[dlp]\nat_rest_paths = [\"home\"]\n", "key \"dlp.at_rest_paths\"", "not an absolute path"),
+            ("[dlp]\nmax_file_size = \"0B\"\n", "key \"dlp.max_file_size\"", "between"),
+        ] {
+            let e = AgentConfig::parse(text).expect_err(text);
+            assert!(e.starts_with(start) && e.contains(why), "{text}: {e}");
         }
     }
 

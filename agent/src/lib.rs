@@ -1,6 +1,7 @@
 //! The Hải Đăng endpoint agent: sensors record observations into a durable spool, and the
 //! uplink streams signed batches of them to the collector over QUIC.
 
+pub mod channels;
 pub mod config;
 pub mod dlp;
 pub mod enroll;

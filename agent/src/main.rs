@@ -1,5 +1,6 @@
 use anyhow::{Context, Result};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use haidang_agent::channels::vault;
 use haidang_agent::config::AgentConfig;
 use haidang_agent::fim::{self, FimConfig};
 use haidang_agent::state::State;
@@ -97,10 +98,70 @@ enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// One DLP discovery pass over the `[dlp] at_rest_paths` of a configuration, on demand and
+    /// without enrollment: the scheduled at-rest scan of `run`, printed as `scan --dlp
+    /// --channel at_rest` prints (same output, same exit status). Nothing is quarantined.
+    Discover {
+        /// Agent configuration file whose [dlp] section names the folders and the policy.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// One JSON object per finding, and one per file that could not be inspected.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The vault of files DLP blocked: list them, or restore one (as an administrator, without
+    /// enrollment; the entry stays in the vault as evidence).
+    #[command(subcommand)]
+    Vault(VaultCommand),
     /// Internal: parses one untrusted document for the DLP content walker and streams its
     /// parts on stdout; the agent runs itself so under memory and CPU limits.
     #[command(name = haidang_agent::dlp::extract::SUBCOMMAND, hide = true)]
     Extract { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// List the quarantined files: id, when, channel, original path, size, SHA-256, rules.
+    List {
+        #[command(flatten)]
+        vault: VaultTarget,
+        /// One JSON object per entry.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decrypt one entry back to its original path (or --to PATH), with its mode and owner;
+    /// refuses to replace an existing file and checks the recorded SHA-256.
+    Restore {
+        /// The entry id, as `vault list` shows it.
+        id: String,
+        #[command(flatten)]
+        vault: VaultTarget,
+        /// Where to write the file instead of its original path.
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
+    },
+}
+
+/// Where a vault is.
+#[derive(Args)]
+struct VaultTarget {
+    /// The agent's state directory (it holds the vault key, and the vault by default).
+    #[arg(long)]
+    state: PathBuf,
+    /// The agent's configuration, when its [dlp] section moves the vault elsewhere.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl VaultTarget {
+    fn open(&self) -> Result<vault::Vault> {
+        anyhow::ensure!(self.state.is_dir(), "{} is not an agent state directory", self.state.display());
+        let dlp = match &self.config {
+            Some(file) => AgentConfig::load(file)?.dlp,
+            None => haidang_agent::channels::DlpConfig::default(),
+        };
+        Ok(vault::Vault::new(&dlp.vault_dir(&self.state), &self.state.join("vault.key")))
+    }
 }
 
 #[derive(Subcommand)]
@@ -150,7 +211,7 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     // `fim check` keeps 1 for "changes found", as `diff` and `aide --check` do.
     let failure = match cli.command {
-        Command::Fim(FimCommand::Check { .. }) | Command::Scan { .. } => ExitCode::from(2),
+        Command::Fim(FimCommand::Check { .. }) | Command::Scan { .. } | Command::Discover { .. } => ExitCode::from(2),
         _ => ExitCode::FAILURE,
     };
     match run_cli(cli.command) {
@@ -212,6 +273,25 @@ fn run_cli(command: Command) -> Result<ExitCode> {
                 progress,
             });
         }
+        Command::Discover { config, json } => {
+            let dlp = AgentConfig::load(&config)?.dlp;
+            anyhow::ensure!(!dlp.at_rest_paths.is_empty(), "{} names no at_rest_paths under [dlp]", config.display());
+            return scan::cli::run(&scan::cli::Options {
+                yara: None,
+                dlp: true,
+                policy: dlp.policy,
+                channel: haidang_agent::dlp::Channel::AtRest,
+                json,
+                paths: dlp.at_rest_paths,
+                max_file_size: dlp.max_file_size.as_u64(),
+                progress: std::io::stderr().is_terminal(),
+            });
+        }
+        Command::Vault(VaultCommand::List { vault, json }) => vault_list(&vault.open()?, json)?,
+        Command::Vault(VaultCommand::Restore { id, vault, to }) => {
+            let restored = vault.open()?.restore(&id, to.as_deref())?;
+            println!("restored {id} to {}", haidang_proto::Text::from(restored.as_path()).display_safe());
+        }
         Command::Extract { file } => {
             let code = haidang_agent::dlp::extract::child_main(&file);
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
@@ -227,6 +307,40 @@ fn parse_channel(name: &str) -> Result<haidang_agent::dlp::Channel, String> {
         Some(Channel::Any) | None => Err("expected usb, share, print or at_rest".into()),
         Some(channel) => Ok(channel),
     }
+}
+
+fn vault_list(vault: &vault::Vault, json: bool) -> Result<()> {
+    let (entries, problems) = vault.list()?;
+    for problem in &problems {
+        eprintln!("warning: unreadable vault entry: {problem}");
+    }
+    for e in &entries {
+        if json {
+            println!(
+                "{}",
+                json!({
+                    "id": e.id, "quarantined_at": e.quarantined_at, "channel": e.channel, "path": e.path,
+                    "size": e.size, "sha256": e.sha256, "uid": e.uid, "gid": e.gid,
+                    "mode": format!("{:o}", e.mode), "rules": e.rules,
+                })
+            );
+        } else {
+            println!(
+                "{}  {}  {:<8} {:>10}  {}  sha256:{}  [{}]",
+                e.id,
+                e.quarantined_at,
+                e.channel,
+                e.size,
+                haidang_proto::text::terminal_safe(&e.path),
+                e.sha256,
+                e.rules.join(",")
+            );
+        }
+    }
+    if !json {
+        eprintln!("{} entries in {}", entries.len(), vault.dir().display());
+    }
+    Ok(())
 }
 
 fn status(state: &State, json: bool) -> Result<ExitCode> {
@@ -249,6 +363,8 @@ fn status(state: &State, json: bool) -> Result<ExitCode> {
                 "spool_events": events, "spool_batches": batches, "spool_bytes": bytes,
                 "last_seq": file.as_ref().map_or(0, |f| f.last_seq),
                 "fim_sensor": field(|f| f.fim_sensor.clone()), "process_sensor": field(|f| f.process_sensor.clone()),
+                "dlp_sensor": field(|f| f.dlp_sensor.clone()),
+                "dlp_mounts": file.as_ref().filter(|_| running).map_or(Vec::new(), |f| f.dlp_mounts.clone()),
             })
         );
     } else {
@@ -264,6 +380,10 @@ fn status(state: &State, json: bool) -> Result<ExitCode> {
         println!("spool:          {events} events, {batches} unacknowledged batches, {bytes} bytes");
         println!("file sensor:    {}", field(|f| f.fim_sensor.clone()));
         println!("process sensor: {}", field(|f| f.process_sensor.clone()));
+        println!("dlp channels:   {}", field(|f| f.dlp_sensor.clone()));
+        for mount in file.as_ref().filter(|_| running).map_or(&[][..], |f| &f.dlp_mounts[..]) {
+            println!("  watching      {mount}");
+        }
     }
     Ok(if running { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }

@@ -8,7 +8,7 @@ use crate::spool::{Recorder, Spool};
 use crate::state::State;
 use crate::status::{LinkState, Publisher};
 use crate::uplink::Uplink;
-use crate::{fim, process, scan, tls};
+use crate::{channels, fim, process, scan, tls};
 use anyhow::Result;
 use std::future::Future;
 use std::io::IsTerminal;
@@ -20,6 +20,11 @@ pub async fn run_until(
     config: AgentConfig,
     shutdown: impl Future<Output = impl Into<StopCause>>,
 ) -> Result<()> {
+    // A bad DLP policy refuses the start, as a bad config file does.
+    let dlp_channels = match config.dlp.enabled {
+        true => Some(channels::Channels::prepare(config.dlp.clone(), &state.root)?),
+        false => None,
+    };
     let creds = state.credentials()?;
     // Everything that can refuse to start is checked before `started` is recorded.
     let uplink_tls = tls::enrolled(&creds.ca, &creds.cert, &creds.key_pkcs8)?;
@@ -72,6 +77,17 @@ pub async fn run_until(
         "off".to_string()
     };
 
+    let dlp = dlp_channels.map(|dlp_channels| {
+        let status = Arc::new(channels::ChannelStatus::default());
+        let (rec, st) = (recorder.clone(), status.clone());
+        tasks.spawn(async move {
+            if let Err(e) = dlp_channels.run(rec, st).await {
+                tracing::error!(error = %format!("{e:#}"), "DLP channels stopped");
+            }
+        });
+        status
+    });
+
     tasks.spawn(
         Heartbeat {
             interval: config.uplink.heartbeat_interval,
@@ -91,6 +107,7 @@ pub async fn run_until(
             server: creds.identity.server.clone(),
             fim_sensor: fim_sensor.clone(),
             process_sensor: process_sensor.clone(),
+            dlp,
         }
         .run(),
     );

@@ -1,6 +1,7 @@
 //! The running agent's status, published as `STATE/status.json` (the spool's database is
 //! locked by the running agent, so `haidang-agent status` reads this file instead).
 
+use crate::channels::ChannelStatus;
 use crate::spool::Spool;
 use crate::state::{State, write_private};
 use anyhow::Result;
@@ -65,6 +66,12 @@ pub struct StatusFile {
     pub last_seq: u64,
     pub fim_sensor: String,
     pub process_sensor: String,
+    /// How the DLP channels watch writes (`off` when they do not run).
+    #[serde(default)]
+    pub dlp_sensor: String,
+    /// One line per mount the DLP channels watch: channel, mount point, fstype, source, how.
+    #[serde(default)]
+    pub dlp_mounts: Vec<String>,
 }
 
 pub struct Publisher {
@@ -75,6 +82,8 @@ pub struct Publisher {
     pub server: String,
     pub fim_sensor: String,
     pub process_sensor: String,
+    /// The DLP channels, when they run.
+    pub dlp: Option<Arc<ChannelStatus>>,
 }
 
 impl Publisher {
@@ -91,6 +100,7 @@ impl Publisher {
     fn publish(&self, started: &str) -> Result<()> {
         let depth = self.spool.depth()?;
         let (connection, last_ack, last_batch) = self.link.snapshot();
+        let (dlp_sensor, dlp_mounts) = self.dlp.as_ref().map_or(("off".to_owned(), Vec::new()), |d| d.snapshot());
         let status = StatusFile {
             pid: std::process::id(),
             agent_id: self.agent_id.clone(),
@@ -106,6 +116,8 @@ impl Publisher {
             last_seq: depth.last_seq,
             fim_sensor: self.fim_sensor.clone(),
             process_sensor: self.process_sensor.clone(),
+            dlp_sensor,
+            dlp_mounts,
         };
         write_private(&self.state.status_path(), &serde_json::to_vec_pretty(&status)?)
     }

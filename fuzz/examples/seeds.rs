@@ -47,5 +47,18 @@ fn main() {
           [process]\nenabled = true\n[spool]\nmax_bytes = \"512MiB\"\n[uplink]\nbatch_max_events = 2000\nheartbeat_interval = \"30s\"\n",
     );
     write(&dir, "agent_config", "bad_key", b"[fim]\npathz = []\n\n[spool]\nmax_bytes = 12\n");
+    write(
+        &dir,
+        "mountinfo",
+        "proc5",
+        b"22 27 0:21 / /proc rw,relatime - proc proc rw\n43 27 7:0 / /media/USB\\040DISK rw,relatime shared:5 - vfat /dev/loop0 rw\n\
+          44 27 0:39 / /mnt/share rw,nosuid - fuse.sshfs root@127.0.0.1:/srv rw,user_id=0\n",
+    );
+    write(
+        &dir,
+        "vault_sidecar",
+        "entry",
+        br#"{"version":1,"id":"1795000000-0011223344556677","path":"/media/usb/b.docx","path_hex":"2f6d656469612f7573622f622e646f6378","uid":0,"gid":0,"mode":33188,"size":10,"sha256":"0000000000000000000000000000000000000000000000000000000000000000","channel":"usb","rules":["s0-level-egress"],"quarantined_at":"2026-11-27T05:00:00Z","salt":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
+    );
     println!("seeds written under {}", dir.display());
 }

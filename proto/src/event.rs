@@ -88,6 +88,8 @@ pub enum EventBody {
     Dlp(DlpMatch),
     Malware(MalwareMatch),
     Agent(AgentLifecycle),
+    Mount(MountEvent),
+    DlpVerdict(DlpVerdict),
 }
 
 /// What kind of event this is, as used in queries (`--kind file`).
@@ -100,10 +102,12 @@ pub enum EventKind {
     Dlp,
     Malware,
     Agent,
+    Mount,
+    DlpVerdict,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::File,
         EventKind::Process,
         EventKind::Health,
@@ -111,6 +115,8 @@ impl EventKind {
         EventKind::Dlp,
         EventKind::Malware,
         EventKind::Agent,
+        EventKind::Mount,
+        EventKind::DlpVerdict,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -122,6 +128,8 @@ impl EventKind {
             EventKind::Dlp => "dlp",
             EventKind::Malware => "malware",
             EventKind::Agent => "agent",
+            EventKind::Mount => "mount",
+            EventKind::DlpVerdict => "dlp_verdict",
         }
     }
 }
@@ -130,7 +138,7 @@ impl FromStr for EventKind {
     type Err = String;
     fn from_str(s: &str) -> Result<EventKind, String> {
         EventKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            format!("unknown event kind {s:?} (expected file, process, health, gap, dlp, malware or agent)")
+            format!("unknown event kind {s:?} (expected file, process, health, gap, dlp, malware, agent, mount or dlp_verdict)")
         })
     }
 }
@@ -311,6 +319,63 @@ pub struct AgentLifecycle {
     pub agent_version: String,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MountAction {
+    Mounted,
+    Unmounted,
+    /// The agent remounted the filesystem read-only after blocking a file written to it.
+    RemountedReadOnly,
+}
+
+impl MountAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MountAction::Mounted => "mounted",
+            MountAction::Unmounted => "unmounted",
+            MountAction::RemountedReadOnly => "remounted_readonly",
+        }
+    }
+}
+
+/// A filesystem the DLP channels watch came or went: removable media (`usb`) or a network
+/// share (`share`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MountEvent {
+    pub action: MountAction,
+    /// `usb` or `share`.
+    pub channel: String,
+    pub mount_point: Text,
+    /// The mounted device or remote (`/dev/sdb1`, `//server/share`, `user@host:/dir`).
+    pub source: Text,
+    pub fstype: String,
+    /// The kernel marks the block device removable (sysfs), as opposed to a mount point that
+    /// matched a configured glob.
+    pub removable: bool,
+    /// How writes to it are noticed: `fanotify` or `walk` (periodic), with why.
+    pub watch: String,
+}
+
+/// What the agent did about one object on a DLP channel: the policy's strongest action and its
+/// outcome (`recorded`, `quarantined`, `quarantine_failed`), with the parts that could not be
+/// inspected. Each covered finding is also a [`DlpMatch`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DlpVerdict {
+    pub channel: String,
+    pub path: Text,
+    pub sha256: Option<Hash32>,
+    /// `audit`, `alert` or `block`.
+    pub action: String,
+    pub outcome: String,
+    /// Where the file went in the agent's vault, when quarantined.
+    pub vault_id: Option<String>,
+    /// The policy rules that decided.
+    pub rules: Vec<String>,
+    /// `part: reason` for each part that could not be inspected.
+    pub not_inspected: Vec<String>,
+    /// Free text: why a quarantine failed, a read-only remount, …
+    pub detail: String,
+}
+
 impl Event {
     pub fn kind(&self) -> EventKind {
         match self.body {
@@ -321,6 +386,8 @@ impl Event {
             EventBody::Dlp(_) => EventKind::Dlp,
             EventBody::Malware(_) => EventKind::Malware,
             EventBody::Agent(_) => EventKind::Agent,
+            EventBody::Mount(_) => EventKind::Mount,
+            EventBody::DlpVerdict(_) => EventKind::DlpVerdict,
         }
     }
 
@@ -415,6 +482,26 @@ impl Event {
                 m.insert("clock_jump_secs".into(), json!(a.clock_jump_secs));
                 m.insert("detail".into(), json!(a.detail));
                 m.insert("agent_version".into(), json!(a.agent_version));
+            }
+            EventBody::Mount(x) => {
+                m.insert("action".into(), json!(x.action.as_str()));
+                m.insert("channel".into(), json!(x.channel));
+                m.insert("mount_point".into(), json!(x.mount_point.as_str()));
+                m.insert("source".into(), json!(x.source.as_str()));
+                m.insert("fstype".into(), json!(x.fstype));
+                m.insert("removable".into(), json!(x.removable));
+                m.insert("watch".into(), json!(x.watch));
+            }
+            EventBody::DlpVerdict(v) => {
+                m.insert("channel".into(), json!(v.channel));
+                m.insert("path".into(), json!(v.path.as_str()));
+                m.insert("sha256".into(), opt_hex(v.sha256));
+                m.insert("action".into(), json!(v.action));
+                m.insert("outcome".into(), json!(v.outcome));
+                m.insert("vault_id".into(), json!(v.vault_id));
+                m.insert("rules".into(), json!(v.rules));
+                m.insert("not_inspected".into(), json!(v.not_inspected));
+                m.insert("detail".into(), json!(v.detail));
             }
         }
         Value::Object(m)

@@ -10,6 +10,8 @@
 //! | file renamed             | file_rename          | TargetFilename (new), SourceFilename (old)   |
 //! | DLP match                | dlp                  | Detector, Channel, Count, Confidence, MarkingLevel, TargetFilename |
 //! | YARA match               | antivirus            | Signature, Filename, RuleName, Namespace, Tags |
+//! | DLP verdict (what was done) | dlp          | Channel, TargetFilename, PolicyAction, Outcome, VaultId, Rules |
+//! | removable/share mount, unmount | mount        | EventType, Channel, MountPoint, Source, FsType, Removable |
 //! | heartbeat, spool gap, start/stop, clock jump | agent_status | EventType, …               |
 //!
 //! `antivirus` is Sigma's category for malware detections, so community rules that name
@@ -19,8 +21,8 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use haidang_proto::event::{
-    AgentId, AgentLifecycle, DlpMatch, Event, EventBody, FileAction, FileEvent, Gap, Health, MalwareMatch,
-    ProcessAction, ProcessEvent,
+    AgentId, AgentLifecycle, DlpMatch, DlpVerdict, Event, EventBody, FileAction, FileEvent, Gap, Health, MalwareMatch,
+    MountEvent, ProcessAction, ProcessEvent,
 };
 use haidang_proto::text::Text;
 use rsigma_eval::EventValue;
@@ -91,6 +93,8 @@ impl<'a> NativeEvent<'a> {
             EventBody::Health(h) => lookup(HEALTH_FIELDS, h, name),
             EventBody::Gap(g) => lookup(GAP_FIELDS, g, name),
             EventBody::Agent(a) => lookup(AGENT_FIELDS, a, name),
+            EventBody::Mount(x) => lookup(MOUNT_FIELDS, x, name),
+            EventBody::DlpVerdict(v) => lookup(VERDICT_FIELDS, v, name),
         }
     }
 
@@ -108,6 +112,8 @@ impl<'a> NativeEvent<'a> {
             EventBody::Health(h) => each(HEALTH_FIELDS, h, visit),
             EventBody::Gap(g) => each(GAP_FIELDS, g, visit),
             EventBody::Agent(a) => each(AGENT_FIELDS, a, visit),
+            EventBody::Mount(x) => each(MOUNT_FIELDS, x, visit),
+            EventBody::DlpVerdict(v) => each(VERDICT_FIELDS, v, visit),
         }
     }
 }
@@ -127,7 +133,8 @@ pub fn category(body: &EventBody) -> &'static str {
             FileAction::Deleted => "file_delete",
             FileAction::Renamed => "file_rename",
         },
-        EventBody::Dlp(_) => "dlp",
+        EventBody::Dlp(_) | EventBody::DlpVerdict(_) => "dlp",
+        EventBody::Mount(_) => "mount",
         EventBody::Malware(_) => "antivirus",
         EventBody::Health(_) | EventBody::Gap(_) | EventBody::Agent(_) => "agent_status",
     }
@@ -182,6 +189,8 @@ impl rsigma_eval::Event for NativeEvent<'_> {
             EventBody::Health(_) => &mut HEALTH_FIELDS.iter().map(|(n, _)| *n),
             EventBody::Gap(_) => &mut GAP_FIELDS.iter().map(|(n, _)| *n),
             EventBody::Agent(_) => &mut AGENT_FIELDS.iter().map(|(n, _)| *n),
+            EventBody::Mount(_) => &mut MOUNT_FIELDS.iter().map(|(n, _)| *n),
+            EventBody::DlpVerdict(_) => &mut VERDICT_FIELDS.iter().map(|(n, _)| *n),
         };
         names.for_each(visit);
         true
@@ -314,6 +323,29 @@ const AGENT_FIELDS: &[(&str, Getter<AgentLifecycle>)] = &[
     ("AgentVersion", |a| Some(str_value(&a.agent_version))),
 ];
 
+const MOUNT_FIELDS: &[(&str, Getter<MountEvent>)] = &[
+    ("EventType", |x| Some(str_value(x.action.as_str()))),
+    ("Channel", |x| Some(str_value(&x.channel))),
+    ("MountPoint", |x| Some(text(&x.mount_point))),
+    ("Source", |x| Some(text(&x.source))),
+    ("FsType", |x| Some(str_value(&x.fstype))),
+    ("Removable", |x| Some(EventValue::Bool(x.removable))),
+    ("Watch", |x| Some(str_value(&x.watch))),
+];
+
+const VERDICT_FIELDS: &[(&str, Getter<DlpVerdict>)] = &[
+    ("EventType", |_| Some(str_value("dlp_verdict"))),
+    ("Channel", |v| Some(str_value(&v.channel))),
+    ("TargetFilename", |v| Some(text(&v.path))),
+    ("Sha256", |v| v.sha256.as_ref().map(hex_value)),
+    ("PolicyAction", |v| Some(str_value(&v.action))),
+    ("Outcome", |v| Some(str_value(&v.outcome))),
+    ("VaultId", |v| v.vault_id.as_deref().map(str_value)),
+    ("Rules", |v| Some(EventValue::Array(v.rules.iter().map(|r| str_value(r)).collect()))),
+    ("NotInspected", |v| Some(EventValue::Array(v.not_inspected.iter().map(|r| str_value(r)).collect()))),
+    ("Detail", |v| Some(str_value(&v.detail))),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,5 +424,48 @@ mod tests {
             assert_eq!(n.get_field("Image"), Some(str_value("/usr/bin/vi")));
             assert_eq!(n.get_field("Hostname"), None);
         }
+    }
+
+    #[test]
+    fn mounts_and_dlp_verdicts_route_to_their_categories() {
+        use haidang_proto::event::MountAction;
+        let mount = Event {
+            seq: 2,
+            time: Timestamp(0),
+            body: EventBody::Mount(MountEvent {
+                action: MountAction::Mounted,
+                channel: "usb".into(),
+                mount_point: Text::from("/media/usb0"),
+                source: Text::from("/dev/sdb1"),
+                fstype: "vfat".into(),
+                removable: true,
+                watch: "fanotify".into(),
+            }),
+        };
+        let n = NativeEvent::new(&AgentId([1; 16]), &mount, None);
+        assert_eq!(n.logsource("linux").category.as_deref(), Some("mount"));
+        assert_eq!(n.get_field("EventType"), Some(str_value("mounted")));
+        assert_eq!(n.get_field("MountPoint"), Some(str_value("/media/usb0")));
+        assert_eq!(n.get_field("Removable"), Some(EventValue::Bool(true)));
+        let verdict = Event {
+            seq: 3,
+            time: Timestamp(0),
+            body: EventBody::DlpVerdict(DlpVerdict {
+                channel: "usb".into(),
+                path: Text::from("/media/usb0/baocao.docx"),
+                sha256: Some([0xcd; 32]),
+                action: "block".into(),
+                outcome: "quarantined".into(),
+                vault_id: Some("v1".into()),
+                rules: vec!["s0-level-egress".into()],
+                not_inspected: Vec::new(),
+                detail: String::new(),
+            }),
+        };
+        let n = NativeEvent::new(&AgentId([1; 16]), &verdict, None);
+        assert_eq!(n.logsource("linux").category.as_deref(), Some("dlp"));
+        assert_eq!(n.get_field("Outcome"), Some(str_value("quarantined")));
+        assert_eq!(n.get_field("TargetFilename"), Some(str_value("/media/usb0/baocao.docx")));
+        assert_eq!(n.get_field("PolicyAction"), Some(str_value("block")));
     }
 }

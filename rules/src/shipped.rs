@@ -15,6 +15,7 @@ pub const RULES: &[(&str, &str)] = &[
         include_str!("../sigma/correlation/dropped_file_executed.yml"),
     ),
     ("shipped:sigma/correlation/mass_file_deletion.yml", include_str!("../sigma/correlation/mass_file_deletion.yml")),
+    ("shipped:sigma/dlp/dlp_block_not_enforced.yml", include_str!("../sigma/dlp/dlp_block_not_enforced.yml")),
     ("shipped:sigma/dlp/dlp_bulk_personal_data.yml", include_str!("../sigma/dlp/dlp_bulk_personal_data.yml")),
     ("shipped:sigma/dlp/dlp_secret_at_rest.yml", include_str!("../sigma/dlp/dlp_secret_at_rest.yml")),
     ("shipped:sigma/dlp/dlp_state_secret_marking.yml", include_str!("../sigma/dlp/dlp_state_secret_marking.yml")),

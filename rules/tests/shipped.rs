@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use haidang_proto::event::{
-    Actor, AgentId, AgentLifecycle, Detection, DlpMatch, Event, EventBody, FileAction, FileEvent, FileMeta, Gap,
-    Health, LifecycleAction, MalwareMatch, ProcessAction, ProcessEvent, Timestamp,
+    Actor, AgentId, AgentLifecycle, Detection, DlpMatch, DlpVerdict, Event, EventBody, FileAction, FileEvent, FileMeta,
+    Gap, Health, LifecycleAction, MalwareMatch, ProcessAction, ProcessEvent, Timestamp,
 };
 use haidang_proto::text::Text;
 use haidang_rules::RuleSet;
@@ -102,6 +102,17 @@ fn event(seq: u64, v: &Value) -> Event {
             level: v["MarkingLevel"].as_str().map(str::to_owned),
             sha256: Some([9; 32]),
             action: "audit".into(),
+        }),
+        "dlp_verdict" => EventBody::DlpVerdict(DlpVerdict {
+            channel: v["Channel"].as_str().unwrap_or_default().to_owned(),
+            path: text(v, "TargetFilename"),
+            sha256: Some([9; 32]),
+            action: v["PolicyAction"].as_str().unwrap_or_default().to_owned(),
+            outcome: v["Outcome"].as_str().unwrap_or_default().to_owned(),
+            vault_id: None,
+            rules: vec!["s0-level-egress".into()],
+            not_inspected: Vec::new(),
+            detail: String::new(),
         }),
         "malware" => EventBody::Malware(MalwareMatch {
             rule: v["Signature"].as_str().unwrap_or_default().to_owned(),

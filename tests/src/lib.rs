@@ -278,3 +278,20 @@ pub fn agent_json_lines(args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
         .collect();
     (out.status.code(), objects, String::from_utf8_lossy(&out.stderr).into_owned())
 }
+
+/// A minimal .docx whose body holds `paragraphs`, for the DLP tests to plant data in.
+pub fn docx(paragraphs: &[&str]) -> Vec<u8> {
+    use std::io::Write;
+    let body: String = paragraphs.iter().map(|p| format!("<w:p><w:r><w:t>{p}</w:t></w:r></w:p>")).collect();
+    let document = format!(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>"#
+    );
+    let types = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#;
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in [("[Content_Types].xml", types), ("word/document.xml", document.as_str())] {
+        out.start_file(name, options).expect("zip entry");
+        out.write_all(content.as_bytes()).expect("zip write");
+    }
+    out.finish().expect("zip finish").into_inner()
+}

@@ -5,7 +5,6 @@
 
 use serde_json::{Value, json};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -28,22 +27,6 @@ fn cccds() -> Vec<String> {
     (0..12).map(|i| format!("{}0{}{:06}", ["001", "056", "058"][i % 3], 80 + i, 100_000 + i * 7_919)).collect()
 }
 
-/// A minimal .docx whose body holds `paragraphs`.
-fn docx(paragraphs: &[&str]) -> Vec<u8> {
-    let body: String = paragraphs.iter().map(|p| format!("<w:p><w:r><w:t>{p}</w:t></w:r></w:p>")).collect();
-    let document = format!(
-        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>"#
-    );
-    let types = r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#;
-    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for (name, content) in [("[Content_Types].xml", types), ("word/document.xml", document.as_str())] {
-        out.start_file(name, options).expect("zip entry");
-        out.write_all(content.as_bytes()).expect("zip write");
-    }
-    out.finish().expect("zip finish").into_inner()
-}
-
 fn sha256(path: &Path) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, &fs::read(path).expect("read")))
 }
@@ -52,7 +35,7 @@ fn sha256(path: &Path) -> String {
 /// the spec's near misses (§10.1 invalid vectors, §3.6 marking traps).
 fn planted(root: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let report = root.join("baocao.docx");
-    fs::write(&report, docx(&["TỐI MẬT", "Báo cáo tình hình an ninh trật tự quý III."])).expect("write");
+    fs::write(&report, haidang_tests::docx(&["TỐI MẬT", "Báo cáo tình hình an ninh trật tự quý III."])).expect("write");
     let ids = root.join("danhsach.txt");
     let lines: String = cccds().iter().enumerate().map(|(n, v)| format!("{}. Số CCCD: {v}\n", n + 1)).collect();
     fs::write(&ids, format!("Danh sách công dân\n{lines}")).expect("write");
@@ -120,7 +103,7 @@ fn planted_data_gives_exact_findings_with_the_policy_action_and_exit_1() {
 fn a_corrupt_document_is_reported_not_inspected_and_exit_2() {
     let tree = tempfile::tempdir().expect("tempdir");
     let root = fs::canonicalize(tree.path()).expect("canonical");
-    let whole = docx(&["TỐI MẬT"]);
+    let whole = haidang_tests::docx(&["TỐI MẬT"]);
     let corrupt = root.join("hong.docx");
     fs::write(&corrupt, &whole[..whole.len() / 2]).expect("write");
 

@@ -110,6 +110,8 @@ pub enum Reason {
     Timeout,
     /// The child process that parsed the document died or could not be run.
     ChildFailed(String),
+    /// The file itself could not be opened or read (permissions, I/O error).
+    Unreadable(String),
 }
 
 impl std::fmt::Display for Reason {
@@ -121,6 +123,7 @@ impl std::fmt::Display for Reason {
             Reason::Unsupported(why) => write!(f, "unsupported: {why}"),
             Reason::Timeout => f.write_str("time budget exceeded"),
             Reason::ChildFailed(why) => write!(f, "extraction process failed: {why}"),
+            Reason::Unreadable(why) => write!(f, "cannot read: {why}"),
         }
     }
 }

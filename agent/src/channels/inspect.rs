@@ -1,0 +1,149 @@
+//! One file on one channel: extract and detect (the DLP content engine, cached by content
+//! hash), decide with the policy, act (quarantine into the vault on `block`), and say so in
+//! events: a `DlpMatch` per covered finding or unreadable part, and one `DlpVerdict` with the
+//! action and what came of it. A file that cannot be inspected is a verdict policy acts on.
+
+use super::config::DlpConfig;
+use super::vault::Vault;
+use crate::dlp::extract::{DocumentResult, Extractor, Limits, Reason};
+use crate::dlp::{self, Action, Channel, DetectorSet, Policy};
+use anyhow::{Context, Result};
+use haidang_proto::EventBody;
+use haidang_proto::Text;
+use haidang_proto::event::{DlpMatch, DlpVerdict};
+use std::path::Path;
+
+/// The DLP engine of the running agent, shared by its channels.
+pub struct Inspector {
+    set: DetectorSet,
+    extractor: Extractor,
+    policy: Policy,
+    vault: Vault,
+    max_quarantine: u64,
+}
+
+/// What inspecting one file came to.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Events to record; empty when the policy covers nothing in the file.
+    pub events: Vec<EventBody>,
+    /// The policy said block (whatever came of it).
+    pub blocked: bool,
+}
+
+impl Inspector {
+    /// Loads the policy and the detectors; documents are parsed in child processes of the
+    /// agent's own executable.
+    pub fn new(cfg: &DlpConfig, vault: Vault) -> Result<Inspector> {
+        let policy = match &cfg.policy {
+            Some(dir) => Policy::load_dir(dir)?,
+            None => Policy::shipped()?,
+        };
+        let set = DetectorSet::new(dlp::Config::default()).context("building the DLP detectors")?;
+        let limits = Limits {
+            max_input_bytes: cfg.max_file_size.as_u64(),
+            time_budget: cfg.document_timeout,
+            ..Limits::default()
+        };
+        let extractor = Extractor::new(limits).context("locating the agent executable for document extraction")?;
+        Ok(Inspector { set, extractor, policy, vault, max_quarantine: cfg.max_quarantine_size.as_u64() })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Inspects the file at `path` as going out (or resting) on `channel`. A file that is
+    /// gone by now yields nothing: there is nothing left to leak.
+    pub fn inspect(&self, path: &Path, channel: Channel) -> Outcome {
+        let (doc, sha256) = match self.extractor.scan_document(&self.set, path) {
+            Ok(doc) => {
+                let sha256 = Some(doc.sha256);
+                (doc, sha256)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Outcome::default(),
+            Err(e) => {
+                let unreadable = vec![(name(path), Reason::Unreadable(e.to_string()))];
+                (
+                    DocumentResult {
+                        findings: Vec::new(),
+                        could_not_inspect: unreadable,
+                        sha256: [0; 32],
+                        cached: false,
+                    },
+                    None,
+                )
+            }
+        };
+        let decision = self.policy.decide(channel, &doc.findings, &doc.could_not_inspect);
+        let Some(action) = decision.action() else { return Outcome::default() };
+        let mut events = Vec::new();
+        let mut rules: Vec<String> = Vec::new();
+        for covered in &decision.findings {
+            let mut event = covered.to_event(channel, path, doc.sha256);
+            event.sha256 = sha256;
+            events.push(EventBody::Dlp(event));
+            push_unique(&mut rules, covered.rule);
+        }
+        for covered in &decision.could_not_inspect {
+            let (part, _) = covered.item;
+            events.push(EventBody::Dlp(DlpMatch {
+                channel: channel.as_str().to_owned(),
+                path: Text::from(path),
+                container_path: Some(Text::from(part.as_str())),
+                detector: "could_not_inspect".to_owned(),
+                count: 1,
+                confidence: 0,
+                masked_sample: None,
+                level: None,
+                sha256,
+                action: covered.action.as_str().to_owned(),
+            }));
+            push_unique(&mut rules, covered.rule);
+        }
+        let not_inspected = doc.could_not_inspect.iter().map(|(part, reason)| format!("{part}: {reason}")).collect();
+        let mut verdict = DlpVerdict {
+            channel: channel.as_str().to_owned(),
+            path: Text::from(path),
+            sha256,
+            action: action.as_str().to_owned(),
+            outcome: "recorded".to_owned(),
+            vault_id: None,
+            rules,
+            not_inspected,
+            detail: String::new(),
+        };
+        let mut outcome = Outcome { blocked: action == Action::Block, ..Outcome::default() };
+        if outcome.blocked {
+            match self.vault.quarantine(path, channel.as_str(), &verdict.rules, self.max_quarantine) {
+                Ok(entry) => {
+                    tracing::warn!(path = %path.display(), channel = channel.as_str(), vault_id = %entry.id, "DLP block: file quarantined");
+                    verdict.outcome = "quarantined".to_owned();
+                    verdict.vault_id = Some(entry.id);
+                    verdict.sha256 = hex::decode(&entry.sha256).ok().and_then(|h| h.try_into().ok());
+                }
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    tracing::error!(path = %path.display(), channel = channel.as_str(), error = %e, "DLP block: file could not be quarantined");
+                    verdict.outcome = "quarantine_failed".to_owned();
+                    verdict.detail = e;
+                }
+            }
+        } else {
+            tracing::info!(path = %path.display(), channel = channel.as_str(), action = action.as_str(), "DLP finding");
+        }
+        events.push(EventBody::DlpVerdict(verdict));
+        outcome.events = events;
+        outcome
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, item: &str) {
+    if !list.iter().any(|r| r == item) {
+        list.push(item.to_owned());
+    }
+}
+
+fn name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.to_string_lossy().into_owned(), |n| n.to_string_lossy().into_owned())
+}

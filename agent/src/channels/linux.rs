@@ -1,0 +1,162 @@
+//! Linux sources of the DLP channels: the mount table (`/proc/self/mountinfo`, whose
+//! descriptor reports `POLLPRI | POLLERR` when a mount comes or goes) and writes on watched
+//! mounts (a fanotify group with one `FAN_MARK_MOUNT` mark per mount, `FAN_CLOSE_WRITE`).
+//!
+//! Verified on Linux 6.18: a mount mark on a FUSE filesystem (`fuse.sshfs`) reports files
+//! closed after writing through that mount, as on ext4 or vfat. Changes made on the far side
+//! of a network filesystem (by the server or another client) reach no local notification;
+//! they are not egress from this machine, so only local writes are watched. A mount that
+//! refuses a mark, or an agent that is not root, falls back to a periodic walk (see
+//! [`super::Walker`]); `haidang-agent status` shows which each mount uses.
+
+use super::mountinfo::{self, MountEntry};
+use super::{MountTable, WriteSource};
+use std::ffi::CString;
+use std::io::{self, Read, Seek};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `/proc/self/mountinfo`, kept open to be polled.
+pub struct ProcMountInfo {
+    file: std::fs::File,
+}
+
+impl ProcMountInfo {
+    pub fn open() -> io::Result<ProcMountInfo> {
+        Ok(ProcMountInfo { file: std::fs::File::open("/proc/self/mountinfo")? })
+    }
+}
+
+impl MountTable for ProcMountInfo {
+    fn read(&mut self) -> io::Result<Vec<MountEntry>> {
+        // Reading the whole table from the start also re-arms the change notification.
+        self.file.rewind()?;
+        let mut text = Vec::new();
+        self.file.read_to_end(&mut text)?;
+        Ok(mountinfo::parse(&text))
+    }
+
+    fn changed(&mut self) -> bool {
+        let mut pfd = libc::pollfd { fd: self.file.as_raw_fd(), events: libc::POLLPRI | libc::POLLERR, revents: 0 };
+        // SAFETY: `pfd` is a valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 0) };
+        ready > 0 && pfd.revents & (libc::POLLPRI | libc::POLLERR) != 0
+    }
+}
+
+/// A fanotify group reporting files closed after writing on the marked mounts.
+pub struct FanotifyWrites {
+    fd: OwnedFd,
+    buf: Vec<u64>,
+}
+
+impl FanotifyWrites {
+    /// A group, or why there cannot be one here (not root, no fanotify).
+    pub fn new() -> Result<FanotifyWrites, String> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("the agent is not running as root".into());
+        }
+        let flags = libc::FAN_CLASS_NOTIF | libc::FAN_CLOEXEC | libc::FAN_NONBLOCK;
+        let event_flags = (libc::O_RDONLY | libc::O_LARGEFILE | libc::O_CLOEXEC) as libc::c_uint;
+        // SAFETY: plain system call with constant arguments.
+        let raw = unsafe { libc::fanotify_init(flags, event_flags) };
+        if raw < 0 {
+            return Err(format!("fanotify_init failed: {}", io::Error::last_os_error()));
+        }
+        // SAFETY: `raw` is a new descriptor that nothing else owns.
+        Ok(FanotifyWrites { fd: unsafe { OwnedFd::from_raw_fd(raw) }, buf: vec![0u64; 8192] })
+    }
+}
+
+impl WriteSource for FanotifyWrites {
+    fn watch(&mut self, mount: &Path) -> Result<(), String> {
+        let c = CString::new(mount.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+        // SAFETY: `c` is a valid NUL-terminated path and `fd` a fanotify descriptor. The mark
+        // goes away with the mount.
+        let r = unsafe {
+            libc::fanotify_mark(
+                self.fd.as_raw_fd(),
+                libc::FAN_MARK_ADD | libc::FAN_MARK_MOUNT,
+                libc::FAN_CLOSE_WRITE,
+                libc::AT_FDCWD,
+                c.as_ptr(),
+            )
+        };
+        if r == 0 { Ok(()) } else { Err(format!("fanotify_mark failed: {}", io::Error::last_os_error())) }
+    }
+
+    fn written(&mut self, timeout: Duration, out: &mut Vec<PathBuf>) {
+        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: `pfd` is a valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis().min(60_000) as libc::c_int) };
+        if ready <= 0 {
+            return;
+        }
+        let bytes = std::mem::size_of_val(self.buf.as_slice());
+        // SAFETY: `buf` is writable for `bytes` bytes.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), self.buf.as_mut_ptr().cast(), bytes) };
+        if n <= 0 {
+            return;
+        }
+        let n = n as usize;
+        let base = self.buf.as_ptr().cast::<u8>();
+        let header = std::mem::size_of::<libc::fanotify_event_metadata>();
+        let me = std::process::id();
+        let mut off = 0;
+        while off + header <= n {
+            // SAFETY: the kernel wrote a whole header at `off` (checked against `n`).
+            let m = unsafe { std::ptr::read_unaligned(base.add(off).cast::<libc::fanotify_event_metadata>()) };
+            let len = m.event_len as usize;
+            if m.vers != libc::FANOTIFY_METADATA_VERSION || len < header || off + len > n {
+                tracing::warn!("unexpected fanotify event layout; ignoring the rest of the buffer");
+                break;
+            }
+            off += len;
+            if m.mask & libc::FAN_Q_OVERFLOW != 0 {
+                tracing::warn!("the DLP fanotify queue overflowed: some writes to watched mounts were not seen");
+            }
+            if m.fd < 0 {
+                continue;
+            }
+            // SAFETY: the kernel opened this descriptor for us; we own and close it.
+            let file = unsafe { OwnedFd::from_raw_fd(m.fd) };
+            if u32::try_from(m.pid).is_ok_and(|pid| pid == me) {
+                continue;
+            }
+            let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) else { continue };
+            // Written then deleted: nothing left on the mount.
+            if path.as_os_str().as_bytes().ends_with(b" (deleted)") && !path.exists() {
+                continue;
+            }
+            out.push(path);
+        }
+    }
+}
+
+/// Whether sysfs says the block device `major:minor` (or the disk a partition belongs to)
+/// is removable.
+pub fn removable(major: u32, minor: u32) -> bool {
+    if major == 0 {
+        return false;
+    }
+    let dev = PathBuf::from(format!("/sys/dev/block/{major}:{minor}"));
+    let flag = |p: PathBuf| std::fs::read_to_string(p).is_ok_and(|s| s.trim() == "1");
+    flag(dev.join("removable")) || flag(dev.join("../removable"))
+}
+
+/// `mount -o remount,ro MOUNT`.
+pub fn remount_readonly(mount: &Path) -> Result<(), String> {
+    let out = std::process::Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(mount)
+        .output()
+        .map_err(|e| format!("cannot run mount: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("mount -o remount,ro failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
