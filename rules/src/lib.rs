@@ -22,6 +22,9 @@ pub use rsigma_parser::LogSource;
 /// updates state and runs on one ([`RuleSet::correlate`]).
 pub struct RuleSet {
     engine: rsigma_eval::CorrelationEngine,
+    /// Detection rules with huge value lists, kept out of the engine's candidate index and
+    /// evaluated one by one (see `load::SCAN_VALUES`).
+    scanned: Vec<rsigma_eval::CompiledRule>,
     detection_rules: usize,
     correlation_rules: usize,
 }
@@ -44,12 +47,13 @@ impl RuleSet {
         load::load(shipped::RULES, dirs)
     }
 
-    fn new(engine: rsigma_eval::CorrelationEngine, detection_rules: usize, correlation_rules: usize) -> RuleSet {
-        RuleSet { engine, detection_rules, correlation_rules }
-    }
-
-    pub fn engine(&self) -> &rsigma_eval::Engine {
-        self.engine.engine()
+    fn new(
+        engine: rsigma_eval::CorrelationEngine,
+        scanned: Vec<rsigma_eval::CompiledRule>,
+        detection_rules: usize,
+        correlation_rules: usize,
+    ) -> RuleSet {
+        RuleSet { engine, scanned, detection_rules, correlation_rules }
     }
 
     pub fn detection_rules(&self) -> usize {
@@ -63,10 +67,15 @@ impl RuleSet {
     /// Matches one event against the detection rules whose logsource it belongs to; with no
     /// logsource every rule is tried, as for a log whose origin is unknown.
     pub fn detect<E: Event>(&self, event: &E, logsource: Option<&LogSource>) -> Vec<EvaluationResult> {
-        match logsource {
-            Some(ls) => self.engine().evaluate_with_logsource(event, ls),
-            None => self.engine().evaluate(event),
-        }
+        let engine = self.engine.engine();
+        let mut results = match logsource {
+            Some(ls) => engine.evaluate_with_logsource(event, ls),
+            None => engine.evaluate(event),
+        };
+        let routed =
+            |rule: &rsigma_eval::CompiledRule| logsource.is_none_or(|ls| logsource_matches(&rule.logsource, ls));
+        results.extend(self.scanned.iter().filter(|r| routed(r)).filter_map(|r| rsigma_eval::evaluate_rule(r, event)));
+        results
     }
 
     /// Feeds one event's detections into the correlation windows at `time_secs` (event time,
@@ -97,4 +106,17 @@ impl RuleSet {
     pub fn evict_expired(&mut self, now_secs: i64) {
         self.engine.evict_expired(now_secs);
     }
+}
+
+/// rsigma's routing rule (`Engine::evaluate_with_logsource`): each logsource field the rule
+/// names must be present in the event's and equal, ASCII case-insensitively.
+fn logsource_matches(rule: &LogSource, event: &LogSource) -> bool {
+    let field = |rule: &Option<String>, event: &Option<String>| match (rule, event) {
+        (None, _) => true,
+        (Some(r), Some(e)) => r.eq_ignore_ascii_case(e),
+        (Some(_), None) => false,
+    };
+    field(&rule.product, &event.product)
+        && field(&rule.service, &event.service)
+        && field(&rule.category, &event.category)
 }

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use rsigma_eval::{CorrelationConfig, CorrelationEngine, CorrelationEventMode};
-use rsigma_parser::{CorrelationRule, FilterRule, SigmaCollection, SigmaRule, parse_sigma_yaml};
+use rsigma_eval::{CompiledRule, CorrelationConfig, CorrelationEngine, CorrelationEventMode};
+use rsigma_parser::{CorrelationRule, Detection, FilterRule, SigmaCollection, SigmaRule, parse_sigma_yaml};
 use serde::Serialize;
 
 use crate::RuleSet;
@@ -158,11 +158,24 @@ pub(crate) fn load<P: AsRef<Path>>(shipped: &[(&str, &str)], dirs: &[P]) -> (Rul
         suppress: Some(SUPPRESS_SECS),
         ..CorrelationConfig::default()
     };
-    let mut engine = CorrelationEngine::new(config);
-    let (detections, known) = add_detections(&mut engine, parsed.rules, &mut report);
+    let new_engine = || CorrelationEngine::new(config.clone());
+    let mut engine = new_engine();
+    // rsigma applies filters, `rsigma.*` attributes and correlation lookups by rule name only
+    // to rules inside its engine: a rule any of them may need is never scanned on its own.
+    let referenced: HashSet<&str> =
+        parsed.correlations.iter().flat_map(|c| c.doc.rules.iter().map(String::as_str)).collect();
+    let filtered = !parsed.filters.is_empty();
+    let keep_in_engine = |rule: &SigmaRule| {
+        filtered
+            || rule.custom_attributes.keys().any(|k| k.starts_with("rsigma."))
+            || [&rule.id, &rule.name].into_iter().flatten().any(|r| referenced.contains(r.as_str()))
+    };
+    let mut scanned = Vec::new();
+    let (detections, known) =
+        add_detections(&mut engine, &new_engine, parsed.rules, &keep_in_engine, &mut scanned, &mut report);
     add_filters(&mut engine, parsed.filters, &mut report);
     let correlations = add_correlations(&mut engine, parsed.correlations, &known, &mut report);
-    (RuleSet::new(engine, detections, correlations), report)
+    (RuleSet::new(engine, scanned, detections, correlations), report)
 }
 
 fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>, report: &mut LoadReport) {
@@ -236,52 +249,118 @@ fn read_bounded(file: &Path) -> Result<String, String> {
 /// Identities (ids and names) of the detection rules that loaded, for correlation references.
 type Known = HashSet<String>;
 
-/// Adds the detection rules that compile; returns how many did and their identities.
+/// A rule matching against more values than this is kept out of rsigma's candidate index and
+/// evaluated on its own (see [`Scanned`]). SigmaHQ has 14 such rules (hash and driver-name
+/// lists, emoji sets, module names), with 200 to several thousand values each; the next
+/// largest have about 150.
+const SCAN_VALUES: usize = 200;
+
+/// Adds the detection rules that compile to `engine`, or to `scanned` for the few with huge
+/// value lists; returns how many loaded and their identities.
+///
+/// rsigma indexes every rule's needles in one ASCII case-insensitive DFA per field. A handful
+/// of rules with hundreds or thousands of needles (hashes, emoji) make those automata most of
+/// the rule set's memory and build time: on SigmaHQ they took the index from about 40 to 120
+/// MiB and its build from 0.2 to 0.7 s. Evaluated on their own, each with its own automaton,
+/// they cost a few microseconds per event of their logsource.
 fn add_detections(
     engine: &mut CorrelationEngine,
+    new_engine: &dyn Fn() -> CorrelationEngine,
     rules: Vec<Sourced<SigmaRule>>,
+    keep_in_engine: &dyn Fn(&SigmaRule) -> bool,
+    scanned: &mut Vec<CompiledRule>,
     report: &mut LoadReport,
 ) -> (usize, Known) {
-    let mut loaded = 0;
-    let mut good = Vec::new();
+    struct Outcome {
+        file: PathBuf,
+        id: Option<String>,
+        name: Option<String>,
+        title: String,
+        /// `None` when the rule loaded; otherwise why it was skipped.
+        skipped: Option<String>,
+    }
     let mut first_seen: HashMap<String, PathBuf> = HashMap::new();
-    let mut known = Known::new();
+    // Outcomes in file order, reported once known.
+    let mut outcomes = Vec::with_capacity(rules.len());
+    // The rules for rsigma's engine, and where each one's outcome is.
+    let mut indexed = SigmaCollection::new();
+    let mut indexed_at = Vec::new();
     for Sourced { file, doc } in rules {
-        let id = doc.id.as_deref();
-        if let Some(id) = id
-            && let Some(first) = first_seen.get(id)
-        {
-            let reason = format!("duplicate rule id; first loaded from {}", first.display());
-            report.push(&file, DocumentKind::Detection, Some(id), Some(&doc.title), Some(reason));
-            continue;
-        }
-        // Each rule is compiled alone so a bad one is reported by itself; the good ones are
-        // then added in one collection, because rsigma builds its candidate index once per
-        // collection but folds single adds in only at doubling watermarks (rules added one by
-        // one left 1,706 of SigmaHQ's 3,754 unindexed: 2.6x the CPU per event).
-        match rsigma_eval::compile_rule(&doc) {
-            Ok(_) => {
-                loaded += 1;
-                if let Some(id) = id {
-                    first_seen.insert(id.to_owned(), file.clone());
-                    known.insert(id.to_owned());
-                }
-                if let Some(name) = &doc.name {
-                    known.insert(name.clone());
-                }
-                report.push(&file, DocumentKind::Detection, id, Some(&doc.title), None);
-                good.push(doc);
+        let mut outcome =
+            Outcome { file, id: doc.id.clone(), name: doc.name.clone(), title: doc.title.clone(), skipped: None };
+        if let Some(id) = &outcome.id {
+            if let Some(first) = first_seen.get(id) {
+                outcome.skipped = Some(format!("duplicate rule id; first loaded from {}", first.display()));
+                outcomes.push(outcome);
+                continue;
             }
-            Err(e) => report.push(&file, DocumentKind::Detection, id, Some(&doc.title), Some(e.to_string())),
+            first_seen.insert(id.clone(), outcome.file.clone());
+        }
+        if detection_values(&doc) > SCAN_VALUES && !keep_in_engine(&doc) {
+            match rsigma_eval::compile_rule(&doc) {
+                Ok(compiled) => scanned.push(compiled),
+                Err(e) => outcome.skipped = Some(e.to_string()),
+            }
+        } else {
+            indexed_at.push(outcomes.len());
+            indexed.rules.push(doc);
+        }
+        outcomes.push(outcome);
+    }
+    // One collection, so rsigma builds its candidate index once (single adds are folded in
+    // only at doubling watermarks: adding SigmaHQ's rules one by one left 1,706 unindexed,
+    // 2.6x the CPU per event). It stops at the first rule that does not compile; only then is
+    // each rule compiled alone, to report the bad ones and load the rest into a fresh engine.
+    if engine.add_collection(&indexed).is_err() {
+        let mut at = indexed_at.iter();
+        indexed.rules.retain(|doc| {
+            let error = rsigma_eval::compile_rule(doc).err().map(|e| e.to_string());
+            let good = error.is_none();
+            if let Some(i) = at.next() {
+                outcomes[*i].skipped = error;
+            }
+            good
+        });
+        *engine = new_engine();
+        if let Err(e) = engine.add_collection(&indexed) {
+            // Every rule compiled alone, so this is an engine fault, not a rule's: report it.
+            report.push(
+                Path::new("(engine)"),
+                DocumentKind::Unknown,
+                None,
+                None,
+                Some(format!("adding the rules: {e}")),
+            );
+            for i in &indexed_at {
+                outcomes[*i].skipped.get_or_insert_with(|| "not added: the engine failed".to_owned());
+            }
         }
     }
-    if let Err(e) = engine.add_collection(&SigmaCollection { rules: good, ..SigmaCollection::new() }) {
-        // Every rule compiled alone above, so this is an engine fault, not a rule's: report it.
-        report.push(Path::new("(engine)"), DocumentKind::Unknown, None, None, Some(format!("adding the rules: {e}")));
-        loaded = 0;
-        known.clear();
+    let mut loaded = 0;
+    let mut known = Known::new();
+    for Outcome { file, id, name, title, skipped } in outcomes {
+        if skipped.is_none() {
+            loaded += 1;
+            known.extend(id.iter().cloned());
+            known.extend(name);
+        }
+        report.push(&file, DocumentKind::Detection, id.as_deref(), Some(&title), skipped);
     }
     (loaded, known)
+}
+
+/// How many values a rule's detections match against.
+fn detection_values(rule: &SigmaRule) -> usize {
+    fn values(detection: &Detection) -> usize {
+        match detection {
+            Detection::AllOf(items) => items.iter().map(|i| i.values.len()).sum(),
+            Detection::AnyOf(parts) | Detection::And(parts) => parts.iter().map(values).sum(),
+            Detection::Keywords(keywords) => keywords.len(),
+            Detection::ArrayMatch { body, .. } => values(body),
+            Detection::Conditional { named, .. } => named.values().map(values).sum(),
+        }
+    }
+    rule.detection.named.values().map(values).sum()
 }
 
 fn add_filters(engine: &mut CorrelationEngine, filters: Vec<Sourced<FilterRule>>, report: &mut LoadReport) {
