@@ -21,12 +21,23 @@ pub use rsigma_parser::LogSource;
 /// Detection is stateless and may run on many threads through [`RuleSet::detect`]; correlation
 /// updates state and runs on one ([`RuleSet::correlate`]).
 pub struct RuleSet {
-    engine: rsigma_eval::CorrelationEngine,
-    /// Detection rules with huge value lists, kept out of the engine's candidate index and
-    /// evaluated one by one (see `load::SCAN_VALUES`).
-    scanned: Vec<rsigma_eval::CompiledRule>,
+    detection: Detection,
+    /// The correlation rules and their windows. Detections are computed by `detection` and fed
+    /// in; the detection rules it holds itself (only those correlations name, see `load`) are
+    /// never evaluated there.
+    correlation: rsigma_eval::CorrelationEngine,
     detection_rules: usize,
     correlation_rules: usize,
+}
+
+/// The compiled detection rules.
+#[derive(Default)]
+struct Detection {
+    /// Rules behind rsigma's candidate index.
+    engine: rsigma_eval::Engine,
+    /// Rules with huge value lists, kept out of that index and evaluated one by one for every
+    /// event of their logsource (see `load::SCAN_VALUES`).
+    scanned: Vec<rsigma_eval::CompiledRule>,
 }
 
 impl RuleSet {
@@ -48,12 +59,12 @@ impl RuleSet {
     }
 
     fn new(
-        engine: rsigma_eval::CorrelationEngine,
-        scanned: Vec<rsigma_eval::CompiledRule>,
+        detection: Detection,
+        correlation: rsigma_eval::CorrelationEngine,
         detection_rules: usize,
         correlation_rules: usize,
     ) -> RuleSet {
-        RuleSet { engine, scanned, detection_rules, correlation_rules }
+        RuleSet { detection, correlation, detection_rules, correlation_rules }
     }
 
     pub fn detection_rules(&self) -> usize {
@@ -67,14 +78,14 @@ impl RuleSet {
     /// Matches one event against the detection rules whose logsource it belongs to; with no
     /// logsource every rule is tried, as for a log whose origin is unknown.
     pub fn detect<E: Event>(&self, event: &E, logsource: Option<&LogSource>) -> Vec<EvaluationResult> {
-        let engine = self.engine.engine();
+        let Detection { engine, scanned } = &self.detection;
         let mut results = match logsource {
             Some(ls) => engine.evaluate_with_logsource(event, ls),
             None => engine.evaluate(event),
         };
         let routed =
             |rule: &rsigma_eval::CompiledRule| logsource.is_none_or(|ls| logsource_matches(&rule.logsource, ls));
-        results.extend(self.scanned.iter().filter(|r| routed(r)).filter_map(|r| rsigma_eval::evaluate_rule(r, event)));
+        results.extend(scanned.iter().filter(|r| routed(r)).filter_map(|r| rsigma_eval::evaluate_rule(r, event)));
         results
     }
 
@@ -87,24 +98,24 @@ impl RuleSet {
         detections: Vec<EvaluationResult>,
         time_secs: i64,
     ) -> Vec<EvaluationResult> {
-        self.engine.process_with_detections(event, detections, time_secs)
+        self.correlation.process_with_detections(event, detections, time_secs)
     }
 
     /// Open correlation windows, for persisting across a restart.
     pub fn export_state(&self) -> CorrelationSnapshot {
-        self.engine.export_state()
+        self.correlation.export_state()
     }
 
     /// Restores windows exported earlier (possibly by a different rule set: windows of
     /// correlations that no longer exist are dropped). False if the snapshot's format is
     /// from an incompatible engine version.
     pub fn import_state(&mut self, snapshot: CorrelationSnapshot) -> bool {
-        self.engine.import_state(snapshot)
+        self.correlation.import_state(snapshot)
     }
 
     /// Drops windows that can no longer fire at `now_secs`, bounding memory on quiet streams.
     pub fn evict_expired(&mut self, now_secs: i64) {
-        self.engine.evict_expired(now_secs);
+        self.correlation.evict_expired(now_secs);
     }
 }
 

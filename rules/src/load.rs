@@ -7,11 +7,11 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use rsigma_eval::{CompiledRule, CorrelationConfig, CorrelationEngine, CorrelationEventMode};
-use rsigma_parser::{CorrelationRule, Detection, FilterRule, SigmaCollection, SigmaRule, parse_sigma_yaml};
+use rsigma_eval::{CompiledRule, CorrelationConfig, CorrelationEngine, CorrelationEventMode, Engine};
+use rsigma_parser::{CorrelationRule, FilterRule, SigmaCollection, SigmaRule, parse_sigma_yaml};
 use serde::Serialize;
 
-use crate::RuleSet;
+use crate::{Detection, RuleSet};
 
 /// Rule files larger than this are refused: SigmaHQ's largest is under 100 KiB, and a rule file
 /// comes from outside the process.
@@ -145,9 +145,7 @@ pub(crate) fn load<P: AsRef<Path>>(shipped: &[(&str, &str)], dirs: &[P]) -> (Rul
         collect_rule_files(dir.as_ref(), &mut files, &mut report);
         files.sort();
         report.files += files.len();
-        for file in files {
-            parse_file(&file, &mut parsed, &mut report);
-        }
+        parse_files(&files, &mut parsed, &mut report);
     }
     // Refs keep only (time, event id) per buffered event: enough for an alert to name its
     // triggering events, without holding event bodies in memory or in the saved state.
@@ -158,24 +156,23 @@ pub(crate) fn load<P: AsRef<Path>>(shipped: &[(&str, &str)], dirs: &[P]) -> (Rul
         suppress: Some(SUPPRESS_SECS),
         ..CorrelationConfig::default()
     };
-    let new_engine = || CorrelationEngine::new(config.clone());
-    let mut engine = new_engine();
-    // rsigma applies filters, `rsigma.*` attributes and correlation lookups by rule name only
-    // to rules inside its engine: a rule any of them may need is never scanned on its own.
+    let mut correlation = CorrelationEngine::new(config);
+    // The correlation engine looks a detection's rule name up among the rules added to it, and
+    // takes settings from their `rsigma.*` attributes: those rules are added to it too.
     let referenced: HashSet<&str> =
         parsed.correlations.iter().flat_map(|c| c.doc.rules.iter().map(String::as_str)).collect();
-    let filtered = !parsed.filters.is_empty();
-    let keep_in_engine = |rule: &SigmaRule| {
-        filtered
-            || rule.custom_attributes.keys().any(|k| k.starts_with("rsigma."))
+    let for_correlation = |rule: &SigmaRule| {
+        rule.custom_attributes.keys().any(|k| k.starts_with("rsigma."))
             || [&rule.id, &rule.name].into_iter().flatten().any(|r| referenced.contains(r.as_str()))
     };
-    let mut scanned = Vec::new();
+    // rsigma applies filters only to rules inside its engine.
+    let scan = parsed.filters.is_empty();
+    let mut detection = Detection::default();
     let (detections, known) =
-        add_detections(&mut engine, &new_engine, parsed.rules, &keep_in_engine, &mut scanned, &mut report);
-    add_filters(&mut engine, parsed.filters, &mut report);
-    let correlations = add_correlations(&mut engine, parsed.correlations, &known, &mut report);
-    (RuleSet::new(engine, scanned, detections, correlations), report)
+        add_detections(&mut detection, &mut correlation, parsed.rules, &for_correlation, scan, &mut report);
+    add_filters(&mut detection.engine, parsed.filters, &mut report);
+    let correlations = add_correlations(&mut correlation, parsed.correlations, &known, &mut report);
+    (RuleSet::new(detection, correlation, detections, correlations), report)
 }
 
 fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>, report: &mut LoadReport) {
@@ -206,6 +203,35 @@ fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>, report: &mut LoadRepo
         } else if matches!(child.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
             out.push(child);
         }
+    }
+}
+
+/// Reads and parses `files` on every core (YAML parsing is a third of loading SigmaHQ on one),
+/// each thread a contiguous run of them, and appends the results in file order.
+fn parse_files(files: &[PathBuf], parsed: &mut Parsed, report: &mut LoadReport) {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let run = files.len().div_ceil(workers).max(1);
+    let runs: Vec<(Parsed, LoadReport)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = files
+            .chunks(run)
+            .map(|run| {
+                scope.spawn(move || {
+                    let mut parsed = Parsed::default();
+                    let mut report = LoadReport::default();
+                    for file in run {
+                        parse_file(file, &mut parsed, &mut report);
+                    }
+                    (parsed, report)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    for (run, run_report) in runs {
+        parsed.rules.extend(run.rules);
+        parsed.correlations.extend(run.correlations);
+        parsed.filters.extend(run.filters);
+        report.entries.extend(run_report.entries);
     }
 }
 
@@ -250,107 +276,122 @@ fn read_bounded(file: &Path) -> Result<String, String> {
 type Known = HashSet<String>;
 
 /// A rule matching against more values than this is kept out of rsigma's candidate index and
-/// evaluated on its own (see [`Scanned`]). SigmaHQ has 14 such rules (hash and driver-name
-/// lists, emoji sets, module names), with 200 to several thousand values each; the next
-/// largest have about 150.
+/// evaluated on its own (see [`add_detections`]). SigmaHQ has a dozen such rules (hash and
+/// driver-name lists, emoji sets, module names), with 200 to several thousand values each.
 const SCAN_VALUES: usize = 200;
 
-/// Adds the detection rules that compile to `engine`, or to `scanned` for the few with huge
-/// value lists; returns how many loaded and their identities.
+/// Compiles the detection rules on every core and adds those that compile to `detection`;
+/// returns how many did and their identities.
 ///
-/// rsigma indexes every rule's needles in one ASCII case-insensitive DFA per field. A handful
-/// of rules with hundreds or thousands of needles (hashes, emoji) make those automata most of
-/// the rule set's memory and build time: on SigmaHQ they took the index from about 40 to 120
-/// MiB and its build from 0.2 to 0.7 s. Evaluated on their own, each with its own automaton,
-/// they cost a few microseconds per event of their logsource.
+/// Each rule is compiled alone, so a bad one is reported by itself, and once: the compiled
+/// rules go to rsigma's engine in one batch, so its candidate index is built once (single adds
+/// are folded in only at doubling watermarks: adding SigmaHQ's rules one by one left 1,706
+/// unindexed, 2.6x the CPU per event). A rule's YAML is dropped once it is compiled, before the
+/// index is built.
+///
+/// rsigma indexes every rule's needles in one ASCII case-insensitive DFA per field. With
+/// `scan`, rules with more than [`SCAN_VALUES`] values (hashes, emoji) stay out of it: on
+/// SigmaHQ they made its automata three times larger (about 120 MiB instead of 40) and its
+/// build three times longer. Evaluated on their own, each with its own automaton, they cost a
+/// few microseconds per event of their logsource.
 fn add_detections(
-    engine: &mut CorrelationEngine,
-    new_engine: &dyn Fn() -> CorrelationEngine,
+    detection: &mut Detection,
+    correlation: &mut CorrelationEngine,
     rules: Vec<Sourced<SigmaRule>>,
-    keep_in_engine: &dyn Fn(&SigmaRule) -> bool,
-    scanned: &mut Vec<CompiledRule>,
+    for_correlation: &(dyn Fn(&SigmaRule) -> bool + Sync),
+    scan: bool,
     report: &mut LoadReport,
 ) -> (usize, Known) {
-    struct Outcome {
-        file: PathBuf,
-        id: Option<String>,
-        name: Option<String>,
-        title: String,
-        /// `None` when the rule loaded; otherwise why it was skipped.
-        skipped: Option<String>,
-    }
     let mut first_seen: HashMap<String, PathBuf> = HashMap::new();
-    // Outcomes in file order, reported once known.
-    let mut outcomes = Vec::with_capacity(rules.len());
-    // The rules for rsigma's engine, and where each one's outcome is.
-    let mut indexed = SigmaCollection::new();
-    let mut indexed_at = Vec::new();
+    let mut unique = Vec::with_capacity(rules.len());
     for Sourced { file, doc } in rules {
-        let mut outcome =
-            Outcome { file, id: doc.id.clone(), name: doc.name.clone(), title: doc.title.clone(), skipped: None };
-        if let Some(id) = &outcome.id {
+        if let Some(id) = &doc.id {
             if let Some(first) = first_seen.get(id) {
-                outcome.skipped = Some(format!("duplicate rule id; first loaded from {}", first.display()));
-                outcomes.push(outcome);
+                let reason = format!("duplicate rule id; first loaded from {}", first.display());
+                report.push(&file, DocumentKind::Detection, Some(id), Some(&doc.title), Some(reason));
                 continue;
             }
-            first_seen.insert(id.clone(), outcome.file.clone());
+            first_seen.insert(id.clone(), file.clone());
         }
-        if detection_values(&doc) > SCAN_VALUES && !keep_in_engine(&doc) {
-            match rsigma_eval::compile_rule(&doc) {
-                Ok(compiled) => scanned.push(compiled),
-                Err(e) => outcome.skipped = Some(e.to_string()),
-            }
-        } else {
-            indexed_at.push(outcomes.len());
-            indexed.rules.push(doc);
-        }
-        outcomes.push(outcome);
+        unique.push(Sourced { file, doc });
     }
-    // One collection, so rsigma builds its candidate index once (single adds are folded in
-    // only at doubling watermarks: adding SigmaHQ's rules one by one left 1,706 unindexed,
-    // 2.6x the CPU per event). It stops at the first rule that does not compile; only then is
-    // each rule compiled alone, to report the bad ones and load the rest into a fresh engine.
-    if engine.add_collection(&indexed).is_err() {
-        let mut at = indexed_at.iter();
-        indexed.rules.retain(|doc| {
-            let error = rsigma_eval::compile_rule(doc).err().map(|e| e.to_string());
-            let good = error.is_none();
-            if let Some(i) = at.next() {
-                outcomes[*i].skipped = error;
-            }
-            good
-        });
-        *engine = new_engine();
-        if let Err(e) = engine.add_collection(&indexed) {
-            // Every rule compiled alone, so this is an engine fault, not a rule's: report it.
-            report.push(
-                Path::new("(engine)"),
-                DocumentKind::Unknown,
-                None,
-                None,
-                Some(format!("adding the rules: {e}")),
-            );
-            for i in &indexed_at {
-                outcomes[*i].skipped.get_or_insert_with(|| "not added: the engine failed".to_owned());
-            }
-        }
-    }
+    let mut indexed = Vec::with_capacity(unique.len());
     let mut loaded = 0;
     let mut known = Known::new();
-    for Outcome { file, id, name, title, skipped } in outcomes {
-        if skipped.is_none() {
-            loaded += 1;
-            known.extend(id.iter().cloned());
-            known.extend(name);
-        }
+    for compiled in compile_all(unique, for_correlation) {
+        let Compiled { file, id, name, title, values, outcome, doc } = compiled;
+        let skipped = match outcome {
+            Ok(rule) => {
+                if let Some(doc) = doc
+                    && let Err(e) = correlation.add_rule(&doc)
+                {
+                    // Compiled once already, so this is an engine fault, not the rule's.
+                    Some(format!("adding the rule to the correlation engine: {e}"))
+                } else {
+                    if scan && values > SCAN_VALUES {
+                        detection.scanned.push(rule)
+                    } else {
+                        indexed.push(rule)
+                    }
+                    loaded += 1;
+                    known.extend(id.iter().cloned());
+                    known.extend(name);
+                    None
+                }
+            }
+            Err(e) => Some(e),
+        };
         report.push(&file, DocumentKind::Detection, id.as_deref(), Some(&title), skipped);
     }
+    detection.engine.extend_compiled_rules(indexed);
     (loaded, known)
+}
+
+/// A detection rule compiled, or why not, with what the load still needs of its YAML.
+struct Compiled {
+    file: PathBuf,
+    id: Option<String>,
+    name: Option<String>,
+    title: String,
+    /// How many values its detections match against.
+    values: usize,
+    outcome: Result<CompiledRule, String>,
+    /// The YAML, kept only for the correlation engine.
+    doc: Option<SigmaRule>,
+}
+
+/// Compiles `rules` on every core, each thread a contiguous run; results in input order.
+fn compile_all(rules: Vec<Sourced<SigmaRule>>, for_correlation: &(dyn Fn(&SigmaRule) -> bool + Sync)) -> Vec<Compiled> {
+    let compile = |Sourced { file, doc }: Sourced<SigmaRule>| Compiled {
+        outcome: rsigma_eval::compile_rule(&doc).map_err(|e| e.to_string()),
+        values: detection_values(&doc),
+        id: doc.id.clone(),
+        name: doc.name.clone(),
+        title: doc.title.clone(),
+        file,
+        doc: for_correlation(&doc).then_some(doc),
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let run = rules.len().div_ceil(workers).max(1);
+    let mut runs = Vec::new();
+    let mut rules = rules.into_iter();
+    loop {
+        let next: Vec<_> = rules.by_ref().take(run).collect();
+        if next.is_empty() {
+            break;
+        }
+        runs.push(next);
+    }
+    std::thread::scope(|scope| {
+        let threads: Vec<_> =
+            runs.into_iter().map(|run| scope.spawn(move || run.into_iter().map(compile).collect::<Vec<_>>())).collect();
+        threads.into_iter().flat_map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    })
 }
 
 /// How many values a rule's detections match against.
 fn detection_values(rule: &SigmaRule) -> usize {
+    use rsigma_parser::Detection;
     fn values(detection: &Detection) -> usize {
         match detection {
             Detection::AllOf(items) => items.iter().map(|i| i.values.len()).sum(),
@@ -363,14 +404,11 @@ fn detection_values(rule: &SigmaRule) -> usize {
     rule.detection.named.values().map(values).sum()
 }
 
-fn add_filters(engine: &mut CorrelationEngine, filters: Vec<Sourced<FilterRule>>, report: &mut LoadReport) {
+fn add_filters(engine: &mut Engine, filters: Vec<Sourced<FilterRule>>, report: &mut LoadReport) {
     for Sourced { file, doc } in filters {
-        let (id, title) = (doc.id.clone(), doc.title.clone());
-        // The correlation engine applies filters only through a collection; one filter per
-        // collection keeps a bad filter from rejecting the good ones.
-        let one = SigmaCollection { filters: vec![doc], ..SigmaCollection::new() };
-        let outcome = engine.add_collection(&one).err().map(|e| e.to_string());
-        report.push(&file, DocumentKind::Filter, id.as_deref(), Some(&title), outcome);
+        // One at a time, so a bad filter does not reject the good ones.
+        let outcome = engine.apply_filter(&doc).err().map(|e| e.to_string());
+        report.push(&file, DocumentKind::Filter, doc.id.as_deref(), Some(&doc.title), outcome);
     }
 }
 
