@@ -5,12 +5,15 @@
 //! (and reports every one that does not), how our typed events look to a rule, and which
 //! logsource each event belongs to.
 
+mod detection;
 mod load;
 pub mod native;
 pub mod shipped;
 pub mod windows;
 
 use std::path::Path;
+
+use detection::Detection;
 
 pub use load::{DocumentKind, LoadReport, MAX_RULE_FILE_BYTES, ReportEntry};
 pub use rsigma_eval::{CorrelationSnapshot, EvaluationResult, Event, ResultBody};
@@ -28,16 +31,6 @@ pub struct RuleSet {
     correlation: rsigma_eval::CorrelationEngine,
     detection_rules: usize,
     correlation_rules: usize,
-}
-
-/// The compiled detection rules.
-#[derive(Default)]
-struct Detection {
-    /// Rules behind rsigma's candidate index.
-    engine: rsigma_eval::Engine,
-    /// Rules with huge value lists, kept out of that index and evaluated one by one for every
-    /// event of their logsource (see `load::SCAN_VALUES`).
-    scanned: Vec<rsigma_eval::CompiledRule>,
 }
 
 impl RuleSet {
@@ -78,15 +71,7 @@ impl RuleSet {
     /// Matches one event against the detection rules whose logsource it belongs to; with no
     /// logsource every rule is tried, as for a log whose origin is unknown.
     pub fn detect<E: Event>(&self, event: &E, logsource: Option<&LogSource>) -> Vec<EvaluationResult> {
-        let Detection { engine, scanned } = &self.detection;
-        let mut results = match logsource {
-            Some(ls) => engine.evaluate_with_logsource(event, ls),
-            None => engine.evaluate(event),
-        };
-        let routed =
-            |rule: &rsigma_eval::CompiledRule| logsource.is_none_or(|ls| logsource_matches(&rule.logsource, ls));
-        results.extend(scanned.iter().filter(|r| routed(r)).filter_map(|r| rsigma_eval::evaluate_rule(r, event)));
-        results
+        self.detection.detect(event, logsource)
     }
 
     /// Feeds one event's detections into the correlation windows at `time_secs` (event time,
@@ -117,17 +102,4 @@ impl RuleSet {
     pub fn evict_expired(&mut self, now_secs: i64) {
         self.correlation.evict_expired(now_secs);
     }
-}
-
-/// rsigma's routing rule (`Engine::evaluate_with_logsource`): each logsource field the rule
-/// names must be present in the event's and equal, ASCII case-insensitively.
-fn logsource_matches(rule: &LogSource, event: &LogSource) -> bool {
-    let field = |rule: &Option<String>, event: &Option<String>| match (rule, event) {
-        (None, _) => true,
-        (Some(r), Some(e)) => r.eq_ignore_ascii_case(e),
-        (Some(_), None) => false,
-    };
-    field(&rule.product, &event.product)
-        && field(&rule.service, &event.service)
-        && field(&rule.category, &event.category)
 }

@@ -11,7 +11,8 @@ use rsigma_eval::{CompiledRule, CorrelationConfig, CorrelationEngine, Correlatio
 use rsigma_parser::{CorrelationRule, FilterRule, SigmaCollection, SigmaRule, parse_sigma_yaml};
 use serde::Serialize;
 
-use crate::{Detection, RuleSet};
+use crate::RuleSet;
+use crate::detection::Detection;
 
 /// Rule files larger than this are refused: SigmaHQ's largest is under 100 KiB, and a rule file
 /// comes from outside the process.
@@ -165,12 +166,14 @@ pub(crate) fn load<P: AsRef<Path>>(shipped: &[(&str, &str)], dirs: &[P]) -> (Rul
         rule.custom_attributes.keys().any(|k| k.starts_with("rsigma."))
             || [&rule.id, &rule.name].into_iter().flatten().any(|r| referenced.contains(r.as_str()))
     };
-    // rsigma applies filters only to rules inside its engine.
-    let scan = parsed.filters.is_empty();
-    let mut detection = Detection::default();
-    let (detections, known) =
-        add_detections(&mut detection, &mut correlation, parsed.rules, &for_correlation, scan, &mut report);
-    add_filters(&mut detection.engine, parsed.filters, &mut report);
+    let (compiled, known) = add_detections(&mut correlation, parsed.rules, &for_correlation, &mut report);
+    let detections = compiled.len();
+    let detection = if parsed.filters.is_empty() {
+        Detection::families(compiled)
+    } else {
+        let rules = compiled.into_iter().map(|(rule, _)| rule).collect();
+        Detection::one_engine(rules, |engine| add_filters(engine, parsed.filters, &mut report))
+    };
     let correlations = add_correlations(&mut correlation, parsed.correlations, &known, &mut report);
     (RuleSet::new(detection, correlation, detections, correlations), report)
 }
@@ -275,33 +278,20 @@ fn read_bounded(file: &Path) -> Result<String, String> {
 /// Identities (ids and names) of the detection rules that loaded, for correlation references.
 type Known = HashSet<String>;
 
-/// A rule matching against more values than this is kept out of rsigma's candidate index and
-/// evaluated on its own (see [`add_detections`]). SigmaHQ has a dozen such rules (hash and
-/// driver-name lists, emoji sets, module names), with 200 to several thousand values each.
-const SCAN_VALUES: usize = 200;
-
-/// Compiles the detection rules on every core and adds those that compile to `detection`;
-/// returns how many did and their identities.
+/// Compiles the detection rules on every core; returns those that compile, each with its
+/// number of detection values, and their identities.
 ///
 /// Each rule is compiled alone, so a bad one is reported by itself, and once: the compiled
-/// rules go to rsigma's engine in one batch, so its candidate index is built once (single adds
+/// rules go to rsigma's engines in batches, so each candidate index is built once (single adds
 /// are folded in only at doubling watermarks: adding SigmaHQ's rules one by one left 1,706
-/// unindexed, 2.6x the CPU per event). A rule's YAML is dropped once it is compiled, before the
+/// unindexed, 2.6x the CPU per event). A rule's YAML is dropped once it is compiled, before any
 /// index is built.
-///
-/// rsigma indexes every rule's needles in one ASCII case-insensitive DFA per field. With
-/// `scan`, rules with more than [`SCAN_VALUES`] values (hashes, emoji) stay out of it: on
-/// SigmaHQ they made its automata three times larger (about 120 MiB instead of 40) and its
-/// build three times longer. Evaluated on their own, each with its own automaton, they cost a
-/// few microseconds per event of their logsource.
 fn add_detections(
-    detection: &mut Detection,
     correlation: &mut CorrelationEngine,
     rules: Vec<Sourced<SigmaRule>>,
     for_correlation: &(dyn Fn(&SigmaRule) -> bool + Sync),
-    scan: bool,
     report: &mut LoadReport,
-) -> (usize, Known) {
+) -> (Vec<(CompiledRule, usize)>, Known) {
     let mut first_seen: HashMap<String, PathBuf> = HashMap::new();
     let mut unique = Vec::with_capacity(rules.len());
     for Sourced { file, doc } in rules {
@@ -315,8 +305,7 @@ fn add_detections(
         }
         unique.push(Sourced { file, doc });
     }
-    let mut indexed = Vec::with_capacity(unique.len());
-    let mut loaded = 0;
+    let mut loaded = Vec::with_capacity(unique.len());
     let mut known = Known::new();
     for compiled in compile_all(unique, for_correlation) {
         let Compiled { file, id, name, title, values, outcome, doc } = compiled;
@@ -328,12 +317,7 @@ fn add_detections(
                     // Compiled once already, so this is an engine fault, not the rule's.
                     Some(format!("adding the rule to the correlation engine: {e}"))
                 } else {
-                    if scan && values > SCAN_VALUES {
-                        detection.scanned.push(rule)
-                    } else {
-                        indexed.push(rule)
-                    }
-                    loaded += 1;
+                    loaded.push((rule, values));
                     known.extend(id.iter().cloned());
                     known.extend(name);
                     None
@@ -343,7 +327,6 @@ fn add_detections(
         };
         report.push(&file, DocumentKind::Detection, id.as_deref(), Some(&title), skipped);
     }
-    detection.engine.extend_compiled_rules(indexed);
     (loaded, known)
 }
 
