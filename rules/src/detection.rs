@@ -11,27 +11,27 @@
 //! a hunt over Windows logs never builds the Linux, macOS or cloud indexes, and each event meets
 //! only its own family's candidates.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use rsigma_eval::{CompiledRule, Engine, EvaluationResult, Event};
 use rsigma_parser::LogSource;
 
 /// A rule matching against more values than this is kept out of rsigma's candidate index and
-/// evaluated on its own. SigmaHQ has 89 such rules (hash, driver and domain lists, emoji sets,
-/// tool names). Their needles made rsigma's ASCII case-insensitive automata far larger (about
-/// 120 MiB instead of 40 for Windows' rules with the 14 largest alone) and slower to build;
-/// evaluated on their own, each with its own matchers, they cost a few microseconds per event
-/// of their family.
-pub(crate) const SCAN_VALUES: usize = 50;
+/// evaluated on its own, with its own matchers, for every event of its family. SigmaHQ has 89
+/// such rules (hash, driver and domain lists, emoji sets, tool names). Their needles in rsigma's
+/// per-field ASCII case-insensitive DFAs made them large and slow to build: Windows' 2,858
+/// rules in one engine took 118 MiB of index, 45 MiB without the 14 rules of over 200 values.
+/// Below 50, the hunt's CPU grows faster than its memory shrinks (see BENCHMARKS.md).
+const SCAN_VALUES: usize = 50;
 
 pub(crate) struct Detection {
+    /// In key order.
     families: Vec<Family>,
+    by_key: HashMap<Key, usize>,
 }
 
 struct Family {
-    /// The `product`, `service` and `category` its rules name.
-    logsource: LogSource,
     /// Built from `pending` on first use.
     engine: OnceLock<Engine>,
     pending: Mutex<Vec<CompiledRule>>,
@@ -54,16 +54,12 @@ impl Detection {
                 families.entry((field(&ls.product), field(&ls.service), field(&ls.category))).or_default();
             if values > SCAN_VALUES { scanned.push(rule) } else { indexed.push(rule) }
         }
+        let by_key = families.keys().cloned().zip(0..).collect();
         let families = families
-            .into_iter()
-            .map(|((product, service, category), (indexed, scanned))| Family {
-                logsource: LogSource { product, service, category, ..LogSource::default() },
-                engine: OnceLock::new(),
-                pending: Mutex::new(indexed),
-                scanned,
-            })
+            .into_values()
+            .map(|(indexed, scanned)| Family { engine: OnceLock::new(), pending: Mutex::new(indexed), scanned })
             .collect();
-        Detection { families }
+        Detection { families, by_key }
     }
 
     /// Every rule in one engine built now, for a rule set with filters: rsigma applies a
@@ -72,30 +68,50 @@ impl Detection {
         let mut engine = Engine::new();
         engine.extend_compiled_rules(rules);
         apply(&mut engine);
-        let family = Family {
-            logsource: LogSource::default(),
-            engine: OnceLock::from(engine),
-            pending: Mutex::default(),
-            scanned: Vec::new(),
-        };
-        Detection { families: vec![family] }
+        let family = Family { engine: OnceLock::from(engine), pending: Mutex::default(), scanned: Vec::new() };
+        Detection { families: vec![family], by_key: HashMap::from([((None, None, None), 0)]) }
     }
 
     /// The rules `event` matches under `logsource` (every rule when it has none), in family
     /// order, then rule order.
     pub(crate) fn detect<E: Event>(&self, event: &E, logsource: Option<&LogSource>) -> Vec<EvaluationResult> {
+        let families: Vec<&Family> = match logsource {
+            Some(ls) => self.families_of(ls),
+            None => self.families.iter().collect(),
+        };
         let mut results = Vec::new();
-        let routed = |rule: &LogSource| logsource.is_none_or(|ls| logsource_matches(rule, ls));
-        for family in self.families.iter().filter(|f| routed(&f.logsource)) {
+        for family in families {
             let engine = family.engine();
             results.extend(match logsource {
                 Some(ls) => engine.evaluate_with_logsource(event, ls),
                 None => engine.evaluate(event),
             });
-            let scanned = family.scanned.iter().filter(|r| routed(&r.logsource));
-            results.extend(scanned.filter_map(|r| rsigma_eval::evaluate_rule(r, event)));
+            // A family's rules all name its logsource, which the event's matches.
+            results.extend(family.scanned.iter().filter_map(|r| rsigma_eval::evaluate_rule(r, event)));
         }
         results
+    }
+}
+
+impl Detection {
+    /// The families whose logsource `ls` matches: each of its fields either unnamed by the
+    /// family or equal, so at most eight keys to look up.
+    fn families_of(&self, ls: &LogSource) -> Vec<&Family> {
+        let options = |field: &Option<String>| {
+            let named = field.as_deref().map(str::to_ascii_lowercase);
+            [None].into_iter().chain(named.map(Some))
+        };
+        let mut found = Vec::new();
+        for product in options(&ls.product) {
+            for service in options(&ls.service) {
+                for category in options(&ls.category) {
+                    let key = (product.clone(), service.clone(), category);
+                    found.extend(self.by_key.get(&key).map(|i| *i));
+                }
+            }
+        }
+        found.sort_unstable();
+        found.into_iter().map(|i| &self.families[i]).collect()
     }
 }
 
@@ -108,19 +124,6 @@ impl Family {
             engine
         })
     }
-}
-
-/// rsigma's routing rule (`Engine::evaluate_with_logsource`): each logsource field the rule
-/// names must be present in the event's and equal, ASCII case-insensitively.
-fn logsource_matches(rule: &LogSource, event: &LogSource) -> bool {
-    let field = |rule: &Option<String>, event: &Option<String>| match (rule, event) {
-        (None, _) => true,
-        (Some(r), Some(e)) => r.eq_ignore_ascii_case(e),
-        (Some(_), None) => false,
-    };
-    field(&rule.product, &event.product)
-        && field(&rule.service, &event.service)
-        && field(&rule.category, &event.category)
 }
 
 #[cfg(test)]
