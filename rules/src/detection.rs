@@ -21,7 +21,7 @@ use rsigma_parser::LogSource;
 /// evaluated on its own, with its own matchers, for every event of its family. SigmaHQ has 89
 /// such rules (hash, driver and domain lists, emoji sets, tool names). Their needles in rsigma's
 /// per-field ASCII case-insensitive DFAs made them large and slow to build: Windows' 2,858
-/// rules in one engine took 118 MiB of index, 45 MiB without the 14 rules of over 200 values.
+/// rules in one engine took 115 MiB of index, 44 MiB without the 14 rules of over 200 values.
 /// Below 50, the hunt's CPU grows faster than its memory shrinks (see BENCHMARKS.md).
 const SCAN_VALUES: usize = 50;
 
