@@ -106,7 +106,7 @@ impl Detection {
             for service in options(&ls.service) {
                 for category in options(&ls.category) {
                     let key = (product.clone(), service.clone(), category);
-                    found.extend(self.by_key.get(&key).map(|i| *i));
+                    found.extend(self.by_key.get(&key).copied());
                 }
             }
         }
