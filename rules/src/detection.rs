@@ -91,21 +91,20 @@ impl Detection {
         }
         results
     }
-}
 
-impl Detection {
     /// The families whose logsource `ls` matches: each of its fields either unnamed by the
     /// family or equal, so at most eight keys to look up.
     fn families_of(&self, ls: &LogSource) -> Vec<&Family> {
         let options = |field: &Option<String>| {
             let named = field.as_deref().map(str::to_ascii_lowercase);
-            [None].into_iter().chain(named.map(Some))
+            [None].into_iter().chain(named.map(Some)).collect::<Vec<_>>()
         };
+        let (services, categories) = (options(&ls.service), options(&ls.category));
         let mut found = Vec::new();
         for product in options(&ls.product) {
-            for service in options(&ls.service) {
-                for category in options(&ls.category) {
-                    let key = (product.clone(), service.clone(), category);
+            for service in &services {
+                for category in &categories {
+                    let key = (product.clone(), service.clone(), category.clone());
                     found.extend(self.by_key.get(&key).copied());
                 }
             }
