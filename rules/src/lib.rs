@@ -5,12 +5,15 @@
 //! (and reports every one that does not), how our typed events look to a rule, and which
 //! logsource each event belongs to.
 
+mod detection;
 mod load;
 pub mod native;
 pub mod shipped;
 pub mod windows;
 
 use std::path::Path;
+
+use detection::Detection;
 
 pub use load::{DocumentKind, LoadReport, MAX_RULE_FILE_BYTES, ReportEntry};
 pub use rsigma_eval::{CorrelationSnapshot, EvaluationResult, Event, ResultBody};
@@ -21,7 +24,11 @@ pub use rsigma_parser::LogSource;
 /// Detection is stateless and may run on many threads through [`RuleSet::detect`]; correlation
 /// updates state and runs on one ([`RuleSet::correlate`]).
 pub struct RuleSet {
-    engine: rsigma_eval::CorrelationEngine,
+    detection: Detection,
+    /// The correlation rules and their windows. Detections are computed by `detection` and fed
+    /// in; the detection rules it holds itself (only those correlations name, see `load`) are
+    /// never evaluated there.
+    correlation: rsigma_eval::CorrelationEngine,
     detection_rules: usize,
     correlation_rules: usize,
 }
@@ -44,12 +51,13 @@ impl RuleSet {
         load::load(shipped::RULES, dirs)
     }
 
-    fn new(engine: rsigma_eval::CorrelationEngine, detection_rules: usize, correlation_rules: usize) -> RuleSet {
-        RuleSet { engine, detection_rules, correlation_rules }
-    }
-
-    pub fn engine(&self) -> &rsigma_eval::Engine {
-        self.engine.engine()
+    fn new(
+        detection: Detection,
+        correlation: rsigma_eval::CorrelationEngine,
+        detection_rules: usize,
+        correlation_rules: usize,
+    ) -> RuleSet {
+        RuleSet { detection, correlation, detection_rules, correlation_rules }
     }
 
     pub fn detection_rules(&self) -> usize {
@@ -63,10 +71,7 @@ impl RuleSet {
     /// Matches one event against the detection rules whose logsource it belongs to; with no
     /// logsource every rule is tried, as for a log whose origin is unknown.
     pub fn detect<E: Event>(&self, event: &E, logsource: Option<&LogSource>) -> Vec<EvaluationResult> {
-        match logsource {
-            Some(ls) => self.engine().evaluate_with_logsource(event, ls),
-            None => self.engine().evaluate(event),
-        }
+        self.detection.detect(event, logsource)
     }
 
     /// Feeds one event's detections into the correlation windows at `time_secs` (event time,
@@ -78,23 +83,23 @@ impl RuleSet {
         detections: Vec<EvaluationResult>,
         time_secs: i64,
     ) -> Vec<EvaluationResult> {
-        self.engine.process_with_detections(event, detections, time_secs)
+        self.correlation.process_with_detections(event, detections, time_secs)
     }
 
     /// Open correlation windows, for persisting across a restart.
     pub fn export_state(&self) -> CorrelationSnapshot {
-        self.engine.export_state()
+        self.correlation.export_state()
     }
 
     /// Restores windows exported earlier (possibly by a different rule set: windows of
     /// correlations that no longer exist are dropped). False if the snapshot's format is
     /// from an incompatible engine version.
     pub fn import_state(&mut self, snapshot: CorrelationSnapshot) -> bool {
-        self.engine.import_state(snapshot)
+        self.correlation.import_state(snapshot)
     }
 
     /// Drops windows that can no longer fire at `now_secs`, bounding memory on quiet streams.
     pub fn evict_expired(&mut self, now_secs: i64) {
-        self.engine.evict_expired(now_secs);
+        self.correlation.evict_expired(now_secs);
     }
 }

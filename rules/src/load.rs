@@ -7,11 +7,12 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use rsigma_eval::{CorrelationConfig, CorrelationEngine, CorrelationEventMode};
+use rsigma_eval::{CompiledRule, CorrelationConfig, CorrelationEngine, CorrelationEventMode, Engine};
 use rsigma_parser::{CorrelationRule, FilterRule, SigmaCollection, SigmaRule, parse_sigma_yaml};
 use serde::Serialize;
 
 use crate::RuleSet;
+use crate::detection::Detection;
 
 /// Rule files larger than this are refused: SigmaHQ's largest is under 100 KiB, and a rule file
 /// comes from outside the process.
@@ -145,9 +146,7 @@ pub(crate) fn load<P: AsRef<Path>>(shipped: &[(&str, &str)], dirs: &[P]) -> (Rul
         collect_rule_files(dir.as_ref(), &mut files, &mut report);
         files.sort();
         report.files += files.len();
-        for file in files {
-            parse_file(&file, &mut parsed, &mut report);
-        }
+        parse_files(&files, &mut parsed, &mut report);
     }
     // Refs keep only (time, event id) per buffered event: enough for an alert to name its
     // triggering events, without holding event bodies in memory or in the saved state.
@@ -158,11 +157,25 @@ pub(crate) fn load<P: AsRef<Path>>(shipped: &[(&str, &str)], dirs: &[P]) -> (Rul
         suppress: Some(SUPPRESS_SECS),
         ..CorrelationConfig::default()
     };
-    let mut engine = CorrelationEngine::new(config);
-    let (detections, known) = add_detections(&mut engine, parsed.rules, &mut report);
-    add_filters(&mut engine, parsed.filters, &mut report);
-    let correlations = add_correlations(&mut engine, parsed.correlations, &known, &mut report);
-    (RuleSet::new(engine, detections, correlations), report)
+    let mut correlation = CorrelationEngine::new(config);
+    // The correlation engine looks a detection's rule name up among the rules added to it, and
+    // takes settings from their `rsigma.*` attributes: those rules are added to it too.
+    let referenced: HashSet<&str> =
+        parsed.correlations.iter().flat_map(|c| c.doc.rules.iter().map(String::as_str)).collect();
+    let for_correlation = |rule: &SigmaRule| {
+        rule.custom_attributes.keys().any(|k| k.starts_with("rsigma."))
+            || [&rule.id, &rule.name].into_iter().flatten().any(|r| referenced.contains(r.as_str()))
+    };
+    let (compiled, known) = add_detections(&mut correlation, parsed.rules, &for_correlation, &mut report);
+    let detections = compiled.len();
+    let detection = if parsed.filters.is_empty() {
+        Detection::families(compiled)
+    } else {
+        let rules = compiled.into_iter().map(|(rule, _)| rule).collect();
+        Detection::one_engine(rules, |engine| add_filters(engine, parsed.filters, &mut report))
+    };
+    let correlations = add_correlations(&mut correlation, parsed.correlations, &known, &mut report);
+    (RuleSet::new(detection, correlation, detections, correlations), report)
 }
 
 fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>, report: &mut LoadReport) {
@@ -193,6 +206,35 @@ fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>, report: &mut LoadRepo
         } else if matches!(child.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
             out.push(child);
         }
+    }
+}
+
+/// Reads and parses `files` on every core (YAML parsing is a third of loading SigmaHQ on one),
+/// each thread a contiguous run of them, and appends the results in file order.
+fn parse_files(files: &[PathBuf], parsed: &mut Parsed, report: &mut LoadReport) {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let run = files.len().div_ceil(workers).max(1);
+    let runs: Vec<(Parsed, LoadReport)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = files
+            .chunks(run)
+            .map(|run| {
+                scope.spawn(move || {
+                    let mut parsed = Parsed::default();
+                    let mut report = LoadReport::default();
+                    for file in run {
+                        parse_file(file, &mut parsed, &mut report);
+                    }
+                    (parsed, report)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    for (run, run_report) in runs {
+        parsed.rules.extend(run.rules);
+        parsed.correlations.extend(run.correlations);
+        parsed.filters.extend(run.filters);
+        report.entries.extend(run_report.entries);
     }
 }
 
@@ -236,62 +278,120 @@ fn read_bounded(file: &Path) -> Result<String, String> {
 /// Identities (ids and names) of the detection rules that loaded, for correlation references.
 type Known = HashSet<String>;
 
-/// Adds the detection rules that compile; returns how many did and their identities.
+/// Compiles the detection rules on every core; returns those that compile, each with its
+/// number of detection values, and their identities.
+///
+/// Each rule is compiled alone, so a bad one is reported by itself, and once: the compiled
+/// rules go to rsigma's engines in batches, so each candidate index is built once (single adds
+/// are folded in only at doubling watermarks: adding SigmaHQ's rules one by one left 1,706
+/// unindexed, 2.6x the CPU per event). A rule's YAML is dropped once it is compiled, before any
+/// index is built.
 fn add_detections(
-    engine: &mut CorrelationEngine,
+    correlation: &mut CorrelationEngine,
     rules: Vec<Sourced<SigmaRule>>,
+    for_correlation: &(dyn Fn(&SigmaRule) -> bool + Sync),
     report: &mut LoadReport,
-) -> (usize, Known) {
-    let mut loaded = 0;
-    let mut good = Vec::new();
+) -> (Vec<(CompiledRule, usize)>, Known) {
     let mut first_seen: HashMap<String, PathBuf> = HashMap::new();
-    let mut known = Known::new();
+    let mut unique = Vec::with_capacity(rules.len());
     for Sourced { file, doc } in rules {
-        let id = doc.id.as_deref();
-        if let Some(id) = id
-            && let Some(first) = first_seen.get(id)
-        {
-            let reason = format!("duplicate rule id; first loaded from {}", first.display());
-            report.push(&file, DocumentKind::Detection, Some(id), Some(&doc.title), Some(reason));
-            continue;
-        }
-        // Each rule is compiled alone so a bad one is reported by itself; the good ones are
-        // then added in one collection, because rsigma builds its candidate index once per
-        // collection but folds single adds in only at doubling watermarks (rules added one by
-        // one left 1,706 of SigmaHQ's 3,754 unindexed: 2.6x the CPU per event).
-        match rsigma_eval::compile_rule(&doc) {
-            Ok(_) => {
-                loaded += 1;
-                if let Some(id) = id {
-                    first_seen.insert(id.to_owned(), file.clone());
-                    known.insert(id.to_owned());
-                }
-                if let Some(name) = &doc.name {
-                    known.insert(name.clone());
-                }
-                report.push(&file, DocumentKind::Detection, id, Some(&doc.title), None);
-                good.push(doc);
+        if let Some(id) = &doc.id {
+            if let Some(first) = first_seen.get(id) {
+                let reason = format!("duplicate rule id; first loaded from {}", first.display());
+                report.push(&file, DocumentKind::Detection, Some(id), Some(&doc.title), Some(reason));
+                continue;
             }
-            Err(e) => report.push(&file, DocumentKind::Detection, id, Some(&doc.title), Some(e.to_string())),
+            first_seen.insert(id.clone(), file.clone());
         }
+        unique.push(Sourced { file, doc });
     }
-    if let Err(e) = engine.add_collection(&SigmaCollection { rules: good, ..SigmaCollection::new() }) {
-        // Every rule compiled alone above, so this is an engine fault, not a rule's: report it.
-        report.push(Path::new("(engine)"), DocumentKind::Unknown, None, None, Some(format!("adding the rules: {e}")));
-        loaded = 0;
-        known.clear();
+    let mut loaded = Vec::with_capacity(unique.len());
+    let mut known = Known::new();
+    for compiled in compile_all(unique, for_correlation) {
+        let Compiled { file, id, name, title, values, outcome, doc } = compiled;
+        let skipped = match outcome {
+            Ok(rule) => {
+                if let Some(doc) = doc
+                    && let Err(e) = correlation.add_rule(&doc)
+                {
+                    // Compiled once already, so this is an engine fault, not the rule's.
+                    Some(format!("adding the rule to the correlation engine: {e}"))
+                } else {
+                    loaded.push((rule, values));
+                    known.extend(id.iter().cloned());
+                    known.extend(name);
+                    None
+                }
+            }
+            Err(e) => Some(e),
+        };
+        report.push(&file, DocumentKind::Detection, id.as_deref(), Some(&title), skipped);
     }
     (loaded, known)
 }
 
-fn add_filters(engine: &mut CorrelationEngine, filters: Vec<Sourced<FilterRule>>, report: &mut LoadReport) {
+/// A detection rule compiled, or why not, with what the load still needs of its YAML.
+struct Compiled {
+    file: PathBuf,
+    id: Option<String>,
+    name: Option<String>,
+    title: String,
+    /// How many values its detections match against.
+    values: usize,
+    outcome: Result<CompiledRule, String>,
+    /// The YAML, kept only for the correlation engine.
+    doc: Option<SigmaRule>,
+}
+
+/// Compiles `rules` on every core, each thread a contiguous run; results in input order.
+fn compile_all(rules: Vec<Sourced<SigmaRule>>, for_correlation: &(dyn Fn(&SigmaRule) -> bool + Sync)) -> Vec<Compiled> {
+    let compile = |Sourced { file, doc }: Sourced<SigmaRule>| Compiled {
+        outcome: rsigma_eval::compile_rule(&doc).map_err(|e| e.to_string()),
+        values: detection_values(&doc),
+        id: doc.id.clone(),
+        name: doc.name.clone(),
+        title: doc.title.clone(),
+        file,
+        doc: for_correlation(&doc).then_some(doc),
+    };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let run = rules.len().div_ceil(workers).max(1);
+    let mut runs = Vec::new();
+    let mut rules = rules.into_iter();
+    loop {
+        let next: Vec<_> = rules.by_ref().take(run).collect();
+        if next.is_empty() {
+            break;
+        }
+        runs.push(next);
+    }
+    std::thread::scope(|scope| {
+        let threads: Vec<_> =
+            runs.into_iter().map(|run| scope.spawn(move || run.into_iter().map(compile).collect::<Vec<_>>())).collect();
+        threads.into_iter().flat_map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    })
+}
+
+/// How many values a rule's detections match against.
+fn detection_values(rule: &SigmaRule) -> usize {
+    use rsigma_parser::Detection;
+    fn values(detection: &Detection) -> usize {
+        match detection {
+            Detection::AllOf(items) => items.iter().map(|i| i.values.len()).sum(),
+            Detection::AnyOf(parts) | Detection::And(parts) => parts.iter().map(values).sum(),
+            Detection::Keywords(keywords) => keywords.len(),
+            Detection::ArrayMatch { body, .. } => values(body),
+            Detection::Conditional { named, .. } => named.values().map(values).sum(),
+        }
+    }
+    rule.detection.named.values().map(values).sum()
+}
+
+fn add_filters(engine: &mut Engine, filters: Vec<Sourced<FilterRule>>, report: &mut LoadReport) {
     for Sourced { file, doc } in filters {
-        let (id, title) = (doc.id.clone(), doc.title.clone());
-        // The correlation engine applies filters only through a collection; one filter per
-        // collection keeps a bad filter from rejecting the good ones.
-        let one = SigmaCollection { filters: vec![doc], ..SigmaCollection::new() };
-        let outcome = engine.add_collection(&one).err().map(|e| e.to_string());
-        report.push(&file, DocumentKind::Filter, id.as_deref(), Some(&title), outcome);
+        // One at a time, so a bad filter does not reject the good ones.
+        let outcome = engine.apply_filter(&doc).err().map(|e| e.to_string());
+        report.push(&file, DocumentKind::Filter, doc.id.as_deref(), Some(&doc.title), outcome);
     }
 }
 
