@@ -26,8 +26,9 @@ const MAX_DIRTY: usize = 100_000;
 /// How long a write seen by fanotify can name the actor of a change found under another
 /// path with the same inode (a file written under a temporary name, then renamed).
 const WRITER_MEMORY: Duration = Duration::from_secs(10);
-/// How often the loop looks at the stop flag when nothing happens.
-const TICK: Duration = Duration::from_millis(200);
+/// How often the loop looks at the stop flag when nothing happens: every wake-up costs an
+/// idle agent CPU, and stopping within a second is soon enough.
+const TICK: Duration = Duration::from_secs(1);
 
 /// Where events go. The call returns once they are durable.
 pub(crate) trait EventSink {

@@ -30,8 +30,9 @@ const MASK: u64 = libc::FAN_MODIFY | libc::FAN_CLOSE_WRITE;
 /// Ignore marks pin nothing where the kernel has evictable marks (5.19); elsewhere each one
 /// pins its inode in memory, so they are all dropped and relearnt once there are this many.
 const MAX_IGNORED: usize = 16_384;
-/// How often the reader looks at the stop flag.
-const POLL: Duration = Duration::from_millis(200);
+/// How often the reader looks at the stop flag (as the engine's tick: wake-ups cost an idle
+/// agent CPU).
+const POLL: Duration = Duration::from_secs(1);
 
 /// An initialised fanotify group with marks on the roots' filesystems.
 pub(crate) struct Fanotify {
