@@ -29,6 +29,8 @@
 #                     the 1-minute load average to fall below this (default: cores / 2); each
 #                     row records the load it started with
 #   CARGO_TARGET_DIR  where the release binary is built (default ~/.cache/haidang/target)
+#   HAIDANG_COLLECTOR a release haidang-collector already built from this tree: skips the
+#                     build (which waits for any other cargo holding the target's lock)
 #
 # Prints a Markdown summary at the end, also written to $HUNT_BENCH_WORK/results.md; raw
 # outputs (/usr/bin/time -v, detections) stay in $HUNT_BENCH_WORK.
@@ -67,9 +69,12 @@ if ! "$EVTX_DUMP" --version 2>/dev/null | grep -q "$EVTX_VERSION"; then
     cargo install evtx --version "$EVTX_VERSION" --locked --root "$TOOLS/evtx" >&2
 fi
 
-say "building haidang-collector (release)"
-cargo build --release -p haidang-collector >&2
-HAIDANG=$CARGO_TARGET_DIR/release/haidang-collector
+HAIDANG=${HAIDANG_COLLECTOR:-}
+if [ -z "$HAIDANG" ]; then
+    say "building haidang-collector (release)"
+    cargo build --release -p haidang-collector >&2
+    HAIDANG=$CARGO_TARGET_DIR/release/haidang-collector
+fi
 
 rm -rf "$WORK"
 mkdir -p "$WORK/runs" "$WORK/rules"
