@@ -5,6 +5,8 @@ pub mod channels;
 pub mod config;
 pub mod dlp;
 pub mod enroll;
+#[cfg(target_os = "linux")]
+mod fanotify_read;
 pub mod fim;
 pub mod health;
 pub mod lifecycle;

@@ -11,6 +11,7 @@
 
 use super::mountinfo::{self, MountEntry};
 use super::{MountTable, WriteSource};
+use crate::fanotify_read::{EventBuffer, fd_path};
 use std::ffi::CString;
 use std::io::{self, Read, Seek};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -49,7 +50,7 @@ impl MountTable for ProcMountInfo {
 /// A fanotify group reporting files closed after writing on the marked mounts.
 pub struct FanotifyWrites {
     fd: OwnedFd,
-    buf: Vec<u64>,
+    buf: EventBuffer,
 }
 
 impl FanotifyWrites {
@@ -67,7 +68,7 @@ impl FanotifyWrites {
             return Err(format!("fanotify_init failed: {}", io::Error::last_os_error()));
         }
         // SAFETY: `raw` is a new descriptor that nothing else owns.
-        Ok(FanotifyWrites { fd: unsafe { OwnedFd::from_raw_fd(raw) }, buf: vec![0u64; 8192] })
+        Ok(FanotifyWrites { fd: unsafe { OwnedFd::from_raw_fd(raw) }, buf: EventBuffer::new() })
     }
 }
 
@@ -95,42 +96,24 @@ impl WriteSource for FanotifyWrites {
         if ready <= 0 {
             return;
         }
-        let bytes = std::mem::size_of_val(self.buf.as_slice());
-        // SAFETY: `buf` is writable for `bytes` bytes.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), self.buf.as_mut_ptr().cast(), bytes) };
-        if n <= 0 {
-            return;
-        }
-        let n = n as usize;
-        let base = self.buf.as_ptr().cast::<u8>();
-        let header = std::mem::size_of::<libc::fanotify_event_metadata>();
-        let me = std::process::id();
-        let mut off = 0;
-        while off + header <= n {
-            // SAFETY: the kernel wrote a whole header at `off` (checked against `n`).
-            let m = unsafe { std::ptr::read_unaligned(base.add(off).cast::<libc::fanotify_event_metadata>()) };
-            let len = m.event_len as usize;
-            if m.vers != libc::FANOTIFY_METADATA_VERSION || len < header || off + len > n {
-                tracing::warn!("unexpected fanotify event layout; ignoring the rest of the buffer");
-                break;
+        let batch = match self.buf.read(&self.fd) {
+            Ok(batch) => batch,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the DLP fanotify group failed");
+                return;
             }
-            off += len;
-            if m.mask & libc::FAN_Q_OVERFLOW != 0 {
+        };
+        let me = std::process::id();
+        for event in batch {
+            if event.mask & libc::FAN_Q_OVERFLOW != 0 {
                 tracing::warn!("the DLP fanotify queue overflowed: some writes to watched mounts were not seen");
             }
-            if m.fd < 0 {
+            let Some(file) = event.file else { continue };
+            if event.pid == me {
                 continue;
             }
-            // SAFETY: the kernel opened this descriptor for us; we own and close it.
-            let file = unsafe { OwnedFd::from_raw_fd(m.fd) };
-            if u32::try_from(m.pid).is_ok_and(|pid| pid == me) {
-                continue;
-            }
-            let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) else { continue };
             // Written then deleted: nothing left on the mount.
-            if path.as_os_str().as_bytes().ends_with(b" (deleted)") && !path.exists() {
-                continue;
-            }
+            let Some(path) = fd_path(&file) else { continue };
             out.push(path);
         }
     }

@@ -12,6 +12,7 @@
 
 use super::filter::PathFilter;
 use super::watch::Signal;
+use crate::fanotify_read::{EventBuffer, fd_path};
 use haidang_proto::Text;
 use haidang_proto::event::Actor;
 use std::ffi::CString;
@@ -83,8 +84,7 @@ impl Fanotify {
     }
 
     fn read_loop(&self, filter: &PathFilter, tx: &Sender<Signal>, stop: &AtomicBool) -> Stats {
-        // u64 elements keep the buffer aligned for the event headers.
-        let mut buf = vec![0u64; 8192];
+        let mut buf = EventBuffer::new();
         let me = std::process::id();
         let mut ignores = Ignores { evictable: true, count: 0 };
         let mut events = 0;
@@ -96,46 +96,26 @@ impl Fanotify {
             if ready <= 0 {
                 continue;
             }
-            let bytes = std::mem::size_of_val(buf.as_slice());
-            // SAFETY: `buf` is writable for `bytes` bytes.
-            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), bytes) };
-            if n <= 0 {
-                let e = io::Error::last_os_error();
-                if n < 0 && !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) {
+            let batch = match buf.read(&self.fd) {
+                Ok(batch) => batch,
+                Err(e) => {
                     tracing::warn!(error = %e, "fanotify read failed; falling back to inotify alone");
                     return stats(events, &ignores);
                 }
-                continue;
-            }
-            let n = n as usize;
-            let base = buf.as_ptr().cast::<u8>();
-            let header = std::mem::size_of::<libc::fanotify_event_metadata>();
-            let mut off = 0;
-            while off + header <= n {
-                // SAFETY: the kernel wrote a whole header at `off` (checked against `n`).
-                let m = unsafe { std::ptr::read_unaligned(base.add(off).cast::<libc::fanotify_event_metadata>()) };
-                let len = m.event_len as usize;
-                if m.vers != libc::FANOTIFY_METADATA_VERSION || len < header || off + len > n {
-                    tracing::warn!("unexpected fanotify event layout; ignoring the rest of the buffer");
-                    break;
-                }
-                off += len;
+            };
+            for event in batch {
                 events += 1;
-                if m.mask & libc::FAN_Q_OVERFLOW != 0 {
+                if event.mask & libc::FAN_Q_OVERFLOW != 0 {
                     let _ = tx.send(Signal::Overflow("the fanotify queue overflowed"));
                 }
-                if m.fd < 0 {
-                    continue;
-                }
-                // SAFETY: the kernel opened this descriptor for us; we own and close it.
-                let file = unsafe { OwnedFd::from_raw_fd(m.fd) };
+                let Some(file) = event.file else { continue };
                 let Some(path) = fd_path(&file) else { continue };
                 let file = std::fs::File::from(file);
                 if !filter.covers(&path) {
                     ignores.add(&self.fd, &file);
                     continue;
                 }
-                let pid = u32::try_from(m.pid).unwrap_or(0);
+                let pid = event.pid;
                 if pid == me {
                     continue;
                 }
@@ -212,15 +192,6 @@ fn mark(fd: &OwnedFd, path: &Path, kind: libc::c_uint) -> io::Result<()> {
     // SAFETY: `c` is a valid NUL-terminated path and `fd` a fanotify descriptor.
     let r = unsafe { libc::fanotify_mark(fd.as_raw_fd(), libc::FAN_MARK_ADD | kind, MASK, libc::AT_FDCWD, c.as_ptr()) };
     if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
-}
-
-/// The path of an open file, unless it has been unlinked (then inotify reports the deletion).
-fn fd_path(fd: &OwnedFd) -> Option<PathBuf> {
-    let p = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
-    if p.as_os_str().as_bytes().ends_with(b" (deleted)") && !p.exists() {
-        return None;
-    }
-    Some(p)
 }
 
 #[cfg(test)]
