@@ -107,10 +107,10 @@ pub fn parse_jobs(body: &[u8]) -> Result<(u16, Vec<PrintJob>), String> {
         let tag = *body.get(at).ok_or("IPP answer ends before its end tag")?;
         at += 1;
         if tag < 0x10 {
-            if let Some(job) = current.take() {
-                if jobs.len() < MAX_JOBS {
-                    jobs.push(job);
-                }
+            if let Some(job) = current.take()
+                && jobs.len() < MAX_JOBS
+            {
+                jobs.push(job);
             }
             match tag {
                 0x03 => return Ok((status, jobs)),
