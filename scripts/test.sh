@@ -7,15 +7,19 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/haidang/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-echo "== system packages the end-to-end tests use (loop devices, sshfs share; as root)"
+echo "== system packages the end-to-end tests use (loop devices, sshfs share, CUPS; as root)"
 # tests/tests/dlp_channels.rs mounts an ext4 loop image and an sshfs of a loopback sshd; it
-# fails, naming what is missing, when these are absent. Installed only if missing.
+# fails, naming what is missing, when these are absent; tests/tests/dlp_print.rs needs CUPS
+# (it starts cupsd itself). Installed only if missing.
 need=()
 command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
 command -v losetup >/dev/null 2>&1 || need+=(mount)
 command -v sshfs >/dev/null 2>&1 || need+=(sshfs)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+[ -x /usr/sbin/cupsd ] || need+=(cups)
+command -v lpadmin >/dev/null 2>&1 || need+=(cups-client)
+command -v lpr >/dev/null 2>&1 || need+=(cups-bsd)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"

@@ -185,11 +185,13 @@ mod tests {
             "[dlp]\nenabled = true\npolicy = \"/etc/haidang/dlp\"\nremovable_mounts = [\"/mnt/usb*\"]\n\
              share_fstypes = [\"cifs\"]\nat_rest_paths = [\"/home\"]\nat_rest_interval = \"12h\"\n\
              walk_interval = \"5s\"\nvault = \"/var/lib/haidang/vault\"\nremount_readonly = true\n\
-             max_file_size = \"32MiB\"\ndocument_timeout = \"10s\"\nmax_quarantine_size = \"1GiB\"\n",
+             max_file_size = \"32MiB\"\ndocument_timeout = \"10s\"\nmax_quarantine_size = \"1GiB\"\n\
+             print = false\ncups_spool = \"/srv/cups\"\n",
         )
         .expect("parses")
         .dlp;
-        assert!(c.enabled && c.remount_readonly);
+        assert!(c.enabled && c.remount_readonly && !c.print);
+        assert_eq!(c.cups_spool, std::path::PathBuf::from("/srv/cups"));
         assert_eq!(c.policy.as_deref(), Some(std::path::Path::new("/etc/haidang/dlp")));
         assert_eq!((c.removable_mounts.len(), c.share_fstypes.len()), (1, 1));
         assert_eq!((c.at_rest_interval, c.walk_interval), (Duration::from_secs(12 * 3600), Duration::from_secs(5)));
@@ -199,6 +201,7 @@ mod tests {
         assert_eq!(d.removable_mounts, vec!["/media/**".to_string(), "/run/media/**".to_string()]);
         assert_eq!(d.share_fstypes, ["cifs", "smb3", "nfs", "nfs4", "fuse.sshfs", "fuse.smbnetfs"]);
         assert_eq!(d.vault_dir(std::path::Path::new("/s")), std::path::PathBuf::from("/s/vault"));
+        assert!(d.print && d.cups_spool == std::path::Path::new("/var/spool/cups"));
     }
 
     #[test]
@@ -211,6 +214,7 @@ mod tests {
             ("[dlp]\nwalk_interval = \"100ms\"\n", "key \"dlp.walk_interval\"", "at least 1s"),
             ("[dlp]\nremovable_mounts = [\"/media/[\"]\n", "key \"dlp.removable_mounts\"", "not a glob"),
             ("[dlp]\nat_rest_paths = [\"home\"]\n", "key \"dlp.at_rest_paths\"", "not an absolute path"),
+            ("[dlp]\ncups_spool = \"spool\"\n", "key \"dlp.cups_spool\"", "absolute path"),
             ("[dlp]\nmax_file_size = \"0B\"\n", "key \"dlp.max_file_size\"", "between"),
         ] {
             let e = AgentConfig::parse(text).expect_err(text);

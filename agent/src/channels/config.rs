@@ -1,5 +1,5 @@
 //! The `[dlp]` section of the agent's configuration file: the DLP channels of `haidang-agent
-//! run` (removable media, network shares, at rest) and the vault blocked files go to.
+//! run` (removable media, network shares, printing, at rest) and the vault blocked files go to.
 
 use bytesize::ByteSize;
 use serde::{Deserialize, Deserializer};
@@ -39,6 +39,10 @@ pub struct DlpConfig {
     pub document_timeout: Duration,
     /// Largest file the vault takes; a larger blocked file is reported as not quarantined.
     pub max_quarantine_size: ByteSize,
+    /// Inspects print jobs in the CUPS spool (channel `print`) when the spool exists.
+    pub print: bool,
+    /// The CUPS spool directory (`d<job>-<doc>` data files).
+    pub cups_spool: PathBuf,
 }
 
 impl Default for DlpConfig {
@@ -56,6 +60,8 @@ impl Default for DlpConfig {
             max_file_size: ByteSize::mib(64),
             document_timeout: Duration::from_secs(30),
             max_quarantine_size: ByteSize::gib(4),
+            print: true,
+            cups_spool: PathBuf::from("/var/spool/cups"),
         }
     }
 }
@@ -80,6 +86,9 @@ impl DlpConfig {
         }
         if let Err(e) = self.removable_globs() {
             return Err(format!("key \"dlp.removable_mounts\": {e}"));
+        }
+        if !self.cups_spool.is_absolute() {
+            return Err("key \"dlp.cups_spool\": must be an absolute path".into());
         }
         for path in &self.at_rest_paths {
             if !path.is_absolute() {

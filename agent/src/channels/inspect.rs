@@ -56,62 +56,8 @@ impl Inspector {
     /// Inspects the file at `path` as going out (or resting) on `channel`. A file that is
     /// gone by now yields nothing: there is nothing left to leak.
     pub fn inspect(&self, path: &Path, channel: Channel) -> Outcome {
-        let (doc, sha256) = match self.extractor.scan_document(&self.set, path) {
-            Ok(doc) => {
-                let sha256 = Some(doc.sha256);
-                (doc, sha256)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Outcome::default(),
-            Err(e) => {
-                let unreadable = vec![(name(path), Reason::Unreadable(e.to_string()))];
-                (
-                    DocumentResult {
-                        findings: Vec::new(),
-                        could_not_inspect: unreadable,
-                        sha256: [0; 32],
-                        cached: false,
-                    },
-                    None,
-                )
-            }
-        };
-        let decision = self.policy.decide(channel, &doc.findings, &doc.could_not_inspect);
-        let Some(action) = decision.action() else { return Outcome::default() };
-        let mut events = Vec::new();
-        let mut rules: Vec<String> = Vec::new();
-        for covered in &decision.findings {
-            let mut event = covered.to_event(channel, path, doc.sha256);
-            event.sha256 = sha256;
-            events.push(EventBody::Dlp(event));
-            push_unique(&mut rules, covered.rule);
-        }
-        for covered in &decision.could_not_inspect {
-            let (part, _) = covered.item;
-            events.push(EventBody::Dlp(DlpMatch {
-                channel: channel.as_str().to_owned(),
-                path: Text::from(path),
-                container_path: Some(Text::from(part.as_str())),
-                detector: "could_not_inspect".to_owned(),
-                count: 1,
-                confidence: 0,
-                masked_sample: None,
-                level: None,
-                sha256,
-                action: covered.action.as_str().to_owned(),
-            }));
-            push_unique(&mut rules, covered.rule);
-        }
-        let not_inspected = doc.could_not_inspect.iter().map(|(part, reason)| format!("{part}: {reason}")).collect();
-        let mut verdict = DlpVerdict {
-            channel: channel.as_str().to_owned(),
-            path: Text::from(path),
-            sha256,
-            action: action.as_str().to_owned(),
-            outcome: "recorded".to_owned(),
-            vault_id: None,
-            rules,
-            not_inspected,
-            detail: String::new(),
+        let Some(Judged { mut events, mut verdict, action }) = self.judge(path, &Text::from(path), channel) else {
+            return Outcome::default();
         };
         let mut outcome = Outcome { blocked: action == Action::Block, ..Outcome::default() };
         if outcome.blocked {
@@ -136,6 +82,81 @@ impl Inspector {
         outcome.events = events;
         outcome
     }
+
+    /// Extracts, detects and decides, without acting: the `dlp` events and the verdict (its
+    /// outcome `recorded`) for the file at `path`, named `shown` in the events; `None` when
+    /// the policy covers nothing in it or the file is gone. The caller acts on `block`.
+    pub fn judge(&self, path: &Path, shown: &Text, channel: Channel) -> Option<Judged> {
+        let (doc, sha256) = match self.extractor.scan_document(&self.set, path) {
+            Ok(doc) => {
+                let sha256 = Some(doc.sha256);
+                (doc, sha256)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                let unreadable = vec![(name(path), Reason::Unreadable(e.to_string()))];
+                (
+                    DocumentResult {
+                        findings: Vec::new(),
+                        could_not_inspect: unreadable,
+                        sha256: [0; 32],
+                        cached: false,
+                    },
+                    None,
+                )
+            }
+        };
+        let decision = self.policy.decide(channel, &doc.findings, &doc.could_not_inspect);
+        let action = decision.action()?;
+        let mut events = Vec::new();
+        let mut rules: Vec<String> = Vec::new();
+        for covered in &decision.findings {
+            let mut event = covered.to_event(channel, path, doc.sha256);
+            event.path = shown.clone();
+            event.sha256 = sha256;
+            events.push(EventBody::Dlp(event));
+            push_unique(&mut rules, covered.rule);
+        }
+        for covered in &decision.could_not_inspect {
+            let (part, _) = covered.item;
+            events.push(EventBody::Dlp(DlpMatch {
+                channel: channel.as_str().to_owned(),
+                path: shown.clone(),
+                container_path: Some(Text::from(part.as_str())),
+                detector: "could_not_inspect".to_owned(),
+                count: 1,
+                confidence: 0,
+                masked_sample: None,
+                level: None,
+                sha256,
+                action: covered.action.as_str().to_owned(),
+            }));
+            push_unique(&mut rules, covered.rule);
+        }
+        let not_inspected = doc.could_not_inspect.iter().map(|(part, reason)| format!("{part}: {reason}")).collect();
+        let verdict = DlpVerdict {
+            channel: channel.as_str().to_owned(),
+            path: shown.clone(),
+            sha256,
+            action: action.as_str().to_owned(),
+            outcome: "recorded".to_owned(),
+            vault_id: None,
+            rules,
+            not_inspected,
+            detail: String::new(),
+        };
+        Some(Judged { events, verdict, action })
+    }
+}
+
+/// What the policy said of one file, before anything is done about it.
+#[derive(Debug)]
+pub struct Judged {
+    /// The `dlp` events, one per covered finding or unreadable part.
+    pub events: Vec<EventBody>,
+    /// The verdict, outcome `recorded` until the caller acts.
+    pub verdict: DlpVerdict,
+    pub action: Action,
 }
 
 fn push_unique(list: &mut Vec<String>, item: &str) {

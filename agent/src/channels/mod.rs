@@ -14,6 +14,8 @@
 //! - [`inspect::Inspector`]: one file on one channel → `dlp` and `dlp_verdict` events;
 //!   `block` moves the file into the [`vault`], and with `remount_readonly` remounts the
 //!   removable device read-only.
+//! - printing ([`print`], Linux): jobs in the CUPS spool are held, inspected on channel
+//!   `print`, and released, or cancelled on `block`.
 //! - at rest: every `at_rest_interval` (the first at start) the `at_rest_paths` are walked
 //!   and each file inspected on channel `at_rest`; `haidang-agent discover` does one pass on
 //!   demand.
@@ -26,6 +28,8 @@ pub mod inspect;
 #[cfg(target_os = "linux")]
 mod linux;
 pub mod mountinfo;
+#[cfg(target_os = "linux")]
+pub mod print;
 pub mod vault;
 
 pub use config::DlpConfig;
@@ -281,6 +285,27 @@ impl Channels {
             status.set("no mount watcher on this platform yet".into(), Vec::new());
         }
 
+        #[cfg(target_os = "linux")]
+        if cfg.print {
+            match cfg.cups_spool.is_dir() {
+                true => {
+                    let cups = print::Cups::locate();
+                    let watcher = print::PrintWatcher {
+                        spool: cfg.cups_spool.clone(),
+                        cups,
+                        inspector: inspector.clone(),
+                        found: found_tx.clone(),
+                    };
+                    let stop_p = stop.clone();
+                    std::thread::Builder::new()
+                        .name("dlp-print".into())
+                        .spawn(move || watcher.run(&stop_p))
+                        .context("cannot start the DLP print watcher")?;
+                    tracing::info!(spool = %cfg.cups_spool.display(), "DLP: watching print jobs");
+                }
+                false => tracing::info!(spool = %cfg.cups_spool.display(), "DLP print channel off: no CUPS spool"),
+            }
+        }
         if !cfg.at_rest_paths.is_empty() {
             let at_rest = AtRest {
                 inspector,
