@@ -6,6 +6,24 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+/// A new notification group (non-blocking, file descriptors in events), or why there cannot
+/// be one here (not root, no fanotify).
+pub(crate) fn notification_group() -> Result<OwnedFd, String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err("the agent is not running as root".into());
+    }
+    let flags = libc::FAN_CLASS_NOTIF | libc::FAN_CLOEXEC | libc::FAN_NONBLOCK;
+    let event_flags = (libc::O_RDONLY | libc::O_LARGEFILE | libc::O_CLOEXEC) as libc::c_uint;
+    // SAFETY: plain system call with constant arguments.
+    let raw = unsafe { libc::fanotify_init(flags, event_flags) };
+    if raw < 0 {
+        return Err(format!("fanotify_init failed: {}", io::Error::last_os_error()));
+    }
+    // SAFETY: `raw` is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
 /// One event of a read.
 pub(crate) struct FanEvent {
     pub mask: u64,

@@ -5,6 +5,7 @@
 //! `cargo build --workspace --bins` before `cargo test` (scripts/test.sh does).
 
 pub mod raw;
+pub mod system;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};

@@ -13,6 +13,7 @@
 //! The first two need root, losetup/mkfs.ext4, and sshd/sshfs (scripts/test.sh installs
 //! them); without them they FAIL saying what is missing. CI runs as root.
 
+use haidang_tests::system::{require_program, require_root, run_checked};
 use haidang_tests::{Agent, Collector, bin, docx, wait_until};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -27,29 +28,6 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn require_root(what: &str) {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "this test needs root to {what} (CI runs as root); it cannot run as uid {euid}");
-}
-
-fn require(program: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")]).collect::<Vec<_>>()
-        })
-        .unwrap_or_default()
-        .into_iter()
-        .any(|dir| dir.join(program).is_file());
-    assert!(found, "this test needs `{program}`: run scripts/test.sh, which installs it, or apt-get install it");
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -110,7 +88,7 @@ fn a_marked_document_copied_to_removable_media_is_quarantined_and_restorable() {
     let _serial = one_at_a_time();
     require_root("create and mount a loop device");
     for program in ["losetup", "mkfs.ext4", "mount", "umount", "mountpoint"] {
-        require(program);
+        require_program(program);
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let collector = Collector::start(&dir.path().join("collector"));
@@ -118,13 +96,13 @@ fn a_marked_document_copied_to_removable_media_is_quarantined_and_restorable() {
     assert_eq!(agent.status()["dlp_sensor"], "fanotify mount marks");
 
     let image = dir.path().join("usb.img");
-    run("truncate", &["-s", "64M", image.to_str().expect("utf-8")]);
-    run("mkfs.ext4", &["-q", image.to_str().expect("utf-8")]);
-    let dev = run("losetup", &["--find", "--show", image.to_str().expect("utf-8")]);
+    run_checked("truncate", &["-s", "64M", image.to_str().expect("utf-8")]);
+    run_checked("mkfs.ext4", &["-q", image.to_str().expect("utf-8")]);
+    let dev = run_checked("losetup", &["--find", "--show", image.to_str().expect("utf-8")]);
     let point = PathBuf::from("/media").join(unique("haidang-test"));
     std::fs::create_dir_all(&point).expect("mount point");
     let mut usb = Mounted { point: point.clone(), loop_dev: Some(dev.clone()) };
-    run("mount", &[&dev, point.to_str().expect("utf-8")]);
+    run_checked("mount", &[&dev, point.to_str().expect("utf-8")]);
     let point_s = point.display().to_string();
 
     let mounted = wait_until(WAIT, "mount event", || {
@@ -150,8 +128,8 @@ fn a_marked_document_copied_to_removable_media_is_quarantined_and_restorable() {
     std::fs::write(outside.join("thongbao.txt"), decoy_bytes).expect("decoy");
     let report_bytes = docx(&["TỐI MẬT", "Báo cáo tình hình an ninh trật tự quý III."]);
     std::fs::write(outside.join("baocao.docx"), &report_bytes).expect("report");
-    run("cp", &[outside.join("thongbao.txt").to_str().expect("utf-8"), &point_s]);
-    run("cp", &[outside.join("baocao.docx").to_str().expect("utf-8"), &point_s]);
+    run_checked("cp", &[outside.join("thongbao.txt").to_str().expect("utf-8"), &point_s]);
+    run_checked("cp", &[outside.join("baocao.docx").to_str().expect("utf-8"), &point_s]);
     let report = point.join("baocao.docx");
     let report_s = report.display().to_string();
 
@@ -249,14 +227,14 @@ fn a_marked_document_copied_to_an_sshfs_share_is_detected_on_channel_share() {
     let _serial = one_at_a_time();
     require_root("mount sshfs and run sshd");
     for program in ["sshd", "sshfs", "ssh-keygen", "umount", "mountpoint"] {
-        require(program);
+        require_program(program);
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let keys = d.join("ssh");
     std::fs::create_dir(&keys).expect("mkdir");
     for key in ["host_key", "user_key"] {
-        run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", keys.join(key).to_str().expect("utf-8")]);
+        run_checked("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", keys.join(key).to_str().expect("utf-8")]);
     }
     std::fs::copy(keys.join("user_key.pub"), keys.join("authorized_keys")).expect("authorized_keys");
     std::fs::create_dir_all("/run/sshd").expect("sshd privilege separation directory");
@@ -292,7 +270,7 @@ fn a_marked_document_copied_to_an_sshfs_share_is_detected_on_channel_share() {
         "IdentityFile={}/user_key,StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,BatchMode=yes",
         keys.display()
     );
-    run(
+    run_checked(
         "sshfs",
         &[
             "-p",
@@ -318,7 +296,7 @@ fn a_marked_document_copied_to_an_sshfs_share_is_detected_on_channel_share() {
     let bytes = docx(&["TUYỆT MẬT", "Kế hoạch bảo vệ mục tiêu."]);
     let source = d.join("kehoach.docx");
     std::fs::write(&source, &bytes).expect("write");
-    run("cp", &[source.to_str().expect("utf-8"), &point_s]);
+    run_checked("cp", &[source.to_str().expect("utf-8"), &point_s]);
     let copied = point.join("kehoach.docx").display().to_string();
     let m1 = wait_until(WAIT, "M1 match on the share", || {
         find(&collector.events(&agent.id, Some("dlp")), |e| e["path"] == copied && e["detector"] == "M1").cloned()

@@ -8,30 +8,14 @@
 //! when it is not running. Without them it FAILS saying what is missing. CI runs as root.
 
 use haidang_agent::channels::print::{CANCELED, COMPLETED, Cups};
+use haidang_tests::system::{require_program, require_root, run_checked};
 use haidang_tests::{Agent, Collector, docx, wait_until};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn require(program: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")]).collect::<Vec<_>>()
-        })
-        .unwrap_or_default()
-        .into_iter()
-        .any(|dir| dir.join(program).is_file());
-    assert!(found, "this test needs `{program}`: run scripts/test.sh, which installs cups, or apt-get install it");
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(out.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 fn cupsd_answers() -> bool {
     ["/run/cups/cups.sock", "/var/run/cups/cups.sock"]
@@ -42,7 +26,7 @@ fn cupsd_answers() -> bool {
 /// cupsd running: started here when it does not answer on its socket.
 fn cupsd_running() {
     if !cupsd_answers() {
-        run("/usr/sbin/cupsd", &[]);
+        run_checked("/usr/sbin/cupsd", &[]);
         wait_until(WAIT, "cupsd listening on its socket", || cupsd_answers().then_some(()));
     }
 }
@@ -61,7 +45,7 @@ impl Drop for Printer {
 
 /// `lp -d PRINTER -t TITLE FILE`; the job id.
 fn print(printer: &str, title: &str, file: &Path) -> u32 {
-    let said = run("lp", &["-d", printer, "-t", title, file.to_str().expect("utf-8")]);
+    let said = run_checked("lp", &["-d", printer, "-t", title, file.to_str().expect("utf-8")]);
     // "request id is PRINTER-7 (1 file(s))"
     let request = said.split_whitespace().nth(3).unwrap_or_else(|| panic!("lp said {said:?}"));
     let id = request.strip_prefix(&format!("{printer}-")).unwrap_or_else(|| panic!("lp said {said:?}"));
@@ -74,11 +58,9 @@ fn job_state(id: u32) -> Option<i32> {
 
 #[test]
 fn a_marked_document_sent_to_a_printer_is_cancelled_and_a_decoy_prints() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "this test needs root to run cupsd and add a printer (CI runs as root); uid {euid}");
+    require_root("run cupsd and add a printer");
     for program in ["cupsd", "lpadmin", "lp", "cancel"] {
-        require(program);
+        require_program(program);
     }
     cupsd_running();
 
@@ -89,7 +71,7 @@ fn a_marked_document_sent_to_a_printer_is_cancelled_and_a_decoy_prints() {
     // the agent releases completes in milliseconds, so a job that waits for the agent is
     // waiting because of hold mode alone.
     let uri = "file:///dev/null";
-    run("lpadmin", &["-p", &name, "-E", "-v", uri, "-m", "raw", "-o", "job-hold-until-default=indefinite"]);
+    run_checked("lpadmin", &["-p", &name, "-E", "-v", uri, "-m", "raw", "-o", "job-hold-until-default=indefinite"]);
 
     let collector = Collector::start(&dir.path().join("collector"));
     let mut agent =

@@ -11,10 +11,10 @@
 
 use super::mountinfo::{self, MountEntry};
 use super::{MountTable, WriteSource};
-use crate::fanotify_read::{EventBuffer, fd_path};
+use crate::fanotify_read::{EventBuffer, fd_path, notification_group};
 use std::ffi::CString;
 use std::io::{self, Read, Seek};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -56,19 +56,7 @@ pub struct FanotifyWrites {
 impl FanotifyWrites {
     /// A group, or why there cannot be one here (not root, no fanotify).
     pub fn new() -> Result<FanotifyWrites, String> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err("the agent is not running as root".into());
-        }
-        let flags = libc::FAN_CLASS_NOTIF | libc::FAN_CLOEXEC | libc::FAN_NONBLOCK;
-        let event_flags = (libc::O_RDONLY | libc::O_LARGEFILE | libc::O_CLOEXEC) as libc::c_uint;
-        // SAFETY: plain system call with constant arguments.
-        let raw = unsafe { libc::fanotify_init(flags, event_flags) };
-        if raw < 0 {
-            return Err(format!("fanotify_init failed: {}", io::Error::last_os_error()));
-        }
-        // SAFETY: `raw` is a new descriptor that nothing else owns.
-        Ok(FanotifyWrites { fd: unsafe { OwnedFd::from_raw_fd(raw) }, buf: EventBuffer::new() })
+        Ok(FanotifyWrites { fd: notification_group()?, buf: EventBuffer::new() })
     }
 }
 

@@ -313,12 +313,21 @@ pub struct PrintWatcher {
 impl PrintWatcher {
     pub fn run(self, stop: &AtomicBool) {
         let mut done: HashSet<u32> = HashSet::new();
+        // Said once when listing starts failing (e.g. not root), not every retry.
+        let mut spool_unreadable = false;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(TICK);
             let files = match spooled(&self.spool) {
-                Ok(files) => files,
+                Ok(files) => {
+                    if std::mem::take(&mut spool_unreadable) {
+                        tracing::info!(spool = %self.spool.display(), "the CUPS spool is readable again");
+                    }
+                    files
+                }
                 Err(e) => {
-                    tracing::warn!(spool = %self.spool.display(), error = %e, "cannot list the CUPS spool");
+                    if !std::mem::replace(&mut spool_unreadable, true) {
+                        tracing::warn!(spool = %self.spool.display(), error = %e, "cannot list the CUPS spool; print jobs are not inspected until it can be read");
+                    }
                     std::thread::sleep(Duration::from_secs(5));
                     continue;
                 }

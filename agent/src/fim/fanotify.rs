@@ -12,12 +12,12 @@
 
 use super::filter::PathFilter;
 use super::watch::Signal;
-use crate::fanotify_read::{EventBuffer, fd_path};
+use crate::fanotify_read::{EventBuffer, fd_path, notification_group};
 use haidang_proto::Text;
 use haidang_proto::event::Actor;
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -43,19 +43,7 @@ pub(crate) struct Fanotify {
 impl Fanotify {
     /// Sets up fanotify for `roots`, or says why it cannot be used here.
     pub(crate) fn new(roots: &[PathBuf]) -> Result<Fanotify, String> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err("the agent is not running as root".into());
-        }
-        let flags = libc::FAN_CLASS_NOTIF | libc::FAN_CLOEXEC | libc::FAN_NONBLOCK;
-        let event_flags = (libc::O_RDONLY | libc::O_LARGEFILE | libc::O_CLOEXEC) as libc::c_uint;
-        // SAFETY: plain system call with constant arguments.
-        let raw = unsafe { libc::fanotify_init(flags, event_flags) };
-        if raw < 0 {
-            return Err(format!("fanotify_init failed: {}", io::Error::last_os_error()));
-        }
-        // SAFETY: `raw` is a new descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = notification_group()?;
         let mut marked = 0;
         for root in roots.iter().filter(|r| r.exists()) {
             match mark(&fd, root, libc::FAN_MARK_FILESYSTEM).or_else(|_| mark(&fd, root, libc::FAN_MARK_MOUNT)) {
