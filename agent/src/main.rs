@@ -78,6 +78,11 @@ enum Command {
         /// file that does not compile is reported and the others are used.
         #[arg(long, value_name = "DIR")]
         yara: Option<PathBuf>,
+        /// Compile the YARA rules afresh and do not keep them. By default they are kept, once
+        /// compiled, in $XDG_CACHE_HOME/haidang/yara-rules (else ~/.cache/haidang/yara-rules)
+        /// and used again while the rule files and this program are unchanged.
+        #[arg(long, requires = "yara")]
+        no_rule_cache: bool,
         /// Look inside documents for Vietnamese personal data and state-secret markings.
         #[arg(long)]
         dlp: bool,
@@ -117,6 +122,16 @@ enum Command {
     /// parts on stdout; the agent runs itself so under memory and CPU limits.
     #[command(name = haidang_agent::dlp::extract::SUBCOMMAND, hide = true)]
     Extract { file: PathBuf },
+    /// Internal: compiles YARA rules into a cache directory and exits, so that the running
+    /// agent never holds the compiler's memory.
+    #[cfg(feature = "yara")]
+    #[command(name = haidang_agent::scan::rule_cache::COMPILE_COMMAND, hide = true)]
+    CompileYaraRules {
+        #[arg(long)]
+        cache: PathBuf,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -226,7 +241,12 @@ fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: a service's log goes to a file or the journal,
+    // where escape codes would garble every line.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -260,10 +280,11 @@ fn run_cli(command: Command) -> Result<ExitCode> {
         Command::Status { state, json } => return status(&State::new(&state), json),
         Command::Fim(FimCommand::Baseline { target, json }) => fim_baseline(&target, json)?,
         Command::Fim(FimCommand::Check { target, json }) => return fim_check(&target, json),
-        Command::Scan { yara, dlp, policy, channel, max_file_size, json, paths } => {
+        Command::Scan { yara, no_rule_cache, dlp, policy, channel, max_file_size, json, paths } => {
             let progress = std::io::stderr().is_terminal();
             return scan::cli::run(&scan::cli::Options {
                 yara,
+                rule_cache: !no_rule_cache,
                 dlp,
                 policy,
                 channel,
@@ -278,6 +299,7 @@ fn run_cli(command: Command) -> Result<ExitCode> {
             anyhow::ensure!(!dlp.at_rest_paths.is_empty(), "{} names no at_rest_paths under [dlp]", config.display());
             return scan::cli::run(&scan::cli::Options {
                 yara: None,
+                rule_cache: false,
                 dlp: true,
                 policy: dlp.policy,
                 channel: haidang_agent::dlp::Channel::AtRest,
@@ -295,6 +317,13 @@ fn run_cli(command: Command) -> Result<ExitCode> {
         Command::Extract { file } => {
             let code = haidang_agent::dlp::extract::child_main(&file);
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+        }
+        #[cfg(feature = "yara")]
+        Command::CompileYaraRules { cache, paths } => {
+            let (_, origin) = scan::RuleCache::new(cache).load(&paths)?;
+            if let scan::Origin::CompiledNotStored(why) = origin {
+                anyhow::bail!("the compiled rules could not be kept: {why}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -138,8 +138,9 @@ fn malware_scanner(
     // wrote, and scanning it would compete with the spool for the disk.
     let skip = state.baseline_path().parent().and_then(|p| std::path::absolute(p).ok());
     let (cfg, roots, rec) = (config.scan.clone(), config.fim.paths.clone(), recorder.clone());
+    let rule_cache = scan::RuleCache::new(state.yara_rules_cache());
     tasks.spawn(async move {
-        if let Err(e) = scan::background::run(cfg, roots, skip, queue, rec).await {
+        if let Err(e) = scan::background::run(cfg, rule_cache, roots, skip, queue, rec).await {
             tracing::error!(error = %format!("{e:#}"), "malware scanning stopped");
         }
     });

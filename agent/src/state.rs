@@ -50,6 +50,11 @@ impl State {
         self.root.join("baseline.redb")
     }
 
+    /// Where the YARA rules, once compiled, are kept for the next start.
+    pub fn yara_rules_cache(&self) -> PathBuf {
+        self.root.join("yara-rules")
+    }
+
     pub fn status_path(&self) -> PathBuf {
         self.root.join("status.json")
     }

@@ -82,3 +82,49 @@ fn file_and_process_events_reach_the_collector_with_their_fields() {
     assert!(metrics.contains("haidang_agents_connected 1"), "{metrics}");
     assert!(haidang_tests::http_get(collector.http, "/healthz").ends_with("ok\n"));
 }
+
+/// The running agent's YARA scanner: a file planted in a watched directory reaches the
+/// collector as a malware event. The rules are compiled once, by a child process, into the
+/// state directory; a restarted agent reads them from there instead of compiling again.
+#[test]
+fn malware_found_by_the_running_agent_reaches_the_collector_and_its_rules_are_compiled_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("watched");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let planted = root.join("eicar.com");
+    let eicar = [r"X5O!P%@AP[4\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!H+H*"].concat();
+    std::fs::write(&planted, eicar).expect("plant");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/yara");
+    let config = format!(
+        "{}[scan]\nyara_rules = [{:?}]\ncpu_share = 1.0\n",
+        fim_config(&root, false),
+        rules.display().to_string()
+    );
+    let collector = Collector::start(&dir.path().join("collector"));
+    let mut agent = Agent::enroll(&collector, &dir.path().join("agent"), &config);
+    agent.start();
+    let id = agent.id.clone();
+    let found = wait_until(WAIT, "malware event", || {
+        collector.events(&id, Some("malware")).into_iter().find(|e| e["path"] == planted.display().to_string().as_str())
+    });
+    assert_eq!(
+        (found["rule"].as_str(), found["namespace"].as_str()),
+        (Some("eicar_test_file"), Some("eicar")),
+        "{found}"
+    );
+
+    let compiled: Vec<_> = std::fs::read_dir(agent.state.join("yara-rules"))
+        .expect("compiled rules in the state directory")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert!(compiled.len() == 1 && compiled[0].extension().is_some_and(|e| e == "yarac"), "{compiled:?}");
+    let log = || std::fs::read_to_string(dir.path().join("agent.log")).expect("agent log");
+    assert_eq!(log().matches("YARA rules loaded").count(), 1, "{}", log());
+    assert!(log().contains("from_cache=false"), "{}", log());
+
+    agent.stop();
+    agent.start();
+    wait_until(WAIT, "rules loaded again", || (log().matches("YARA rules loaded").count() == 2).then_some(()));
+    assert!(log().contains("from_cache=true"), "{}", log());
+    assert!(!log().contains("compiling them here"), "the child compiled the rules: {}", log());
+}

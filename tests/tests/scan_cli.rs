@@ -138,3 +138,92 @@ fn bad_rules_are_reported_and_no_usable_rules_exit_2() {
     assert!(stderr.contains("error: no YARA rule could be loaded"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+/// Compiled rules are kept per user and used again while the rule files are unchanged; a
+/// changed rule, a damaged cache file or one that others could have written is compiled over.
+#[test]
+fn compiled_rules_are_kept_and_used_again_only_while_they_can_be_trusted() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().expect("tempdir");
+    let rules = work.path().join("rules");
+    fs::create_dir(&rules).expect("mkdir");
+    for entry in fs::read_dir(shipped_rules()).expect("shipped rules") {
+        let path = entry.expect("entry").path();
+        fs::copy(&path, rules.join(path.file_name().expect("name"))).expect("copy rule");
+    }
+    let target = work.path().join("target");
+    fs::create_dir(&target).expect("mkdir");
+    fs::write(target.join("eicar.com"), eicar()).expect("write");
+    fs::write(target.join("note.txt"), "Ghi chú: tài liệu nội bộ HD-2026").expect("write");
+    let cache_home = work.path().join("cache home");
+    let cache = cache_home.join("haidang/yara-rules");
+    let scan = |extra: &[&str]| {
+        let mut args = vec!["scan", "--yara", rules.to_str().expect("utf-8"), "--json"];
+        args.extend_from_slice(extra);
+        args.push(target.to_str().expect("utf-8"));
+        let out = Command::new(haidang_tests::bin("haidang-agent"))
+            .args(&args)
+            .env("XDG_CACHE_HOME", &cache_home)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run agent");
+        let found: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+            .map(|v| format!("{}:{}", v["namespace"].as_str().expect("namespace"), v["rule"].as_str().expect("rule")))
+            .collect();
+        (out.status.code(), found, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let cache_files = || -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> =
+            fs::read_dir(&cache).expect("cache dir").map(|e| e.expect("entry").path()).collect();
+        files.sort();
+        files
+    };
+    let eicar_only: BTreeSet<String> = ["eicar:eicar_test_file".to_string()].into();
+
+    let (code, found, stderr) = scan(&[]);
+    assert_eq!((code, &found), (Some(1), &eicar_only), "{stderr}");
+    assert!(stderr.contains("(compiled and kept)"), "{stderr}");
+    let kept = cache_files();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(fs::metadata(&kept[0]).expect("cache file").permissions().mode() & 0o777, 0o600);
+    assert_eq!(fs::metadata(&cache).expect("cache dir").permissions().mode() & 0o777, 0o700);
+
+    let (code, found, stderr) = scan(&[]);
+    assert_eq!((code, &found), (Some(1), &eicar_only), "{stderr}");
+    assert!(stderr.contains("(compiled before)"), "{stderr}");
+
+    // A new rule: compiled again, and the rules compiled for the old files are dropped.
+    fs::write(rules.join("internal.yar"), "rule internal_doc { strings: $a = \"HD-2026\" condition: $a }\n")
+        .expect("write rule");
+    let (code, found, stderr) = scan(&[]);
+    let both: BTreeSet<String> = ["eicar:eicar_test_file".to_string(), "internal:internal_doc".to_string()].into();
+    assert_eq!((code, &found), (Some(1), &both), "{stderr}");
+    assert!(stderr.contains("(compiled and kept)"), "{stderr}");
+    let kept = cache_files();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+
+    // A damaged cache file is not trusted.
+    let mut bytes = fs::read(&kept[0]).expect("read cache");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    fs::write(&kept[0], &bytes).expect("damage cache");
+    let (code, found, stderr) = scan(&[]);
+    assert_eq!((code, &found), (Some(1), &both), "{stderr}");
+    assert!(stderr.contains("damaged") && stderr.contains("(compiled and kept)"), "{stderr}");
+
+    // Nor is one in a directory others may write to; nothing is kept there either.
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o777)).expect("chmod");
+    let (code, found, stderr) = scan(&[]);
+    assert_eq!((code, &found), (Some(1), &both), "{stderr}");
+    assert!(stderr.contains("compiled, not kept") && stderr.contains("writable only by it"), "{stderr}");
+    fs::set_permissions(&cache, fs::Permissions::from_mode(0o700)).expect("chmod");
+
+    // --no-rule-cache compiles and neither reads nor writes the cache.
+    let before = cache_files();
+    let (code, found, stderr) = scan(&["--no-rule-cache"]);
+    assert_eq!((code, &found), (Some(1), &both), "{stderr}");
+    assert!(stderr.contains("compiled, not kept: --no-rule-cache"), "{stderr}");
+    assert_eq!(cache_files(), before);
+}

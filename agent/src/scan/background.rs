@@ -8,7 +8,7 @@
 //! dropped and counted, and the next sweep covers them.
 
 use super::throttle::Throttle;
-use super::{Rules, Scan, ScanCache, ScanConfig, ScanError, Scanner};
+use super::{Origin, RuleCache, Rules, Scan, ScanCache, ScanConfig, ScanError, Scanner};
 use crate::spool::{Observation, Recorder};
 use anyhow::{Context, Result};
 use haidang_proto::EventBody;
@@ -69,15 +69,19 @@ pub fn queue() -> (FileTap, FileQueue) {
 /// to sweep; nothing under `skip` (the agent's own state) is scanned.
 pub async fn run(
     cfg: ScanConfig,
+    rule_cache: RuleCache,
     roots: Vec<PathBuf>,
     skip: Option<PathBuf>,
     queue: FileQueue,
     recorder: Recorder,
 ) -> Result<()> {
     let paths = cfg.yara_rules.clone();
-    let rules = tokio::task::spawn_blocking(move || Rules::load(&paths))
+    let (rules, origin) = tokio::task::spawn_blocking(move || rule_cache.load_compiling_apart(&paths))
         .await
         .context("loading YARA rules stopped unexpectedly")??;
+    if let Origin::CompiledNotStored(why) = &origin {
+        tracing::warn!(error = %why, "compiled YARA rules not kept; they will be compiled again at the next start");
+    }
     for problem in &rules.report.problems {
         tracing::warn!(%problem, "YARA rule not loaded");
     }
@@ -85,6 +89,7 @@ pub async fn run(
         files = rules.report.files,
         rules = rules.report.rules,
         problems = rules.report.problems.len(),
+        from_cache = origin == Origin::Cached,
         "YARA rules loaded"
     );
     let stop = Arc::new(AtomicBool::new(false));

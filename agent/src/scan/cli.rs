@@ -23,12 +23,14 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 #[cfg(feature = "yara")]
-use super::{Match, Rules, ScanCache, Scanner};
+use super::{Match, Origin, RuleCache, Rules, ScanCache, Scanner};
 
 /// What to scan and how to report it.
 pub struct Options {
-    /// A YARA rule file or directory of them.
+    /// A YARA rule file or a directory of them.
     pub yara: Option<PathBuf>,
+    /// Keep the compiled YARA rules in the user's cache directory and use them next time.
+    pub rule_cache: bool,
     /// Scan for sensitive data and state-secret markings.
     pub dlp: bool,
     /// A directory of DLP policy files; the shipped policy when absent.
@@ -258,21 +260,31 @@ struct Outcome {
 #[cfg(feature = "yara")]
 struct Yara {
     rules: Rules,
+    origin: Origin,
     cache: ScanCache,
 }
 
 #[cfg(feature = "yara")]
 impl Yara {
-    fn load(dir: &Path) -> Result<Yara> {
-        let rules = Rules::load(&[dir.to_path_buf()])?;
+    fn load(dir: &Path, rule_cache: bool) -> Result<Yara> {
+        let paths = [dir.to_path_buf()];
+        let (rules, origin) = match RuleCache::per_user().filter(|_| rule_cache) {
+            Some(cache) => cache.load(&paths)?,
+            None => (Rules::load(&paths)?, Origin::CompiledNotStored("--no-rule-cache".into())),
+        };
         for problem in &rules.report.problems {
             eprintln!("warning: YARA rule not loaded: {problem}");
         }
-        Ok(Yara { rules, cache: ScanCache::new(CACHE_ENTRIES) })
+        Ok(Yara { rules, origin, cache: ScanCache::new(CACHE_ENTRIES) })
     }
 
     fn describe(&self) -> String {
-        format!("{} YARA rules from {} files", self.rules.report.rules, self.rules.report.files)
+        let how = match &self.origin {
+            Origin::Cached => "compiled before".to_string(),
+            Origin::Compiled => "compiled and kept".to_string(),
+            Origin::CompiledNotStored(why) => format!("compiled, not kept: {why}"),
+        };
+        format!("{} YARA rules from {} files ({how})", self.rules.report.rules, self.rules.report.files)
     }
 }
 
@@ -295,7 +307,7 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     anyhow::ensure!(!options.paths.is_empty(), "nothing to scan: give one or more paths");
     let started = Instant::now();
     #[cfg(feature = "yara")]
-    let yara = options.yara.as_deref().map(Yara::load).transpose()?;
+    let yara = options.yara.as_deref().map(|dir| Yara::load(dir, options.rule_cache)).transpose()?;
     let dlp = options.dlp.then(|| Dlp::load(options)).transpose()?;
     let mut engines = Vec::new();
     #[cfg(feature = "yara")]
@@ -501,6 +513,7 @@ mod without_yara {
     fn says_that_yara_is_not_built_in() {
         let options = Options {
             yara: Some("rules".into()),
+            rule_cache: false,
             dlp: true,
             policy: None,
             channel: Channel::AtRest,

@@ -3,6 +3,8 @@
 //!
 //! - [`rules`]: compiling rule files one by one into one rule set, with a report of every
 //!   file or rule that could not be used;
+//! - [`rule_cache`]: compiled rules kept on disk, so they are compiled once, not at every start,
+//!   in the frame of [`cache_file`];
 //! - [`externals`]: the per-file external variables public rule sets test (`filename`,
 //!   `filepath`, `extension`, `filetype`, `owner`);
 //! - [`scanner`]: scanning one file or buffer, with a size cap and a timeout;
@@ -19,10 +21,13 @@
 pub mod background;
 #[cfg(feature = "yara")]
 pub mod cache;
+pub mod cache_file;
 pub mod cli;
 mod config;
 #[cfg(feature = "yara")]
 pub mod externals;
+#[cfg(feature = "yara")]
+pub mod rule_cache;
 #[cfg(feature = "yara")]
 pub mod rules;
 #[cfg(feature = "yara")]
@@ -34,7 +39,8 @@ pub use config::ScanConfig;
 #[cfg(feature = "yara")]
 pub use {
     cache::ScanCache,
-    rules::{LoadReport, RuleProblem, Rules},
+    rule_cache::{Origin, RuleCache},
+    rules::{LoadReport, RuleProblem, RuleSources, Rules},
     scanner::{Scan, ScanError, Scanner},
 };
 

@@ -31,7 +31,7 @@ pub struct Rules {
 }
 
 /// What loading found.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct LoadReport {
     /// Rule files read.
     pub files: usize,
@@ -42,7 +42,7 @@ pub struct LoadReport {
 }
 
 /// A rule file, or a rule, that is not in use, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RuleProblem {
     pub file: PathBuf,
     /// 1-based line of the error, when the compiler names a place.
@@ -60,11 +60,81 @@ impl fmt::Display for RuleProblem {
     }
 }
 
+/// The rule files under the configured paths, read, with what could not be read.
+pub struct RuleSources {
+    roots: Vec<PathBuf>,
+    /// Each readable file with the root it was found under and its text.
+    files: Vec<RuleFile>,
+    /// Files that could not be read or listed.
+    problems: Vec<RuleProblem>,
+    /// Files found, readable or not.
+    found: usize,
+}
+
+struct RuleFile {
+    root: PathBuf,
+    path: PathBuf,
+    source: Vec<u8>,
+}
+
+impl RuleSources {
+    /// Reads every rule file found under `paths` (files or directories, read recursively, in
+    /// name order). Fails only when a configured path cannot be read.
+    pub fn read(paths: &[PathBuf]) -> Result<RuleSources> {
+        let mut sources = RuleSources { roots: paths.to_vec(), files: Vec::new(), problems: Vec::new(), found: 0 };
+        for root in paths {
+            let mut files = Vec::new();
+            collect_rule_files(root, &mut files, &mut sources.problems)?;
+            sources.found += files.len();
+            for path in files {
+                match read_rule_file(&path) {
+                    Ok(source) => sources.files.push(RuleFile { root: root.clone(), path, source }),
+                    Err(reason) => sources.problems.push(RuleProblem { file: path, line: None, reason }),
+                }
+            }
+        }
+        Ok(sources)
+    }
+
+    /// A digest of everything that decides the compiled rules: the paths, every file's name
+    /// and text, and the problems met reading them. Equal digests compile to equal rules with
+    /// the same agent build.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new();
+        let mut field = |bytes: &[u8]| {
+            hasher.update(&(bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+        };
+        for root in &self.roots {
+            field(root.as_os_str().as_encoded_bytes());
+        }
+        for file in &self.files {
+            field(file.root.as_os_str().as_encoded_bytes());
+            field(file.path.as_os_str().as_encoded_bytes());
+            field(&file.source);
+        }
+        for problem in &self.problems {
+            field(problem.to_string().as_bytes());
+        }
+        *hasher.finalize().as_bytes()
+    }
+
+    /// The configured paths, for messages.
+    pub fn roots(&self) -> &[PathBuf] {
+        &self.roots
+    }
+}
+
 impl Rules {
-    /// Compiles every rule file found under `paths` (files or directories, read recursively,
-    /// in name order). Fails only when a path cannot be read or when no rule at all compiled;
-    /// everything else that went wrong is in [`Rules::report`].
+    /// Compiles every rule file found under `paths`; see [`RuleSources::read`] and
+    /// [`Rules::compile`].
     pub fn load(paths: &[PathBuf]) -> Result<Rules> {
+        Rules::compile(RuleSources::read(paths)?)
+    }
+
+    /// Compiles the rule files, each in its own namespace. Fails only when no rule at all
+    /// compiled; everything else that went wrong is in [`Rules::report`].
+    pub fn compile(sources: RuleSources) -> Result<Rules> {
         let mut compiler = yara_x::Compiler::new();
         // Rules written for libyara use regexps yara-x would otherwise refuse (such as an
         // unescaped `{`); public rule sets must load unmodified.
@@ -75,53 +145,41 @@ impl Rules {
         for name in externals::NAMES {
             compiler.define_global(name, "").context("cannot define the YARA external variables")?;
         }
-        let mut report = LoadReport::default();
+        let mut report = LoadReport { files: sources.found, rules: 0, problems: sources.problems };
         let mut uses_externals = false;
         // The compiler's list of left-out rules only grows; this many are reported already.
         let mut ignored_reported = 0;
-        for root in paths {
-            let mut files = Vec::new();
-            collect_rule_files(root, &mut files, &mut report.problems)?;
-            for file in files {
-                report.files += 1;
-                let source = match read_rule_file(&file) {
-                    Ok(source) => source,
-                    Err(reason) => {
-                        report.problems.push(RuleProblem { file, line: None, reason });
-                        continue;
+        for RuleFile { root, path: file, source } in sources.files {
+            uses_externals |=
+                externals::NAMES.iter().chain(&["include"]).any(|word| contains(&source, word.as_bytes()));
+            let namespace = namespace(&root, &file);
+            compiler.new_namespace(&namespace);
+            if let Err(e) =
+                compiler.add_source(yara_x::SourceCode::from(source.as_slice()).with_origin(file.display().to_string()))
+            {
+                report.problems.push(RuleProblem {
+                    file: file.clone(),
+                    line: error_line(&e, &source),
+                    reason: e.title().to_string(),
+                });
+            }
+            // Rules left out of a file that otherwise compiled are named one by one.
+            // Collected, not sized: the iterator gives no size hint, so `len` on `skip` would panic.
+            let ignored: Vec<_> = compiler.ignored_rules().skip(ignored_reported).collect();
+            ignored_reported += ignored.len();
+            for (rule, why) in ignored {
+                let reason = match why {
+                    yara_x::IgnoredRuleReason::IgnoredModule(m) => {
+                        format!("rule {rule} left out: it needs the YARA module \"{m}\", not built into this agent")
+                    }
+                    yara_x::IgnoredRuleReason::IgnoredRule(r) => {
+                        format!("rule {rule} left out: it uses rule {r}, which was left out")
+                    }
+                    yara_x::IgnoredRuleReason::CompileError(e) => {
+                        format!("rule {rule} left out: {}", e.title())
                     }
                 };
-                uses_externals |=
-                    externals::NAMES.iter().chain(&["include"]).any(|word| contains(&source, word.as_bytes()));
-                let namespace = namespace(root, &file);
-                compiler.new_namespace(&namespace);
-                if let Err(e) = compiler
-                    .add_source(yara_x::SourceCode::from(source.as_slice()).with_origin(file.display().to_string()))
-                {
-                    report.problems.push(RuleProblem {
-                        file: file.clone(),
-                        line: error_line(&e, &source),
-                        reason: e.title().to_string(),
-                    });
-                }
-                // Rules left out of a file that otherwise compiled are named one by one.
-                // Collected, not sized: the iterator gives no size hint, so `len` on `skip` would panic.
-                let ignored: Vec<_> = compiler.ignored_rules().skip(ignored_reported).collect();
-                ignored_reported += ignored.len();
-                for (rule, why) in ignored {
-                    let reason = match why {
-                        yara_x::IgnoredRuleReason::IgnoredModule(m) => {
-                            format!("rule {rule} left out: it needs the YARA module \"{m}\", not built into this agent")
-                        }
-                        yara_x::IgnoredRuleReason::IgnoredRule(r) => {
-                            format!("rule {rule} left out: it uses rule {r}, which was left out")
-                        }
-                        yara_x::IgnoredRuleReason::CompileError(e) => {
-                            format!("rule {rule} left out: {}", e.title())
-                        }
-                    };
-                    report.problems.push(RuleProblem { file: file.clone(), line: None, reason });
-                }
+                report.problems.push(RuleProblem { file: file.clone(), line: None, reason });
             }
         }
         let compiled = compiler.build();
@@ -129,7 +187,7 @@ impl Rules {
         anyhow::ensure!(
             report.rules > 0,
             "no YARA rule could be loaded from {}{}",
-            joined(paths),
+            joined(&sources.roots),
             first_problem(&report)
         );
         Ok(Rules { compiled, uses_externals, report })

@@ -248,7 +248,8 @@ async fn the_background_scanner_records_what_fim_reports_and_what_the_sweep_find
     let (tap, queue) = background::queue();
     let cfg = ScanConfig { yara_rules: vec![shipped_rules()], cpu_share: 1.0, ..ScanConfig::default() };
     let skip = Some(state.path().to_path_buf());
-    let scanner = tokio::spawn(background::run(cfg, vec![watched.clone()], skip, queue, recorder.clone()));
+    let rule_cache = RuleCache::new(state.path().join("yara-rules"));
+    let scanner = tokio::spawn(background::run(cfg, rule_cache, vec![watched.clone()], skip, queue, recorder.clone()));
     let fim_cfg = crate::fim::FimConfig { paths: vec![watched.clone()], ..crate::fim::FimConfig::default() };
     let baseline = state.path().join("baseline.redb");
     let fim = tokio::spawn(crate::fim::run(fim_cfg, baseline, recorder, false, Some(Box::new(move |e| tap.offer(e)))));
