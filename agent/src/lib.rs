@@ -9,6 +9,7 @@ pub mod enroll;
 mod fanotify_read;
 pub mod fim;
 pub mod health;
+pub mod heap;
 pub mod lifecycle;
 pub mod net;
 pub mod process;

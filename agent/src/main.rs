@@ -222,6 +222,7 @@ struct FimTarget {
 }
 
 fn main() -> ExitCode {
+    haidang_agent::heap::keep_small();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     // `fim check` keeps 1 for "changes found", as `diff` and `aide --check` do.

@@ -79,6 +79,7 @@ pub async fn run(
     let (rules, origin) = tokio::task::spawn_blocking(move || rule_cache.load_compiling_apart(&paths))
         .await
         .context("loading YARA rules stopped unexpectedly")??;
+    crate::heap::give_back();
     if let Origin::CompiledNotStored(why) = &origin {
         tracing::warn!(error = %why, "compiled YARA rules not kept; they will be compiled again at the next start");
     }

@@ -272,6 +272,7 @@ impl Yara {
             Some(cache) => cache.load(&paths)?,
             None => (Rules::load(&paths)?, Origin::CompiledNotStored("--no-rule-cache".into())),
         };
+        crate::heap::give_back();
         for problem in &rules.report.problems {
             eprintln!("warning: YARA rule not loaded: {problem}");
         }

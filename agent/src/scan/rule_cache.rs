@@ -170,7 +170,7 @@ impl RuleCache {
         let (header, compiled) = cache_file::decode(&bytes)?;
         let Header { uses_externals, report } = postcard::from_bytes(header).context("damaged header")?;
         let compiled = yara_x::Rules::deserialize(compiled).context("yara-x cannot read the compiled rules")?;
-        Ok(Some(Rules { compiled, uses_externals, report }))
+        Ok(Some(Rules { compiled, uses_externals, report, large_file_turn: Default::default() }))
     }
 
     fn store(&self, file: &Path, rules: &Rules) -> Result<()> {

@@ -28,6 +28,10 @@ pub struct Rules {
     /// only then does a file's name or owner change what the rules say about its content.
     pub(crate) uses_externals: bool,
     pub report: LoadReport,
+    /// Taken by a scanner of these rules while it holds a large file (see
+    /// [`super::scanner::LARGE_FILE`]), so that scanners on several threads take turns with
+    /// large files instead of each holding one whole.
+    pub(crate) large_file_turn: std::sync::Mutex<()>,
 }
 
 /// What loading found.
@@ -190,7 +194,7 @@ impl Rules {
             joined(&sources.roots),
             first_problem(&report)
         );
-        Ok(Rules { compiled, uses_externals, report })
+        Ok(Rules { compiled, uses_externals, report, large_file_turn: Default::default() })
     }
 }
 

@@ -18,6 +18,12 @@ const SCAN_TIMEOUT: Duration = Duration::from_secs(60);
 /// file does not keep the agent's memory up.
 const KEEP_BUFFER: usize = 4 * 1024 * 1024;
 
+/// Files this large or larger are read and scanned by one scanner of a rule set at a time: a
+/// file is held whole while it is scanned, and memory should stay near the rules plus one
+/// large file whatever the number of threads. Smaller files, most of any disk, still go in
+/// parallel.
+pub const LARGE_FILE: u64 = 16 * 1024 * 1024;
+
 /// Why a file was not scanned. Every one of these is reported to whoever asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -50,6 +56,7 @@ pub struct Scan {
 /// builds its own (cheap next to loading the rules), and they share the rules and the cache.
 pub struct Scanner<'r> {
     yara: yara_x::Scanner<'r>,
+    large_file_turn: &'r std::sync::Mutex<()>,
     cache: &'r ScanCache,
     uses_externals: bool,
     max_file_size: u64,
@@ -64,6 +71,7 @@ impl<'r> Scanner<'r> {
         yara.set_timeout(SCAN_TIMEOUT);
         Scanner {
             yara,
+            large_file_turn: &rules.large_file_turn,
             cache,
             uses_externals: rules.uses_externals,
             max_file_size,
@@ -82,9 +90,11 @@ impl<'r> Scanner<'r> {
             return Err(ScanError::TooLarge { size: md.len(), limit: self.max_file_size });
         }
         let owner = self.owners.name(&md);
+        let _turn = (md.len() >= LARGE_FILE)
+            .then(|| self.large_file_turn.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        let read = read_capped(path, self.max_file_size, &mut buf);
+        let read = read_capped(path, md.len(), self.max_file_size, &mut buf);
         let result = read.and_then(|()| self.scan_content(path, owner, &buf));
         if buf.capacity() > KEEP_BUFFER {
             buf = Vec::new();
@@ -135,9 +145,10 @@ impl<'r> Scanner<'r> {
     }
 }
 
-/// Reads the whole file into `buf`, refusing it if it has grown past `limit` since its size
-/// was checked.
-fn read_capped(path: &Path, limit: u64, buf: &mut Vec<u8>) -> Result<(), ScanError> {
+/// Reads the whole file, of `size` bytes when it was checked, into `buf`, refusing it if it
+/// has grown past `limit` since. Reserving the size first keeps the buffer from doubling.
+fn read_capped(path: &Path, size: u64, limit: u64, buf: &mut Vec<u8>) -> Result<(), ScanError> {
+    buf.reserve_exact(usize::try_from(size.min(limit)).unwrap_or(0).saturating_add(1));
     let file = open_no_block(path)?;
     file.take(limit + 1).read_to_end(buf)?;
     let size = buf.len() as u64;

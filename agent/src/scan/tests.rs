@@ -283,3 +283,34 @@ async fn the_background_scanner_records_what_fim_reports_and_what_the_sweep_find
     scanner.abort();
     fim.abort();
 }
+
+/// Scanners sharing rules take turns with large files: while one holds the turn, a large file
+/// waits and a small one does not.
+#[test]
+fn large_files_are_scanned_one_at_a_time() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (small, large) = (dir.path().join("small.bin"), dir.path().join("large.bin"));
+    std::fs::write(&small, eicar()).expect("write");
+    std::fs::write(&large, vec![0u8; scanner::LARGE_FILE as usize]).expect("write");
+    let rules = Rules::load(&[shipped_rules()]).expect("rules");
+    let cache = ScanCache::new(100);
+    let (done_tx, done) = mpsc::channel();
+    std::thread::scope(|s| {
+        let turn = rules.large_file_turn.lock().expect("turn");
+        for path in [&large, &small] {
+            let (rules, cache, done_tx) = (&rules, &cache, done_tx.clone());
+            s.spawn(move || {
+                let scan = Scanner::new(rules, cache, 1 << 30).scan_file(path).expect("scan");
+                done_tx.send((path.clone(), scan.size)).expect("send");
+            });
+        }
+        let first = done.recv_timeout(Duration::from_secs(30)).expect("the small file is scanned at once");
+        assert_eq!(first, (small.clone(), eicar().len() as u64));
+        assert!(done.recv_timeout(Duration::from_millis(500)).is_err(), "a large file was scanned out of turn");
+        drop(turn);
+        let second = done.recv_timeout(Duration::from_secs(30)).expect("the large file is scanned in its turn");
+        assert_eq!(second, (large.clone(), scanner::LARGE_FILE));
+    });
+}
