@@ -395,6 +395,7 @@ fn status(state: &State, json: bool) -> Result<ExitCode> {
                 "fim_sensor": field(|f| f.fim_sensor.clone()), "process_sensor": field(|f| f.process_sensor.clone()),
                 "dlp_sensor": field(|f| f.dlp_sensor.clone()),
                 "dlp_mounts": file.as_ref().filter(|_| running).map_or(Vec::new(), |f| f.dlp_mounts.clone()),
+                "dlp_print": field(|f| f.dlp_print.clone()),
             })
         );
     } else {
@@ -414,6 +415,7 @@ fn status(state: &State, json: bool) -> Result<ExitCode> {
         for mount in file.as_ref().filter(|_| running).map_or(&[][..], |f| &f.dlp_mounts[..]) {
             println!("  watching      {mount}");
         }
+        println!("dlp print:      {}", field(|f| f.dlp_print.clone()));
     }
     Ok(if running { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }

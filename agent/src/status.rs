@@ -72,6 +72,9 @@ pub struct StatusFile {
     /// One line per mount the DLP channels watch: channel, mount point, fstype, source, how.
     #[serde(default)]
     pub dlp_mounts: Vec<String>,
+    /// What the DLP print channel does (`off` when it does not run).
+    #[serde(default)]
+    pub dlp_print: String,
 }
 
 pub struct Publisher {
@@ -101,6 +104,7 @@ impl Publisher {
         let depth = self.spool.depth()?;
         let (connection, last_ack, last_batch) = self.link.snapshot();
         let (dlp_sensor, dlp_mounts) = self.dlp.as_ref().map_or(("off".to_owned(), Vec::new()), |d| d.snapshot());
+        let dlp_print = self.dlp.as_ref().map_or("off".to_owned(), |d| d.print());
         let status = StatusFile {
             pid: std::process::id(),
             agent_id: self.agent_id.clone(),
@@ -118,6 +122,7 @@ impl Publisher {
             process_sensor: self.process_sensor.clone(),
             dlp_sensor,
             dlp_mounts,
+            dlp_print,
         };
         write_private(&self.state.status_path(), &serde_json::to_vec_pretty(&status)?)
     }

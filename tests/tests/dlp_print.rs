@@ -82,6 +82,9 @@ fn a_marked_document_sent_to_a_printer_is_cancelled_and_a_decoy_prints() {
         let sensor = s["dlp_sensor"].as_str().unwrap_or("-");
         (s["connection"] == "connected" && !["-", "off", "starting"].contains(&sensor)).then_some(())
     });
+    wait_until(WAIT, "status naming what the print channel does", || {
+        (agent.status()["dlp_print"] == "holding and inspecting jobs in /var/spool/cups").then_some(())
+    });
 
     let decoy_bytes = "MẶT TRẬN TỔ QUỐC VIỆT NAM\nVui lòng nhập mật khẩu\nThông báo lịch họp.\n".as_bytes();
     let decoy = dir.path().join("thongbao.txt");

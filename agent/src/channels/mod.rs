@@ -77,11 +77,12 @@ const WALK_FILES: usize = 200_000;
 #[derive(Debug)]
 pub struct ChannelStatus {
     inner: Mutex<(String, Vec<String>)>,
+    print: Mutex<String>,
 }
 
 impl Default for ChannelStatus {
     fn default() -> ChannelStatus {
-        ChannelStatus { inner: Mutex::new(("starting".to_owned(), Vec::new())) }
+        ChannelStatus { inner: Mutex::new(("starting".to_owned(), Vec::new())), print: Mutex::new("off".to_owned()) }
     }
 }
 
@@ -91,9 +92,20 @@ impl ChannelStatus {
         self.inner.lock().map(|g| g.clone()).unwrap_or_default()
     }
 
+    /// What the print channel is doing: `off`, or watching which spool, or why it cannot.
+    pub fn print(&self) -> String {
+        self.print.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
     fn set(&self, sensor: String, mounts: Vec<String>) {
         if let Ok(mut g) = self.inner.lock() {
             *g = (sensor, mounts);
+        }
+    }
+
+    pub(crate) fn set_print(&self, state: String) {
+        if let Ok(mut g) = self.print.lock() {
+            *g = state;
         }
     }
 }
@@ -266,7 +278,7 @@ impl Channels {
                 found: found_tx.clone(),
                 jobs: job_tx,
                 dropped,
-                status,
+                status: status.clone(),
             };
             let stop_m = stop.clone();
             std::thread::Builder::new()
@@ -295,6 +307,7 @@ impl Channels {
                         cups,
                         inspector: inspector.clone(),
                         found: found_tx.clone(),
+                        status: status.clone(),
                     };
                     let stop_p = stop.clone();
                     std::thread::Builder::new()
@@ -303,7 +316,10 @@ impl Channels {
                         .context("cannot start the DLP print watcher")?;
                     tracing::info!(spool = %cfg.cups_spool.display(), "DLP: watching print jobs");
                 }
-                false => tracing::info!(spool = %cfg.cups_spool.display(), "DLP print channel off: no CUPS spool"),
+                false => {
+                    status.set_print(format!("off: no CUPS spool at {}", cfg.cups_spool.display()));
+                    tracing::info!(spool = %cfg.cups_spool.display(), "DLP print channel off: no CUPS spool");
+                }
             }
         }
         if !cfg.at_rest_paths.is_empty() {

@@ -308,10 +308,14 @@ pub struct PrintWatcher {
     pub cups: Cups,
     pub inspector: Arc<Inspector>,
     pub found: tokio::sync::mpsc::Sender<Vec<Observation>>,
+    /// Where `status` reads what the print channel is doing.
+    pub status: Arc<super::ChannelStatus>,
 }
 
 impl PrintWatcher {
     pub fn run(self, stop: &AtomicBool) {
+        let watching = format!("holding and inspecting jobs in {}", self.spool.display());
+        self.status.set_print(watching.clone());
         let mut done: HashSet<u32> = HashSet::new();
         // Said once when listing starts failing (e.g. not root), not every retry.
         let mut spool_unreadable = false;
@@ -320,12 +324,14 @@ impl PrintWatcher {
             let files = match spooled(&self.spool) {
                 Ok(files) => {
                     if std::mem::take(&mut spool_unreadable) {
+                        self.status.set_print(watching.clone());
                         tracing::info!(spool = %self.spool.display(), "the CUPS spool is readable again");
                     }
                     files
                 }
                 Err(e) => {
                     if !std::mem::replace(&mut spool_unreadable, true) {
+                        self.status.set_print(format!("not inspecting: cannot list {}: {e}", self.spool.display()));
                         tracing::warn!(spool = %self.spool.display(), error = %e, "cannot list the CUPS spool; print jobs are not inspected until it can be read");
                     }
                     std::thread::sleep(Duration::from_secs(5));
