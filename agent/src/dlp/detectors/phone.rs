@@ -4,7 +4,7 @@
 
 use super::super::data::{FIXED, LEGACY_MOBILE, MOBILE, class};
 use super::super::finding::{Confidence, DetectorId, mask};
-use super::{Scan, continues, digits, mst_valid, regex};
+use super::{Scan, continues, digits, mst_valid, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Phone {
@@ -28,7 +28,18 @@ impl Phone {
 
     pub(super) fn scan(&self, scan: &mut Scan<'_>) {
         let mut found = Vec::new();
-        for caps in self.number.captures_iter(scan.bytes()) {
+        // `0` and nine digits at least, with `+`, brackets and separators.
+        let class = |b: u8| b.is_ascii_digit() || SEPARATORS.contains(&b) || matches!(b, b'+' | b'(' | b')');
+        let mut numbers = Vec::new();
+        for (start, haystack) in stretches(scan.bytes(), class, 10) {
+            let mut from = start;
+            while let Some(caps) = self.number.captures_at(haystack, from) {
+                let Some(whole) = caps.get(0) else { break };
+                from = whole.end();
+                numbers.push(caps);
+            }
+        }
+        for caps in numbers {
             let (Some(whole), Some(group)) = (caps.get(0), caps.get(1)) else { continue };
             let international = !whole.as_bytes().starts_with(b"0") || whole.as_bytes().starts_with(b"00");
             let national = digits(group.as_bytes());
@@ -62,7 +73,15 @@ impl Phone {
             let sample = mask(&value);
             scan.emit(DetectorId::Phone, value, confidence, start, sample);
         }
-        let legacy: Vec<_> = self.legacy.find_iter(scan.bytes()).map(|m| (m.range(), digits(m.as_bytes()))).collect();
+        // Eleven digits with separators.
+        let mut legacy = Vec::new();
+        for (start, haystack) in stretches(scan.bytes(), |b| b.is_ascii_digit() || SEPARATORS.contains(&b), 11) {
+            let mut from = start;
+            while let Some(m) = self.legacy.find_at(haystack, from) {
+                legacy.push((m.range(), digits(m.as_bytes())));
+                from = m.end();
+            }
+        }
         for (range, number) in legacy {
             let Some(value) = modern_number(&number) else { continue };
             let confidence = if scan.context(range.start, range.end) & class::PHONE != 0 {
