@@ -176,14 +176,24 @@ impl Markings {
 
     /// Where either vocabulary matches the folded text, in order. Phrases hold no line break,
     /// so a line read as it stands (not [`rereads`]) holds a phrase only if it holds one of
-    /// these; folding and searching the text once costs far less than doing it line by line.
+    /// these; folding and searching blocks of whole lines costs far less than doing it line
+    /// by line, and a block at a time keeps the folded copy small.
     fn hits(&self, text: &str) -> Vec<usize> {
+        const BLOCK: usize = 64 * 1024;
+        let mut hits = Vec::new();
         let mut folded = String::new();
-        canon::fold_into(text, &mut folded);
-        let unicode = self.unicode.automaton.find_iter(folded.as_str());
-        let ascii = self.ascii.automaton.find_iter(folded.as_str());
-        let mut hits: Vec<usize> = unicode.chain(ascii).map(|m| m.start()).collect();
-        hits.sort_unstable();
+        let mut start = 0;
+        while start < text.len() {
+            let cut = (start + BLOCK).min(text.len());
+            let end = memchr::memchr(b'\n', &text.as_bytes()[cut..]).map_or(text.len(), |p| cut + p + 1);
+            canon::fold_into(&text[start..end], &mut folded);
+            let unicode = self.unicode.automaton.find_iter(folded.as_str());
+            let ascii = self.ascii.automaton.find_iter(folded.as_str());
+            let first = hits.len();
+            hits.extend(unicode.chain(ascii).map(|m| start + m.start()));
+            hits[first..].sort_unstable();
+            start = end;
+        }
         hits
     }
 

@@ -30,26 +30,22 @@ impl Phone {
         let mut found = Vec::new();
         // `0` and nine digits at least, with `+`, brackets and separators.
         let class = |b: u8| b.is_ascii_digit() || SEPARATORS.contains(&b) || matches!(b, b'+' | b'(' | b')');
-        let mut numbers = Vec::new();
         for (start, haystack) in stretches(scan.bytes(), class, 10) {
             let mut from = start;
             while let Some(caps) = self.number.captures_at(haystack, from) {
                 let Some(whole) = caps.get(0) else { break };
                 from = whole.end();
-                numbers.push(caps);
-            }
-        }
-        for caps in numbers {
-            let (Some(whole), Some(group)) = (caps.get(0), caps.get(1)) else { continue };
-            let international = !whole.as_bytes().starts_with(b"0") || whole.as_bytes().starts_with(b"00");
-            let national = digits(group.as_bytes());
-            let valid = match national.len() {
-                9 => self.mobile.is_match(national.as_bytes()),
-                _ => self.fixed.is_match(national.as_bytes()),
-            };
-            if valid {
-                let contiguous = group.as_bytes().iter().all(u8::is_ascii_digit);
-                found.push((whole.start(), whole.end(), national, international, contiguous));
+                let Some(group) = caps.get(1) else { continue };
+                let international = !whole.as_bytes().starts_with(b"0") || whole.as_bytes().starts_with(b"00");
+                let national = digits(group.as_bytes());
+                let valid = match national.len() {
+                    9 => self.mobile.is_match(national.as_bytes()),
+                    _ => self.fixed.is_match(national.as_bytes()),
+                };
+                if valid {
+                    let contiguous = group.as_bytes().iter().all(u8::is_ascii_digit);
+                    found.push((whole.start(), whole.end(), national, international, contiguous));
+                }
             }
         }
         for (start, end, national, international, contiguous) in found {
