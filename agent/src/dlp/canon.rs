@@ -74,6 +74,14 @@ pub(crate) fn canonicalize(input: &str) -> (String, OffsetMap) {
     while i < bytes.len() {
         let b = bytes[i];
         if b.is_ascii() {
+            // Printable ASCII is its own canonical form: most text is long stretches of it,
+            // copied whole rather than character by character.
+            let plain = bytes[i..].iter().position(|b| !(0x20..0x7F).contains(b)).map_or(bytes.len(), |p| i + p);
+            if plain > i {
+                out.push_str(&input[i..plain]);
+                i = plain;
+                continue;
+            }
             let c = map_ascii(b, bytes.get(i + 1).copied());
             out.push(c);
             i += 1;
@@ -86,6 +94,13 @@ pub(crate) fn canonicalize(input: &str) -> (String, OffsetMap) {
         // non-ASCII characters can be normalised on its own — together with the ASCII base
         // letter before it when the run opens with a combining mark.
         let end = bytes[i..].iter().position(u8::is_ascii).map_or(bytes.len(), |p| i + p);
+        // The common case, a word of precomposed Vietnamese letters, is already canonical.
+        if input[i..end].chars().all(is_precomposed_vietnamese) {
+            out.push_str(&input[i..end]);
+            map.note(out.len(), end);
+            i = end;
+            continue;
+        }
         let mut start = i;
         let opens_with_mark = input[i..end].chars().next().is_some_and(|c| canonical_combining_class(c) != 0);
         if opens_with_mark && i > 0 && bytes[i - 1].is_ascii_graphic() && out.as_bytes().last() == Some(&bytes[i - 1]) {
@@ -104,6 +119,16 @@ pub(crate) fn canonicalize(input: &str) -> (String, OffsetMap) {
         i = end;
     }
     (out, map)
+}
+
+/// A precomposed letter of the Vietnamese alphabet: NFC and NFKC as it stands, no combining
+/// class, nothing [`map_special`] changes — so a run of them needs no normalisation.
+fn is_precomposed_vietnamese(c: char) -> bool {
+    matches!(c,
+        'À'..='Ã' | 'È'..='Ê' | 'Ì' | 'Í' | 'Ò'..='Õ' | 'Ù' | 'Ú' | 'Ý'
+        | 'à'..='ã' | 'è'..='ê' | 'ì' | 'í' | 'ò'..='õ' | 'ù' | 'ú' | 'ý'
+        | 'Ă' | 'ă' | 'Đ' | 'đ' | 'Ĩ' | 'ĩ' | 'Ũ' | 'ũ' | 'Ơ' | 'ơ' | 'Ư' | 'ư'
+        | '\u{1EA0}'..='\u{1EF9}')
 }
 
 fn map_ascii(b: u8, next: Option<u8>) -> char {
@@ -140,6 +165,8 @@ pub(crate) fn fold_char(c: char) -> char {
         'A'..='Z' => Some(c.to_ascii_lowercase()),
         '\0'..='\x7F' => Some(c),
         'À'..='Þ' if c != '×' => char::from_u32(code + 0x20),
+        // Lower case already (or no letter): `ß`–`ÿ` and the Vietnamese letters outside Latin-1.
+        'ß'..='ÿ' | 'ă' | 'đ' | 'ĩ' | 'ũ' | 'ơ' | 'ư' => Some(c),
         '\u{1EA0}'..='\u{1EF9}' => char::from_u32(code | 1),
         'Ă' | 'Đ' | 'Ĩ' | 'Ũ' | 'Ơ' | 'Ư' => char::from_u32(code + 1),
         _ => None,
@@ -157,7 +184,19 @@ pub(crate) fn fold_char(c: char) -> char {
 /// Lower-cases `text` into `out` with [`fold_char`].
 pub(crate) fn fold_into(text: &str, out: &mut String) {
     out.clear();
-    out.extend(text.chars().map(fold_char));
+    out.reserve(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        // ASCII stretches are lower-cased in bulk, the rest character by character.
+        let ascii = rest.bytes().position(|b| !b.is_ascii()).unwrap_or(rest.len());
+        let start = out.len();
+        out.push_str(&rest[..ascii]);
+        out[start..].make_ascii_lowercase();
+        rest = &rest[ascii..];
+        let other = rest.bytes().position(|b| b.is_ascii()).unwrap_or(rest.len());
+        out.extend(rest[..other].chars().map(fold_char));
+        rest = &rest[other..];
+    }
 }
 
 /// `text` lower-cased with [`fold_char`]; byte offsets are those of `text`.
@@ -168,6 +207,13 @@ pub(crate) fn fold(text: &str) -> String {
 /// Appends `text` lower-cased and stripped of Vietnamese diacritics (`Đ`/`đ` become `d`) —
 /// the form context keywords are matched in (spec §2.1: "match on the diacritic-folded view").
 pub(crate) fn strip_fold_into(text: &str, out: &mut String) {
+    // Context windows are mostly ASCII (digits, punctuation, unaccented labels).
+    if text.is_ascii() {
+        let start = out.len();
+        out.push_str(text);
+        out[start..].make_ascii_lowercase();
+        return;
+    }
     for c in text.chars() {
         if c.is_ascii() {
             out.push(c.to_ascii_lowercase());
@@ -255,10 +301,16 @@ fn confusable(c: char) -> Option<char> {
     })
 }
 
+/// Whether `line` holds Greek or Cyrillic letters, which [`unconfuse`] may replace.
+pub(crate) fn has_look_alikes(line: &str) -> bool {
+    // U+0370–U+04FF are the characters whose UTF-8 starts with 0xCD–0xD3 (with U+0340–U+036F).
+    line.bytes().any(|b| (0xCD..=0xD3).contains(&b)) && line.chars().any(|c| ('\u{0370}'..='\u{04FF}').contains(&c))
+}
+
 /// `line` with Cyrillic and Greek look-alikes replaced by Latin letters and recomposed, so
 /// `МẬТ` written with U+041C and U+0422 reads `MẬT`; borrowed when there are none.
 pub(crate) fn unconfuse(line: &str) -> Cow<'_, str> {
-    if !line.chars().any(|c| ('\u{0370}'..='\u{04FF}').contains(&c)) {
+    if !has_look_alikes(line) {
         return Cow::Borrowed(line);
     }
     Cow::Owned(line.nfd().map(|c| confusable(c).unwrap_or(c)).nfc().collect())
@@ -277,6 +329,20 @@ mod tests {
         let m = map.to_source(text.find('M').unwrap_or_default());
         assert!(m.abs_diff(nfd.find('M').unwrap_or_default()) <= OffsetMap::SPACING, "{m}");
         assert_eq!(map.to_source(text.len()), nfd.len());
+    }
+
+    #[test]
+    fn precomposed_vietnamese_letters_are_canonical() {
+        let letters: Vec<char> = ('\0'..='\u{1EFF}').filter(|&c| is_precomposed_vietnamese(c)).collect();
+        // 67 letters, each in two cases.
+        assert_eq!(letters.len(), 134);
+        for c in letters {
+            let s = c.to_string();
+            assert_eq!(canonical_combining_class(c), 0, "{c}");
+            assert_eq!(is_nfkc_quick(s.chars()), IsNormalized::Yes, "{c}");
+            assert_eq!(s.nfkc().collect::<String>(), s, "{c}");
+            assert!(!is_special(c), "{c}");
+        }
     }
 
     #[test]
@@ -304,6 +370,18 @@ mod tests {
         let upper = "ÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬĐÈÉẺẼẸÊỀẾỂỄỆÌÍỈĨỊÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢÙÚỦŨỤƯỪỨỬỮỰỲÝỶỸỴ";
         let general: String = upper.chars().flat_map(char::to_lowercase).collect();
         assert_eq!(fold(upper), general);
+        let mixed = "Số ĐDCN: 0123 MẬT, tối mật; ΜΑΤ Ǆ ẞ x";
+        let mut folded = String::new();
+        fold_into(mixed, &mut folded);
+        assert_eq!(folded, mixed.chars().map(fold_char).collect::<String>());
+        for c in ('\0'..='\u{1EFF}').chain(['\u{1E9E}', '\u{2126}', '\u{212A}', '\u{212B}']) {
+            let mut lower = c.to_lowercase();
+            let expected = match (lower.next(), lower.next()) {
+                (Some(l), None) if l.len_utf8() == c.len_utf8() => l,
+                _ => c,
+            };
+            assert_eq!(fold_char(c), expected, "{c:?}");
+        }
         let mut out = String::new();
         strip_fold_into("Số định danh ĐDCN", &mut out);
         assert_eq!(out, "so dinh danh ddcn");

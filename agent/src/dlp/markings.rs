@@ -158,15 +158,43 @@ impl Markings {
     }
 
     pub(crate) fn scan(&self, view: &View, out: &mut Vec<Instance>) {
+        let mut hits = self.hits(view.text()).into_iter().peekable();
         let mut folded = String::new();
         let mut offset = 0;
         for (index, line) in view.text().split('\n').enumerate() {
             let at = Line { view, number: index + 1, offset };
             offset += line.len() + 1;
-            if !line.trim().is_empty() {
+            let mut hit = false;
+            while hits.next_if(|&h| h < offset).is_some() {
+                hit = true;
+            }
+            if !line.trim().is_empty() && (hit || rereads(line)) {
                 self.line(&at, line, &mut folded, out);
             }
         }
+    }
+
+    /// Where either vocabulary matches the folded text, in order. Phrases hold no line break,
+    /// so a line read as it stands (not [`rereads`]) holds a phrase only if it holds one of
+    /// these; folding and searching blocks of whole lines costs far less than doing it line
+    /// by line, and a block at a time keeps the folded copy small.
+    fn hits(&self, text: &str) -> Vec<usize> {
+        const BLOCK: usize = 64 * 1024;
+        let mut hits = Vec::new();
+        let mut folded = String::new();
+        let mut start = 0;
+        while start < text.len() {
+            let cut = (start + BLOCK).min(text.len());
+            let end = memchr::memchr(b'\n', &text.as_bytes()[cut..]).map_or(text.len(), |p| cut + p + 1);
+            canon::fold_into(&text[start..end], &mut folded);
+            let unicode = self.unicode.automaton.find_iter(folded.as_str());
+            let ascii = self.ascii.automaton.find_iter(folded.as_str());
+            let first = hits.len();
+            hits.extend(unicode.chain(ascii).map(|m| start + m.start()));
+            hits[first..].sort_unstable();
+            start = end;
+        }
+        hits
     }
 
     fn line(&self, at: &Line<'_>, line: &str, folded: &mut String, out: &mut Vec<Instance>) {
@@ -191,6 +219,12 @@ impl Markings {
             phrases(at, &line, &reading, folded, out);
         }
     }
+}
+
+/// Whether [`Markings::line`] reads `line` as something else than the line itself: joined
+/// letters, VIQR, or look-alike letters replaced.
+fn rereads(line: &str) -> bool {
+    letter_spaced(line).is_some() || if line.is_ascii() { viqr(line).is_some() } else { canon::has_look_alikes(line) }
 }
 
 /// Finds the phrases of `reading` in `line`; `folded` is scratch space.
@@ -385,11 +419,10 @@ fn letter_spaced(line: &str) -> Option<String> {
 /// The VIQR reading of an ASCII line, when the line is short, uses VIQR marks, and is upper
 /// case or marks several words (spec §3.3: `.` is also a full stop, so prose is left alone).
 fn viqr(line: &str) -> Option<String> {
-    let words: Vec<&str> = line.split_whitespace().take(VIQR_WORDS + 1).collect();
-    if words.len() > VIQR_WORDS {
+    if line.split_whitespace().nth(VIQR_WORDS).is_some() {
         return None;
     }
-    let marked = words.iter().filter(|w| viqr_marked(w)).count();
+    let marked = line.split_whitespace().filter(|w| viqr_marked(w)).count();
     let upper = line.chars().any(|c| c.is_ascii_alphabetic()) && !line.chars().any(|c| c.is_ascii_lowercase());
     (marked > 0 && (upper || marked >= 3)).then(|| legacy::decode_viqr(line))
 }

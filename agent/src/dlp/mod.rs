@@ -249,12 +249,19 @@ struct SeenLine {
 
 fn seen_lines(text: &str) -> Vec<SeenLine> {
     let mut lines = Vec::new();
+    // Most texts, and most lines of the others, hold no legacy text: checking for it is
+    // much cheaper than splitting them into runs.
+    if !legacy::may_hold_seen(text) {
+        return lines;
+    }
     let mut start = 0;
     for line in text.split('\n') {
-        let runs: Vec<(usize, usize)> =
-            legacy::seen_runs(line).map(|(at, run)| (start + at, start + at + run.len())).collect();
-        if !runs.is_empty() {
-            lines.push(SeenLine { start, end: start + line.len(), runs });
+        if legacy::may_hold_seen(line) {
+            let runs: Vec<(usize, usize)> =
+                legacy::seen_runs(line).map(|(at, run)| (start + at, start + at + run.len())).collect();
+            if !runs.is_empty() {
+                lines.push(SeenLine { start, end: start + line.len(), runs });
+            }
         }
         start += line.len() + 1;
     }

@@ -37,7 +37,7 @@ impl Email {
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_>) {
-        let found: Vec<_> = self.address.find_iter(scan.bytes()).map(|m| m.range()).collect();
+        let found = self.addresses(scan.bytes());
         for range in found {
             let value = scan.text[range.clone()].to_ascii_lowercase();
             let Some((local, domain)) = value.split_once('@') else { continue };
@@ -46,4 +46,33 @@ impl Email {
             scan.emit(DetectorId::Email, value, confidence, range.start, sample);
         }
     }
+
+    /// The matches of the address pattern, found without running it over the whole text: every
+    /// address lies in a stretch of address characters around an `@`, and the pattern finds
+    /// the same matches searched stretch by stretch as over the whole text. Each search sees
+    /// the text before its stretch and the byte after it, so `\b` reads as it would there.
+    fn addresses(&self, bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+        let mut found = Vec::new();
+        let mut searched = 0;
+        for at in memchr::memchr_iter(b'@', bytes) {
+            if at < searched {
+                continue;
+            }
+            let start = bytes[..at].iter().rposition(|&b| !is_address_byte(b)).map_or(0, |p| p + 1);
+            let end = bytes[at..].iter().position(|&b| !is_address_byte(b)).map_or(bytes.len(), |p| at + p);
+            let haystack = &bytes[..(end + 1).min(bytes.len())];
+            let mut from = start;
+            while let Some(m) = self.address.find_at(haystack, from) {
+                found.push(m.range());
+                from = m.end();
+            }
+            searched = end;
+        }
+        found
+    }
+}
+
+/// A byte the address pattern can match: letters, digits, `._%+-` and `@`.
+fn is_address_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-' | b'@')
 }

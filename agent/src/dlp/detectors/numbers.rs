@@ -8,7 +8,7 @@
 
 use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
 use super::super::finding::{Confidence, DetectorId, mask};
-use super::{Scan, is_digit, is_word, mst_valid, regex};
+use super::{Scan, is_digit, is_word, mst_valid, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Numbers {
@@ -72,11 +72,19 @@ impl Numbers {
     }
 
     fn bhyt(&self, scan: &mut Scan<'_>) {
-        let found: Vec<_> = self
-            .bhyt
-            .captures_iter(scan.bytes())
-            .filter_map(|c| Some((c.get(0)?.range(), c.get(1)?.as_bytes().to_vec(), c.get(3)?.as_bytes().to_vec())))
-            .collect();
+        let mut found = Vec::new();
+        // Two capitals, then thirteen digits, with spaces.
+        let class = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ';
+        for (start, haystack) in stretches(scan.bytes(), class, 13) {
+            let mut from = start;
+            while let Some(c) = self.bhyt.captures_at(haystack, from) {
+                let Some(whole) = c.get(0) else { break };
+                from = whole.end();
+                if let (Some(group), Some(province)) = (c.get(1), c.get(3)) {
+                    found.push((whole.range(), group.as_bytes().to_vec(), province.as_bytes().to_vec()));
+                }
+            }
+        }
         for (range, group, province) in found {
             let province = u16::from(province[0] - b'0') * 10 + u16::from(province[1] - b'0');
             if !CCCD_PROVINCES.contains(&province) {

@@ -2,7 +2,7 @@
 
 use super::super::data::class;
 use super::super::finding::{Confidence, DetectorId, mask};
-use super::{Scan, continues, digits, regex};
+use super::{Scan, continues, digits, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Payment {
@@ -17,7 +17,16 @@ impl Payment {
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_>) {
-        let found: Vec<_> = self.card.find_iter(scan.bytes()).map(|m| m.range()).collect();
+        let mut found = Vec::new();
+        // 16 to 19 digits, with spaces or dashes between them.
+        let class = |b: u8| b.is_ascii_digit() || CARD_SEPARATORS.contains(&b);
+        for (start, haystack) in stretches(scan.bytes(), class, 16) {
+            let mut from = start;
+            while let Some(m) = self.card.find_at(haystack, from) {
+                found.push(m.range());
+                from = m.end();
+            }
+        }
         for range in found {
             if continues(scan.bytes(), range.start, range.end, &CARD_SEPARATORS) {
                 continue;

@@ -4,7 +4,7 @@
 
 use super::super::data::{FIXED, LEGACY_MOBILE, MOBILE, class};
 use super::super::finding::{Confidence, DetectorId, mask};
-use super::{Scan, continues, digits, mst_valid, regex};
+use super::{Scan, continues, digits, mst_valid, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Phone {
@@ -28,17 +28,24 @@ impl Phone {
 
     pub(super) fn scan(&self, scan: &mut Scan<'_>) {
         let mut found = Vec::new();
-        for caps in self.number.captures_iter(scan.bytes()) {
-            let (Some(whole), Some(group)) = (caps.get(0), caps.get(1)) else { continue };
-            let international = !whole.as_bytes().starts_with(b"0") || whole.as_bytes().starts_with(b"00");
-            let national = digits(group.as_bytes());
-            let valid = match national.len() {
-                9 => self.mobile.is_match(national.as_bytes()),
-                _ => self.fixed.is_match(national.as_bytes()),
-            };
-            if valid {
-                let contiguous = group.as_bytes().iter().all(u8::is_ascii_digit);
-                found.push((whole.start(), whole.end(), national, international, contiguous));
+        // `0` and nine digits at least, with `+`, brackets and separators.
+        let class = |b: u8| b.is_ascii_digit() || SEPARATORS.contains(&b) || matches!(b, b'+' | b'(' | b')');
+        for (start, haystack) in stretches(scan.bytes(), class, 10) {
+            let mut from = start;
+            while let Some(caps) = self.number.captures_at(haystack, from) {
+                let Some(whole) = caps.get(0) else { break };
+                from = whole.end();
+                let Some(group) = caps.get(1) else { continue };
+                let international = !whole.as_bytes().starts_with(b"0") || whole.as_bytes().starts_with(b"00");
+                let national = digits(group.as_bytes());
+                let valid = match national.len() {
+                    9 => self.mobile.is_match(national.as_bytes()),
+                    _ => self.fixed.is_match(national.as_bytes()),
+                };
+                if valid {
+                    let contiguous = group.as_bytes().iter().all(u8::is_ascii_digit);
+                    found.push((whole.start(), whole.end(), national, international, contiguous));
+                }
             }
         }
         for (start, end, national, international, contiguous) in found {
@@ -62,7 +69,15 @@ impl Phone {
             let sample = mask(&value);
             scan.emit(DetectorId::Phone, value, confidence, start, sample);
         }
-        let legacy: Vec<_> = self.legacy.find_iter(scan.bytes()).map(|m| (m.range(), digits(m.as_bytes()))).collect();
+        // Eleven digits with separators.
+        let mut legacy = Vec::new();
+        for (start, haystack) in stretches(scan.bytes(), |b| b.is_ascii_digit() || SEPARATORS.contains(&b), 11) {
+            let mut from = start;
+            while let Some(m) = self.legacy.find_at(haystack, from) {
+                legacy.push((m.range(), digits(m.as_bytes())));
+                from = m.end();
+            }
+        }
         for (range, number) in legacy {
             let Some(value) = modern_number(&number) else { continue };
             let confidence = if scan.context(range.start, range.end) & class::PHONE != 0 {

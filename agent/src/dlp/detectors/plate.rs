@@ -4,7 +4,7 @@
 
 use super::super::data::{PLATE_GAPS, class};
 use super::super::finding::{Confidence, DetectorId, mask};
-use super::{Scan, regex};
+use super::{Scan, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Plate {
@@ -17,14 +17,19 @@ impl Plate {
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_>) {
-        let found: Vec<_> = self
-            .plate
-            .captures_iter(scan.bytes())
-            .filter_map(|c| {
-                let locality = c.get(1)?.as_bytes();
-                Some((c.get(0)?.range(), (locality[0] - b'0') * 10 + (locality[1] - b'0')))
-            })
-            .collect();
+        let mut found = Vec::new();
+        // Six digits at least, capitals, spaces, dashes and a dot.
+        let class = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.');
+        for (start, haystack) in stretches(scan.bytes(), class, 6) {
+            let mut from = start;
+            while let Some(c) = self.plate.captures_at(haystack, from) {
+                let Some(whole) = c.get(0) else { break };
+                from = whole.end();
+                if let Some(locality) = c.get(1).map(|l| l.as_bytes()) {
+                    found.push((whole.range(), (locality[0] - b'0') * 10 + (locality[1] - b'0')));
+                }
+            }
+        }
         for (range, locality) in found {
             if locality < 11 || PLATE_GAPS.contains(&locality) {
                 continue;

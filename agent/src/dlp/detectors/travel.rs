@@ -3,7 +3,7 @@
 
 use super::super::data::class;
 use super::super::finding::{Confidence, DetectorId, mask};
-use super::{Scan, regex};
+use super::{Scan, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Travel {
@@ -24,13 +24,26 @@ impl Travel {
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_>) {
-        let passports: Vec<_> = self.passport.find_iter(scan.bytes()).map(|m| m.range()).collect();
+        let mut passports = Vec::new();
+        // A capital and seven digits.
+        let class = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+        for (start, haystack) in stretches(scan.bytes(), class, 7) {
+            let mut from = start;
+            while let Some(m) = self.passport.find_at(haystack, from) {
+                passports.push(m.range());
+                from = m.end();
+            }
+        }
         for range in passports {
             if scan.context(range.start, range.end) & class::PASSPORT != 0 {
                 let value = scan.text[range.clone()].to_string();
                 let sample = mask(&value);
                 scan.emit(DetectorId::Passport, value, Confidence::Medium, range.start, sample);
             }
+        }
+        // Both zones name the issuing state: without `VNM` there is nothing to search.
+        if memchr::memmem::find(scan.bytes(), b"VNM").is_none() {
+            return;
         }
         let zones: Vec<_> = self
             .td3

@@ -37,7 +37,38 @@ enum Frame {
 #[derive(Serialize, Deserialize)]
 enum WireContent {
     Text { text: String, encoding: Option<u8> },
-    Bytes(Vec<u8>),
+    Bytes(#[serde(with = "byte_string")] Vec<u8>),
+}
+
+/// A byte vector as one serde byte string, which postcard copies whole, rather than as a
+/// sequence it writes and reads a byte at a time (whole text files travel this way). The
+/// encoding is the same: a length, then the bytes.
+mod byte_string {
+    use serde::{Deserializer, Serializer, de};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl de::Visitor<'_> for Bytes {
+            type Value = Vec<u8>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+
+            fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(bytes.to_vec())
+            }
+
+            fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(bytes)
+            }
+        }
+        deserializer.deserialize_byte_buf(Bytes)
+    }
 }
 
 fn encoding_code(encoding: Encoding) -> u8 {

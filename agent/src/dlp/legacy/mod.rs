@@ -335,7 +335,9 @@ const VIETNAMESE_LETTERS: &str = "àáảãạăằắẳẵặâầấẩẫậ
 
 /// Latin-1 characters that are letters of Unicode Vietnamese text too: a run of Windows-1252
 /// characters is only taken for legacy text when it holds some other high character.
-const LATIN1_VIETNAMESE: &str = "ÀÁÂÃÈÉÊÌÍÒÓÔÕÙÚÝàáâãèéêìíòóôõùúý";
+fn is_latin1_vietnamese(c: char) -> bool {
+    matches!(c, 'À'..='Ã' | 'È'..='Ê' | 'Ì' | 'Í' | 'Ò'..='Õ' | 'Ù' | 'Ú' | 'Ý' | 'à'..='ã' | 'è'..='ê' | 'ì' | 'í' | 'ò'..='õ' | 'ù' | 'ú' | 'ý')
+}
 
 fn is_vietnamese_letter(c: char) -> bool {
     c.is_ascii_alphabetic() || VIETNAMESE_LETTERS.contains(canon::fold_char(c))
@@ -350,8 +352,38 @@ fn has_tone(c: char) -> bool {
 /// Whether a run of characters could be legacy text read through Windows-1252: all have a
 /// Windows-1252 byte, and one is a high character that Unicode Vietnamese does not use.
 pub(crate) fn looks_seen(run: &str) -> bool {
-    run.chars().any(|c| !c.is_ascii() && !LATIN1_VIETNAMESE.contains(c))
+    run.chars().any(|c| !c.is_ascii() && !is_latin1_vietnamese(c))
         && run.chars().all(|c| tables::cp1252_byte(c).is_some())
+}
+
+/// A character only legacy text seen through Windows-1252 holds: a high character with a
+/// Windows-1252 byte that Unicode Vietnamese does not use (the letters of the Vietnamese
+/// block have no such byte).
+fn is_seen_marker(c: char) -> bool {
+    !c.is_ascii()
+        && !is_latin1_vietnamese(c)
+        && !('\u{1EA0}'..='\u{1EF9}').contains(&c)
+        && tables::cp1252_byte(c).is_some()
+}
+
+/// The first bytes of the UTF-8 of every [`is_seen_marker`] character: U+00A0–U+00FF, the
+/// Windows-1252 letters and signs of U+0152–U+02DC and U+2013–U+2122, and U+F000–U+F0FF.
+const MARKER_LEADS: [u8; 7] = [0xC2, 0xC3, 0xC5, 0xC6, 0xCB, 0xE2, 0xEF];
+
+/// Whether `text` may hold a run that [`looks_seen`]: text without an [`is_seen_marker`]
+/// character holds none, and most text is that, so its ASCII stretches are skipped in bulk.
+pub(crate) fn may_hold_seen(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(p) = bytes[i..].iter().position(|&b| MARKER_LEADS.contains(&b)) {
+        let at = i + p;
+        let Some(c) = text[at..].chars().next() else { break };
+        if is_seen_marker(c) {
+            return true;
+        }
+        i = at + c.len_utf8();
+    }
+    false
 }
 
 /// Splits `line` into maximal runs of characters that have a Windows-1252 byte, keeping those
@@ -547,6 +579,25 @@ mod tests {
         assert_eq!(decode_seen(seen, Encoding::Tcvn3).map(|s| nfc(&s)), Some(expected.to_string()));
         assert_eq!(decode_seen("Chæ ngöôøi coù teân", Encoding::Vni).map(|s| nfc(&s)), Some("Chỉ người có tên".into()));
         assert_eq!(decode_seen("MẬT", Encoding::Tcvn3), None);
+    }
+
+    #[test]
+    fn seen_markers_are_what_seen_runs_need() {
+        assert!(
+            (0..=0xFF)
+                .filter_map(char::from_u32)
+                .filter(|&c| is_latin1_vietnamese(c))
+                .eq("ÀÁÂÃÈÉÊÌÍÒÓÔÕÙÚÝàáâãèéêìíòóôõùúý".chars())
+        );
+        // Every run seen_runs keeps holds a marker, so a line without one has no runs.
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let s = c.to_string();
+            assert_eq!(looks_seen(&s), is_seen_marker(c), "{c:?}");
+            assert!(!is_seen_marker(c) || MARKER_LEADS.contains(&s.as_bytes()[0]), "{c:?}");
+        }
+        assert!(!may_hold_seen("Độ mật: Tối mật, số 0912 345 678"));
+        assert!(may_hold_seen("Độ mật: TUYÖT MËT"));
+        assert_eq!(seen_runs("abc TUYÖT MËT").count(), 1);
     }
 
     #[test]
