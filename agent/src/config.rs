@@ -183,7 +183,7 @@ mod tests {
     fn the_dlp_section_parses_and_defaults() {
         let c = AgentConfig::parse(
             "[dlp]\nenabled = true\npolicy = \"/etc/haidang/dlp\"\nremovable_mounts = [\"/mnt/usb*\"]\n\
-             share_fstypes = [\"cifs\"]\nat_rest_paths = [\"/home\"]\nat_rest_interval = \"12h\"\n\
+             share_fstypes = [\"cifs\"]\nat_rest_paths = [\"/home\"]\nat_rest_interval = \"12h\"\nat_rest_cpu_share = 0.5\n\
              walk_interval = \"5s\"\nvault = \"/var/lib/haidang/vault\"\nremount_readonly = true\n\
              max_file_size = \"32MiB\"\ndocument_timeout = \"10s\"\nmax_quarantine_size = \"1GiB\"\n\
              print = false\ncups_spool = \"/srv/cups\"\n",
@@ -195,6 +195,7 @@ mod tests {
         assert_eq!(c.policy.as_deref(), Some(std::path::Path::new("/etc/haidang/dlp")));
         assert_eq!((c.removable_mounts.len(), c.share_fstypes.len()), (1, 1));
         assert_eq!((c.at_rest_interval, c.walk_interval), (Duration::from_secs(12 * 3600), Duration::from_secs(5)));
+        assert_eq!(c.at_rest_cpu_share, 0.5);
         assert_eq!(c.vault_dir(std::path::Path::new("/s")), std::path::PathBuf::from("/var/lib/haidang/vault"));
         let d = AgentConfig::parse("").expect("empty").dlp;
         assert!(!d.enabled && !d.remount_readonly && d.policy.is_none() && d.at_rest_paths.is_empty());
@@ -202,6 +203,7 @@ mod tests {
         assert_eq!(d.share_fstypes, ["cifs", "smb3", "nfs", "nfs4", "fuse.sshfs", "fuse.smbnetfs"]);
         assert_eq!(d.vault_dir(std::path::Path::new("/s")), std::path::PathBuf::from("/s/vault"));
         assert!(d.print && d.cups_spool == std::path::Path::new("/var/spool/cups"));
+        assert_eq!(d.at_rest_cpu_share, 0.25);
     }
 
     #[test]
@@ -212,6 +214,8 @@ mod tests {
             ("[dlp]\nremovable = []\n", "line 2, key \"dlp.removable\"", "unknown field"),
             ("[dlp]\nat_rest_interval = \"10s\"\n", "key \"dlp.at_rest_interval\"", "at least 1m"),
             ("[dlp]\nwalk_interval = \"100ms\"\n", "key \"dlp.walk_interval\"", "at least 1s"),
+            ("[dlp]\nat_rest_cpu_share = 0.0\n", "key \"dlp.at_rest_cpu_share\"", "more than 0"),
+            ("[dlp]\nat_rest_cpu_share = 1.5\n", "key \"dlp.at_rest_cpu_share\"", "at most 1"),
             ("[dlp]\nremovable_mounts = [\"/media/[\"]\n", "key \"dlp.removable_mounts\"", "not a glob"),
             ("[dlp]\nat_rest_paths = [\"home\"]\n", "key \"dlp.at_rest_paths\"", "not an absolute path"),
             ("[dlp]\ncups_spool = \"spool\"\n", "key \"dlp.cups_spool\"", "absolute path"),

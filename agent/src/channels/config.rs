@@ -24,6 +24,10 @@ pub struct DlpConfig {
     /// Time between at-rest scans (the first one at start). At least 1m.
     #[serde(deserialize_with = "duration")]
     pub at_rest_interval: Duration,
+    /// Share of one CPU core the at-rest scan may use, in (0, 1]: after inspecting a file for
+    /// `t` (extraction child included), it rests `t * (1 - share) / share`, so a discovery
+    /// scan of a whole home directory leaves the desktop usable.
+    pub at_rest_cpu_share: f64,
     /// How often mounts that cannot be watched with fanotify (agent not root) are walked for
     /// new and changed files. At least 1s.
     #[serde(deserialize_with = "duration")]
@@ -54,6 +58,7 @@ impl Default for DlpConfig {
             share_fstypes: ["cifs", "smb3", "nfs", "nfs4", "fuse.sshfs", "fuse.smbnetfs"].map(String::from).to_vec(),
             at_rest_paths: Vec::new(),
             at_rest_interval: Duration::from_secs(24 * 3600),
+            at_rest_cpu_share: 0.25,
             walk_interval: Duration::from_secs(10),
             vault: None,
             remount_readonly: false,
@@ -71,6 +76,12 @@ impl DlpConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.at_rest_interval < Duration::from_secs(60) {
             return Err("key \"dlp.at_rest_interval\": must be at least 1m".into());
+        }
+        if !(self.at_rest_cpu_share > 0.0 && self.at_rest_cpu_share <= 1.0) {
+            return Err(format!(
+                "key \"dlp.at_rest_cpu_share\": {} is not a share of one core: must be more than 0 and at most 1 (0.25 = a quarter of a core)",
+                self.at_rest_cpu_share
+            ));
         }
         if self.walk_interval < Duration::from_secs(1) {
             return Err("key \"dlp.walk_interval\": must be at least 1s".into());

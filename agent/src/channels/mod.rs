@@ -327,6 +327,7 @@ impl Channels {
                 inspector,
                 paths: cfg.at_rest_paths.clone(),
                 interval: cfg.at_rest_interval,
+                cpu_share: cfg.at_rest_cpu_share,
                 skip: vec![vault_dir, std::path::absolute(&state_root).unwrap_or(state_root)],
                 found: found_tx.clone(),
             };
@@ -542,6 +543,7 @@ struct AtRest {
     inspector: Arc<Inspector>,
     paths: Vec<PathBuf>,
     interval: Duration,
+    cpu_share: f64,
     /// The agent's own state and vault: never inspected.
     skip: Vec<PathBuf>,
     found: tokio::sync::mpsc::Sender<Vec<Observation>>,
@@ -549,6 +551,7 @@ struct AtRest {
 
 impl AtRest {
     fn run(self, stop: &AtomicBool) {
+        let mut throttle = crate::scan::throttle::Throttle::new(self.cpu_share);
         loop {
             let started = Instant::now();
             let (mut files, mut reported) = (0u64, 0u64);
@@ -570,7 +573,7 @@ impl AtRest {
                     }
                 } else if md.is_file() {
                     files += 1;
-                    let outcome = self.inspector.inspect(&path, Channel::AtRest);
+                    let outcome = throttle.run(|| self.inspector.inspect(&path, Channel::AtRest));
                     if !outcome.events.is_empty() {
                         reported += 1;
                         if self.found.blocking_send(observations(outcome.events)).is_err() {

@@ -9,7 +9,8 @@
 //!   `filepath`, `extension`, `filetype`, `owner`);
 //! - [`scanner`]: scanning one file or buffer, with a size cap and a timeout;
 //! - [`cache`]: results by content hash, so unchanged content is not scanned again;
-//! - [`throttle`]: keeping a background scan to a share of one core;
+//! - [`throttle`]: keeping a background scan (this one, or DLP's at-rest scan) to a share of
+//!   one core;
 //! - [`background`]: the agent's task, scanning what FIM reports new or modified and, on a
 //!   schedule, everything FIM watches, recording matches as `EventBody::Malware`;
 //! - [`cli`]: `haidang-agent scan`.
@@ -32,7 +33,6 @@ pub mod rule_cache;
 pub mod rules;
 #[cfg(feature = "yara")]
 pub mod scanner;
-#[cfg(feature = "yara")]
 pub mod throttle;
 
 pub use config::ScanConfig;
