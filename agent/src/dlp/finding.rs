@@ -301,6 +301,25 @@ struct Entry {
     best: Finding,
 }
 
+/// Where the detectors scanning one view put what they find: straight into the object's
+/// [`Aggregator`], so a list with hundreds of thousands of identifiers is never held as that
+/// many instances at once.
+pub(crate) struct Instances<'a> {
+    aggregator: &'a mut Aggregator,
+    view: &'a super::view::View,
+}
+
+impl<'a> Instances<'a> {
+    pub(crate) fn new(aggregator: &'a mut Aggregator, view: &'a super::view::View) -> Instances<'a> {
+        Instances { aggregator, view }
+    }
+
+    pub(crate) fn push(&mut self, instance: Instance) {
+        let view = self.view;
+        self.aggregator.add(instance, |offset| view.locate(offset));
+    }
+}
+
 /// Aggregates instances of one object into findings.
 #[derive(Default)]
 pub(crate) struct Aggregator {

@@ -10,7 +10,7 @@
 //! Markings never carry text: only the level and the line.
 
 use super::canon;
-use super::finding::{Confidence, DetectorId, Instance, SecrecyLevel, ViewKind};
+use super::finding::{Confidence, DetectorId, Instance, Instances, SecrecyLevel, ViewKind};
 use super::legacy::{self, Encoding};
 use super::view::View;
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -157,7 +157,7 @@ impl Markings {
         Ok(Markings { unicode: Vocabulary::new(all, str::to_string)?, ascii: Vocabulary::new(words, stripped)? })
     }
 
-    pub(crate) fn scan(&self, view: &View, out: &mut Vec<Instance>) {
+    pub(crate) fn scan(&self, view: &View, out: &mut Instances<'_>) {
         let mut hits = self.hits(view.text()).into_iter().peekable();
         let mut folded = String::new();
         let mut offset = 0;
@@ -197,7 +197,7 @@ impl Markings {
         hits
     }
 
-    fn line(&self, at: &Line<'_>, line: &str, folded: &mut String, out: &mut Vec<Instance>) {
+    fn line(&self, at: &Line<'_>, line: &str, folded: &mut String, out: &mut Instances<'_>) {
         let spaced = letter_spaced(line);
         let line = spaced.as_deref().unwrap_or(line);
         let kind = at.view.kind();
@@ -228,7 +228,7 @@ fn rereads(line: &str) -> bool {
 }
 
 /// Finds the phrases of `reading` in `line`; `folded` is scratch space.
-fn phrases(at: &Line<'_>, line: &str, reading: &Reading<'_>, folded: &mut String, out: &mut Vec<Instance>) {
+fn phrases(at: &Line<'_>, line: &str, reading: &Reading<'_>, folded: &mut String, out: &mut Instances<'_>) {
     canon::fold_into(line, folded);
     let words = word_count(line);
     let first_word = line.find(char::is_alphanumeric).unwrap_or(line.len());

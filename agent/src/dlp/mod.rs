@@ -33,7 +33,7 @@ pub use view::View;
 
 use canon::OffsetMap;
 use detectors::Identifiers;
-use finding::{Aggregator, Instance};
+use finding::{Aggregator, Instances};
 use legacy::{SINGLE_BYTE, Scorer, Sniffed};
 use markings::Markings;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -99,7 +99,7 @@ impl DetectorSet {
 
     /// Starts aggregating the findings of one object.
     pub fn object(&self) -> ObjectScan<'_> {
-        ObjectScan { set: self, aggregator: Aggregator::default(), instances: Vec::new() }
+        ObjectScan { set: self, aggregator: Aggregator::default() }
     }
 
     /// Findings of one view.
@@ -136,7 +136,6 @@ enum Scope {
 pub struct ObjectScan<'a> {
     set: &'a DetectorSet,
     aggregator: Aggregator,
-    instances: Vec<Instance>,
 }
 
 impl ObjectScan<'_> {
@@ -181,14 +180,11 @@ impl ObjectScan<'_> {
     }
 
     fn run(&mut self, view: &View, scope: Scope) {
-        self.instances.clear();
+        let mut found = Instances::new(&mut self.aggregator, view);
         if scope == Scope::All {
-            self.set.identifiers.scan(view, &mut self.instances);
+            self.set.identifiers.scan(view, &mut found);
         }
-        self.set.markings.scan(view, &mut self.instances);
-        for instance in self.instances.drain(..) {
-            self.aggregator.add(instance, |offset| view.locate(offset));
-        }
+        self.set.markings.scan(view, &mut found);
     }
 
     /// The Unicode view of `text`, then its runs of legacy text seen through Windows-1252:

@@ -36,7 +36,7 @@ impl Email {
         })
     }
 
-    pub(super) fn scan(&self, scan: &mut Scan<'_>) {
+    pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         let found = self.addresses(scan.bytes());
         for range in found {
             let value = scan.text[range.clone()].to_ascii_lowercase();

@@ -31,7 +31,7 @@ mod plate;
 mod travel;
 
 use super::Config;
-use super::finding::{Confidence, DetectorId, Instance, ViewKind};
+use super::finding::{Confidence, DetectorId, Instance, Instances, ViewKind};
 use super::view::View;
 use context::Context;
 use regex::bytes::{Regex, RegexBuilder};
@@ -75,7 +75,7 @@ impl Identifiers {
         })
     }
 
-    pub(crate) fn scan(&self, view: &View, out: &mut Vec<Instance>) {
+    pub(crate) fn scan(&self, view: &View, out: &mut Instances<'_>) {
         let mut scan = Scan { text: view.text(), context: &self.context, config: &self.config, kind: view.kind(), out };
         self.numbers.scan(&mut scan);
         self.phone.scan(&mut scan);
@@ -87,15 +87,15 @@ impl Identifiers {
 }
 
 /// One view being scanned: its text, the shared context matcher, and where instances go.
-pub(crate) struct Scan<'a> {
+pub(crate) struct Scan<'a, 'b> {
     text: &'a str,
     context: &'a Context,
     config: &'a Config,
     kind: ViewKind,
-    out: &'a mut Vec<Instance>,
+    out: &'a mut Instances<'b>,
 }
 
-impl Scan<'_> {
+impl Scan<'_, '_> {
     fn bytes(&self) -> &[u8] {
         self.text.as_bytes()
     }

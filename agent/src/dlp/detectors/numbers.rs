@@ -26,12 +26,12 @@ impl Numbers {
         Ok(Numbers { bhyt: regex(r"\b([A-Z]{2}) ?([1-5]) ?([0-9]{2}) ?([0-9]{10})\b")? })
     }
 
-    pub(super) fn scan(&self, scan: &mut Scan<'_>) {
+    pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         self.runs(scan);
         self.bhyt(scan);
     }
 
-    fn runs(&self, scan: &mut Scan<'_>) {
+    fn runs(&self, scan: &mut Scan<'_, '_>) {
         let mut boxed = Boxed::default();
         let bytes = scan.text.as_bytes();
         let mut i = 0;
@@ -62,7 +62,7 @@ impl Numbers {
         boxed.flush(self, scan);
     }
 
-    fn candidate(&self, scan: &mut Scan<'_>, number: &str, start: usize, end: usize, contiguous: bool) {
+    fn candidate(&self, scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize, contiguous: bool) {
         match number.len() {
             12 => twelve(scan, number, start, end),
             9 => nine(scan, number, start, end),
@@ -71,7 +71,7 @@ impl Numbers {
         }
     }
 
-    fn bhyt(&self, scan: &mut Scan<'_>) {
+    fn bhyt(&self, scan: &mut Scan<'_, '_>) {
         let mut found = Vec::new();
         // Two capitals, then thirteen digits, with spaces.
         let class = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ';
@@ -114,7 +114,7 @@ struct Boxed {
 }
 
 impl Boxed {
-    fn flush(&mut self, numbers: &Numbers, scan: &mut Scan<'_>) {
+    fn flush(&mut self, numbers: &Numbers, scan: &mut Scan<'_, '_>) {
         if let (Some(start), Some(end)) = (self.start, self.end) {
             // A run that goes on into a multi-digit group is part of that group.
             let bytes = scan.bytes();
@@ -129,7 +129,7 @@ impl Boxed {
 }
 
 /// CCCD (or 12-digit CMND, or driver's licence) — spec §2.1.
-fn twelve(scan: &mut Scan<'_>, number: &str, start: usize, end: usize) {
+fn twelve(scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize) {
     let context = scan.context(start, end);
     if context & class::GPLX != 0 && context & class::CCCD == 0 {
         scan.emit(DetectorId::Gplx, number.to_string(), Confidence::Medium, start, mask(number));
@@ -162,14 +162,14 @@ fn twelve(scan: &mut Scan<'_>, number: &str, start: usize, end: usize) {
 }
 
 /// Old 9-digit CMND, never without context — spec §2.2.
-fn nine(scan: &mut Scan<'_>, number: &str, start: usize, end: usize) {
+fn nine(scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize) {
     if scan.context(start, end) & class::CMND != 0 {
         scan.emit(DetectorId::Cmnd, number.to_string(), Confidence::Medium, start, mask(number));
     }
 }
 
 /// MST (with its branch suffix) and BHXH — spec §2.3, §2.5.
-fn ten(scan: &mut Scan<'_>, number: &str, start: usize, end: usize, contiguous: bool) {
+fn ten(scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize, contiguous: bool) {
     let branch = if contiguous { branch_suffix(scan.bytes(), end) } else { None };
     let number_end = branch.as_ref().map_or(end, |(_, e)| *e);
     let context = scan.context(start, number_end);

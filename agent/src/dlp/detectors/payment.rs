@@ -16,7 +16,7 @@ impl Payment {
         Ok(Payment { card: regex(r"\b(?:[0-9][ \-]?){15,18}[0-9]\b")? })
     }
 
-    pub(super) fn scan(&self, scan: &mut Scan<'_>) {
+    pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         let mut found = Vec::new();
         // 16 to 19 digits, with spaces or dashes between them.
         let class = |b: u8| b.is_ascii_digit() || CARD_SEPARATORS.contains(&b);

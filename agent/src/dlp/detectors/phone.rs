@@ -26,7 +26,7 @@ impl Phone {
         })
     }
 
-    pub(super) fn scan(&self, scan: &mut Scan<'_>) {
+    pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         let mut found = Vec::new();
         // `0` and nine digits at least, with `+`, brackets and separators.
         let class = |b: u8| b.is_ascii_digit() || SEPARATORS.contains(&b) || matches!(b, b'+' | b'(' | b')');

@@ -16,7 +16,7 @@ impl Plate {
         Ok(Plate { plate: regex(r"\b([1-9][0-9])[ \-]?([A-Z]{1,2}[0-9]?)[ \-]?([0-9]{3}\.?[0-9]{2}|[0-9]{4})\b")? })
     }
 
-    pub(super) fn scan(&self, scan: &mut Scan<'_>) {
+    pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         let mut found = Vec::new();
         // Six digits at least, capitals, spaces, dashes and a dot.
         let class = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.');

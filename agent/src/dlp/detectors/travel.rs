@@ -23,7 +23,7 @@ impl Travel {
         })
     }
 
-    pub(super) fn scan(&self, scan: &mut Scan<'_>) {
+    pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         let mut passports = Vec::new();
         // A capital and seven digits.
         let class = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
