@@ -168,3 +168,47 @@ fn a_bad_policy_is_refused_with_file_and_line() {
         "{stderr}"
     );
 }
+
+/// The extraction child puts its memory, CPU and core-dump limits on itself before it opens
+/// the document (the agent starts it with posix_spawn, not fork and a pre-exec hook). A FIFO
+/// holds the child at the open, after the limits, so they can be read from /proc.
+#[test]
+fn the_extraction_child_is_limited_before_it_opens_the_document() {
+    use haidang_agent::dlp::extract::{Limits, SUBCOMMAND};
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("document");
+    let c_path = std::ffi::CString::new(fifo.to_str().expect("utf-8")).expect("path");
+    // SAFETY: mkfifo on a NUL-terminated path in our own temporary directory.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let limits =
+        Limits { child_memory: 768 << 20, time_budget: std::time::Duration::from_secs(7), ..Limits::default() };
+    let mut child = Command::new(haidang_tests::bin("haidang-agent"))
+        .arg(SUBCOMMAND)
+        .arg(&fifo)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the extraction child");
+    child.stdin.take().expect("stdin").write_all(&postcard::to_stdvec(&limits).expect("encode")).expect("limits");
+    let proc_limits = format!("/proc/{}/limits", child.id());
+    let wanted = [
+        ("Max address space", "805306368"),
+        // The CPU limit is the time budget and one second, killed a second later.
+        ("Max cpu time", "8"),
+        ("Max core file size", "0"),
+    ];
+    let applied = haidang_tests::wait_until(std::time::Duration::from_secs(30), "limits applied", || {
+        let text = fs::read_to_string(&proc_limits).ok()?;
+        wanted
+            .iter()
+            .all(|(name, soft)| {
+                text.lines().any(|l| l.starts_with(name) && l[name.len()..].split_whitespace().next() == Some(*soft))
+            })
+            .then_some(text)
+    });
+    assert!(applied.contains("Max cpu time"), "{applied}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

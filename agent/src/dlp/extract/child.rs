@@ -100,6 +100,11 @@ pub fn child_main(path: &Path) -> i32 {
         return 2;
     }
     let Ok(limits) = postcard::from_bytes::<Limits>(&input) else { return 2 };
+    // Before the document is opened: nothing untrusted runs without the limits.
+    if let Err(e) = limit_self(&limits) {
+        eprintln!("cannot limit the extraction process: {e}");
+        return 2;
+    }
     let name = root_name(path);
     let extraction = match read_bounded(path, limits.max_input_bytes) {
         Ok(bytes) => extract(&name, &bytes, &limits),
@@ -191,7 +196,6 @@ pub(super) fn run_partial(helper: &Path, path: &Path, limits: &Limits) -> (Extra
     let fail = |reason| (Extraction::default(), Some(Verdict::new(&name, reason)));
     let mut command = Command::new(helper);
     command.arg(SUBCOMMAND).arg(path).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    limit(&mut command, limits);
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => return fail(Reason::ChildFailed(format!("cannot start {}: {e}", helper.display()))),
@@ -288,32 +292,29 @@ fn last_line(text: &str) -> &str {
     text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message")
 }
 
-/// Applies the memory and CPU limits to the child between fork and exec.
+/// Puts the memory and CPU limits on this process, the child, before it reads the document.
+/// The child applies them itself, rather than the parent between fork and exec, so the parent
+/// can start it with posix_spawn: forking the agent (its page tables, hundreds of MB mapped)
+/// for every document cost more system time than most documents take to parse.
 #[cfg(unix)]
-fn limit(command: &mut Command, limits: &Limits) {
-    use std::os::unix::process::CommandExt;
+fn limit_self(limits: &Limits) -> std::io::Result<()> {
     let memory = libc::rlimit { rlim_cur: limits.child_memory, rlim_max: limits.child_memory };
     // SIGXCPU at the soft limit, SIGKILL a second later at the hard one.
     let seconds = limits.time_budget.as_secs().saturating_add(1);
     let cpu = libc::rlimit { rlim_cur: seconds, rlim_max: seconds.saturating_add(1) };
     let core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe functions may be called; it calls only setrlimit(2) on values
-    // prepared before the fork, and allocates nothing.
-    unsafe {
-        command.pre_exec(move || {
-            for (resource, value) in [(libc::RLIMIT_AS, &memory), (libc::RLIMIT_CPU, &cpu), (libc::RLIMIT_CORE, &core)]
-            {
-                if libc::setrlimit(resource, value) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
+    for (resource, value) in [(libc::RLIMIT_AS, &memory), (libc::RLIMIT_CPU, &cpu), (libc::RLIMIT_CORE, &core)] {
+        // SAFETY: setrlimit reads the struct it is given and has no other preconditions.
+        if unsafe { libc::setrlimit(resource, value) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
     }
+    Ok(())
 }
 
 /// Windows has no rlimits; a job object with memory and CPU limits is the equivalent to
 /// add with the Windows agent. Until then the wall-clock timeout still applies.
 #[cfg(not(unix))]
-fn limit(_command: &mut Command, _limits: &Limits) {}
+fn limit_self(_limits: &Limits) -> std::io::Result<()> {
+    Ok(())
+}
