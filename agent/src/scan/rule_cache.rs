@@ -77,6 +77,10 @@ impl RuleCache {
         if let Some(rules) = self.cached(&sources) {
             return Ok((rules, Origin::Cached));
         }
+        self.compile_and_keep(sources)
+    }
+
+    fn compile_and_keep(&self, sources: RuleSources) -> Result<(Rules, Origin)> {
         let file = self.file_for(&sources);
         let rules = Rules::compile(sources)?;
         let origin = match self.store(&file, &rules) {
@@ -99,16 +103,17 @@ impl RuleCache {
         }
         match self.compile_in_child(paths) {
             Ok(()) => {
-                if let Some(rules) = self.cached(&RuleSources::read(paths)?) {
+                if let Some(rules) = self.cached(&sources) {
                     return Ok((rules, Origin::Compiled));
                 }
+                // The rule files changed while the child compiled them.
                 tracing::warn!("the YARA rules compiled apart were not found in the cache; compiling them here");
             }
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "compiling the YARA rules apart failed; compiling them here")
             }
         }
-        self.load(paths)
+        self.compile_and_keep(sources)
     }
 
     fn compile_in_child(&self, paths: &[PathBuf]) -> Result<()> {
@@ -161,9 +166,10 @@ impl RuleCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).context("cannot open"),
         };
-        ensure_private(&f.metadata()?, "the file")?;
+        let md = f.metadata()?;
+        ensure_private(&md, "the file")?;
         ensure_private(&std::fs::metadata(&self.dir)?, "its directory")?;
-        let len = f.metadata()?.len();
+        let len = md.len();
         anyhow::ensure!(len <= MAX_CACHE_FILE, "larger than {MAX_CACHE_FILE} bytes");
         let mut bytes = Vec::with_capacity(len as usize);
         f.read_to_end(&mut bytes)?;
