@@ -97,34 +97,14 @@ cat >"$PATTERNS" <<'EOF'
 (?i:tuyet mat|toi mat|do mat|tai lieu thu hoi|chi nguoi co ten moi duoc boc bi|giai mat|ban sao so|ban sao bi mat nha nuoc|sao, chup bi mat nha nuoc|sao chup bi mat nha nuoc|bi mat nha nuoc|thoi han bao ve bi mat nha nuoc|gia han thoi han bao ve|luu hanh noi bo|xem xong tra lai|khong pho bien)
 EOF
 
-# timed LABEL NAME EXPECTED_EXIT CMD... : runs CMD under /usr/bin/time -v once the machine is
-# quiet enough; appends label, wall, user, sys, peak RSS KiB, load, exit status, output lines.
+# timed LABEL NAME EXPECTED_EXIT CMD... : one row of $ROWS (scripts/bench-timed.sh).
 ROWS=$WORK/rows.tsv
 : >"$ROWS"
+. scripts/bench-timed.sh
 timed() {
     local label=$1 name=$2 expect=$3
     shift 3
-    local waited=0
-    while awk -v q="$QUIET_LOAD" '{exit !($1 >= q)}' /proc/loadavg && [ "$waited" -lt "$QUIET_WAIT" ]; do
-        sleep 5
-        waited=$((waited + 5))
-    done
-    local load rc=0
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    /usr/bin/time -v -o "$WORK/runs/$name.time" "$@" >"$WORK/runs/$name.out" 2>"$WORK/runs/$name.err" || rc=$?
-    if [ "$rc" != "$expect" ]; then
-        echo "error: $label exited $rc (expected $expect); see $WORK/runs/$name.err" >&2
-        exit 2
-    fi
-    local wall user sys rss lines
-    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s}' "$WORK/runs/$name.time")
-    user=$(awk -F': ' '/User time/ {print $2}' "$WORK/runs/$name.time")
-    sys=$(awk -F': ' '/System time/ {print $2}' "$WORK/runs/$name.time")
-    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/runs/$name.time")
-    lines=$(wc -l <"$WORK/runs/$name.out")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$wall" "$user" "$sys" "$rss" "$load" "$rc" "$lines" >>"$ROWS"
-    printf '%-40s wall %7.2f s  user %7.2f s  sys %5.2f s  RSS %7d KiB  %6d lines  (load %s)\n' \
-        "$label" "$wall" "$user" "$sys" "$rss" "$lines" "$load" >&2
+    timed_run "$expect" "$label" "$name" "$@"
 }
 
 say "warming the page cache"

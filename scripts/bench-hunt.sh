@@ -130,29 +130,10 @@ BYTES=$(find "$EVTX" -type f -name '*.evtx' -printf '%s\n' | awk '{s += $1} END 
 FLAT_BYTES=$(stat -c %s "$FLAT")
 say "$EVENTS events from $FILES files ($BYTES bytes of EVTX, $FLAT_BYTES bytes of JSON lines)"
 
-# timed LABEL NAME CMD... : runs CMD under /usr/bin/time -v once the machine is quiet enough,
-# and appends label, wall s, user s, sys s, peak RSS KiB, load, exit status and output lines.
-timed() {
-    local label=$1 name=$2
-    shift 2
-    local waited=0
-    while awk -v q="$QUIET_LOAD" '{exit !($1 >= q)}' /proc/loadavg && [ "$waited" -lt "$QUIET_WAIT" ]; do
-        sleep 5
-        waited=$((waited + 5))
-    done
-    local load rc=0
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    /usr/bin/time -v -o "$WORK/runs/$name.time" "$@" >"$WORK/runs/$name.out" 2>"$WORK/runs/$name.err" || rc=$?
-    local wall user sys rss lines
-    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s}' "$WORK/runs/$name.time")
-    user=$(awk -F': ' '/User time/ {print $2}' "$WORK/runs/$name.time")
-    sys=$(awk -F': ' '/System time/ {print $2}' "$WORK/runs/$name.time")
-    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/runs/$name.time")
-    lines=$(wc -l <"$WORK/runs/$name.out")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$wall" "$user" "$sys" "$rss" "$load" "$rc" "$lines" >>"$ROWS"
-    printf '%-34s wall %6.2f s  user %6.2f s  sys %5.2f s  RSS %7d KiB  %6d lines  (load %s, exit %s)\n' \
-        "$label" "$wall" "$user" "$sys" "$rss" "$lines" "$load" "$rc" >&2
-}
+# timed LABEL NAME CMD... : one row of $ROWS (scripts/bench-timed.sh); every exit status is
+# kept (the summary reports them).
+. scripts/bench-timed.sh
+timed() { timed_run any "$@"; }
 
 HAIDANG_ARGS=(hunt --format json --rules "$SIGMA/rules" --rules "$SIGMA/rules-emerging-threats"
     --rules "$SIGMA/rules-threat-hunting" "$EVTX")

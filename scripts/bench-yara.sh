@@ -143,36 +143,12 @@ CORPUS_BYTES=$(find "$WORK/corpus" -type f -printf '%s\n' | awk '{s += $1} END {
 CORPUS_FILES=$(find "$WORK/corpus" -type f | wc -l)
 say "corpus: $CORPUS_FILES files, $((CORPUS_BYTES / 1000000)) MB"
 
-# timed LABEL NAME CMD... : runs CMD under /usr/bin/time -v once the machine is quiet enough;
-# appends label, wall, user, sys, peak RSS KiB, load, exit status and output lines. The agent
-# exits 1 on findings, yara 0; anything else (2: error) stops the script.
+# timed LABEL NAME CMD... : one row of $ROWS (scripts/bench-timed.sh). The agent exits 1 on
+# findings, yara 0; anything else (2: error) stops the script.
 ROWS=$WORK/rows.tsv
 : >"$ROWS"
-timed() {
-    local label=$1 name=$2
-    shift 2
-    local waited=0
-    while awk -v q="$QUIET_LOAD" '{exit !($1 >= q)}' /proc/loadavg && [ "$waited" -lt "$QUIET_WAIT" ]; do
-        sleep 5
-        waited=$((waited + 5))
-    done
-    local load rc=0
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    /usr/bin/time -v -o "$WORK/runs/$name.time" "$@" >"$WORK/runs/$name.out" 2>"$WORK/runs/$name.err" || rc=$?
-    if [ "$rc" -gt 1 ]; then
-        echo "error: $label exited $rc; see $WORK/runs/$name.err" >&2
-        exit 2
-    fi
-    local wall user sys rss lines
-    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s}' "$WORK/runs/$name.time")
-    user=$(awk -F': ' '/User time/ {print $2}' "$WORK/runs/$name.time")
-    sys=$(awk -F': ' '/System time/ {print $2}' "$WORK/runs/$name.time")
-    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/runs/$name.time")
-    lines=$(wc -l <"$WORK/runs/$name.out")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$wall" "$user" "$sys" "$rss" "$load" "$rc" "$lines" >>"$ROWS"
-    printf '%-34s wall %7.2f s  user %7.2f s  sys %5.2f s  RSS %7d KiB  %6d lines  (load %s, exit %s)\n' \
-        "$label" "$wall" "$user" "$sys" "$rss" "$lines" "$load" "$rc" >&2
-}
+. scripts/bench-timed.sh
+timed() { timed_run '0|1' "$@"; }
 
 say "warming the page cache"
 find "$WORK/corpus" -type f -print0 | xargs -0 cat >/dev/null
