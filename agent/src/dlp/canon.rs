@@ -5,6 +5,7 @@
 //! the source's line numbers, and an [`OffsetMap`] leads offsets back to the source.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 use unicode_normalization::char::{canonical_combining_class, decompose_canonical};
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
@@ -59,29 +60,55 @@ impl OffsetMap {
     }
 }
 
+/// The canonical form of a text, with what was learnt of the text on the way.
+pub(crate) struct Canonical {
+    pub(crate) text: String,
+    pub(crate) map: OffsetMap,
+    /// Every character of the input outside ASCII is a precomposed Vietnamese letter, so the
+    /// input holds no text in a legacy encoding read through Windows-1252 (see
+    /// [`super::legacy::may_hold_seen`]).
+    pub(crate) letters_only: bool,
+}
+
+/// The canonical form of `input` ([`canonical`]) and its offset map.
+pub(crate) fn canonicalize(input: &str) -> (String, OffsetMap) {
+    let Canonical { text, map, .. } = canonical(input);
+    (text, map)
+}
+
 /// The canonical form of `input`: NFKC (fullwidth letters and digits become ASCII), every
 /// space-like character a plain space, tabs and lone carriage returns mapped, zero-width
 /// characters and soft hyphens deleted, other control characters blanked.
 ///
 /// Runs of spaces are kept: a single space between letters or digits is how box digits and
 /// letter-spaced stamps are recognised, and two spaces separate the words of a spaced stamp.
-pub(crate) fn canonicalize(input: &str) -> (String, OffsetMap) {
+pub(crate) fn canonical(input: &str) -> Canonical {
     let bytes = input.as_bytes();
     let mut out = String::with_capacity(input.len());
     let mut map = OffsetMap::default();
+    let mut letters_only = true;
     let mut chunk = String::new();
     let mut i = 0;
     while i < bytes.len() {
+        // Most text — printable ASCII, line breaks and precomposed Vietnamese letters — is its
+        // own canonical form: such stretches are copied whole. ASCII characters never compose
+        // with what precedes them, so a stretch that ends inside a run of non-ASCII characters
+        // is cut back to the start of that run, which is then normalised whole below.
+        let mut stop = canonical_until(bytes, i);
+        if stop < bytes.len() && !bytes[stop].is_ascii() {
+            stop = bytes[i..stop].iter().rposition(u8::is_ascii).map_or(i, |p| i + p + 1);
+        }
+        if stop > i {
+            out.push_str(&input[i..stop]);
+            if memchr::memchr(b'\n', &bytes[i..stop]).is_some() {
+                // The offsets run in step here: this only keeps the line start exact.
+                map.pin(out.len(), stop);
+            }
+            i = stop;
+            continue;
+        }
         let b = bytes[i];
         if b.is_ascii() {
-            // Printable ASCII is its own canonical form: most text is long stretches of it,
-            // copied whole rather than character by character.
-            let plain = bytes[i..].iter().position(|b| !(0x20..0x7F).contains(b)).map_or(bytes.len(), |p| i + p);
-            if plain > i {
-                out.push_str(&input[i..plain]);
-                i = plain;
-                continue;
-            }
             let c = map_ascii(b, bytes.get(i + 1).copied());
             out.push(c);
             i += 1;
@@ -90,17 +117,16 @@ pub(crate) fn canonicalize(input: &str) -> (String, OffsetMap) {
             }
             continue;
         }
-        // ASCII characters never compose with what precedes them, so every maximal run of
-        // non-ASCII characters can be normalised on its own — together with the ASCII base
-        // letter before it when the run opens with a combining mark.
+        // Every maximal run of non-ASCII characters can be normalised on its own — together
+        // with the ASCII base letter before it when the run opens with a combining mark.
         let end = bytes[i..].iter().position(u8::is_ascii).map_or(bytes.len(), |p| i + p);
-        // The common case, a word of precomposed Vietnamese letters, is already canonical.
         if input[i..end].chars().all(is_precomposed_vietnamese) {
             out.push_str(&input[i..end]);
             map.note(out.len(), end);
             i = end;
             continue;
         }
+        letters_only = false;
         let mut start = i;
         let opens_with_mark = input[i..end].chars().next().is_some_and(|c| canonical_combining_class(c) != 0);
         if opens_with_mark && i > 0 && bytes[i - 1].is_ascii_graphic() && out.as_bytes().last() == Some(&bytes[i - 1]) {
@@ -118,12 +144,62 @@ pub(crate) fn canonicalize(input: &str) -> (String, OffsetMap) {
         map.note(out.len(), end);
         i = end;
     }
-    (out, map)
+    Canonical { text: out, map, letters_only }
+}
+
+/// The first offset at or after `from` where `bytes` (valid UTF-8) holds something other
+/// than printable ASCII, line breaks and precomposed Vietnamese letters.
+fn canonical_until(bytes: &[u8], from: usize) -> usize {
+    const BLOCK: usize = 16;
+    let plain = |b: u8| (0x20..0x7F).contains(&b) || b == b'\n';
+    let mut i = from;
+    loop {
+        // Blocks at a time through ASCII (a test the compiler turns into vector instructions).
+        while let Some(block) = bytes.get(i..i + BLOCK) {
+            if !block.iter().fold(true, |all, &b| all & plain(b)) {
+                break;
+            }
+            i += BLOCK;
+        }
+        let Some(&b) = bytes.get(i) else { return i };
+        let width = match b {
+            _ if plain(b) => 1,
+            0xC2..=0xC7 => match bytes.get(i + 1) {
+                Some(&next) if is_precomposed_below_0200((u32::from(b & 0x1F) << 6) | u32::from(next & 0x3F)) => 2,
+                _ => return i,
+            },
+            // U+1EA0–U+1EF9: E1 BA A0 to E1 BB B9.
+            0xE1 => match (bytes.get(i + 1), bytes.get(i + 2)) {
+                (Some(0xBA), Some(0xA0..=0xBF)) | (Some(0xBB), Some(0x80..=0xB9)) => 3,
+                _ => return i,
+            },
+            _ => return i,
+        };
+        i += width;
+    }
+}
+
+/// [`is_precomposed_vietnamese`] for a code point below U+0200, by table.
+fn is_precomposed_below_0200(code: u32) -> bool {
+    const TABLE: [u64; 8] = {
+        let mut table = [0; 8];
+        let mut code = 0;
+        while code < 0x200 {
+            if let Some(c) = char::from_u32(code)
+                && is_precomposed_vietnamese(c)
+            {
+                table[(code / 64) as usize] |= 1 << (code % 64);
+            }
+            code += 1;
+        }
+        table
+    };
+    code < 0x200 && TABLE[(code / 64) as usize] >> (code % 64) & 1 == 1
 }
 
 /// A precomposed letter of the Vietnamese alphabet: NFC and NFKC as it stands, no combining
 /// class, nothing [`map_special`] changes — so a run of them needs no normalisation.
-fn is_precomposed_vietnamese(c: char) -> bool {
+const fn is_precomposed_vietnamese(c: char) -> bool {
     matches!(c,
         'À'..='Ã' | 'È'..='Ê' | 'Ì' | 'Í' | 'Ò'..='Õ' | 'Ù' | 'Ú' | 'Ý'
         | 'à'..='ã' | 'è'..='ê' | 'ì' | 'í' | 'ò'..='õ' | 'ù' | 'ú' | 'ý'
@@ -184,18 +260,49 @@ pub(crate) fn fold_char(c: char) -> char {
 /// Lower-cases `text` into `out` with [`fold_char`].
 pub(crate) fn fold_into(text: &str, out: &mut String) {
     out.clear();
-    out.reserve(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        // ASCII stretches are lower-cased in bulk, the rest character by character.
-        let ascii = rest.bytes().position(|b| !b.is_ascii()).unwrap_or(rest.len());
-        let start = out.len();
-        out.push_str(&rest[..ascii]);
-        out[start..].make_ascii_lowercase();
-        rest = &rest[ascii..];
-        let other = rest.bytes().position(|b| b.is_ascii()).unwrap_or(rest.len());
-        out.extend(rest[..other].chars().map(fold_char));
-        rest = &rest[other..];
+    out.push_str(text);
+    out.make_ascii_lowercase();
+    // SAFETY: each edit below replaces the UTF-8 of one character with the UTF-8 of another
+    // character of the same length (that is what `fold_char` returns), so `out` stays UTF-8.
+    let bytes = unsafe { out.as_mut_vec() };
+    let mut i = 0;
+    while let Some(p) = bytes[i..].iter().position(|&b| !b.is_ascii()) {
+        let at = i + p;
+        // The Vietnamese capitals, by their bytes; other characters by `fold_char`.
+        let width = match (bytes[at], bytes.get(at + 1).copied()) {
+            // À–Þ (but ×) are 0x20 below their small letters; ß–ÿ are small already.
+            (0xC3, Some(next)) => {
+                if (0x80..=0x9E).contains(&next) && next != 0x97 {
+                    bytes[at + 1] = next + 0x20;
+                }
+                2
+            }
+            // Ă Đ Ĩ Ũ Ơ Ư are one below their small letters.
+            (0xC4, Some(next @ (0x82 | 0x90 | 0xA8)))
+            | (0xC5, Some(next @ 0xA8))
+            | (0xC6, Some(next @ (0xA0 | 0xAF))) => {
+                bytes[at + 1] = next + 1;
+                2
+            }
+            // U+1EA0–U+1EF9 (E1 BA A0 to E1 BB B9): capitals at even code points.
+            (0xE1, Some(0xBA)) if bytes.get(at + 2).is_some_and(|&b| b >= 0xA0) => {
+                bytes[at + 2] |= 1;
+                3
+            }
+            (0xE1, Some(0xBB)) if bytes.get(at + 2).is_some_and(|&b| b <= 0xB9) => {
+                bytes[at + 2] |= 1;
+                3
+            }
+            _ => {
+                let Some(c) = text[at..].chars().next() else { break };
+                let lower = fold_char(c);
+                if lower != c {
+                    lower.encode_utf8(&mut bytes[at..at + c.len_utf8()]);
+                }
+                c.len_utf8()
+            }
+        };
+        i = at + width;
     }
 }
 
@@ -217,17 +324,48 @@ pub(crate) fn strip_fold_into(text: &str, out: &mut String) {
     for c in text.chars() {
         if c.is_ascii() {
             out.push(c.to_ascii_lowercase());
-            continue;
-        }
-        match c {
-            'đ' | 'Đ' => out.push('d'),
-            _ => decompose_canonical(c, |d| {
+        } else if let Some(base) = vietnamese_base(c) {
+            out.push(base);
+        } else {
+            decompose_canonical(c, |d| {
                 if !('\u{0300}'..='\u{036F}').contains(&d) {
                     out.push(fold_char(d));
                 }
-            }),
+            });
         }
     }
+}
+
+/// The lower-case base letter of a precomposed Vietnamese letter (`d` for `Đ` and `đ`), by
+/// table: context windows are full of them, and a decomposition costs a table search each.
+fn vietnamese_base(c: char) -> Option<char> {
+    const HIGH: u32 = 0x1EA0;
+    const LOW_END: usize = 0x200;
+    static BASES: LazyLock<Vec<u8>> = LazyLock::new(|| {
+        let codes = (0..LOW_END as u32).chain(HIGH..=0x1EF9);
+        codes
+            .map(|code| match char::from_u32(code) {
+                Some('đ' | 'Đ') => b'd',
+                Some(c) if is_precomposed_vietnamese(c) => {
+                    let mut base = 0;
+                    decompose_canonical(c, |d| {
+                        if base == 0 {
+                            base = u8::try_from(d.to_ascii_lowercase()).unwrap_or(0);
+                        }
+                    });
+                    base
+                }
+                _ => 0,
+            })
+            .collect()
+    });
+    let code = u32::from(c);
+    let index = match code {
+        0..0x200 => code as usize,
+        HIGH..=0x1EF9 => LOW_END + (code - HIGH) as usize,
+        _ => return None,
+    };
+    BASES.get(index).copied().filter(|&b| b != 0).map(char::from)
 }
 
 /// Tone mark placement (spec §3.4.3): old-style `hoà`, `khoẻ`, `thuỷ` and new-style `hòa`,
@@ -346,6 +484,50 @@ mod tests {
     }
 
     #[test]
+    fn copied_stretches_and_normalised_runs_make_nfkc() {
+        // Pieces that take each path: copied ASCII and precomposed letters, runs that open
+        // with a combining mark (after an ASCII or a precomposed letter), letters from
+        // outside Vietnamese, fullwidth forms and compatibility characters.
+        let pieces = [
+            "Số ",
+            "ĐỘ MẬT",
+            "\u{0301}",
+            "a\u{0323}\u{0302}",
+            "ậ\u{0323}",
+            "Ö",
+            "ＭẬＴ",
+            "ﬁ",
+            "\n",
+            "0912 345 678",
+            "ǅ",
+            "ẞ",
+            "Ā",
+            "ĳ",
+            "x",
+        ];
+        let mut seed = 7_u64;
+        for _ in 0..2000 {
+            let mut text = String::new();
+            for _ in 0..12 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let canonical = canonical(&text);
+            assert_eq!(canonical.text, text.nfkc().collect::<String>(), "{text:?}");
+            let letters = text.chars().all(|c| c.is_ascii() || is_precomposed_vietnamese(c));
+            assert_eq!(canonical.letters_only, letters, "{text:?}");
+            assert_eq!(canonical.map.to_source(canonical.text.len()), text.len(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_end_a_copied_stretch() {
+        let canonical = canonical("Độ mật\tTỐI MẬT\r\nsố\u{7}1");
+        assert_eq!(canonical.text, "Độ mật TỐI MẬT \nsố 1");
+        assert!(canonical.letters_only);
+    }
+
+    #[test]
     fn precomposed_base_with_dot_below_composes() {
         let (text, _) = canonicalize("M\u{C2}\u{323}T");
         assert_eq!(text, "MẬT");
@@ -385,6 +567,31 @@ mod tests {
         let mut out = String::new();
         strip_fold_into("Số định danh ĐDCN", &mut out);
         assert_eq!(out, "so dinh danh ddcn");
+    }
+
+    #[test]
+    fn folding_by_bytes_is_folding_by_characters() {
+        let all: String = ('\0'..='\u{20FF}').chain(['\u{1E9E}', '\u{2126}', '\u{212A}', '\u{212B}', 'Ａ']).collect();
+        let mut folded = String::new();
+        fold_into(&all, &mut folded);
+        assert_eq!(folded, fold(&all));
+    }
+
+    #[test]
+    fn stripping_by_table_is_stripping_by_decomposition() {
+        for c in ('\u{80}'..='\u{1EFF}').filter(|&c| is_precomposed_vietnamese(c)) {
+            let mut by_table = String::new();
+            strip_fold_into(&c.to_string(), &mut by_table);
+            let mut by_decomposition = String::new();
+            decompose_canonical(c, |d| {
+                if !('\u{0300}'..='\u{036F}').contains(&d) {
+                    by_decomposition.push(fold_char(d));
+                }
+            });
+            let expected = if matches!(c, 'đ' | 'Đ') { "d".to_string() } else { by_decomposition };
+            assert_eq!(by_table, expected, "{c}");
+            assert!(by_table.len() == 1 && by_table.is_ascii(), "{c}");
+        }
     }
 
     #[test]

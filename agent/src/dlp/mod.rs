@@ -191,8 +191,12 @@ impl ObjectScan<'_> {
     /// decoded in the encoding they read best in (all detectors when that reading looks like
     /// Vietnamese) and, for markings on short lines, in the others.
     fn text_views(&mut self, part: &str, text: &str, to_input: Option<OffsetMap>, input_len: usize, hints: Hints) {
-        let unicode = View::build(part, ViewKind::Unicode, text, to_input.clone(), input_len);
-        self.add_view(&unicode.prominent(hints.prominent));
+        let unicode =
+            View::build(part, ViewKind::Unicode, text, to_input.clone(), input_len).prominent(hints.prominent);
+        self.add_view(&unicode);
+        if unicode.letters_only() {
+            return;
+        }
         let lines = seen_lines(text);
         if lines.is_empty() {
             return;

@@ -18,6 +18,7 @@ pub struct View {
     raw_to_input: Option<OffsetMap>,
     input_len: usize,
     ascii: bool,
+    letters_only: bool,
     line_starts: OnceLock<Vec<usize>>,
 }
 
@@ -56,7 +57,7 @@ impl View {
         raw_to_input: Option<OffsetMap>,
         input_len: usize,
     ) -> View {
-        let (text, to_raw) = canon::canonicalize(raw);
+        let canon::Canonical { text, map: to_raw, letters_only } = canon::canonical(raw);
         let ascii = text.is_ascii();
         View {
             part: part.to_string(),
@@ -67,6 +68,7 @@ impl View {
             raw_to_input,
             input_len,
             ascii,
+            letters_only,
             line_starts: OnceLock::new(),
         }
     }
@@ -91,6 +93,12 @@ impl View {
     /// The whole text is ASCII: a document typed without diacritics (spec §3.4.8 b).
     pub(crate) fn is_ascii(&self) -> bool {
         self.ascii
+    }
+
+    /// Every character of the text the view was built from is ASCII or a precomposed
+    /// Vietnamese letter: it holds no legacy text seen through Windows-1252.
+    pub(crate) fn letters_only(&self) -> bool {
+        self.letters_only
     }
 
     /// Location of canonical offset `offset`.
