@@ -148,17 +148,26 @@ pub(crate) struct Markings {
     /// The vocabulary stripped of diacritics (bare `mat` left out: it is English too), matched
     /// in lower-cased ASCII lines, at most at medium (spec §3.4.8).
     ascii: Vocabulary,
+    /// Both spellings in one automaton, which finds the lines either may match in.
+    either: AhoCorasick,
 }
 
 impl Markings {
     pub(crate) fn new() -> Result<Self, aho_corasick::BuildError> {
         let all = (0..VOCABULARY.len()).collect();
         let words = (0..VOCABULARY.len()).filter(|&i| VOCABULARY[i].rule != Rule::Alone).collect();
-        Ok(Markings { unicode: Vocabulary::new(all, str::to_string)?, ascii: Vocabulary::new(words, stripped)? })
+        let unicode = Vocabulary::new(all, str::to_string)?;
+        let ascii = Vocabulary::new(words, stripped)?;
+        let spellings = unicode.phrases.iter().map(|&i| VOCABULARY[i].text.to_string());
+        let spellings = spellings.chain(ascii.phrases.iter().map(|&i| stripped(VOCABULARY[i].text)));
+        let either = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(spellings)?;
+        Ok(Markings { unicode, ascii, either })
     }
 
     pub(crate) fn scan(&self, view: &View, out: &mut Instances<'_>) {
         let mut hits = self.hits(view.text()).into_iter().peekable();
+        // Text of ASCII and Vietnamese letters alone has no Greek or Cyrillic look-alikes.
+        let look_alikes = !view.letters_only();
         let mut folded = String::new();
         let mut offset = 0;
         for (index, line) in view.text().split('\n').enumerate() {
@@ -168,7 +177,7 @@ impl Markings {
             while hits.next_if(|&h| h < offset).is_some() {
                 hit = true;
             }
-            if !line.trim().is_empty() && (hit || rereads(line)) {
+            if !line.trim().is_empty() && (hit || rereads(line, look_alikes)) {
                 self.line(&at, line, &mut folded, out);
             }
         }
@@ -187,11 +196,7 @@ impl Markings {
             let cut = (start + BLOCK).min(text.len());
             let end = memchr::memchr(b'\n', &text.as_bytes()[cut..]).map_or(text.len(), |p| cut + p + 1);
             canon::fold_into(&text[start..end], &mut folded);
-            let unicode = self.unicode.automaton.find_iter(folded.as_str());
-            let ascii = self.ascii.automaton.find_iter(folded.as_str());
-            let first = hits.len();
-            hits.extend(unicode.chain(ascii).map(|m| start + m.start()));
-            hits[first..].sort_unstable();
+            hits.extend(self.either.find_iter(folded.as_str()).map(|m| start + m.start()));
             start = end;
         }
         hits
@@ -222,9 +227,10 @@ impl Markings {
 }
 
 /// Whether [`Markings::line`] reads `line` as something else than the line itself: joined
-/// letters, VIQR, or look-alike letters replaced.
-fn rereads(line: &str) -> bool {
-    letter_spaced(line).is_some() || if line.is_ascii() { viqr(line).is_some() } else { canon::has_look_alikes(line) }
+/// letters, VIQR, or (when the text may hold them) look-alike letters replaced.
+fn rereads(line: &str, look_alikes: bool) -> bool {
+    letter_spaced(line).is_some()
+        || if line.is_ascii() { viqr(line).is_some() } else { look_alikes && canon::has_look_alikes(line) }
 }
 
 /// Finds the phrases of `reading` in `line`; `folded` is scratch space.
@@ -416,10 +422,12 @@ fn letter_spaced(line: &str) -> Option<String> {
     Some(joined)
 }
 
-/// The VIQR reading of an ASCII line, when the line is short, uses VIQR marks, and is upper
+/// The VIQR reading of `line`, an ASCII line, when it is short, uses VIQR marks, and is upper
 /// case or marks several words (spec §3.3: `.` is also a full stop, so prose is left alone).
 fn viqr(line: &str) -> Option<String> {
-    if line.split_whitespace().nth(VIQR_WORDS).is_some() {
+    // Words counted by bytes, where `split_whitespace` splits ASCII: most lines are long.
+    let space = |b: &u8| b.is_ascii_whitespace() || *b == 0x0B;
+    if line.as_bytes().split(space).filter(|w| !w.is_empty()).nth(VIQR_WORDS).is_some() {
         return None;
     }
     let marked = line.split_whitespace().filter(|w| viqr_marked(w)).count();
