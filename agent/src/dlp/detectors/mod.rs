@@ -76,7 +76,9 @@ impl Identifiers {
     }
 
     pub(crate) fn scan(&self, view: &View, out: &mut Instances<'_>) {
-        let mut scan = Scan { text: view.text(), context: &self.context, config: &self.config, kind: view.kind(), out };
+        let text = view.text();
+        let runs = digit_runs(text.as_bytes());
+        let mut scan = Scan { text, runs: &runs, context: &self.context, config: &self.config, kind: view.kind(), out };
         self.numbers.scan(&mut scan);
         self.phone.scan(&mut scan);
         self.payment.scan(&mut scan);
@@ -89,6 +91,9 @@ impl Identifiers {
 /// One view being scanned: its text, the shared context matcher, and where instances go.
 pub(crate) struct Scan<'a, 'b> {
     text: &'a str,
+    /// The text's maximal runs of ASCII digits ([`digit_runs`]), which every pattern but the
+    /// e-mail address needs: found once rather than by each detector.
+    runs: &'a [(usize, usize)],
     context: &'a Context,
     config: &'a Config,
     kind: ViewKind,
@@ -137,19 +142,41 @@ fn continues(bytes: &[u8], start: usize, end: usize, seps: &[u8]) -> bool {
     before || after
 }
 
+/// The maximal runs of ASCII digits in `bytes`, as start and end offsets.
+fn digit_runs(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut from = 0;
+    while let Some(start) = next_digit(bytes, from) {
+        let end = bytes[start..].iter().position(|b| !b.is_ascii_digit()).map_or(bytes.len(), |p| start + p);
+        runs.push((start, end));
+        from = end;
+    }
+    runs
+}
+
 /// The stretches of `bytes` a pattern's matches can lie in: maximal runs of bytes `class`
 /// accepts (digits among them) holding at least `min_digits` ASCII digits, each as its start
 /// and the haystack to search from there — `bytes` up to and including the byte after the run.
+/// `runs` are the digit runs of `bytes` ([`digit_runs`]).
 ///
 /// For a pattern whose every match is made of such bytes and holds that many digits, the
 /// matches found by searching each stretch from its start (`find_at`, `captures_at`) are
 /// exactly those of a search of the whole text: no match crosses a run's ends, and each
-/// search sees the text on both sides of its run, so `\b` reads as it would there. Skipping
-/// to the next digit costs much less than a regex pass, whose prefilter stops at each one.
-fn stretches(bytes: &[u8], class: impl Fn(u8) -> bool, min_digits: usize) -> impl Iterator<Item = (usize, &[u8])> {
+/// search sees the text on both sides of its run, so `\b` reads as it would there. Going from
+/// digit run to digit run costs much less than a regex pass, whose prefilter stops at each one.
+fn stretches<'t>(
+    bytes: &'t [u8],
+    runs: &'t [(usize, usize)],
+    class: impl Fn(u8) -> bool,
+    min_digits: usize,
+) -> impl Iterator<Item = (usize, &'t [u8])> {
     let mut from = 0;
+    let mut runs = runs.iter();
     std::iter::from_fn(move || {
-        while let Some(digit) = next_digit(bytes, from) {
+        for &(digit, _) in runs.by_ref() {
+            if digit < from {
+                continue;
+            }
             // No digit lies between `from` and `digit`; the byte before `from` is not in the class.
             let start = bytes[from..digit].iter().rposition(|&b| !class(b)).map_or(from, |p| from + p + 1);
             let mut end = digit;
@@ -232,7 +259,7 @@ mod tests {
             let re = regex(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
             let whole: Vec<_> = re.find_iter(text.as_bytes()).map(|m| m.range()).collect();
             let mut stretched = Vec::new();
-            for (start, haystack) in stretches(text.as_bytes(), class, min_digits) {
+            for (start, haystack) in stretches(text.as_bytes(), &digit_runs(text.as_bytes()), class, min_digits) {
                 let mut from = start;
                 while let Some(m) = re.find_at(haystack, from) {
                     stretched.push(m.range());

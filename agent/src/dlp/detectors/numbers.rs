@@ -33,11 +33,9 @@ impl Numbers {
 
     fn runs(&self, scan: &mut Scan<'_, '_>) {
         let mut boxed = Boxed::default();
-        let bytes = scan.text.as_bytes();
-        let mut i = 0;
-        while let Some(p) = bytes[i..].iter().position(u8::is_ascii_digit) {
-            let start = i + p;
-            let end = bytes[start..].iter().position(|b| !b.is_ascii_digit()).map_or(bytes.len(), |q| start + q);
+        let (text, runs) = (scan.text, scan.runs);
+        let bytes = text.as_bytes();
+        for &(start, end) in runs {
             let bounded = !is_word(start.checked_sub(1).and_then(|s| bytes.get(s))) && !is_word(bytes.get(end));
             if bounded && end - start == 1 {
                 let joins = boxed.end.is_some_and(|e| e + 1 == start && BOX_SEPARATORS.contains(&bytes[e]));
@@ -53,11 +51,9 @@ impl Numbers {
             } else {
                 boxed.flush(self, scan);
                 if bounded {
-                    let number = scan.text[start..end].to_string();
-                    self.candidate(scan, &number, start, end, true);
+                    self.candidate(scan, &text[start..end], start, end, true);
                 }
             }
-            i = end;
         }
         boxed.flush(self, scan);
     }
@@ -75,22 +71,29 @@ impl Numbers {
         let mut found = Vec::new();
         // Two capitals, then thirteen digits, with spaces.
         let class = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ';
-        for (start, haystack) in stretches(scan.bytes(), class, 13) {
+        for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 13) {
+            // Every code opens with its group's two capitals: most stretches are numbers alone.
+            if !haystack[start..].iter().any(u8::is_ascii_uppercase) {
+                continue;
+            }
             let mut from = start;
-            while let Some(c) = self.bhyt.captures_at(haystack, from) {
-                let Some(whole) = c.get(0) else { break };
-                from = whole.end();
-                if let (Some(group), Some(province)) = (c.get(1), c.get(3)) {
-                    found.push((whole.range(), group.as_bytes().to_vec(), province.as_bytes().to_vec()));
-                }
+            while let Some(m) = self.bhyt.find_at(haystack, from) {
+                from = m.end();
+                found.push(m.range());
             }
         }
-        for (range, group, province) in found {
-            let province = u16::from(province[0] - b'0') * 10 + u16::from(province[1] - b'0');
+        for range in found {
+            // The match is unambiguous: two capitals, a space or not, the benefit digit, a
+            // space or not, the two province digits.
+            let code = &scan.bytes()[range.clone()];
+            let group = &code[..2];
+            let at = 2 + usize::from(code[2] == b' ') + 1;
+            let at = at + usize::from(code[at] == b' ');
+            let province = u16::from(code[at] - b'0') * 10 + u16::from(code[at + 1] - b'0');
             if !CCCD_PROVINCES.contains(&province) {
                 continue;
             }
-            let known_group = BHYT_GROUPS.iter().any(|g| g.as_bytes() == group.as_slice());
+            let known_group = BHYT_GROUPS.iter().any(|g| g.as_bytes() == group);
             let context = scan.context(range.start, range.end) & (class::BHYT | class::BHXH) != 0;
             let confidence = match (context, known_group) {
                 (true, _) => Confidence::High,

@@ -30,7 +30,7 @@ impl Phone {
         let mut found = Vec::new();
         // `0` and nine digits at least, with `+`, brackets and separators.
         let class = |b: u8| b.is_ascii_digit() || SEPARATORS.contains(&b) || matches!(b, b'+' | b'(' | b')');
-        for (start, haystack) in stretches(scan.bytes(), class, 10) {
+        for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 10) {
             let mut from = start;
             while let Some(caps) = self.number.captures_at(haystack, from) {
                 let Some(whole) = caps.get(0) else { break };
@@ -71,7 +71,9 @@ impl Phone {
         }
         // Eleven digits with separators.
         let mut legacy = Vec::new();
-        for (start, haystack) in stretches(scan.bytes(), |b| b.is_ascii_digit() || SEPARATORS.contains(&b), 11) {
+        for (start, haystack) in
+            stretches(scan.bytes(), scan.runs, |b| b.is_ascii_digit() || SEPARATORS.contains(&b), 11)
+        {
             let mut from = start;
             while let Some(m) = self.legacy.find_at(haystack, from) {
                 legacy.push((m.range(), digits(m.as_bytes())));

@@ -20,14 +20,17 @@ impl Plate {
         let mut found = Vec::new();
         // Six digits at least, capitals, spaces, dashes and a dot.
         let class = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.');
-        for (start, haystack) in stretches(scan.bytes(), class, 6) {
+        for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 6) {
+            // Every plate has a series letter: most stretches are numbers alone.
+            if !haystack[start..].iter().any(u8::is_ascii_uppercase) {
+                continue;
+            }
             let mut from = start;
-            while let Some(c) = self.plate.captures_at(haystack, from) {
-                let Some(whole) = c.get(0) else { break };
-                from = whole.end();
-                if let Some(locality) = c.get(1).map(|l| l.as_bytes()) {
-                    found.push((whole.range(), (locality[0] - b'0') * 10 + (locality[1] - b'0')));
-                }
+            while let Some(m) = self.plate.find_at(haystack, from) {
+                from = m.end();
+                // Every match opens with the two digits of its locality.
+                let locality = m.as_bytes();
+                found.push((m.range(), (locality[0] - b'0') * 10 + (locality[1] - b'0')));
             }
         }
         for (range, locality) in found {

@@ -27,7 +27,11 @@ impl Travel {
         let mut passports = Vec::new();
         // A capital and seven digits.
         let class = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
-        for (start, haystack) in stretches(scan.bytes(), class, 7) {
+        for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 7) {
+            // A passport number opens with a capital: most stretches are numbers alone.
+            if !haystack[start..].iter().any(u8::is_ascii_uppercase) {
+                continue;
+            }
             let mut from = start;
             while let Some(m) = self.passport.find_at(haystack, from) {
                 passports.push(m.range());
