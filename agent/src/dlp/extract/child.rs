@@ -4,6 +4,10 @@
 //! length-prefixed postcard frames. The parent bounds every frame and the total, kills the
 //! child at the wall-clock deadline, and turns a death or a timeout into a verdict — so a
 //! parser bug or a decompression bomb costs one child, never the agent.
+//!
+//! Plain-text files never come here: nothing parses them — the child would only hand their
+//! bytes back — so [`Extractor::scan_document`](super::Extractor::scan_document) scans them
+//! in-process from the one read that hashed them.
 
 use super::super::legacy::Encoding;
 use super::{Content, Extraction, Limits, Part, Reason, Verdict, extract, read_bounded, root_name};

@@ -11,7 +11,10 @@
 //! [`Limits`] cap, in an unsupported format — becomes a [`Verdict::CouldNotInspect`] that
 //! policy can act on. Untrusted documents are parsed in a child process with memory and CPU
 //! limits ([`Extractor::extract_in_child`]); [`extract`] does the same work in-process for
-//! tests and fuzzers. Results are cached by the SHA-256 of the document.
+//! tests and fuzzers. Plain text — a file with no container, image or mail signature — is not
+//! parsed at all: its bytes are its one part, so [`Extractor::scan_document`] reads it once and
+//! scans it in-process, with nothing a child could protect the agent from. Results are cached
+//! by the SHA-256 of the document.
 
 mod archive;
 mod cache;
@@ -28,6 +31,7 @@ pub use child::{SUBCOMMAND, child_main};
 use super::{DetectorSet, Finding, Hints, legacy::Encoding};
 use cache::Cache;
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -185,6 +189,21 @@ pub struct Extractor {
 /// Documents whose scan results are kept; an entry is a few hundred bytes.
 const CACHE_ENTRIES: usize = 4096;
 
+/// Bytes read from the document per hashing step: small enough to be hashed while still in
+/// the CPU's cache.
+const READ_CHUNK: u64 = 256 << 10;
+
+/// Capacity of the read buffer a thread keeps between documents. Buffers of a MiB or more get a
+/// mapping of their own (see `heap`), so a buffer freed after every document costs the next
+/// one page faults and zeroing for every byte it reads; keeping it spares that. Beyond this a
+/// buffer is released, so one huge file does not stay resident in a thread for good.
+const KEEP_BUFFER: usize = 16 << 20;
+
+thread_local! {
+    /// The buffer this thread reads documents into, kept for its next document.
+    static READ_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
 impl Extractor {
     /// An extractor that parses in a child process of this executable.
     pub fn new(limits: Limits) -> std::io::Result<Extractor> {
@@ -233,17 +252,43 @@ impl Extractor {
 
     /// Extracts and scans the file at `path`; an unchanged file (same SHA-256) is answered
     /// from the cache without being parsed again. Errors only when the file cannot be read.
+    ///
+    /// The file is read once, hashed as it is read. Plain text is scanned from those bytes in
+    /// this process; anything to parse goes to the child as [`Isolation`] says, and a file
+    /// over [`Limits::max_input_bytes`] takes the path that reports it, unread.
     pub fn scan_document(&self, set: &DetectorSet, path: &Path) -> std::io::Result<DocumentResult> {
+        let mut buffer = READ_BUFFER.take();
+        let result = self.scan_read(set, path, &mut buffer);
+        buffer.clear();
+        if buffer.capacity() <= KEEP_BUFFER {
+            READ_BUFFER.set(buffer);
+        }
+        result
+    }
+
+    /// [`Extractor::scan_document`], reading into `buffer`.
+    fn scan_read(&self, set: &DetectorSet, path: &Path, buffer: &mut Vec<u8>) -> std::io::Result<DocumentResult> {
         let name = root_name(path);
-        let sha256 = hash_file(path)?;
+        let (sha256, whole) = read_hashed(path, self.limits.max_input_bytes, buffer)?;
         if let Some(hit) = self.cache.lock().map_err(|_| poisoned())?.get(&sha256, &name) {
             return Ok(hit);
         }
-        // The child reads the file again: a file rewritten between the hash and the parse is
-        // scanned as it is then, under the old hash, and a later scan of it misses the cache
-        // and is parsed afresh.
-        let extraction = self.extract_path(path);
-        let result = scan_extraction(set, &extraction, sha256);
+        let result = if whole && sniff(&name, buffer) == Kind::Text {
+            let mut extraction = Walker::plain_text(&self.limits, &name, buffer);
+            let result = scan_extraction(set, &extraction, sha256);
+            // The bytes go back to be read into again.
+            if let Some(Part { content: Content::Bytes(bytes), .. }) = extraction.parts.pop() {
+                *buffer = bytes;
+            }
+            result
+        } else if whole && matches!(self.isolation, Isolation::InProcess) {
+            scan_extraction(set, &extract(&name, buffer, &self.limits), sha256)
+        } else {
+            // The child reads the file again: a file rewritten since it was hashed is scanned
+            // as it is then, under the old hash, and a later scan of it misses the cache and is
+            // parsed afresh.
+            scan_extraction(set, &self.extract_path(path), sha256)
+        };
         // A timeout or a failed child may be the machine's load, not the document's doing:
         // such a result is not kept, so the next scan tries again.
         let transient = result
@@ -287,21 +332,38 @@ fn root_name(path: &Path) -> String {
     path.file_name().map_or_else(|| path.to_string_lossy().into_owned(), |n| n.to_string_lossy().into_owned())
 }
 
-/// SHA-256 of a file, streamed.
-fn hash_file(path: &Path) -> std::io::Result<[u8; 32]> {
+/// Reads the file at `path` into the empty `buffer`, hashing it as it is read: its SHA-256,
+/// and whether the whole file is in `buffer`. A file over `max` bytes is hashed to its end
+/// but not kept: `buffer` then holds none of it.
+fn read_hashed(path: &Path, max: u64, buffer: &mut Vec<u8>) -> std::io::Result<([u8; 32], bool)> {
     let mut file = std::fs::File::open(path)?;
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buffer = vec![0; 64 * 1024];
+    let size = file.metadata()?.len();
+    let mut whole = size <= max;
+    if whole {
+        // One more byte than the size, so that the read which finds the end needs no growth.
+        buffer.reserve_exact(usize::try_from(size).map_or(0, |size| size.saturating_add(1)));
+    }
     loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
+        if !whole {
+            buffer.clear();
+        }
+        let start = buffer.len();
+        if (&mut file).take(READ_CHUNK).read_to_end(buffer)? == 0 {
             break;
         }
-        context.update(&buffer[..n]);
+        context.update(&buffer[start..]);
+        // The file may have grown since its size was taken.
+        if buffer.len() as u64 > max {
+            whole = false;
+        }
+    }
+    if !whole {
+        buffer.clear();
     }
     let mut out = [0; 32];
     out.copy_from_slice(context.finish().as_ref());
-    Ok(out)
+    Ok((out, whole))
 }
 
 /// Reads at most `max` bytes of a file; a larger file is over the limit.
@@ -451,6 +513,18 @@ impl<'l> Walker<'l> {
             let content = Content::Bytes(bytes.to_vec());
             self.out.parts.push(Part { container_path: path.to_string(), content, prominent });
         }
+    }
+
+    /// The extraction [`extract`] makes of the plain-text document `name` (see the
+    /// [`Kind::Text`] arm of [`Walker::walk`]), taking its bytes out of `bytes` rather than
+    /// copying them; `bytes` is left as it was when they make no part.
+    fn plain_text(limits: &Limits, name: &str, bytes: &mut Vec<u8>) -> Extraction {
+        let mut walker = Walker::new(limits);
+        if !walker.out_of_time(name) && !bytes.is_empty() {
+            let content = Content::Bytes(std::mem::take(bytes));
+            walker.out.parts.push(Part { container_path: name.to_string(), content, prominent: false });
+        }
+        walker.out
     }
 
     /// Groups paragraphs into parts by font encoding and prominence, a line per paragraph: the

@@ -596,6 +596,71 @@ fn scan_document_caches_by_content_hash() {
     assert_eq!(summary(&changed.findings), expect(&[("cccd", 1, "b.docx")]));
 }
 
+/// An extractor whose child cannot start: whatever reaches the child fails, so a document
+/// scanned without a verdict was scanned in-process.
+fn childless(limits: Limits, dir: &std::path::Path) -> Extractor {
+    Extractor::with_isolation(limits, Isolation::Child { helper: dir.join("no-such-helper") })
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    out
+}
+
+#[test]
+fn plain_text_is_scanned_without_the_child_and_containers_are_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extractor = childless(Limits::default(), dir.path());
+    let set = set();
+    let text = dir.path().join("notes.txt");
+    // Larger than a read chunk, so the hash is taken over several reads.
+    let mut bytes = "xin chào ".repeat(100_000).into_bytes();
+    bytes.extend_from_slice(b"\nCCCD 001185999999\n");
+    std::fs::write(&text, &bytes).expect("write");
+    let result = extractor.scan_document(&set, &text).expect("scan text");
+    assert_eq!(summary(&result.findings), expect(&[("cccd", 1, "notes.txt")]));
+    assert!(result.could_not_inspect.is_empty(), "{:?}", result.could_not_inspect);
+    assert_eq!(result.sha256, sha256(&bytes));
+    let (in_process, _) = scan("notes.txt", &bytes);
+    assert_eq!(summary(&result.findings), in_process, "as the walker finds");
+
+    // A smaller file after a larger one on this thread: nothing of the first is read again.
+    let small = dir.path().join("small.txt");
+    std::fs::write(&small, "xin chào").expect("write");
+    let result = extractor.scan_document(&set, &small).expect("scan small");
+    assert!(result.findings.is_empty() && result.could_not_inspect.is_empty());
+    assert_eq!(result.sha256, sha256("xin chào".as_bytes()));
+
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, b"").expect("write");
+    let result = extractor.scan_document(&set, &empty).expect("scan empty");
+    assert!(result.findings.is_empty() && result.could_not_inspect.is_empty());
+
+    let zip = dir.path().join("a.zip");
+    std::fs::write(&zip, zip_of(&[("a.txt", b"CCCD 001185999999")])).expect("write");
+    let result = extractor.scan_document(&set, &zip).expect("scan zip");
+    assert!(result.findings.is_empty());
+    assert!(matches!(&result.could_not_inspect[..], [(p, Reason::ChildFailed(_))] if p == "a.zip"));
+}
+
+#[test]
+fn text_over_the_input_limit_is_hashed_whole_and_not_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.txt");
+    let bytes = "CCCD 001185999999\n".repeat(100_000).into_bytes();
+    std::fs::write(&path, &bytes).expect("write");
+    let limits = Limits { max_input_bytes: 1000, ..Limits::default() };
+    let set = set();
+    // It takes the path that reports it: here the child, which cannot start.
+    let result = childless(limits.clone(), dir.path()).scan_document(&set, &path).expect("scan");
+    assert!(matches!(&result.could_not_inspect[..], [(p, Reason::ChildFailed(_))] if p == "big.txt"));
+    let result = Extractor::with_isolation(limits, Isolation::InProcess).scan_document(&set, &path).expect("scan");
+    assert!(result.findings.is_empty());
+    assert!(matches!(&result.could_not_inspect[..], [(p, Reason::OverLimit(_))] if p == "big.txt"));
+    assert_eq!(result.sha256, sha256(&bytes));
+}
+
 #[test]
 fn images_are_not_inspected_and_say_so() {
     let extraction = extract("scan.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", &Limits::default());

@@ -245,7 +245,9 @@ pub(crate) fn sniff(bytes: &[u8]) -> Sniffed<'_> {
     if let Some(little_endian) = looks_utf16(bytes) {
         return utf16(bytes, little_endian, 0);
     }
-    match std::str::from_utf8(bytes) {
+    // Whole files are validated here; the SIMD validator is several times faster than std's
+    // on Vietnamese text, and the error's details are not needed.
+    match simdutf8::basic::from_utf8(bytes) {
         Ok(text) => Sniffed::Text(Cow::Borrowed(text), OffsetMap::default()),
         Err(_) if mostly_utf8(bytes) => Sniffed::Text(String::from_utf8_lossy(bytes), OffsetMap::default()),
         Err(_) => Sniffed::Legacy,
