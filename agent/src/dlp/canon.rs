@@ -90,61 +90,166 @@ pub(crate) fn canonical(input: &str) -> Canonical {
     let mut chunk = String::new();
     let mut i = 0;
     while i < bytes.len() {
-        // Most text — printable ASCII, line breaks and precomposed Vietnamese letters — is its
-        // own canonical form: such stretches are copied whole. ASCII characters never compose
-        // with what precedes them, so a stretch that ends inside a run of non-ASCII characters
-        // is cut back to the start of that run, which is then normalised whole below.
-        let mut stop = canonical_until(bytes, i);
-        if stop < bytes.len() && !bytes[stop].is_ascii() {
-            stop = bytes[i..stop].iter().rposition(u8::is_ascii).map_or(i, |p| i + p + 1);
-        }
-        if stop > i {
-            out.push_str(&input[i..stop]);
-            if memchr::memchr(b'\n', &bytes[i..stop]).is_some() {
-                // The offsets run in step here: this only keeps the line start exact.
-                map.pin(out.len(), stop);
+        // Most text is ASCII and precomposed Vietnamese letters, which are their own canonical
+        // form but for ASCII control characters: it is tested and copied a block at a time.
+        // A block ends after an ASCII byte, and ASCII characters never compose with what
+        // precedes them, so what follows a block is normalised on its own.
+        let block = block_end(bytes, i);
+        if block > i
+            && let Some(controls) = vietnamese_block(&bytes[i..block])
+        {
+            let from = out.len();
+            out.push_str(&input[i..block]);
+            let mut line_break = memchr::memchr(b'\n', &bytes[i..block]).is_some();
+            if controls {
+                line_break |= map_controls(&mut out, from, bytes.get(block).copied());
             }
-            i = stop;
+            if line_break {
+                // The offsets run in step here: this only keeps the line starts exact.
+                map.pin(out.len(), block);
+            }
+            i = block;
             continue;
         }
-        let b = bytes[i];
-        if b.is_ascii() {
-            let c = map_ascii(b, bytes.get(i + 1).copied());
-            out.push(c);
-            i += 1;
-            if c == '\n' {
-                map.pin(out.len(), i);
+        // The block holds something else: it is gone through a stretch or a run at a time.
+        let until = block.max(i + 1);
+        while i < until {
+            // Stretches of printable ASCII, line breaks and Vietnamese letters are copied
+            // whole; one that ends inside a run of non-ASCII characters is cut back to the
+            // start of that run, which is then normalised whole below.
+            let mut stop = canonical_until(bytes, i);
+            if stop < bytes.len() && !bytes[stop].is_ascii() {
+                stop = bytes[i..stop].iter().rposition(u8::is_ascii).map_or(i, |p| i + p + 1);
             }
-            continue;
-        }
-        // Every maximal run of non-ASCII characters can be normalised on its own — together
-        // with the ASCII base letter before it when the run opens with a combining mark.
-        let end = bytes[i..].iter().position(u8::is_ascii).map_or(bytes.len(), |p| i + p);
-        if input[i..end].chars().all(is_precomposed_vietnamese) {
-            out.push_str(&input[i..end]);
+            if stop > i {
+                out.push_str(&input[i..stop]);
+                if memchr::memchr(b'\n', &bytes[i..stop]).is_some() {
+                    map.pin(out.len(), stop);
+                }
+                i = stop;
+                continue;
+            }
+            let b = bytes[i];
+            if b.is_ascii() {
+                let c = map_ascii(b, bytes.get(i + 1).copied());
+                out.push(c);
+                i += 1;
+                if c == '\n' {
+                    map.pin(out.len(), i);
+                }
+                continue;
+            }
+            // Every maximal run of non-ASCII characters can be normalised on its own — together
+            // with the ASCII base letter before it when the run opens with a combining mark.
+            let end = bytes[i..].iter().position(u8::is_ascii).map_or(bytes.len(), |p| i + p);
+            if input[i..end].chars().all(is_precomposed_vietnamese) {
+                out.push_str(&input[i..end]);
+                map.note(out.len(), end);
+                i = end;
+                continue;
+            }
+            letters_only = false;
+            let mut start = i;
+            let opens_with_mark = input[i..end].chars().next().is_some_and(|c| canonical_combining_class(c) != 0);
+            if opens_with_mark
+                && i > 0
+                && bytes[i - 1].is_ascii_graphic()
+                && out.as_bytes().last() == Some(&bytes[i - 1])
+            {
+                out.pop();
+                start = i - 1;
+            }
+            let run = &input[start..end];
+            if !run.chars().any(is_special) && is_nfkc_quick(run.chars()) == IsNormalized::Yes {
+                out.push_str(run);
+            } else {
+                chunk.clear();
+                chunk.extend(run.chars().filter_map(map_special));
+                out.extend(chunk.nfkc());
+            }
             map.note(out.len(), end);
             i = end;
-            continue;
         }
-        letters_only = false;
-        let mut start = i;
-        let opens_with_mark = input[i..end].chars().next().is_some_and(|c| canonical_combining_class(c) != 0);
-        if opens_with_mark && i > 0 && bytes[i - 1].is_ascii_graphic() && out.as_bytes().last() == Some(&bytes[i - 1]) {
-            out.pop();
-            start = i - 1;
-        }
-        let run = &input[start..end];
-        if !run.chars().any(is_special) && is_nfkc_quick(run.chars()) == IsNormalized::Yes {
-            out.push_str(run);
-        } else {
-            chunk.clear();
-            chunk.extend(run.chars().filter_map(map_special));
-            out.extend(chunk.nfkc());
-        }
-        map.note(out.len(), end);
-        i = end;
     }
     Canonical { text: out, map, letters_only }
+}
+
+/// Bytes tested together by the block-at-a-time passes.
+const BLOCK: usize = 4096;
+
+/// The end of the block of `bytes` that starts at `from`: at most [`BLOCK`] bytes on, just
+/// after an ASCII byte (or at the end of `bytes`); `from` when the block holds no ASCII.
+fn block_end(bytes: &[u8], from: usize) -> usize {
+    let end = (from + BLOCK).min(bytes.len());
+    if end == bytes.len() {
+        return end;
+    }
+    bytes[from..end].iter().rposition(u8::is_ascii).map_or(from, |p| from + p + 1)
+}
+
+/// Whether `block` (whole characters) is all ASCII and precomposed Vietnamese letters — then
+/// whether it holds ASCII control characters other than line breaks —, or `None`. Each byte
+/// is judged with the two before it, without branches, which compiles to vector instructions.
+fn vietnamese_block(block: &[u8]) -> Option<bool> {
+    let fold = |(other, controls): (bool, bool), (p2, p1, b): (u8, u8, u8)| {
+        let (o, c) = judge_vietnamese(p2, p1, b);
+        (other | o, controls | c)
+    };
+    let head = match *block {
+        [] => return Some(false),
+        [a] => [(0, 0, a), (0, 0, b' ')],
+        [a, b, ..] => [(0, 0, a), (0, a, b)],
+    };
+    let start = head.into_iter().fold((false, false), fold);
+    let rest = block.iter().zip(&block[1..]).zip(&block[2.min(block.len())..]);
+    let (other, controls) = rest.map(|((&p2, &p1), &b)| (p2, p1, b)).fold(start, fold);
+    (!other).then_some(controls)
+}
+
+/// For byte `b` after `p2` and `p1`: whether it makes its character other than ASCII or a
+/// precomposed Vietnamese letter, and whether it is an ASCII control other than a line break.
+#[inline(always)]
+fn judge_vietnamese(p2: u8, p1: u8, b: u8) -> (bool, bool) {
+    // Leads other than those of Vietnamese letters: Latin-1 and Latin Extended-A/B, and
+    // U+1EA0–U+1EF9 (E1 BA A0 to E1 BB B9).
+    let lead = (b >= 0xC0) & !(0xC3..=0xC6).contains(&b) & (b != 0xE1);
+    // À–Ã È–Ê Ì Í Ò–Õ Ù Ú Ý and their small letters, 0x20 above.
+    let x = b & 0xDF;
+    let latin1 = (0x80..=0x83).contains(&x)
+        | (0x88..=0x8A).contains(&x)
+        | (x == 0x8C)
+        | (x == 0x8D)
+        | (0x92..=0x95).contains(&x)
+        | (x == 0x99)
+        | (x == 0x9A)
+        | (x == 0x9D);
+    // Ă ă Đ đ Ĩ ĩ, Ũ ũ, Ơ ơ Ư ư.
+    let c4 = (b == 0x82) | (b == 0x83) | (b == 0x90) | (b == 0x91) | (b == 0xA8) | (b == 0xA9);
+    let c5 = (b == 0xA8) | (b == 0xA9);
+    let c6 = (b == 0xA0) | (b == 0xA1) | (b == 0xAF) | (b == 0xB0);
+    let pair = ((p1 == 0xC3) & !latin1) | ((p1 == 0xC4) & !c4) | ((p1 == 0xC5) & !c5) | ((p1 == 0xC6) & !c6);
+    let triple = ((p1 == 0xE1) & (b != 0xBA) & (b != 0xBB))
+        | ((p2 == 0xE1) & (((p1 == 0xBA) & (b < 0xA0)) | ((p1 == 0xBB) & (b > 0xB9))));
+    let control = ((b < 0x20) & (b != b'\n')) | (b == 0x7F);
+    (lead | pair | triple, control)
+}
+
+/// Maps the ASCII control characters of `out[from..]` as [`map_ascii`] does — all to a byte
+/// each — given the input byte that follows; whether any became a line break.
+fn map_controls(out: &mut String, from: usize, following: Option<u8>) -> bool {
+    // SAFETY: ASCII bytes are replaced by ASCII bytes, so `out` stays UTF-8.
+    let bytes = unsafe { out.as_mut_vec() };
+    let mut line_break = false;
+    for at in from..bytes.len() {
+        let b = bytes[at];
+        if (b < 0x20 && b != b'\n') || b == 0x7F {
+            let next = bytes.get(at + 1).copied().or(following);
+            let c = map_ascii(b, next);
+            line_break |= c == '\n';
+            bytes[at] = c as u8;
+        }
+    }
+    line_break
 }
 
 /// The first offset at or after `from` where `bytes` (valid UTF-8) holds something other
@@ -261,49 +366,71 @@ pub(crate) fn fold_char(c: char) -> char {
 pub(crate) fn fold_into(text: &str, out: &mut String) {
     out.clear();
     out.push_str(text);
-    out.make_ascii_lowercase();
-    // SAFETY: each edit below replaces the UTF-8 of one character with the UTF-8 of another
-    // character of the same length (that is what `fold_char` returns), so `out` stays UTF-8.
-    let bytes = unsafe { out.as_mut_vec() };
-    let mut i = 0;
-    while let Some(p) = bytes[i..].iter().position(|&b| !b.is_ascii()) {
-        let at = i + p;
-        // The Vietnamese capitals, by their bytes; other characters by `fold_char`.
-        let width = match (bytes[at], bytes.get(at + 1).copied()) {
-            // À–Þ (but ×) are 0x20 below their small letters; ß–ÿ are small already.
-            (0xC3, Some(next)) => {
-                if (0x80..=0x9E).contains(&next) && next != 0x97 {
-                    bytes[at + 1] = next + 0x20;
-                }
-                2
+    // SAFETY: every character's bytes are replaced by those of its `fold_char`, which has the
+    // same length, so `out` stays UTF-8.
+    let folded = unsafe { out.as_mut_vec() };
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = block_end(bytes, start).max(start + 1);
+        let end = (end..=bytes.len()).find(|&e| text.is_char_boundary(e)).unwrap_or(bytes.len());
+        // Blocks of ASCII, Vietnamese letters and common punctuation are folded by their
+        // bytes; others character by character.
+        if !fold_vietnamese_block(&bytes[start..end], &mut folded[start..end]) {
+            for (at, c) in text[start..end].char_indices() {
+                fold_char(c).encode_utf8(&mut folded[start + at..start + at + c.len_utf8()]);
             }
-            // Ă Đ Ĩ Ũ Ơ Ư are one below their small letters.
-            (0xC4, Some(next @ (0x82 | 0x90 | 0xA8)))
-            | (0xC5, Some(next @ 0xA8))
-            | (0xC6, Some(next @ (0xA0 | 0xAF))) => {
-                bytes[at + 1] = next + 1;
-                2
-            }
-            // U+1EA0–U+1EF9 (E1 BA A0 to E1 BB B9): capitals at even code points.
-            (0xE1, Some(0xBA)) if bytes.get(at + 2).is_some_and(|&b| b >= 0xA0) => {
-                bytes[at + 2] |= 1;
-                3
-            }
-            (0xE1, Some(0xBB)) if bytes.get(at + 2).is_some_and(|&b| b <= 0xB9) => {
-                bytes[at + 2] |= 1;
-                3
-            }
-            _ => {
-                let Some(c) = text[at..].chars().next() else { break };
-                let lower = fold_char(c);
-                if lower != c {
-                    lower.encode_utf8(&mut bytes[at..at + c.len_utf8()]);
-                }
-                c.len_utf8()
-            }
-        };
-        i = at + width;
+        }
+        start = end;
     }
+}
+
+/// Folds `block` (whole characters) into `folded`, of the same length, by bytes; false when
+/// some character is not ASCII, a Vietnamese letter, another Latin-1 letter or a sign of
+/// U+2000–U+207F (which have no case), and the block must be folded character by character.
+/// Each byte is folded with the two before it, without branches, which compiles to vector
+/// instructions.
+fn fold_vietnamese_block(block: &[u8], folded: &mut [u8]) -> bool {
+    let mut other = false;
+    for (at, out) in folded.iter_mut().enumerate().take(2) {
+        let p1 = if at == 1 { block[0] } else { 0 };
+        let (byte, unknown) = fold_byte(0, p1, block[at]);
+        *out = byte;
+        other |= unknown;
+    }
+    if block.len() > 2 {
+        let windows = block.iter().zip(&block[1..]).zip(&block[2..]);
+        for (out, ((&p2, &p1), &b)) in folded[2..].iter_mut().zip(windows) {
+            let (byte, unknown) = fold_byte(p2, p1, b);
+            *out = byte;
+            other |= unknown;
+        }
+    }
+    !other
+}
+
+/// Byte `b` (after `p2` and `p1`) of folded text, and whether it belongs to a character
+/// [`fold_vietnamese_block`] does not know.
+#[inline(always)]
+fn fold_byte(p2: u8, p1: u8, b: u8) -> (u8, bool) {
+    // Capitals 0x20 below their small letters: ASCII, and À–Þ but × (C3 80 to C3 9E).
+    let by_32 = b.is_ascii_uppercase() | ((p1 == 0xC3) & (0x80..=0x9E).contains(&b) & (b != 0x97));
+    // Ă Đ Ĩ, Ũ, Ơ Ư: one below.
+    let by_one = ((p1 == 0xC4) & ((b == 0x82) | (b == 0x90) | (b == 0xA8)))
+        | ((p1 == 0xC5) & (b == 0xA8))
+        | ((p1 == 0xC6) & ((b == 0xA0) | (b == 0xAF)));
+    // U+1EA0–U+1EF9 (E1 BA A0 to E1 BB B9): capitals at even code points.
+    let odd = (p2 == 0xE1) & (((p1 == 0xBA) & (b >= 0xA0)) | ((p1 == 0xBB) & (b <= 0xB9)));
+    let byte = b.wrapping_add(u8::from(by_32) << 5).wrapping_add(u8::from(by_one)) | u8::from(odd);
+    let lead = (b >= 0xC0) & (b != 0xC3) & !(0xC4..=0xC6).contains(&b) & (b != 0xE1) & (b != 0xE2);
+    let c4 = (b == 0x82) | (b == 0x83) | (b == 0x90) | (b == 0x91) | (b == 0xA8) | (b == 0xA9);
+    let c5 = (b == 0xA8) | (b == 0xA9);
+    let c6 = (b == 0xA0) | (b == 0xA1) | (b == 0xAF) | (b == 0xB0);
+    let pair = ((p1 == 0xC4) & !c4) | ((p1 == 0xC5) & !c5) | ((p1 == 0xC6) & !c6);
+    let triple = ((p1 == 0xE1) & (b != 0xBA) & (b != 0xBB))
+        | ((p2 == 0xE1) & (((p1 == 0xBA) & (b < 0xA0)) | ((p1 == 0xBB) & (b > 0xB9))))
+        | ((p1 == 0xE2) & (b != 0x80) & (b != 0x81));
+    (byte, lead | pair | triple)
 }
 
 /// `text` lower-cased with [`fold_char`]; byte offsets are those of `text`.
@@ -521,6 +648,48 @@ mod tests {
     }
 
     #[test]
+    fn long_text_is_canonical_across_blocks() {
+        // Texts of many blocks, in which every kind of piece falls on a block's edge somewhere.
+        let pieces = [
+            "Số định danh 056012345678 ",
+            "TỐI MẬT\n",
+            "\t",
+            "\r\n",
+            "\r",
+            "a\u{0323}\u{0302}",
+            "ậ\u{0323}",
+            "Ö",
+            "ＭẬＴ",
+            "x",
+            "ươ",
+            "\u{7}",
+        ];
+        let mut seed = 11_u64;
+        for round in 0..20 {
+            let mut text = String::new();
+            while text.len() < 3 * BLOCK + round * 97 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let bytes = text.as_bytes();
+            let mapped: String = text
+                .char_indices()
+                .map(|(at, c)| if c.is_ascii() { map_ascii(c as u8, bytes.get(at + 1).copied()) } else { c })
+                .collect();
+            let canonical = canonical(&text);
+            assert_eq!(canonical.text, mapped.nfkc().collect::<String>(), "round {round}");
+            assert_eq!(canonical.map.to_source(canonical.text.len()), text.len());
+            // Every line of the canonical text starts where its line starts in the input.
+            let input_lines =
+                text.match_indices(['\n', '\r']).filter(|&(at, m)| m == "\n" || bytes.get(at + 1) != Some(&b'\n'));
+            let canonical_lines = canonical.text.match_indices('\n');
+            for ((input, _), (output, _)) in input_lines.zip(canonical_lines) {
+                assert_eq!(canonical.map.to_source(output + 1), input + 1, "round {round}");
+            }
+        }
+    }
+
+    #[test]
     fn control_characters_end_a_copied_stretch() {
         let canonical = canonical("Độ mật\tTỐI MẬT\r\nsố\u{7}1");
         assert_eq!(canonical.text, "Độ mật TỐI MẬT \nsố 1");
@@ -575,6 +744,11 @@ mod tests {
         let mut folded = String::new();
         fold_into(&all, &mut folded);
         assert_eq!(folded, fold(&all));
+        // Blocks of Vietnamese letters in both cases, ASCII and punctuation, folded by bytes.
+        let letters: String = ('\0'..='\u{1EFF}').filter(|&c| is_precomposed_vietnamese(c)).collect();
+        let vietnamese = format!("{letters} ĐỘ MẬT – “Tối mật” ÀÉ×÷ÿ\tTCVN\n").repeat(200);
+        fold_into(&vietnamese, &mut folded);
+        assert_eq!(folded, fold(&vietnamese));
     }
 
     #[test]
