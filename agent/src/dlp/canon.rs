@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
-use unicode_normalization::char::{canonical_combining_class, decompose_canonical};
+use unicode_normalization::char::{canonical_combining_class, compose, decompose_canonical};
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 /// Maps byte offsets of a derived text back to the text it was derived from.
@@ -160,7 +160,9 @@ pub(crate) fn canonical(input: &str) -> Canonical {
                 start = i - 1;
             }
             let run = &input[start..end];
-            if !run.chars().any(is_special) && is_nfkc_quick(run.chars()) == IsNormalized::Yes {
+            if let Some(letter) = compose_marks(run) {
+                out.push(letter);
+            } else if !run.chars().any(is_special) && is_nfkc_quick(run.chars()) == IsNormalized::Yes {
                 out.push_str(run);
             } else {
                 chunk.clear();
@@ -172,6 +174,25 @@ pub(crate) fn canonical(input: &str) -> Canonical {
         }
     }
     Canonical { text: out, map, letters_only }
+}
+
+/// The one character NFKC makes of `run` when it is an ASCII letter followed by Vietnamese
+/// combining marks in canonical order that each compose with what precedes them — a letter
+/// of decomposed (NFD) Vietnamese — found without the general algorithm; `None` otherwise.
+fn compose_marks(run: &str) -> Option<char> {
+    let mut chars = run.chars();
+    let mut letter = chars.next().filter(char::is_ascii_alphabetic)?;
+    let mut last_class = 0;
+    for mark in chars {
+        let class = canonical_combining_class(mark);
+        let vietnamese = matches!(mark, '\u{0300}'..='\u{0303}' | '\u{0306}' | '\u{0309}' | '\u{031B}' | '\u{0323}');
+        if !vietnamese || class < last_class {
+            return None;
+        }
+        letter = compose(letter, mark)?;
+        last_class = class;
+    }
+    Some(letter)
 }
 
 /// Bytes tested together by the block-at-a-time passes.
@@ -687,6 +708,20 @@ mod tests {
                 assert_eq!(canonical.map.to_source(output + 1), input + 1, "round {round}");
             }
         }
+    }
+
+    #[test]
+    fn decomposed_vietnamese_letters_compose_without_the_general_algorithm() {
+        for c in ('\u{80}'..='\u{1EFF}').filter(|&c| is_precomposed_vietnamese(c) && !matches!(c, 'đ' | 'Đ')) {
+            let nfd: String = c.to_string().nfd().collect();
+            assert_eq!(compose_marks(&nfd), Some(c), "{c}");
+            assert_eq!(canonical(&format!("x{nfd}y")).text, format!("x{c}y"), "{c}");
+        }
+        // Marks out of canonical order, or that do not compose, take the general path.
+        assert_eq!(compose_marks("a\u{0302}\u{0323}"), None);
+        assert_eq!(canonical("a\u{0302}\u{0323}").text, "ậ");
+        assert_eq!(compose_marks("q\u{0301}"), None);
+        assert_eq!(compose_marks("1\u{0301}"), None);
     }
 
     #[test]
