@@ -1,7 +1,7 @@
 //! E-mail addresses (spec §2.9): the pragmatic RFC 5322 subset of the spec (dot-atom local
 //! part, ASCII or punycode domain).
 
-use super::super::finding::{Confidence, DetectorId};
+use super::super::finding::{Confidence, DetectorId, Sample};
 use super::{Scan, regex};
 use regex::bytes::Regex;
 
@@ -43,7 +43,7 @@ impl Email {
             let Some((local, domain)) = value.split_once('@') else { continue };
             let confidence = if ROLES.contains(&local) { Confidence::Low } else { Confidence::Medium };
             let sample = format!("{}***@{domain}", local.chars().next().unwrap_or('*'));
-            scan.emit(DetectorId::Email, value, confidence, range.start, sample);
+            scan.emit_sampled(DetectorId::Email, value, confidence, range.start, Sample::Given(sample));
         }
     }
 

@@ -31,7 +31,7 @@ mod plate;
 mod travel;
 
 use super::Config;
-use super::finding::{Confidence, DetectorId, Instance, Instances, ViewKind};
+use super::finding::{Confidence, DetectorId, Instance, Instances, Sample, ViewKind};
 use super::view::View;
 use context::Context;
 use regex::bytes::{Regex, RegexBuilder};
@@ -110,16 +110,20 @@ impl Scan<'_, '_> {
         self.context.around(self.text, start, end)
     }
 
-    fn emit(&mut self, detector: DetectorId, value: String, confidence: Confidence, offset: usize, sample: String) {
-        self.out.push(Instance {
-            detector,
-            value,
-            confidence,
-            level: None,
-            sample: Some(sample),
-            offset,
-            view: self.kind,
-        });
+    /// Reports `value` at `offset`, sampled [`super::finding::mask`]ed.
+    fn emit(&mut self, detector: DetectorId, value: String, confidence: Confidence, offset: usize) {
+        self.emit_sampled(detector, value, confidence, offset, Sample::Masked);
+    }
+
+    fn emit_sampled(
+        &mut self,
+        detector: DetectorId,
+        value: String,
+        confidence: Confidence,
+        offset: usize,
+        sample: Sample,
+    ) {
+        self.out.push(Instance { detector, value, confidence, level: None, sample, offset, view: self.kind });
     }
 }
 
@@ -142,6 +146,37 @@ fn continues(bytes: &[u8], start: usize, end: usize, seps: &[u8]) -> bool {
     before || after
 }
 
+/// Kinds of bytes, as bits, of which the stretches a pattern is searched in are made
+/// ([`stretches`]): looked up in a table rather than tested by comparisons.
+pub(crate) mod kind {
+    pub(crate) const DIGIT: u8 = 1;
+    pub(crate) const SPACE: u8 = 2;
+    pub(crate) const DOT: u8 = 4;
+    pub(crate) const DASH: u8 = 8;
+    /// `+`, `(` and `)`, of international phone numbers.
+    pub(crate) const SIGN: u8 = 16;
+    pub(crate) const CAPITAL: u8 = 32;
+
+    /// The kinds of every byte.
+    pub(crate) const OF: [u8; 256] = {
+        let mut table = [0; 256];
+        let mut b = 0;
+        while b < 256 {
+            table[b] = match b as u8 {
+                b'0'..=b'9' => DIGIT,
+                b' ' => SPACE,
+                b'.' => DOT,
+                b'-' => DASH,
+                b'+' | b'(' | b')' => SIGN,
+                b'A'..=b'Z' => CAPITAL,
+                _ => 0,
+            };
+            b += 1;
+        }
+        table
+    };
+}
+
 /// The maximal runs of ASCII digits in `bytes`, as start and end offsets.
 fn digit_runs(bytes: &[u8]) -> Vec<(usize, usize)> {
     let mut runs = Vec::new();
@@ -154,8 +189,8 @@ fn digit_runs(bytes: &[u8]) -> Vec<(usize, usize)> {
     runs
 }
 
-/// The stretches of `bytes` a pattern's matches can lie in: maximal runs of bytes `class`
-/// accepts (digits among them) holding at least `min_digits` ASCII digits, each as its start
+/// The stretches of `bytes` a pattern's matches can lie in: maximal runs of bytes of the
+/// kinds `class` names ([`kind`], digits among them) holding at least `min_digits` digits, each as its start
 /// and the haystack to search from there — `bytes` up to and including the byte after the run.
 /// `runs` are the digit runs of `bytes` ([`digit_runs`]).
 ///
@@ -167,9 +202,10 @@ fn digit_runs(bytes: &[u8]) -> Vec<(usize, usize)> {
 fn stretches<'t>(
     bytes: &'t [u8],
     runs: &'t [(usize, usize)],
-    class: impl Fn(u8) -> bool,
+    class: u8,
     min_digits: usize,
 ) -> impl Iterator<Item = (usize, &'t [u8])> {
+    let in_class = move |b: u8| kind::OF[usize::from(b)] & class != 0;
     let mut from = 0;
     let mut runs = runs.iter();
     std::iter::from_fn(move || {
@@ -178,11 +214,11 @@ fn stretches<'t>(
                 continue;
             }
             // No digit lies between `from` and `digit`; the byte before `from` is not in the class.
-            let start = bytes[from..digit].iter().rposition(|&b| !class(b)).map_or(from, |p| from + p + 1);
+            let start = bytes[from..digit].iter().rposition(|&b| !in_class(b)).map_or(from, |p| from + p + 1);
             let mut end = digit;
             let mut digits = 0;
-            while end < bytes.len() && class(bytes[end]) {
-                digits += usize::from(bytes[end].is_ascii_digit());
+            while let Some(&b) = bytes.get(end).filter(|&&b| in_class(b)) {
+                digits += usize::from(kind::OF[usize::from(b)] & kind::DIGIT);
                 end += 1;
             }
             from = (end + 1).min(bytes.len());
@@ -238,22 +274,17 @@ mod tests {
         let text = "Thẻ 4111 1111 1111 1111, _4111111111111111 x 4111-1111-1111-1111X; SĐT 0912 345 678 (+84) \
             912-345-678 0084 912345678 HS4010123456789, HS 4 01 0123456789 79A-123.45 51F1 2345 B1234567 \
             0123.456.7890 a0912345678 9 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6";
-        let upper_digit = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
-        type Class<'a> = &'a dyn Fn(u8) -> bool;
-        let cases: [(&str, Class<'_>, usize); 5] = [
-            (r"\b(?:[0-9][ \-]?){15,18}[0-9]\b", &|b: u8| b.is_ascii_digit() || b == b' ' || b == b'-', 16),
-            (
-                r"(?:(?:\+|\b00)84[ .\-]?\(?0?\)?|\b0)((?:[ .\-]?[0-9]){9,10})\b",
-                &|b: u8| b.is_ascii_digit() || b" .-+()".contains(&b),
-                10,
-            ),
-            (r"\b([A-Z]{2}) ?([1-5]) ?([0-9]{2}) ?([0-9]{10})\b", &|b: u8| upper_digit(b) || b == b' ', 13),
+        use kind::{CAPITAL, DASH, DIGIT, DOT, SIGN, SPACE};
+        let cases: [(&str, u8, usize); 5] = [
+            (r"\b(?:[0-9][ \-]?){15,18}[0-9]\b", DIGIT | SPACE | DASH, 16),
+            (r"(?:(?:\+|\b00)84[ .\-]?\(?0?\)?|\b0)((?:[ .\-]?[0-9]){9,10})\b", DIGIT | SPACE | DOT | DASH | SIGN, 10),
+            (r"\b([A-Z]{2}) ?([1-5]) ?([0-9]{2}) ?([0-9]{10})\b", CAPITAL | DIGIT | SPACE, 13),
             (
                 r"\b([1-9][0-9])[ \-]?([A-Z]{1,2}[0-9]?)[ \-]?([0-9]{3}\.?[0-9]{2}|[0-9]{4})\b",
-                &|b: u8| upper_digit(b) || b" -.".contains(&b),
+                CAPITAL | DIGIT | SPACE | DASH | DOT,
                 6,
             ),
-            (r"\b[A-Z][0-9]{7}\b", &upper_digit, 7),
+            (r"\b[A-Z][0-9]{7}\b", CAPITAL | DIGIT, 7),
         ];
         for (pattern, class, min_digits) in cases {
             let re = regex(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));

@@ -7,8 +7,8 @@
 //! single spaces or cell bars, when the run has the length of an identifier.
 
 use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
-use super::super::finding::{Confidence, DetectorId, mask};
-use super::{Scan, is_digit, is_word, mst_valid, regex, stretches};
+use super::super::finding::{Confidence, DetectorId};
+use super::{Scan, is_digit, is_word, kind, mst_valid, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Numbers {
@@ -70,7 +70,7 @@ impl Numbers {
     fn bhyt(&self, scan: &mut Scan<'_, '_>) {
         let mut found = Vec::new();
         // Two capitals, then thirteen digits, with spaces.
-        let class = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ';
+        let class = kind::CAPITAL | kind::DIGIT | kind::SPACE;
         for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 13) {
             // Every code opens with its group's two capitals: most stretches are numbers alone.
             if !haystack[start..].iter().any(u8::is_ascii_uppercase) {
@@ -101,8 +101,7 @@ impl Numbers {
                 (false, false) => Confidence::Low,
             };
             let value: String = scan.text[range.clone()].chars().filter(|c| *c != ' ').collect();
-            let sample = mask(&value);
-            scan.emit(DetectorId::Bhyt, value, confidence, range.start, sample);
+            scan.emit(DetectorId::Bhyt, value, confidence, range.start);
         }
     }
 }
@@ -135,7 +134,7 @@ impl Boxed {
 fn twelve(scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize) {
     let context = scan.context(start, end);
     if context & class::GPLX != 0 && context & class::CCCD == 0 {
-        scan.emit(DetectorId::Gplx, number.to_string(), Confidence::Medium, start, mask(number));
+        scan.emit(DetectorId::Gplx, number.to_string(), Confidence::Medium, start);
         return;
     }
     let d = number.as_bytes();
@@ -161,13 +160,13 @@ fn twelve(scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize) {
     } else {
         (DetectorId::Cccd, if known { Confidence::Medium } else { Confidence::Low })
     };
-    scan.emit(detector, number.to_string(), confidence, start, mask(number));
+    scan.emit(detector, number.to_string(), confidence, start);
 }
 
 /// Old 9-digit CMND, never without context — spec §2.2.
 fn nine(scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize) {
     if scan.context(start, end) & class::CMND != 0 {
-        scan.emit(DetectorId::Cmnd, number.to_string(), Confidence::Medium, start, mask(number));
+        scan.emit(DetectorId::Cmnd, number.to_string(), Confidence::Medium, start);
     }
 }
 
@@ -177,7 +176,7 @@ fn ten(scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize, contiguo
     let number_end = branch.as_ref().map_or(end, |(_, e)| *e);
     let context = scan.context(start, number_end);
     if context & class::BHXH != 0 && context & class::MST == 0 {
-        scan.emit(DetectorId::Bhxh, number.to_string(), Confidence::Medium, start, mask(number));
+        scan.emit(DetectorId::Bhxh, number.to_string(), Confidence::Medium, start);
         return;
     }
     if !mst_valid(number.as_bytes()) {
@@ -200,8 +199,7 @@ fn ten(scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize, contiguo
         Some(b) => format!("{number}-{b}"),
         None => number.to_string(),
     };
-    let sample = mask(&value);
-    scan.emit(DetectorId::Mst, value, confidence, start, sample);
+    scan.emit(DetectorId::Mst, value, confidence, start);
 }
 
 /// The branch suffix after a 10-digit MST: `[ ]?[-–][ ]?[0-9]{3}` then a non-word character.

@@ -1,8 +1,8 @@
 //! Payment cards (Luhn, NAPAS `9704` BINs) and VietQR payloads (EMVCo TLV, CRC-16) — spec §2.7.
 
 use super::super::data::class;
-use super::super::finding::{Confidence, DetectorId, mask};
-use super::{Scan, continues, digits, regex, stretches};
+use super::super::finding::{Confidence, DetectorId};
+use super::{Scan, continues, digits, kind, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Payment {
@@ -19,7 +19,7 @@ impl Payment {
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         let mut found = Vec::new();
         // 16 to 19 digits, with spaces or dashes between them.
-        let class = |b: u8| b.is_ascii_digit() || CARD_SEPARATORS.contains(&b);
+        let class = kind::DIGIT | kind::SPACE | kind::DASH;
         for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 16) {
             let mut from = start;
             while let Some(m) = self.card.find_at(haystack, from) {
@@ -44,8 +44,7 @@ impl Payment {
                 }
                 (false, _) => continue,
             };
-            let sample = mask(&number);
-            scan.emit(DetectorId::Card, number, confidence, range.start, sample);
+            scan.emit(DetectorId::Card, number, confidence, range.start);
         }
         let starts: Vec<usize> = memchr::memmem::find_iter(scan.bytes(), b"000201").collect();
         let mut covered = 0;
@@ -56,8 +55,7 @@ impl Payment {
             let Some(qr) = vietqr(&scan.bytes()[start..]) else { continue };
             covered = start + qr.len;
             let value = format!("{}{}", qr.bin, qr.account);
-            let sample = mask(&value);
-            scan.emit(DetectorId::VietQr, value, Confidence::High, start, sample);
+            scan.emit(DetectorId::VietQr, value, Confidence::High, start);
         }
     }
 }

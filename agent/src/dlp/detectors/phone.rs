@@ -3,8 +3,8 @@
 //! prefix so both spellings of one number count once.
 
 use super::super::data::{FIXED, LEGACY_MOBILE, MOBILE, class};
-use super::super::finding::{Confidence, DetectorId, mask};
-use super::{Scan, continues, digits, mst_valid, regex, stretches};
+use super::super::finding::{Confidence, DetectorId};
+use super::{Scan, continues, digits, kind, mst_valid, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Phone {
@@ -29,7 +29,7 @@ impl Phone {
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         let mut found = Vec::new();
         // `0` and nine digits at least, with `+`, brackets and separators.
-        let class = |b: u8| b.is_ascii_digit() || SEPARATORS.contains(&b) || matches!(b, b'+' | b'(' | b')');
+        let class = kind::DIGIT | kind::SPACE | kind::DOT | kind::DASH | kind::SIGN;
         for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 10) {
             let mut from = start;
             while let Some(caps) = self.number.captures_at(haystack, from) {
@@ -66,13 +66,12 @@ impl Phone {
             } else {
                 Confidence::Medium
             };
-            let sample = mask(&value);
-            scan.emit(DetectorId::Phone, value, confidence, start, sample);
+            scan.emit(DetectorId::Phone, value, confidence, start);
         }
         // Eleven digits with separators.
         let mut legacy = Vec::new();
         for (start, haystack) in
-            stretches(scan.bytes(), scan.runs, |b| b.is_ascii_digit() || SEPARATORS.contains(&b), 11)
+            stretches(scan.bytes(), scan.runs, kind::DIGIT | kind::SPACE | kind::DOT | kind::DASH, 11)
         {
             let mut from = start;
             while let Some(m) = self.legacy.find_at(haystack, from) {
@@ -87,8 +86,7 @@ impl Phone {
             } else {
                 Confidence::Medium
             };
-            let sample = mask(&value);
-            scan.emit(DetectorId::Phone, value, confidence, range.start, sample);
+            scan.emit(DetectorId::Phone, value, confidence, range.start);
         }
     }
 }

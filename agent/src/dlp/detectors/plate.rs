@@ -3,8 +3,8 @@
 //! block on its own.
 
 use super::super::data::{PLATE_GAPS, class};
-use super::super::finding::{Confidence, DetectorId, mask};
-use super::{Scan, regex, stretches};
+use super::super::finding::{Confidence, DetectorId};
+use super::{Scan, kind, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Plate {
@@ -19,7 +19,7 @@ impl Plate {
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         let mut found = Vec::new();
         // Six digits at least, capitals, spaces, dashes and a dot.
-        let class = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.');
+        let class = kind::CAPITAL | kind::DIGIT | kind::SPACE | kind::DASH | kind::DOT;
         for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 6) {
             // Every plate has a series letter: most stretches are numbers alone.
             if !haystack[start..].iter().any(u8::is_ascii_uppercase) {
@@ -48,8 +48,7 @@ impl Plate {
                 Confidence::Low
             };
             let value: String = scan.text[range.clone()].chars().filter(char::is_ascii_alphanumeric).collect();
-            let sample = mask(&value);
-            scan.emit(DetectorId::Plate, value, confidence, range.start, sample);
+            scan.emit(DetectorId::Plate, value, confidence, range.start);
         }
     }
 }

@@ -2,8 +2,8 @@
 //! (the chip CCCD's `IDVNM…` zone, spec §2.1).
 
 use super::super::data::class;
-use super::super::finding::{Confidence, DetectorId, mask};
-use super::{Scan, regex, stretches};
+use super::super::finding::{Confidence, DetectorId};
+use super::{Scan, kind, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Travel {
@@ -26,7 +26,7 @@ impl Travel {
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         let mut passports = Vec::new();
         // A capital and seven digits.
-        let class = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+        let class = kind::CAPITAL | kind::DIGIT;
         for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 7) {
             // A passport number opens with a capital: most stretches are numbers alone.
             if !haystack[start..].iter().any(u8::is_ascii_uppercase) {
@@ -41,8 +41,7 @@ impl Travel {
         for range in passports {
             if scan.context(range.start, range.end) & class::PASSPORT != 0 {
                 let value = scan.text[range.clone()].to_string();
-                let sample = mask(&value);
-                scan.emit(DetectorId::Passport, value, Confidence::Medium, range.start, sample);
+                scan.emit(DetectorId::Passport, value, Confidence::Medium, range.start);
             }
         }
         // Both zones name the issuing state: without `VNM` there is nothing to search.
@@ -62,8 +61,7 @@ impl Travel {
             )
             .collect();
         for (start, (detector, number)) in zones {
-            let sample = mask(&number);
-            scan.emit(detector, number, Confidence::High, start, sample);
+            scan.emit(detector, number, Confidence::High, start);
         }
     }
 }
