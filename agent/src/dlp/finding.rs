@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use super::legacy::Encoding;
 
@@ -281,10 +281,21 @@ pub(crate) struct Instance {
     pub(crate) value: String,
     pub(crate) confidence: Confidence,
     pub(crate) level: Option<SecrecyLevel>,
-    pub(crate) sample: Option<String>,
+    pub(crate) sample: Sample,
     /// Byte offset in the view's canonical text.
     pub(crate) offset: usize,
     pub(crate) view: ViewKind,
+}
+
+/// The sample an instance is reported with, made only for the instance that is reported.
+#[derive(Debug)]
+pub(crate) enum Sample {
+    /// None: markings carry their level and line alone.
+    None,
+    /// The value, [`mask`]ed.
+    Masked,
+    /// A sample the detector made itself.
+    Given(String),
 }
 
 /// `value` with its middle hidden: a quarter of the characters kept at each end, the rest
@@ -297,8 +308,29 @@ pub(crate) fn mask(value: &str) -> String {
 
 struct Entry {
     /// Hashes of distinct values and the highest confidence each was seen with.
-    values: HashMap<u64, Confidence>,
+    values: HashMap<u64, Confidence, BuildHasherDefault<Prehashed>>,
     best: Finding,
+}
+
+/// Hashes a key that is itself a keyed hash (the aggregator's SipHash of a value) as itself,
+/// rather than hashing it again.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// Where the detectors scanning one view put what they find: straight into the object's
@@ -332,7 +364,12 @@ impl Aggregator {
     /// becomes the one reported.
     pub(crate) fn add(&mut self, instance: Instance, locate: impl FnOnce(usize) -> Location) {
         let key = self.hasher.hash_one(&instance.value);
-        let Instance { detector, confidence, level, sample, offset, view, .. } = instance;
+        let Instance { detector, value, confidence, level, sample, offset, view } = instance;
+        let sample = move || match sample {
+            Sample::None => None,
+            Sample::Masked => Some(mask(&value)),
+            Sample::Given(sample) => Some(sample),
+        };
         match self.entries.get_mut(&detector) {
             Some(entry) => {
                 let seen = entry.values.entry(key).or_insert(confidence);
@@ -343,7 +380,7 @@ impl Aggregator {
                         level,
                         view,
                         location: locate(offset),
-                        masked_sample: sample,
+                        masked_sample: sample(),
                         ..entry.best.clone()
                     };
                 }
@@ -357,9 +394,11 @@ impl Aggregator {
                     level,
                     view,
                     location: locate(offset),
-                    masked_sample: sample,
+                    masked_sample: sample(),
                 };
-                self.entries.insert(detector, Entry { values: HashMap::from([(key, confidence)]), best });
+                let mut values = HashMap::default();
+                values.insert(key, confidence);
+                self.entries.insert(detector, Entry { values, best });
             }
         }
     }

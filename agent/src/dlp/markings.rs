@@ -10,7 +10,7 @@
 //! Markings never carry text: only the level and the line.
 
 use super::canon;
-use super::finding::{Confidence, DetectorId, Instance, Instances, SecrecyLevel, ViewKind};
+use super::finding::{Confidence, DetectorId, Instance, Instances, Sample, SecrecyLevel, ViewKind};
 use super::legacy::{self, Encoding};
 use super::view::View;
 use aho_corasick::{AhoCorasick, MatchKind};
@@ -257,7 +257,7 @@ fn phrases(at: &Line<'_>, line: &str, reading: &Reading<'_>, folded: &mut String
             value: format!("{}\n{}", at.view.part(), at.number),
             confidence: confidence.min(reading.cap),
             level,
-            sample: None,
+            sample: Sample::None,
             offset: at.offset,
             view: reading.kind,
         });
