@@ -3,23 +3,23 @@
 
 use super::super::canon;
 use super::super::data::KEYWORDS;
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind};
 use std::cell::RefCell;
 
 pub(crate) struct Context {
-    keywords: AhoCorasick,
+    /// Every keyword, found where they overlap too. Windows are short and searched by the
+    /// million, so the DFA is stepped here directly, with no prefilter to start and no call
+    /// through the `AhoCorasick` wrapper's trait object per byte.
+    keywords: DFA,
     window: usize,
 }
 
 impl Context {
     pub(crate) fn new(window: usize) -> Result<Self, aho_corasick::BuildError> {
-        // Windows are short and searched by the million: a full DFA (a few hundred KiB for
-        // these keywords) with no prefilter start-up beats the default's per-call set-up.
-        let keywords = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .prefilter(false)
-            .build(KEYWORDS.iter().map(|(k, _)| *k))?;
+        let keywords =
+            DFA::builder().match_kind(MatchKind::Standard).prefilter(false).build(KEYWORDS.iter().map(|(k, _)| *k))?;
         Ok(Context { keywords, window })
     }
 
@@ -34,12 +34,58 @@ impl Context {
         BUFFER.with_borrow_mut(|folded| {
             folded.clear();
             canon::strip_fold_into(&text[from..to], folded);
-            let bytes = folded.as_bytes();
-            let word = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
-            self.keywords
-                .find_overlapping_iter(folded.as_str())
-                .filter(|m| !word(m.start().checked_sub(1).and_then(|i| bytes.get(i))) && !word(bytes.get(m.end())))
-                .fold(0, |classes, m| classes | KEYWORDS[m.pattern().as_usize()].1)
+            self.keyword_classes(folded.as_bytes())
         })
+    }
+
+    /// The classes of the keywords that stand as whole words in `folded`.
+    fn keyword_classes(&self, folded: &[u8]) -> u16 {
+        let dfa = &self.keywords;
+        let Ok(mut state) = dfa.start_state(Anchored::No) else { return 0 };
+        let word = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+        let mut classes = 0;
+        for (at, &b) in folded.iter().enumerate() {
+            state = dfa.next_state(Anchored::No, state, b);
+            if !dfa.is_special(state) || !dfa.is_match(state) {
+                continue;
+            }
+            let end = at + 1;
+            for index in 0..dfa.match_len(state) {
+                let pattern = dfa.match_pattern(state, index);
+                let start = end - dfa.pattern_len(pattern);
+                if !word(start.checked_sub(1).and_then(|i| folded.get(i))) && !word(folded.get(end)) {
+                    classes |= KEYWORDS[pattern.as_usize()].1;
+                }
+            }
+        }
+        classes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aho_corasick::AhoCorasick;
+
+    #[test]
+    fn stepping_the_dfa_finds_what_an_overlapping_search_finds() {
+        let context = Context::new(40).expect("keywords");
+        let keywords = KEYWORDS.iter().map(|(k, _)| *k);
+        let reference = AhoCorasick::builder().match_kind(MatchKind::Standard).build(keywords).expect("keywords");
+        let mut folded = String::new();
+        for (keyword, _) in KEYWORDS {
+            for text in [keyword.to_string(), format!("x{keyword} so dinh danh ca nhan"), format!("{keyword}9 mst: 1")]
+            {
+                folded.clear();
+                canon::strip_fold_into(&text, &mut folded);
+                let bytes = folded.as_bytes();
+                let word = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+                let expected = reference
+                    .find_overlapping_iter(folded.as_str())
+                    .filter(|m| !word(m.start().checked_sub(1).and_then(|i| bytes.get(i))) && !word(bytes.get(m.end())))
+                    .fold(0, |classes, m| classes | KEYWORDS[m.pattern().as_usize()].1);
+                assert_eq!(context.keyword_classes(bytes), expected, "{text}");
+            }
+        }
     }
 }
