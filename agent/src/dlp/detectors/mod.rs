@@ -91,9 +91,9 @@ impl Identifiers {
 /// One view being scanned: its text, the shared context matcher, and where instances go.
 pub(crate) struct Scan<'a, 'b> {
     text: &'a str,
-    /// The text's maximal runs of ASCII digits ([`digit_runs`]), which every pattern but the
+    /// Where the text's maximal runs of ASCII digits start ([`digit_runs`]), which every pattern but the
     /// e-mail address needs: found once rather than by each detector.
-    runs: &'a [(usize, usize)],
+    runs: &'a [usize],
     context: &'a Context,
     config: &'a Config,
     kind: ViewKind,
@@ -177,22 +177,27 @@ pub(crate) mod kind {
     };
 }
 
-/// The maximal runs of ASCII digits in `bytes`, as start and end offsets.
-fn digit_runs(bytes: &[u8]) -> Vec<(usize, usize)> {
+/// Where the maximal runs of ASCII digits in `bytes` start (their ends are a scan away, and
+/// a list of digit-dense text stays half the size without them).
+fn digit_runs(bytes: &[u8]) -> Vec<usize> {
     let mut runs = Vec::new();
     let mut from = 0;
     while let Some(start) = next_digit(bytes, from) {
-        let end = bytes[start..].iter().position(|b| !b.is_ascii_digit()).map_or(bytes.len(), |p| start + p);
-        runs.push((start, end));
-        from = end;
+        runs.push(start);
+        from = digits_end(bytes, start);
     }
     runs
+}
+
+/// The end of the run of ASCII digits at `start`.
+fn digits_end(bytes: &[u8], start: usize) -> usize {
+    bytes[start..].iter().position(|b| !b.is_ascii_digit()).map_or(bytes.len(), |p| start + p)
 }
 
 /// The stretches of `bytes` a pattern's matches can lie in: maximal runs of bytes of the
 /// kinds `class` names ([`kind`], digits among them) holding at least `min_digits` digits, each as its start
 /// and the haystack to search from there — `bytes` up to and including the byte after the run.
-/// `runs` are the digit runs of `bytes` ([`digit_runs`]).
+/// `runs` are where the digit runs of `bytes` start ([`digit_runs`]).
 ///
 /// For a pattern whose every match is made of such bytes and holds that many digits, the
 /// matches found by searching each stretch from its start (`find_at`, `captures_at`) are
@@ -201,7 +206,7 @@ fn digit_runs(bytes: &[u8]) -> Vec<(usize, usize)> {
 /// digit run to digit run costs much less than a regex pass, whose prefilter stops at each one.
 fn stretches<'t>(
     bytes: &'t [u8],
-    runs: &'t [(usize, usize)],
+    runs: &'t [usize],
     class: u8,
     min_digits: usize,
 ) -> impl Iterator<Item = (usize, &'t [u8])> {
@@ -209,7 +214,7 @@ fn stretches<'t>(
     let mut from = 0;
     let mut runs = runs.iter();
     std::iter::from_fn(move || {
-        for &(digit, _) in runs.by_ref() {
+        for &digit in runs.by_ref() {
             if digit < from {
                 continue;
             }

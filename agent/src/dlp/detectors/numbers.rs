@@ -8,7 +8,7 @@
 
 use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, is_digit, is_word, kind, mst_valid, regex, stretches};
+use super::{Scan, digits_end, is_digit, is_word, kind, mst_valid, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Numbers {
@@ -35,7 +35,8 @@ impl Numbers {
         let mut boxed = Boxed::default();
         let (text, runs) = (scan.text, scan.runs);
         let bytes = text.as_bytes();
-        for &(start, end) in runs {
+        for &start in runs {
+            let end = digits_end(bytes, start);
             let bounded = !is_word(start.checked_sub(1).and_then(|s| bytes.get(s))) && !is_word(bytes.get(end));
             if bounded && end - start == 1 {
                 let joins = boxed.end.is_some_and(|e| e + 1 == start && BOX_SEPARATORS.contains(&bytes[e]));
