@@ -431,9 +431,11 @@ fn letter_spaced(line: &str) -> Option<String> {
 /// The VIQR reading of `line`, an ASCII line, when it is short, uses VIQR marks, and is upper
 /// case or marks several words (spec §3.3: `.` is also a full stop, so prose is left alone).
 fn viqr(line: &str) -> Option<String> {
-    // Words counted by bytes, where `split_whitespace` splits ASCII: most lines are long.
+    // A marked word has a vowel followed by a mark: most lines have none, and are long.
+    let marks = line.as_bytes().windows(2).any(|pair| is_vowel(pair[0]) && is_viqr_mark(pair[1]));
+    // Words counted by bytes, where `split_whitespace` splits ASCII.
     let space = |b: &u8| b.is_ascii_whitespace() || *b == 0x0B;
-    if line.as_bytes().split(space).filter(|w| !w.is_empty()).nth(VIQR_WORDS).is_some() {
+    if !marks || line.as_bytes().split(space).filter(|w| !w.is_empty()).nth(VIQR_WORDS).is_some() {
         return None;
     }
     let marked = line.split_whitespace().filter(|w| viqr_marked(w)).count();
@@ -446,11 +448,19 @@ fn viqr(line: &str) -> Option<String> {
 fn viqr_marked(word: &str) -> bool {
     let bytes = word.as_bytes();
     bytes.windows(2).enumerate().any(|(i, pair)| {
-        let vowel = matches!(pair[0].to_ascii_lowercase(), b'a' | b'e' | b'i' | b'o' | b'u' | b'y');
         let modifier = matches!(pair[1], b'^' | b'(' | b'+');
         let tone = matches!(pair[1], b'\'' | b'`' | b'?' | b'~' | b'.') && i + 2 < bytes.len();
-        vowel && (modifier || tone)
+        is_vowel(pair[0]) && (modifier || tone)
     })
+}
+
+fn is_vowel(b: u8) -> bool {
+    matches!(b.to_ascii_lowercase(), b'a' | b'e' | b'i' | b'o' | b'u' | b'y')
+}
+
+/// A VIQR modifier (`^ ( +`) or tone (`' \` ? ~ .`) mark.
+fn is_viqr_mark(b: u8) -> bool {
+    matches!(b, b'^' | b'(' | b'+' | b'\'' | b'`' | b'?' | b'~' | b'.')
 }
 
 /// `text` without diacritics, lower case.

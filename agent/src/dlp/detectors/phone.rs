@@ -4,7 +4,7 @@
 
 use super::super::data::{FIXED, LEGACY_MOBILE, MOBILE, class};
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, continues, digits, kind, mst_valid, regex, stretches};
+use super::{Scan, continues, digits, is_word, kind, mst_valid, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Phone {
@@ -31,6 +31,12 @@ impl Phone {
         // `0` and nine digits at least, with `+`, brackets and separators.
         let class = kind::DIGIT | kind::SPACE | kind::DOT | kind::DASH | kind::SIGN;
         for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 10) {
+            // Every number opens with `+` or with a `0` that starts a word: most stretches of
+            // logs and lists (dates, amounts, other identifiers) have neither.
+            let opens = |p: usize| haystack[p] == b'+' || (haystack[p] == b'0' && starts_word(haystack, p));
+            if !(start..haystack.len()).any(opens) {
+                continue;
+            }
             let mut from = start;
             while let Some(caps) = self.number.captures_at(haystack, from) {
                 let Some(whole) = caps.get(0) else { break };
@@ -73,6 +79,11 @@ impl Phone {
         for (start, haystack) in
             stretches(scan.bytes(), scan.runs, kind::DIGIT | kind::SPACE | kind::DOT | kind::DASH, 11)
         {
+            // Every old mobile number is a word that opens with `01`.
+            let opens = |p: usize| haystack[p..].starts_with(b"01") && starts_word(haystack, p);
+            if !(start..haystack.len()).any(opens) {
+                continue;
+            }
             let mut from = start;
             while let Some(m) = self.legacy.find_at(haystack, from) {
                 legacy.push((m.range(), digits(m.as_bytes())));
@@ -89,6 +100,11 @@ impl Phone {
             scan.emit(DetectorId::Phone, value, confidence, range.start);
         }
     }
+}
+
+/// Whether a word starts at `at`: `\b` before a word character.
+fn starts_word(bytes: &[u8], at: usize) -> bool {
+    !is_word(at.checked_sub(1).and_then(|p| bytes.get(p)))
 }
 
 /// The 10-digit number an 11-digit pre-2018 mobile number became.
