@@ -468,17 +468,26 @@ pub(crate) fn strip_fold_into(text: &str, out: &mut String) {
         out[start..].make_ascii_lowercase();
         return;
     }
-    for c in text.chars() {
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else if let Some(base) = vietnamese_base(c) {
-            out.push(base);
-        } else {
-            decompose_canonical(c, |d| {
-                if !('\u{0300}'..='\u{036F}').contains(&d) {
-                    out.push(fold_char(d));
-                }
-            });
+    out.reserve(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        // ASCII a stretch at a time, the rest a character at a time.
+        let ascii = rest.bytes().position(|b| !b.is_ascii()).unwrap_or(rest.len());
+        let start = out.len();
+        out.push_str(&rest[..ascii]);
+        out[start..].make_ascii_lowercase();
+        rest = &rest[ascii..];
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            match vietnamese_base(c) {
+                Some(base) => out.push(base),
+                None => decompose_canonical(c, |d| {
+                    if !('\u{0300}'..='\u{036F}').contains(&d) {
+                        out.push(fold_char(d));
+                    }
+                }),
+            }
+            rest = chars.as_str();
         }
     }
 }

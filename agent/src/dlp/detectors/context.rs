@@ -29,8 +29,7 @@ impl Context {
         thread_local! {
             static BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
         }
-        let from = text[..start].char_indices().rev().nth(self.window.saturating_sub(1)).map_or(0, |(i, _)| i);
-        let to = text[end..].char_indices().nth(self.window).map_or(text.len(), |(i, _)| end + i);
+        let (from, to) = window(text, start, end, self.window);
         BUFFER.with_borrow_mut(|folded| {
             folded.clear();
             canon::strip_fold_into(&text[from..to], folded);
@@ -62,10 +61,36 @@ impl Context {
     }
 }
 
+/// The byte range of `text` from `chars` characters before `start` to `chars` characters
+/// after `end` (or the text's ends). Characters are counted by their first bytes (all but
+/// 0x80–0xBF), without decoding them.
+fn window(text: &str, start: usize, end: usize, chars: usize) -> (usize, usize) {
+    let bytes = text.as_bytes();
+    let first = |b: &u8| !(0x80..0xC0).contains(b);
+    let before = bytes[..start].iter().rev().enumerate().filter(|(_, b)| first(b)).nth(chars.saturating_sub(1));
+    let after = bytes[end..].iter().enumerate().filter(|(_, b)| first(b)).nth(chars);
+    (before.map_or(0, |(back, _)| start - back - 1), after.map_or(text.len(), |(at, _)| end + at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use aho_corasick::AhoCorasick;
+
+    #[test]
+    fn windows_count_characters() {
+        let text = "Số CCCD: 056012345678, điện thoại 0912 345 678 — Nguyễn Văn Ánh";
+        let offsets: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+        for &start in &offsets {
+            for &end in offsets.iter().filter(|&&e| e >= start) {
+                for chars in [0_usize, 1, 3, 40] {
+                    let from = text[..start].char_indices().rev().nth(chars.saturating_sub(1)).map_or(0, |(i, _)| i);
+                    let to = text[end..].char_indices().nth(chars).map_or(text.len(), |(i, _)| end + i);
+                    assert_eq!(window(text, start, end, chars), (from, to), "{start}..{end} ±{chars}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn stepping_the_dfa_finds_what_an_overlapping_search_finds() {
