@@ -641,6 +641,12 @@ mod tests {
         }
     }
 
+    /// A piece picked by a linear congruential generator: the same texts on every run.
+    fn pick<'a>(seed: &mut u64, pieces: &[&'a str]) -> &'a str {
+        *seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        pieces[(*seed >> 33) as usize % pieces.len()]
+    }
+
     #[test]
     fn copied_stretches_and_normalised_runs_make_nfkc() {
         // Pieces that take each path: copied ASCII and precomposed letters, runs that open
@@ -667,8 +673,7 @@ mod tests {
         for _ in 0..2000 {
             let mut text = String::new();
             for _ in 0..12 {
-                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+                text.push_str(pick(&mut seed, &pieces));
             }
             let canonical = canonical(&text);
             assert_eq!(canonical.text, text.nfkc().collect::<String>(), "{text:?}");
@@ -699,8 +704,7 @@ mod tests {
         for round in 0..20 {
             let mut text = String::new();
             while text.len() < 3 * BLOCK + round * 97 {
-                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+                text.push_str(pick(&mut seed, &pieces));
             }
             let bytes = text.as_bytes();
             let mapped: String = text
