@@ -184,6 +184,8 @@ pub struct Extractor {
     limits: Limits,
     isolation: Isolation,
     cache: Mutex<Cache>,
+    /// Whether each thread keeps its read buffer between documents ([`KEEP_BUFFER`]).
+    keep_buffers: bool,
 }
 
 /// Documents whose scan results are kept; an entry is a few hundred bytes.
@@ -193,10 +195,11 @@ const CACHE_ENTRIES: usize = 4096;
 /// the CPU's cache.
 const READ_CHUNK: u64 = 256 << 10;
 
-/// Capacity of the read buffer a thread keeps between documents. Buffers of a MiB or more get a
-/// mapping of their own (see `heap`), so a buffer freed after every document costs the next
-/// one page faults and zeroing for every byte it reads; keeping it spares that. Beyond this a
-/// buffer is released, so one huge file does not stay resident in a thread for good.
+/// Capacity of the read buffer a thread keeps between documents, when the extractor keeps
+/// them ([`Extractor::keeping_read_buffers`]). Buffers of a MiB or more get a mapping of their
+/// own (see `heap`), so a buffer freed after every document costs the next one page faults and
+/// zeroing for every byte it reads; keeping it spares that. Beyond this a buffer is released,
+/// so one huge file does not stay resident in a thread for good.
 const KEEP_BUFFER: usize = 16 << 20;
 
 thread_local! {
@@ -212,7 +215,15 @@ impl Extractor {
     }
 
     pub fn with_isolation(limits: Limits, isolation: Isolation) -> Extractor {
-        Extractor { limits, isolation, cache: Mutex::new(Cache::new(CACHE_ENTRIES)) }
+        Extractor { limits, isolation, cache: Mutex::new(Cache::new(CACHE_ENTRIES)), keep_buffers: false }
+    }
+
+    /// Keeps each scanning thread's read buffer between documents: for a batch of files read
+    /// one after another (`scan --dlp`). The running agent, which scans now and then and must
+    /// stay small between, does not.
+    pub fn keeping_read_buffers(mut self) -> Extractor {
+        self.keep_buffers = true;
+        self
     }
 
     pub fn limits(&self) -> &Limits {
@@ -257,6 +268,9 @@ impl Extractor {
     /// this process; anything to parse goes to the child as [`Isolation`] says, and a file
     /// over [`Limits::max_input_bytes`] takes the path that reports it, unread.
     pub fn scan_document(&self, set: &DetectorSet, path: &Path) -> std::io::Result<DocumentResult> {
+        if !self.keep_buffers {
+            return self.scan_read(set, path, &mut Vec::new());
+        }
         let mut buffer = READ_BUFFER.take();
         let result = self.scan_read(set, path, &mut buffer);
         buffer.clear();

@@ -597,9 +597,10 @@ fn scan_document_caches_by_content_hash() {
 }
 
 /// An extractor whose child cannot start: whatever reaches the child fails, so a document
-/// scanned without a verdict was scanned in-process.
+/// scanned without a verdict was scanned in-process. It keeps its read buffers, as `scan`'s
+/// does, so documents read one after another share one.
 fn childless(limits: Limits, dir: &std::path::Path) -> Extractor {
-    Extractor::with_isolation(limits, Isolation::Child { helper: dir.join("no-such-helper") })
+    Extractor::with_isolation(limits, Isolation::Child { helper: dir.join("no-such-helper") }).keeping_read_buffers()
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -713,4 +714,19 @@ fn mutated_documents_end_with_parts_or_verdicts() {
             }
         }
     }
+}
+
+#[test]
+fn only_an_extractor_that_keeps_read_buffers_keeps_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let set = set();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "xin chào ".repeat(200_000)).expect("write");
+    // Tests run on threads of their own, so this thread's buffer is this test's.
+    let running_agent = Extractor::with_isolation(Limits::default(), Isolation::InProcess);
+    running_agent.scan_document(&set, &text).expect("scan");
+    assert_eq!(READ_BUFFER.take().capacity(), 0, "the running agent keeps no buffer");
+    childless(Limits::default(), dir.path()).scan_document(&set, &text).expect("scan");
+    let kept = READ_BUFFER.take();
+    assert!(kept.is_empty() && kept.capacity() > 1_800_000, "a batch scan keeps its buffer: {}", kept.capacity());
 }
