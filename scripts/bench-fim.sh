@@ -83,17 +83,16 @@ disk_read() {
     echo "$total"
 }
 
+# wait_quiet (scripts/bench-timed.sh): the same wait for a quiet machine as the other benches.
+. scripts/bench-timed.sh
+
 # timed LABEL MODE NAME CMD... : runs CMD under /usr/bin/time -v, after dropping the cache
 # (MODE cold) or reading $WARM_TREE (MODE warm), and appends label, mode, wall s, user s,
 # sys s, peak RSS KiB, load, exit status and MB read from disk to $ROWS.
 timed() {
     local label=$1 mode=$2 name=$3
     shift 3
-    local waited=0
-    while awk -v q="$QUIET_LOAD" '{exit !($1 >= q)}' /proc/loadavg && [ "$waited" -lt "$QUIET_WAIT" ]; do
-        sleep 5
-        waited=$((waited + 5))
-    done
+    wait_quiet
     # Cold: nothing cached. Warm: everything read just before (this VM may page out file
     # pages nobody touched for a while, so a warm-up long before is not enough).
     if [ "$mode" = cold ]; then drop_caches; else warm_up "$WARM_TREE"; fi
