@@ -195,11 +195,13 @@ fn digits_end(bytes: &[u8], start: usize) -> usize {
 }
 
 /// The stretches of `bytes` a pattern's matches can lie in: maximal runs of bytes of the
-/// kinds `class` names ([`kind`], digits among them) holding at least `min_digits` digits, each as its start
-/// and the haystack to search from there — `bytes` up to and including the byte after the run.
-/// `runs` are where the digit runs of `bytes` start ([`digit_runs`]).
+/// kinds `class` names ([`kind`], digits among them) holding at least `min_digits` digits and
+/// a byte of each kind `needs` names, each as its start and the haystack to search from
+/// there — `bytes` up to and including the byte after the run. `runs` are where the digit
+/// runs of `bytes` start ([`digit_runs`]).
 ///
-/// For a pattern whose every match is made of such bytes and holds that many digits, the
+/// For a pattern whose every match is made of such bytes and holds that many digits and
+/// those kinds (a plate's series letter: most stretches are numbers alone), the
 /// matches found by searching each stretch from its start (`find_at`, `captures_at`) are
 /// exactly those of a search of the whole text: no match crosses a run's ends, and each
 /// search sees the text on both sides of its run, so `\b` reads as it would there. Going from
@@ -209,6 +211,7 @@ fn stretches<'t>(
     runs: &'t [usize],
     class: u8,
     min_digits: usize,
+    needs: u8,
 ) -> impl Iterator<Item = (usize, &'t [u8])> {
     let in_class = move |b: u8| kind::OF[usize::from(b)] & class != 0;
     let mut from = 0;
@@ -220,14 +223,17 @@ fn stretches<'t>(
             }
             // No digit lies between `from` and `digit`; the byte before `from` is not in the class.
             let start = bytes[from..digit].iter().rposition(|&b| !in_class(b)).map_or(from, |p| from + p + 1);
+            let mut kinds = bytes[start..digit].iter().fold(0, |kinds, &b| kinds | kind::OF[usize::from(b)]);
             let mut end = digit;
             let mut digits = 0;
             while let Some(&b) = bytes.get(end).filter(|&&b| in_class(b)) {
-                digits += usize::from(kind::OF[usize::from(b)] & kind::DIGIT);
+                let of = kind::OF[usize::from(b)];
+                digits += usize::from(of & kind::DIGIT);
+                kinds |= of;
                 end += 1;
             }
             from = (end + 1).min(bytes.len());
-            if digits >= min_digits {
+            if digits >= min_digits && kinds & needs == needs {
                 return Some((start, &bytes[..from]));
             }
         }
@@ -280,22 +286,29 @@ mod tests {
             912-345-678 0084 912345678 HS4010123456789, HS 4 01 0123456789 79A-123.45 51F1 2345 B1234567 \
             0123.456.7890 a0912345678 9 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6";
         use kind::{CAPITAL, DASH, DIGIT, DOT, SIGN, SPACE};
-        let cases: [(&str, u8, usize); 5] = [
-            (r"\b(?:[0-9][ \-]?){15,18}[0-9]\b", DIGIT | SPACE | DASH, 16),
-            (r"(?:(?:\+|\b00)84[ .\-]?\(?0?\)?|\b0)((?:[ .\-]?[0-9]){9,10})\b", DIGIT | SPACE | DOT | DASH | SIGN, 10),
-            (r"\b([A-Z]{2}) ?([1-5]) ?([0-9]{2}) ?([0-9]{10})\b", CAPITAL | DIGIT | SPACE, 13),
+        let cases: [(&str, u8, usize, u8); 5] = [
+            (r"\b(?:[0-9][ \-]?){15,18}[0-9]\b", DIGIT | SPACE | DASH, 16, 0),
+            (
+                r"(?:(?:\+|\b00)84[ .\-]?\(?0?\)?|\b0)((?:[ .\-]?[0-9]){9,10})\b",
+                DIGIT | SPACE | DOT | DASH | SIGN,
+                10,
+                0,
+            ),
+            (r"\b([A-Z]{2}) ?([1-5]) ?([0-9]{2}) ?([0-9]{10})\b", CAPITAL | DIGIT | SPACE, 13, CAPITAL),
             (
                 r"\b([1-9][0-9])[ \-]?([A-Z]{1,2}[0-9]?)[ \-]?([0-9]{3}\.?[0-9]{2}|[0-9]{4})\b",
                 CAPITAL | DIGIT | SPACE | DASH | DOT,
                 6,
+                CAPITAL,
             ),
-            (r"\b[A-Z][0-9]{7}\b", CAPITAL | DIGIT, 7),
+            (r"\b[A-Z][0-9]{7}\b", CAPITAL | DIGIT, 7, CAPITAL),
         ];
-        for (pattern, class, min_digits) in cases {
+        for (pattern, class, min_digits, needs) in cases {
             let re = regex(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
             let whole: Vec<_> = re.find_iter(text.as_bytes()).map(|m| m.range()).collect();
             let mut stretched = Vec::new();
-            for (start, haystack) in stretches(text.as_bytes(), &digit_runs(text.as_bytes()), class, min_digits) {
+            for (start, haystack) in stretches(text.as_bytes(), &digit_runs(text.as_bytes()), class, min_digits, needs)
+            {
                 let mut from = start;
                 while let Some(m) = re.find_at(haystack, from) {
                     stretched.push(m.range());

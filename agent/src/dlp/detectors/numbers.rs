@@ -72,11 +72,7 @@ impl Numbers {
         let mut found = Vec::new();
         // Two capitals, then thirteen digits, with spaces.
         let class = kind::CAPITAL | kind::DIGIT | kind::SPACE;
-        for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 13) {
-            // Every code opens with its group's two capitals: most stretches are numbers alone.
-            if !haystack[start..].iter().any(u8::is_ascii_uppercase) {
-                continue;
-            }
+        for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 13, kind::CAPITAL) {
             let mut from = start;
             while let Some(m) = self.bhyt.find_at(haystack, from) {
                 from = m.end();

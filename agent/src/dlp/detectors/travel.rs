@@ -27,11 +27,7 @@ impl Travel {
         let mut passports = Vec::new();
         // A capital and seven digits.
         let class = kind::CAPITAL | kind::DIGIT;
-        for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 7) {
-            // A passport number opens with a capital: most stretches are numbers alone.
-            if !haystack[start..].iter().any(u8::is_ascii_uppercase) {
-                continue;
-            }
+        for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 7, kind::CAPITAL) {
             let mut from = start;
             while let Some(m) = self.passport.find_at(haystack, from) {
                 passports.push(m.range());
