@@ -324,7 +324,7 @@ fn is_precomposed_below_0200(code: u32) -> bool {
 
 /// A precomposed letter of the Vietnamese alphabet: NFC and NFKC as it stands, no combining
 /// class, nothing [`map_special`] changes — so a run of them needs no normalisation.
-const fn is_precomposed_vietnamese(c: char) -> bool {
+pub(crate) const fn is_precomposed_vietnamese(c: char) -> bool {
     matches!(c,
         'À'..='Ã' | 'È'..='Ê' | 'Ì' | 'Í' | 'Ò'..='Õ' | 'Ù' | 'Ú' | 'Ý'
         | 'à'..='ã' | 'è'..='ê' | 'ì' | 'í' | 'ò'..='õ' | 'ù' | 'ú' | 'ý'

@@ -338,7 +338,7 @@ const VIETNAMESE_LETTERS: &str = "àáảãạăằắẳẵặâầấẩẫậ
 /// Latin-1 characters that are letters of Unicode Vietnamese text too: a run of Windows-1252
 /// characters is only taken for legacy text when it holds some other high character.
 fn is_latin1_vietnamese(c: char) -> bool {
-    matches!(c, 'À'..='Ã' | 'È'..='Ê' | 'Ì' | 'Í' | 'Ò'..='Õ' | 'Ù' | 'Ú' | 'Ý' | 'à'..='ã' | 'è'..='ê' | 'ì' | 'í' | 'ò'..='õ' | 'ù' | 'ú' | 'ý')
+    c <= '\u{FF}' && canon::is_precomposed_vietnamese(c)
 }
 
 fn is_vietnamese_letter(c: char) -> bool {
