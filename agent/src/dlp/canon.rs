@@ -479,16 +479,22 @@ pub(crate) fn strip_fold_into(text: &str, out: &mut String) {
         rest = &rest[ascii..];
         let mut chars = rest.chars();
         if let Some(c) = chars.next() {
-            match vietnamese_base(c) {
-                Some(base) => out.push(base),
-                None => decompose_canonical(c, |d| {
-                    if !('\u{0300}'..='\u{036F}').contains(&d) {
-                        out.push(fold_char(d));
-                    }
-                }),
-            }
+            strip_fold_char(c, |folded| out.push(folded));
             rest = chars.as_str();
         }
+    }
+}
+
+/// Passes the characters `c` folds to ([`strip_fold_into`]) to `push`: none for a combining
+/// diacritic.
+pub(crate) fn strip_fold_char(c: char, mut push: impl FnMut(char)) {
+    match vietnamese_base(c) {
+        Some(base) => push(base),
+        None => decompose_canonical(c, |d| {
+            if !('\u{0300}'..='\u{036F}').contains(&d) {
+                push(fold_char(d));
+            }
+        }),
     }
 }
 

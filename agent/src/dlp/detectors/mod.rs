@@ -33,7 +33,7 @@ mod travel;
 use super::Config;
 use super::finding::{Confidence, DetectorId, Instance, Instances, Sample, ViewKind};
 use super::view::View;
-use context::Context;
+use context::{Context, ViewContext};
 use regex::bytes::{Regex, RegexBuilder};
 
 /// An error building the detectors: only possible if a built-in pattern is broken.
@@ -43,6 +43,8 @@ pub enum BuildError {
     Regex(#[from] regex::Error),
     #[error("DLP keyword automaton: {0}")]
     Keywords(#[from] aho_corasick::BuildError),
+    #[error("DLP keyword automaton: {0}")]
+    KeywordStart(#[from] aho_corasick::MatchError),
 }
 
 pub(crate) fn regex(pattern: &str) -> Result<Regex, regex::Error> {
@@ -78,7 +80,8 @@ impl Identifiers {
     pub(crate) fn scan(&self, view: &View, out: &mut Instances<'_>) {
         let text = view.text();
         let runs = digit_runs(text.as_bytes());
-        let mut scan = Scan { text, runs: &runs, context: &self.context, config: &self.config, kind: view.kind(), out };
+        let mut scan =
+            Scan { text, runs: &runs, context: self.context.of(text), config: &self.config, kind: view.kind(), out };
         self.numbers.scan(&mut scan);
         self.phone.scan(&mut scan);
         self.payment.scan(&mut scan);
@@ -94,7 +97,7 @@ pub(crate) struct Scan<'a, 'b> {
     /// Where the text's maximal runs of ASCII digits start ([`digit_runs`]), which every pattern but the
     /// e-mail address needs: found once rather than by each detector.
     runs: &'a [usize],
-    context: &'a Context,
+    context: ViewContext<'a>,
     config: &'a Config,
     kind: ViewKind,
     out: &'a mut Instances<'b>,
@@ -107,7 +110,7 @@ impl Scan<'_, '_> {
 
     /// Context keyword classes around `start..end`.
     fn context(&self, start: usize, end: usize) -> u16 {
-        self.context.around(self.text, start, end)
+        self.context.around(start, end)
     }
 
     /// Reports `value` at `offset`, sampled [`super::finding::mask`]ed.
