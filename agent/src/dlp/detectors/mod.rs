@@ -79,9 +79,15 @@ impl Identifiers {
 
     pub(crate) fn scan(&self, view: &View, out: &mut Instances<'_>) {
         let text = view.text();
-        let runs = digit_runs(text.as_bytes());
-        let mut scan =
-            Scan { text, runs: &runs, context: self.context.of(text), config: &self.config, kind: view.kind(), out };
+        let stretches = all_stretches(text.as_bytes());
+        let mut scan = Scan {
+            text,
+            stretches: &stretches,
+            context: self.context.of(text),
+            config: &self.config,
+            kind: view.kind(),
+            out,
+        };
         self.numbers.scan(&mut scan);
         self.phone.scan(&mut scan);
         self.payment.scan(&mut scan);
@@ -94,9 +100,9 @@ impl Identifiers {
 /// One view being scanned: its text, the shared context matcher, and where instances go.
 pub(crate) struct Scan<'a, 'b> {
     text: &'a str,
-    /// Where the text's maximal runs of ASCII digits start ([`digit_runs`]), which every pattern but the
-    /// e-mail address needs: found once rather than by each detector.
-    runs: &'a [usize],
+    /// The text's [`Stretch`]es, which every pattern but the e-mail address needs: found once
+    /// rather than by each detector.
+    stretches: &'a [Stretch],
     context: ViewContext<'a>,
     config: &'a Config,
     kind: ViewKind,
@@ -180,16 +186,60 @@ pub(crate) mod kind {
     };
 }
 
-/// Where the maximal runs of ASCII digits in `bytes` start (their ends are a scan away, and
-/// a list of digit-dense text stays half the size without them).
-fn digit_runs(bytes: &[u8]) -> Vec<usize> {
-    let mut runs = Vec::new();
+/// A maximal run of bytes of any [`kind`] that holds [`MIN_DIGITS`] digits at least. Every
+/// pattern but the e-mail address matches within one, so they are found once per view, and
+/// each pattern's own [`stretches`] are taken from them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Stretch {
+    start: usize,
+    end: usize,
+    digits: usize,
+    /// The kinds of its bytes, as [`kind`] bits.
+    kinds: u8,
+}
+
+/// The fewest digits a pattern searched in stretches holds (a plate's); the many shorter
+/// runs of digits in logs (addresses, times) are not kept.
+const MIN_DIGITS: usize = 6;
+
+/// The [`Stretch`]es of `bytes`, in order.
+fn all_stretches(bytes: &[u8]) -> Vec<Stretch> {
+    let mut all = Vec::new();
     let mut from = 0;
-    while let Some(start) = next_digit(bytes, from) {
-        runs.push(start);
-        from = digits_end(bytes, start);
+    while let Some(digit) = next_digit(bytes, from) {
+        let stretch = stretch_at(bytes, from, digit, |of| of != 0);
+        from = stretch.end;
+        if stretch.digits >= MIN_DIGITS {
+            all.push(stretch);
+        }
     }
-    runs
+    all
+}
+
+/// The maximal run around the digit at `digit` of bytes whose kinds `within` accepts, not
+/// reaching back before `from`.
+fn stretch_at(bytes: &[u8], from: usize, digit: usize, within: impl Fn(u8) -> bool) -> Stretch {
+    let of = |b: &u8| kind::OF[usize::from(*b)];
+    let start = bytes[from..digit].iter().rposition(|b| !within(of(b))).map_or(from, |p| from + p + 1);
+    let mut kinds = bytes[start..digit].iter().fold(0, |kinds, b| kinds | of(b));
+    let mut end = digit;
+    let mut digits = 0;
+    while let Some(kind) = bytes.get(end).map(of).filter(|&kind| within(kind)) {
+        digits += usize::from(kind & kind::DIGIT);
+        kinds |= kind;
+        end += 1;
+    }
+    Stretch { start, end, digits, kinds }
+}
+
+/// The maximal runs of ASCII digits in `bytes`, as their starts and ends.
+fn digit_runs(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let start = next_digit(bytes, from)?;
+        from = digits_end(bytes, start);
+        Some((start, from))
+    })
 }
 
 /// The end of the run of ASCII digits at `start`.
@@ -200,47 +250,49 @@ fn digits_end(bytes: &[u8], start: usize) -> usize {
 /// The stretches of `bytes` a pattern's matches can lie in: maximal runs of bytes of the
 /// kinds `class` names ([`kind`], digits among them) holding at least `min_digits` digits and
 /// a byte of each kind `needs` names, each as its start and the haystack to search from
-/// there — `bytes` up to and including the byte after the run. `runs` are where the digit
-/// runs of `bytes` start ([`digit_runs`]).
+/// there — `bytes` up to and including the byte after the run. `all` are the stretches of
+/// bytes of any kind ([`all_stretches`]), and `min_digits` is [`MIN_DIGITS`] at least: most
+/// are the pattern's own stretch or too short to hold one, and only the others are split
+/// where a byte of another kind lies.
 ///
 /// For a pattern whose every match is made of such bytes and holds that many digits and
 /// those kinds (a plate's series letter: most stretches are numbers alone), the
 /// matches found by searching each stretch from its start (`find_at`, `captures_at`) are
 /// exactly those of a search of the whole text: no match crosses a run's ends, and each
 /// search sees the text on both sides of its run, so `\b` reads as it would there. Going from
-/// digit run to digit run costs much less than a regex pass, whose prefilter stops at each one.
+/// stretch to stretch costs much less than a regex pass, whose prefilter stops at each digit.
 fn stretches<'t>(
     bytes: &'t [u8],
-    runs: &'t [usize],
+    all: &'t [Stretch],
     class: u8,
     min_digits: usize,
     needs: u8,
 ) -> impl Iterator<Item = (usize, &'t [u8])> {
-    let in_class = move |b: u8| kind::OF[usize::from(b)] & class != 0;
-    let mut from = 0;
-    let mut runs = runs.iter();
+    debug_assert!(min_digits >= MIN_DIGITS, "shorter stretches are not kept");
+    let haystack = move |end: usize| &bytes[..(end + 1).min(bytes.len())];
+    let qualifies = move |stretch: &Stretch| stretch.digits >= min_digits && stretch.kinds & needs == needs;
+    let mut all = all.iter().filter(move |stretch| qualifies(stretch));
+    // A stretch being split, and where in it to go on.
+    let mut splitting: Option<(Stretch, usize)> = None;
     std::iter::from_fn(move || {
-        for &digit in runs.by_ref() {
-            if digit < from {
-                continue;
+        loop {
+            if let Some((outer, from)) = splitting.as_mut() {
+                let within = &bytes[..outer.end];
+                while let Some(digit) = next_digit(within, *from) {
+                    let stretch = stretch_at(within, *from, digit, |kind| kind & class != 0);
+                    *from = stretch.end + 1;
+                    if qualifies(&stretch) {
+                        return Some((stretch.start, haystack(stretch.end)));
+                    }
+                }
+                splitting = None;
             }
-            // No digit lies between `from` and `digit`; the byte before `from` is not in the class.
-            let start = bytes[from..digit].iter().rposition(|&b| !in_class(b)).map_or(from, |p| from + p + 1);
-            let mut kinds = bytes[start..digit].iter().fold(0, |kinds, &b| kinds | kind::OF[usize::from(b)]);
-            let mut end = digit;
-            let mut digits = 0;
-            while let Some(&b) = bytes.get(end).filter(|&&b| in_class(b)) {
-                let of = kind::OF[usize::from(b)];
-                digits += usize::from(of & kind::DIGIT);
-                kinds |= of;
-                end += 1;
+            let stretch = *all.next()?;
+            if stretch.kinds & !class == 0 {
+                return Some((stretch.start, haystack(stretch.end)));
             }
-            from = (end + 1).min(bytes.len());
-            if digits >= min_digits && kinds & needs == needs {
-                return Some((start, &bytes[..from]));
-            }
+            splitting = Some((stretch, stretch.start));
         }
-        None
     })
 }
 
@@ -310,7 +362,8 @@ mod tests {
             let re = regex(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
             let whole: Vec<_> = re.find_iter(text.as_bytes()).map(|m| m.range()).collect();
             let mut stretched = Vec::new();
-            for (start, haystack) in stretches(text.as_bytes(), &digit_runs(text.as_bytes()), class, min_digits, needs)
+            for (start, haystack) in
+                stretches(text.as_bytes(), &all_stretches(text.as_bytes()), class, min_digits, needs)
             {
                 let mut from = start;
                 while let Some(m) = re.find_at(haystack, from) {
@@ -321,6 +374,43 @@ mod tests {
             assert!(!whole.is_empty(), "{pattern}");
             assert_eq!(stretched, whole, "{pattern}");
         }
+    }
+
+    #[test]
+    fn stretches_are_the_maximal_runs_of_a_class_that_qualify() {
+        use kind::{CAPITAL, DASH, DIGIT, DOT, SIGN, SPACE};
+        let text = "Lô 12-A 79A-123.45 (+84) 912.345.678, 4111 1111-1111 1111; HS4010123456789 B1234567 \
+            10.0.0.1 - - [27/Nov/2026:10:00:00 +0700] \"GET /a?id=0912345678 HTTP/1.1\" 200 5120 9 1 2 3 AB CD 12";
+        let bytes = text.as_bytes();
+        let all = all_stretches(bytes);
+        // Every byte of a kind next to a digit, walked one class at a time.
+        let reference = |class: u8, min_digits: usize, needs: u8| {
+            let mut found = Vec::new();
+            let mut at = 0;
+            while at < bytes.len() {
+                let end = at + bytes[at..].iter().take_while(|&&b| kind::OF[usize::from(b)] & class != 0).count();
+                let kinds = bytes[at..end].iter().fold(0, |kinds, &b| kinds | kind::OF[usize::from(b)]);
+                let digits = bytes[at..end].iter().filter(|b| b.is_ascii_digit()).count();
+                if digits > 0 && digits >= min_digits && kinds & needs == needs {
+                    found.push((at, (end + 1).min(bytes.len())));
+                }
+                at = end + 1;
+            }
+            found
+        };
+        let classes = [DIGIT, DIGIT | SPACE | DASH, DIGIT | SPACE | DOT | DASH | SIGN, CAPITAL | DIGIT, !0];
+        for class in classes.into_iter().chain(classes.map(|c| c | CAPITAL)) {
+            for min_digits in [MIN_DIGITS, 10, 16] {
+                for needs in [0, CAPITAL, DOT, SPACE | DASH] {
+                    let found: Vec<_> =
+                        stretches(bytes, &all, class, min_digits, needs).map(|(at, h)| (at, h.len())).collect();
+                    assert_eq!(found, reference(class, min_digits, needs), "{class:#b} {min_digits} {needs:#b}");
+                }
+            }
+        }
+        let runs: Vec<_> = digit_runs(bytes).map(|(start, end)| &text[start..end]).collect();
+        let expected: Vec<_> = text.split(|c: char| !c.is_ascii_digit()).filter(|r| !r.is_empty()).collect();
+        assert_eq!(runs, expected);
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl Phone {
         let mut found = Vec::new();
         // `0` and nine digits at least, with `+`, brackets and separators.
         let class = kind::DIGIT | kind::SPACE | kind::DOT | kind::DASH | kind::SIGN;
-        for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 10, 0) {
+        for (start, haystack) in stretches(scan.bytes(), scan.stretches, class, 10, 0) {
             // Every number opens with `+` or with a `0` that starts a word: most stretches of
             // logs and lists (dates, amounts, other identifiers) have neither.
             let opens = |p: usize| haystack[p] == b'+' || (haystack[p] == b'0' && starts_word(haystack, p));
@@ -76,7 +76,7 @@ impl Phone {
         // Eleven digits with separators.
         let mut legacy = Vec::new();
         for (start, haystack) in
-            stretches(scan.bytes(), scan.runs, kind::DIGIT | kind::SPACE | kind::DOT | kind::DASH, 11, 0)
+            stretches(scan.bytes(), scan.stretches, kind::DIGIT | kind::SPACE | kind::DOT | kind::DASH, 11, 0)
         {
             // Every old mobile number is a word that opens with `01`.
             let opens = |p: usize| haystack[p..].starts_with(b"01") && starts_word(haystack, p);

@@ -20,7 +20,7 @@ impl Plate {
         let mut found = Vec::new();
         // Six digits at least, capitals, spaces, dashes and a dot.
         let class = kind::CAPITAL | kind::DIGIT | kind::SPACE | kind::DASH | kind::DOT;
-        for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 6, kind::CAPITAL) {
+        for (start, haystack) in stretches(scan.bytes(), scan.stretches, class, 6, kind::CAPITAL) {
             let mut from = start;
             while let Some(m) = self.plate.find_at(haystack, from) {
                 from = m.end();

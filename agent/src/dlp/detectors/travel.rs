@@ -27,7 +27,7 @@ impl Travel {
         let mut passports = Vec::new();
         // A capital and seven digits.
         let class = kind::CAPITAL | kind::DIGIT;
-        for (start, haystack) in stretches(scan.bytes(), scan.runs, class, 7, kind::CAPITAL) {
+        for (start, haystack) in stretches(scan.bytes(), scan.stretches, class, 7, kind::CAPITAL) {
             let mut from = start;
             while let Some(m) = self.passport.find_at(haystack, from) {
                 passports.push(m.range());
