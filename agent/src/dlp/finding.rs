@@ -2,6 +2,7 @@
 //! confidence, a location and at most a masked sample — never matched content (spec §1, §9.4).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
@@ -274,11 +275,11 @@ pub struct Finding {
 }
 
 /// One match, before aggregation. `value` is the normalised matched value, kept only until
-/// the aggregator hashes it.
+/// the aggregator hashes it: mostly a piece of the view's text, borrowed.
 #[derive(Debug)]
-pub(crate) struct Instance {
+pub(crate) struct Instance<'v> {
     pub(crate) detector: DetectorId,
-    pub(crate) value: String,
+    pub(crate) value: Cow<'v, str>,
     pub(crate) confidence: Confidence,
     pub(crate) level: Option<SecrecyLevel>,
     pub(crate) sample: Sample,
@@ -346,7 +347,7 @@ impl<'a> Instances<'a> {
         Instances { aggregator, view }
     }
 
-    pub(crate) fn push(&mut self, instance: Instance) {
+    pub(crate) fn push(&mut self, instance: Instance<'_>) {
         let view = self.view;
         self.aggregator.add(instance, |offset| view.locate(offset));
     }
@@ -356,13 +357,14 @@ impl<'a> Instances<'a> {
 #[derive(Default)]
 pub(crate) struct Aggregator {
     hasher: RandomState,
-    entries: HashMap<DetectorId, Entry>,
+    /// A few detectors find something in an object: looked through rather than hashed.
+    entries: Vec<Entry>,
 }
 
 impl Aggregator {
     /// Adds an instance; `locate` gives its location and is called only when the instance
     /// becomes the one reported.
-    pub(crate) fn add(&mut self, instance: Instance, locate: impl FnOnce(usize) -> Location) {
+    pub(crate) fn add(&mut self, instance: Instance<'_>, locate: impl FnOnce(usize) -> Location) {
         let key = self.hasher.hash_one(&instance.value);
         let Instance { detector, value, confidence, level, sample, offset, view } = instance;
         let sample = move || match sample {
@@ -370,7 +372,7 @@ impl Aggregator {
             Sample::Masked => Some(mask(&value)),
             Sample::Given(sample) => Some(sample),
         };
-        match self.entries.get_mut(&detector) {
+        match self.entries.iter_mut().find(|entry| entry.best.detector == detector) {
             Some(entry) => {
                 let seen = entry.values.entry(key).or_insert(confidence);
                 *seen = (*seen).max(confidence);
@@ -398,7 +400,7 @@ impl Aggregator {
                 };
                 let mut values = HashMap::default();
                 values.insert(key, confidence);
-                self.entries.insert(detector, Entry { values, best });
+                self.entries.push(Entry { values, best });
             }
         }
     }
@@ -406,7 +408,7 @@ impl Aggregator {
     pub(crate) fn finish(self) -> Vec<Finding> {
         let mut findings: Vec<Finding> = self
             .entries
-            .into_values()
+            .into_iter()
             .map(|entry| {
                 let mut counts = ConfidenceCounts::default();
                 entry.values.values().for_each(|&c| counts.add(c));

@@ -260,7 +260,7 @@ fn phrases(at: &Line<'_>, line: &str, reading: &Reading<'_>, folded: &mut String
         consumed = until;
         out.push(Instance {
             detector: phrase.detector,
-            value: format!("{}\n{}", at.view.part(), at.number),
+            value: format!("{}\n{}", at.view.part(), at.number).into(),
             confidence: confidence.min(reading.cap),
             level,
             sample: Sample::None,

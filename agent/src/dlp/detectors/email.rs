@@ -4,6 +4,7 @@
 use super::super::finding::{Confidence, DetectorId, Sample};
 use super::{Scan, regex};
 use regex::bytes::Regex;
+use std::borrow::Cow;
 
 pub(super) struct Email {
     address: Regex,
@@ -39,7 +40,12 @@ impl Email {
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         let found = self.addresses(scan.bytes());
         for range in found {
-            let value = scan.text[range.clone()].to_ascii_lowercase();
+            let address = &scan.text[range.clone()];
+            let value = if address.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(address.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(address)
+            };
             let Some((local, domain)) = value.split_once('@') else { continue };
             let confidence = if ROLES.contains(&local) { Confidence::Low } else { Confidence::Medium };
             let sample = format!("{}***@{domain}", local.chars().next().unwrap_or('*'));

@@ -35,6 +35,7 @@ use super::finding::{Confidence, DetectorId, Instance, Instances, Sample, ViewKi
 use super::view::View;
 use context::{Context, ViewContext};
 use regex::bytes::{Regex, RegexBuilder};
+use std::borrow::Cow;
 
 /// An error building the detectors: only possible if a built-in pattern is broken.
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +110,7 @@ pub(crate) struct Scan<'a, 'b> {
     out: &'a mut Instances<'b>,
 }
 
-impl Scan<'_, '_> {
+impl<'a> Scan<'a, '_> {
     fn bytes(&self) -> &[u8] {
         self.text.as_bytes()
     }
@@ -120,19 +121,27 @@ impl Scan<'_, '_> {
     }
 
     /// Reports `value` at `offset`, sampled [`super::finding::mask`]ed.
-    fn emit(&mut self, detector: DetectorId, value: String, confidence: Confidence, offset: usize) {
+    fn emit(&mut self, detector: DetectorId, value: impl Into<Cow<'a, str>>, confidence: Confidence, offset: usize) {
         self.emit_sampled(detector, value, confidence, offset, Sample::Masked);
     }
 
     fn emit_sampled(
         &mut self,
         detector: DetectorId,
-        value: String,
+        value: impl Into<Cow<'a, str>>,
         confidence: Confidence,
         offset: usize,
         sample: Sample,
     ) {
-        self.out.push(Instance { detector, value, confidence, level: None, sample, offset, view: self.kind });
+        self.out.push(Instance {
+            detector,
+            value: value.into(),
+            confidence,
+            level: None,
+            sample,
+            offset,
+            view: self.kind,
+        });
     }
 }
 
@@ -312,6 +321,11 @@ fn next_digit(bytes: &[u8], from: usize) -> Option<usize> {
 
 fn digits(bytes: &[u8]) -> String {
     bytes.iter().filter(|b| b.is_ascii_digit()).map(|&b| char::from(b)).collect()
+}
+
+/// The digits of `text`: `text` itself when it has nothing else, as most matches have.
+fn digits_of(text: &str) -> Cow<'_, str> {
+    if text.bytes().all(|b| b.is_ascii_digit()) { Cow::Borrowed(text) } else { Cow::Owned(digits(text.as_bytes())) }
 }
 
 /// MST check digit of the first nine digits (spec §2.3; python-stdnum `vn.mst`), `None` when

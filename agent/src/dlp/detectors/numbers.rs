@@ -10,6 +10,7 @@ use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
 use super::super::finding::{Confidence, DetectorId};
 use super::{Scan, digit_runs, is_digit, is_word, kind, mst_valid, regex, stretches};
 use regex::bytes::Regex;
+use std::borrow::Cow;
 
 pub(super) struct Numbers {
     bhyt: Regex,
@@ -51,14 +52,14 @@ impl Numbers {
             } else {
                 boxed.flush(self, scan);
                 if bounded {
-                    self.candidate(scan, &text[start..end], start, end, true);
+                    self.candidate(scan, Cow::Borrowed(&text[start..end]), start, end, true);
                 }
             }
         }
         boxed.flush(self, scan);
     }
 
-    fn candidate(&self, scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize, contiguous: bool) {
+    fn candidate<'a>(&self, scan: &mut Scan<'a, '_>, number: Cow<'a, str>, start: usize, end: usize, contiguous: bool) {
         match number.len() {
             12 => twelve(scan, number, start, end),
             9 => nine(scan, number, start, end),
@@ -119,7 +120,7 @@ impl Boxed {
             let goes_on = bytes.get(end).is_some_and(|b| BOX_SEPARATORS.contains(b)) && is_digit(bytes.get(end + 1));
             if !goes_on && BOX_LENGTHS.contains(&self.digits.len()) {
                 let number = std::mem::take(&mut self.digits);
-                numbers.candidate(scan, &number, start, end, false);
+                numbers.candidate(scan, Cow::Owned(number), start, end, false);
             }
         }
         *self = Boxed::default();
@@ -127,10 +128,10 @@ impl Boxed {
 }
 
 /// CCCD (or 12-digit CMND, or driver's licence) — spec §2.1.
-fn twelve(scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize) {
+fn twelve<'a>(scan: &mut Scan<'a, '_>, number: Cow<'a, str>, start: usize, end: usize) {
     let context = scan.context(start, end);
     if context & class::GPLX != 0 && context & class::CCCD == 0 {
-        scan.emit(DetectorId::Gplx, number.to_string(), Confidence::Medium, start);
+        scan.emit(DetectorId::Gplx, number, Confidence::Medium, start);
         return;
     }
     let d = number.as_bytes();
@@ -156,23 +157,23 @@ fn twelve(scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize) {
     } else {
         (DetectorId::Cccd, if known { Confidence::Medium } else { Confidence::Low })
     };
-    scan.emit(detector, number.to_string(), confidence, start);
+    scan.emit(detector, number, confidence, start);
 }
 
 /// Old 9-digit CMND, never without context — spec §2.2.
-fn nine(scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize) {
+fn nine<'a>(scan: &mut Scan<'a, '_>, number: Cow<'a, str>, start: usize, end: usize) {
     if scan.context(start, end) & class::CMND != 0 {
-        scan.emit(DetectorId::Cmnd, number.to_string(), Confidence::Medium, start);
+        scan.emit(DetectorId::Cmnd, number, Confidence::Medium, start);
     }
 }
 
 /// MST (with its branch suffix) and BHXH — spec §2.3, §2.5.
-fn ten(scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize, contiguous: bool) {
+fn ten<'a>(scan: &mut Scan<'a, '_>, number: Cow<'a, str>, start: usize, end: usize, contiguous: bool) {
     let branch = if contiguous { branch_suffix(scan.bytes(), end) } else { None };
     let number_end = branch.as_ref().map_or(end, |(_, e)| *e);
     let context = scan.context(start, number_end);
     if context & class::BHXH != 0 && context & class::MST == 0 {
-        scan.emit(DetectorId::Bhxh, number.to_string(), Confidence::Medium, start);
+        scan.emit(DetectorId::Bhxh, number, Confidence::Medium, start);
         return;
     }
     if !mst_valid(number.as_bytes()) {
@@ -192,8 +193,8 @@ fn ten(scan: &mut Scan<'_, '_>, number: &str, start: usize, end: usize, contiguo
         Confidence::Low
     };
     let value = match branch {
-        Some(b) => format!("{number}-{b}"),
-        None => number.to_string(),
+        Some(b) => Cow::Owned(format!("{number}-{b}")),
+        None => number,
     };
     scan.emit(DetectorId::Mst, value, confidence, start);
 }

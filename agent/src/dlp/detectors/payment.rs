@@ -2,7 +2,7 @@
 
 use super::super::data::class;
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, continues, digits, kind, regex, stretches};
+use super::{Scan, continues, digits_of, kind, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Payment {
@@ -31,7 +31,7 @@ impl Payment {
             if continues(scan.bytes(), range.start, range.end, &CARD_SEPARATORS) {
                 continue;
             }
-            let number = digits(&scan.bytes()[range.clone()]);
+            let number = digits_of(&scan.text[range.clone()]);
             if number.len() != 16 && number.len() != 19 {
                 continue;
             }

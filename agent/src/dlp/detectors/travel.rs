@@ -36,7 +36,7 @@ impl Travel {
         }
         for range in passports {
             if scan.context(range.start, range.end) & class::PASSPORT != 0 {
-                let value = scan.text[range.clone()].to_string();
+                let value = &scan.text[range.clone()];
                 scan.emit(DetectorId::Passport, value, Confidence::Medium, range.start);
             }
         }
