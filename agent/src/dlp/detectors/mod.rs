@@ -150,6 +150,11 @@ fn is_word(b: Option<&u8>) -> bool {
     b.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// Whether a word starts at `at`: no word character comes before it.
+fn starts_word(bytes: &[u8], at: usize) -> bool {
+    !is_word(at.checked_sub(1).and_then(|p| bytes.get(p)))
+}
+
 fn is_digit(b: Option<&u8>) -> bool {
     b.is_some_and(u8::is_ascii_digit)
 }

@@ -4,7 +4,7 @@
 
 use super::super::data::{FIXED, LEGACY_MOBILE, MOBILE, class};
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, continues, digits, is_word, kind, mst_valid, regex, stretches};
+use super::{Scan, continues, digits, kind, mst_valid, regex, starts_word, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Phone {
@@ -116,10 +116,6 @@ impl Phone {
 }
 
 /// Whether a word starts at `at`: `\b` before a word character.
-fn starts_word(bytes: &[u8], at: usize) -> bool {
-    !is_word(at.checked_sub(1).and_then(|p| bytes.get(p)))
-}
-
 /// The 10-digit number an 11-digit pre-2018 mobile number became.
 fn modern_number(old: &str) -> Option<String> {
     let prefix = old.get(..4)?;

@@ -4,8 +4,9 @@
 
 use super::super::data::{PLATE_GAPS, class};
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, kind, regex, stretches};
+use super::{Scan, Stretch, is_digit, kind, regex, stretches};
 use regex::bytes::Regex;
+use std::ops::Range;
 
 pub(super) struct Plate {
     plate: Regex,
@@ -17,19 +18,11 @@ impl Plate {
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
-        let mut found = Vec::new();
-        // Six digits at least, capitals, spaces, dashes and a dot.
-        let class = kind::CAPITAL | kind::DIGIT | kind::SPACE | kind::DASH | kind::DOT;
-        for (start, haystack) in stretches(scan.bytes(), scan.stretches, class, 6, kind::CAPITAL) {
-            let mut from = start;
-            while let Some(m) = self.plate.find_at(haystack, from) {
-                from = m.end();
-                // Every match opens with the two digits of its locality.
-                let locality = m.as_bytes();
-                found.push((m.range(), (locality[0] - b'0') * 10 + (locality[1] - b'0')));
-            }
-        }
-        for (range, locality) in found {
+        let found = self.plates(scan.bytes(), scan.stretches);
+        for range in found {
+            // Every match opens with the two digits of its locality.
+            let locality = &scan.bytes()[range.start..range.start + 2];
+            let locality = (locality[0] - b'0') * 10 + (locality[1] - b'0');
             if locality < 11 || PLATE_GAPS.contains(&locality) {
                 continue;
             }
@@ -45,6 +38,54 @@ impl Plate {
             };
             let value: String = scan.text[range.clone()].chars().filter(char::is_ascii_alphanumeric).collect();
             scan.emit(DetectorId::Plate, value, confidence, range.start);
+        }
+    }
+
+    /// The plates in `bytes`, whose [`Stretch`]es are `all`: what the regex finds in the whole text.
+    fn plates(&self, bytes: &[u8], all: &[Stretch]) -> Vec<Range<usize>> {
+        let mut found = Vec::new();
+        // Six digits at least, capitals, spaces, dashes and a dot.
+        let class = kind::CAPITAL | kind::DIGIT | kind::SPACE | kind::DASH | kind::DOT;
+        for (start, haystack) in stretches(bytes, all, class, 6, kind::CAPITAL) {
+            // Every plate has two digits and then, past a space or dash perhaps, a capital:
+            // the capitals of most stretches (order numbers, log levels) come first.
+            let capital = |p: usize| haystack.get(p).is_some_and(u8::is_ascii_uppercase);
+            let series = |p: usize| {
+                is_digit(haystack.get(p)) && is_digit(haystack.get(p + 1)) && {
+                    let sep = haystack.get(p + 2).is_some_and(|b| b" -".contains(b));
+                    capital(p + 2) || (sep && capital(p + 3))
+                }
+            };
+            if !(start..haystack.len()).any(series) {
+                continue;
+            }
+            let mut from = start;
+            while let Some(m) = self.plate.find_at(haystack, from) {
+                from = m.end();
+                found.push(m.range());
+            }
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dlp::detectors::all_stretches;
+
+    #[test]
+    fn plates_are_what_the_regex_finds_in_the_whole_text() {
+        let plate = Plate::new().expect("pattern");
+        for text in [
+            "Xe 79A-123.45 và 79-H1 234.56, 51F 12345, 51F1 2345, DH609928755207, 30 AB 1234 X",
+            "INFO 2026 11 27 12 00 A 79A12345 9979A-123.45 79A-12345.6 12-A 123.45 0079A-123.45",
+            "79 A 1234 79-A-1234 79 -A1234 79A 1 2345 79AB1-234.56 79aB-123.45 79A-123.4567",
+        ] {
+            let bytes = text.as_bytes();
+            let whole: Vec<_> = plate.plate.find_iter(bytes).map(|m| m.range()).collect();
+            assert!(!whole.is_empty(), "{text}");
+            assert_eq!(plate.plates(bytes, &all_stretches(bytes)), whole, "{text}");
         }
     }
 }

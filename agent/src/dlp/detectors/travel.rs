@@ -3,8 +3,9 @@
 
 use super::super::data::class;
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, kind, regex, stretches};
+use super::{Scan, Stretch, is_digit, kind, regex, starts_word, stretches};
 use regex::bytes::Regex;
+use std::ops::Range;
 
 pub(super) struct Travel {
     passport: Regex,
@@ -23,17 +24,31 @@ impl Travel {
         })
     }
 
-    pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
-        let mut passports = Vec::new();
+    /// The passport numbers in `bytes`, whose [`Stretch`]es are `all`: what the regex finds in
+    /// the whole text.
+    fn passports(&self, bytes: &[u8], all: &[Stretch]) -> Vec<Range<usize>> {
+        let mut found = Vec::new();
         // A capital and seven digits.
         let class = kind::CAPITAL | kind::DIGIT;
-        for (start, haystack) in stretches(scan.bytes(), scan.stretches, class, 7, kind::CAPITAL) {
+        for (start, haystack) in stretches(bytes, all, class, 7, kind::CAPITAL) {
+            // A number is a capital that starts a word and a digit: not an order number's `DH…`.
+            let opens = |p: usize| {
+                haystack[p].is_ascii_uppercase() && starts_word(haystack, p) && is_digit(haystack.get(p + 1))
+            };
+            if !(start..haystack.len()).any(opens) {
+                continue;
+            }
             let mut from = start;
             while let Some(m) = self.passport.find_at(haystack, from) {
-                passports.push(m.range());
+                found.push(m.range());
                 from = m.end();
             }
         }
+        found
+    }
+
+    pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
+        let passports = self.passports(scan.bytes(), scan.stretches);
         for range in passports {
             if scan.context(range.start, range.end) & class::PASSPORT != 0 {
                 let value = &scan.text[range.clone()];
@@ -125,4 +140,24 @@ fn td1(zone: &[u8]) -> Option<(DetectorId, String)> {
 
 fn document_number(field: &[u8]) -> String {
     String::from_utf8_lossy(field).trim_end_matches('<').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dlp::detectors::all_stretches;
+
+    #[test]
+    fn passports_are_what_the_regex_finds_in_the_whole_text() {
+        let travel = Travel::new().expect("patterns");
+        for text in [
+            "Hộ chiếu B1234567, C 1234567, DH609928755207, xB1234567 B12345678 B1234567X (N7654321)",
+            "ORDER K0000001-K0000002 AB1234567 A1234567.5 Z9999999",
+        ] {
+            let bytes = text.as_bytes();
+            let whole: Vec<_> = travel.passport.find_iter(bytes).map(|m| m.range()).collect();
+            assert!(!whole.is_empty(), "{text}");
+            assert_eq!(travel.passports(bytes, &all_stretches(bytes)), whole, "{text}");
+        }
+    }
 }
