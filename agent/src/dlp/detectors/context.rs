@@ -51,6 +51,35 @@ impl Context {
         }
     }
 
+    /// Steps the DFA from `state` over ASCII `bytes`, calling `found` with the index of each
+    /// byte a keyword ends at, the keyword's length and its class; returns the state at the
+    /// end.
+    fn step_ascii(&self, mut state: StateID, bytes: &[u8], mut found: impl FnMut(usize, usize, u16)) -> StateID {
+        for (i, &b) in bytes.iter().enumerate() {
+            self.step_letter(&mut state, b, |len, class| found(i, len, class));
+        }
+        state
+    }
+
+    /// [`Context::step`] over one ASCII byte of the text, folded. Keywords are letters and
+    /// spaces: anything else sends the DFA back to its start, without the dependent load
+    /// of a step.
+    #[inline(always)]
+    fn step_letter(&self, state: &mut StateID, b: u8, found: impl FnMut(usize, u16)) {
+        if !(b.is_ascii_alphabetic() || b == b' ') {
+            *state = self.start;
+            return;
+        }
+        let byte = b.to_ascii_lowercase();
+        let dfa = &self.keywords;
+        let next = dfa.next_state(Anchored::No, *state, byte);
+        if dfa.is_special(next) && dfa.is_match(next) {
+            self.step(state, byte, found);
+        } else {
+            *state = next;
+        }
+    }
+
     /// The classes of the keywords that stand as whole words in `folded`.
     fn keyword_classes(&self, folded: &[u8]) -> u16 {
         let word = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
@@ -167,31 +196,16 @@ impl KeywordIndex {
     /// Searches the folded text of `text[from..to]` from DFA state `state`, keeping the
     /// keywords found; returns the state at the end.
     fn search(&mut self, context: &Context, text: &str, from: usize, to: usize, mut state: StateID) -> StateID {
-        let dfa = &context.keywords;
         let mut at = from;
         while at < to {
-            // ASCII folds to itself in lower case, a stretch of it at a time; a keyword
-            // ending is rare, and then the slow path sees the same byte again.
+            // ASCII folds to itself in lower case, a stretch of it at a time.
             let stretch = &text.as_bytes()[at..to];
-            let ascii = stretch.iter().position(|b| !b.is_ascii()).unwrap_or(stretch.len());
-            for (i, &b) in stretch[..ascii].iter().enumerate() {
-                // Keywords are letters and spaces: anything else sends the DFA back to its
-                // start, without the dependent load of a step.
-                if !(b.is_ascii_alphabetic() || b == b' ') {
-                    state = context.start;
-                    continue;
-                }
-                let byte = b.to_ascii_lowercase();
-                let next = dfa.next_state(Anchored::No, state, byte);
-                if dfa.is_special(next) && dfa.is_match(next) {
-                    context.step(&mut state, byte, |len, class| {
-                        self.occurrences.push(occurrence(text, at + i, at + i + 1, &[byte], 0, len, class));
-                    });
-                } else {
-                    state = next;
-                }
-            }
-            at += ascii;
+            let ascii = &stretch[..stretch.iter().position(|b| !b.is_ascii()).unwrap_or(stretch.len())];
+            state = context.step_ascii(state, ascii, |i, len, class| {
+                let byte = ascii[i].to_ascii_lowercase();
+                self.occurrences.push(occurrence(text, at + i, at + i + 1, &[byte], 0, len, class));
+            });
+            at += ascii.len();
             let Some(c) = text.get(at..to).and_then(|rest| rest.chars().next()) else { break };
             let end = at + c.len_utf8();
             let folded = Folded::of(c);
@@ -280,25 +294,35 @@ impl Folded {
 
 /// The byte range of `text` from `chars` characters before `start` to `chars` characters
 /// after `end` (or the text's ends). Characters are counted by their first bytes (all but
-/// 0x80–0xBF), without decoding them.
+/// 0x80–0xBF), without decoding them, as many bytes at a time as characters are still
+/// wanted: there are at most that many in them, and in ASCII exactly that many.
 fn window(text: &str, start: usize, end: usize, chars: usize) -> (usize, usize) {
     let bytes = text.as_bytes();
-    let first = |b: &u8| !(0x80..0xC0).contains(b);
-    // Mostly the window is ASCII, and `chars` bytes are `chars` characters.
-    let back = chars.max(1);
-    let from = match start.checked_sub(back) {
-        Some(from) if bytes[from..start].iter().all(first) => from,
-        _ => bytes[..start]
-            .iter()
-            .rev()
-            .enumerate()
-            .filter(|(_, b)| first(b))
-            .nth(back - 1)
-            .map_or(0, |(i, _)| start - i - 1),
+    let firsts = |range: &[u8]| range.iter().filter(|b| !(0x80..0xC0).contains(*b)).count();
+    let (mut from, mut wanted) = (start, chars.max(1));
+    let from = loop {
+        let lo = from.saturating_sub(wanted);
+        let found = firsts(&bytes[lo..from]);
+        if found == wanted {
+            break lo;
+        }
+        if lo == 0 {
+            break 0;
+        }
+        (from, wanted) = (lo, wanted - found);
     };
-    let to = match bytes.get(end..=end + chars) {
-        Some(ahead) if ahead.iter().all(first) => end + chars,
-        _ => bytes[end..].iter().enumerate().filter(|(_, b)| first(b)).nth(chars).map_or(text.len(), |(i, _)| end + i),
+    // The character after the last one wanted starts the end.
+    let (mut to, mut wanted) = (end, chars + 1);
+    let to = loop {
+        let hi = (to + wanted).min(bytes.len());
+        let found = firsts(&bytes[to..hi]);
+        if found == wanted {
+            break hi - 1;
+        }
+        if hi == bytes.len() {
+            break bytes.len();
+        }
+        (to, wanted) = (hi, wanted - found);
     };
     (from, to)
 }
