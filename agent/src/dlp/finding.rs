@@ -295,8 +295,8 @@ pub(crate) enum Sample {
     None,
     /// The value, [`mask`]ed.
     Masked,
-    /// A sample the detector made itself.
-    Given(String),
+    /// The value is an e-mail address: its first letter, then `***@` and its domain.
+    Address,
 }
 
 /// `value` with its middle hidden: a quarter of the characters kept at each end, the rest
@@ -370,7 +370,10 @@ impl Aggregator {
         let sample = move || match sample {
             Sample::None => None,
             Sample::Masked => Some(mask(&value)),
-            Sample::Given(sample) => Some(sample),
+            Sample::Address => Some(match value.split_once('@') {
+                Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
+                None => mask(&value),
+            }),
         };
         match self.entries.iter_mut().find(|entry| entry.best.detector == detector) {
             Some(entry) => {

@@ -46,10 +46,9 @@ impl Email {
             } else {
                 Cow::Borrowed(address)
             };
-            let Some((local, domain)) = value.split_once('@') else { continue };
+            let Some((local, _)) = value.split_once('@') else { continue };
             let confidence = if ROLES.contains(&local) { Confidence::Low } else { Confidence::Medium };
-            let sample = format!("{}***@{domain}", local.chars().next().unwrap_or('*'));
-            scan.emit_sampled(DetectorId::Email, value, confidence, range.start, Sample::Given(sample));
+            scan.emit_sampled(DetectorId::Email, value, confidence, range.start, Sample::Address);
         }
     }
 

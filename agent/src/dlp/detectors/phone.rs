@@ -4,8 +4,9 @@
 
 use super::super::data::{FIXED, LEGACY_MOBILE, MOBILE, class};
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, continues, digits, kind, mst_valid, regex, starts_word, stretches};
+use super::{Scan, Stretch, continues, digits, kind, mst_valid, regex, starts_word, stretches};
 use regex::bytes::Regex;
+use std::ops::Range;
 
 pub(super) struct Phone {
     number: Regex,
@@ -28,29 +29,18 @@ impl Phone {
 
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         let mut found = Vec::new();
-        // `0` and nine digits at least, with `+`, brackets and separators.
-        let class = kind::DIGIT | kind::SPACE | kind::DOT | kind::DASH | kind::SIGN;
-        for (start, haystack) in stretches(scan.bytes(), scan.stretches, class, 10, 0) {
-            // Every number opens with `+` or with a `0` that starts a word: most stretches of
-            // logs and lists (dates, amounts, other identifiers) have neither.
-            let opens = |p: usize| haystack[p] == b'+' || (haystack[p] == b'0' && starts_word(haystack, p));
-            if !(start..haystack.len()).any(opens) {
-                continue;
-            }
-            let mut from = start;
-            while let Some(whole) = self.number.find_at(haystack, from) {
-                from = whole.end();
-                let Some(group) = self.national_part(haystack, whole) else { continue };
-                let international = !whole.as_bytes().starts_with(b"0") || whole.as_bytes().starts_with(b"00");
-                let national = digits(group);
-                let valid = match national.len() {
-                    9 => self.mobile.is_match(national.as_bytes()),
-                    _ => self.fixed.is_match(national.as_bytes()),
-                };
-                if valid {
-                    let contiguous = group.iter().all(u8::is_ascii_digit);
-                    found.push((whole.start(), whole.end(), national, international, contiguous));
-                }
+        for whole in self.matches(scan.bytes(), scan.stretches) {
+            let number = &scan.bytes()[whole.clone()];
+            let Some(group) = self.national_part(scan.bytes(), whole.clone()) else { continue };
+            let international = !number.starts_with(b"0") || number.starts_with(b"00");
+            let national = digits(group);
+            let valid = match national.len() {
+                9 => self.mobile.is_match(national.as_bytes()),
+                _ => self.fixed.is_match(national.as_bytes()),
+            };
+            if valid {
+                let contiguous = group.iter().all(u8::is_ascii_digit);
+                found.push((whole.start, whole.end, national, international, contiguous));
             }
         }
         for (start, end, national, international, contiguous) in found {
@@ -102,20 +92,52 @@ impl Phone {
 }
 
 impl Phone {
-    /// The number's national part (the pattern's group) in `whole`, a match of it in
-    /// `haystack`. A match that opens neither with `+` nor with `0084` can only be the `\b0`
-    /// branch, whose group is all but the `0`; the others ask the regex engine for the group,
-    /// which costs a second, slower search.
-    fn national_part<'h>(&self, haystack: &'h [u8], whole: regex::bytes::Match<'h>) -> Option<&'h [u8]> {
-        let bytes = whole.as_bytes();
+    /// The matches of the number pattern in `bytes`, whose [`Stretch`]es are `all`: what the
+    /// pattern finds in the whole text.
+    fn matches(&self, bytes: &[u8], all: &[Stretch]) -> Vec<Range<usize>> {
+        let mut found = Vec::new();
+        // `0` and nine digits at least, with `+`, brackets and separators.
+        let class = kind::DIGIT | kind::SPACE | kind::DOT | kind::DASH | kind::SIGN;
+        for (start, haystack) in stretches(bytes, all, class, 10, 0) {
+            // Every number opens with `+` or with a `0` that starts a word: most stretches of
+            // logs and lists (dates, amounts, other identifiers) have neither.
+            let opens = |p: usize| haystack[p] == b'+' || (haystack[p] == b'0' && starts_word(haystack, p));
+            if !(start..haystack.len()).any(opens) {
+                continue;
+            }
+            // In a stretch of digits alone the pattern can only match the whole: `0` and nine
+            // or ten digits, or `0084`, perhaps `0`, and nine or ten digits. The identity and
+            // tax numbers of a list are skipped so.
+            let after = haystack.last().is_some_and(|&b| kind::OF[usize::from(b)] & class == 0);
+            let run = &haystack[start..haystack.len() - usize::from(after)];
+            if run.iter().all(u8::is_ascii_digit)
+                && !(run.starts_with(b"0084") && (13..=15).contains(&run.len()))
+                && !(run.starts_with(b"0") && (10..=11).contains(&run.len()))
+            {
+                continue;
+            }
+            let mut from = start;
+            while let Some(whole) = self.number.find_at(haystack, from) {
+                from = whole.end();
+                found.push(whole.range());
+            }
+        }
+        found
+    }
+
+    /// The national part (the pattern's group) of the match `whole` in `haystack`.
+    /// A match that opens neither with `+` nor with `0084` can only be the `\b0` branch, whose
+    /// group is all but the `0`; the others ask the regex engine for the group, which costs
+    /// a second, slower search.
+    fn national_part<'h>(&self, haystack: &'h [u8], whole: Range<usize>) -> Option<&'h [u8]> {
+        let bytes = &haystack[whole.clone()];
         if !bytes.starts_with(b"+") && !bytes.starts_with(b"0084") {
             return bytes.get(1..);
         }
-        self.number.captures_at(haystack, whole.start())?.get(1).map(|g| g.as_bytes())
+        self.number.captures_at(haystack, whole.start)?.get(1).map(|g| g.as_bytes())
     }
 }
 
-/// Whether a word starts at `at`: `\b` before a word character.
 /// The 10-digit number an 11-digit pre-2018 mobile number became.
 fn modern_number(old: &str) -> Option<String> {
     let prefix = old.get(..4)?;
@@ -126,6 +148,7 @@ fn modern_number(old: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dlp::detectors::all_stretches;
 
     #[test]
     fn national_part_is_the_pattern_group() {
@@ -137,10 +160,25 @@ mod tests {
         let mut seen = 0;
         while let Some(caps) = phone.number.captures_at(bytes, from) {
             let (Some(whole), Some(group)) = (caps.get(0), caps.get(1)) else { break };
-            assert_eq!(phone.national_part(bytes, whole), Some(group.as_bytes()), "{:?}", whole.as_bytes());
+            assert_eq!(phone.national_part(bytes, whole.range()), Some(group.as_bytes()), "{:?}", whole.as_bytes());
             from = whole.end();
             seen += 1;
         }
         assert!(seen >= 10, "{seen} matches");
+    }
+
+    #[test]
+    fn matches_are_what_the_pattern_finds_in_the_whole_text() {
+        let phone = Phone::new().expect("patterns");
+        for text in [
+            "0912345678,031062142467,0332680253,09123456789,0084912345678,00849123456789,0084123,4028735276067007",
+            "SĐT 0912 345 678; 0912345678 0987654321; +84912345678, 1 0912345678 2, x0912345678 0912345678x",
+            "084912345678 0840912345678 00840912345678 008409123456789 0123456789012 012345678",
+        ] {
+            let bytes = text.as_bytes();
+            let whole: Vec<_> = phone.number.find_iter(bytes).map(|m| m.range()).collect();
+            assert!(!whole.is_empty(), "{text}");
+            assert_eq!(phone.matches(bytes, &all_stretches(bytes)), whole, "{text}");
+        }
     }
 }
