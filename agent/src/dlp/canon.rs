@@ -50,6 +50,12 @@ impl OffsetMap {
         self.pinned = self.points.len();
     }
 
+    /// Forgets every point, keeping the memory for the next text mapped.
+    pub(crate) fn clear(&mut self) {
+        self.points.clear();
+        self.pinned = 0;
+    }
+
     pub(crate) fn to_source(&self, derived: usize) -> usize {
         let idx = self.points.partition_point(|&(d, _)| d <= derived);
         match idx.checked_sub(1).and_then(|i| self.points.get(i)) {
@@ -60,6 +66,7 @@ impl OffsetMap {
 }
 
 /// The canonical form of a text, with what was learnt of the text on the way.
+#[derive(Debug, Default)]
 pub(crate) struct Canonical {
     pub(crate) text: String,
     pub(crate) map: OffsetMap,
@@ -67,6 +74,13 @@ pub(crate) struct Canonical {
     /// input holds no text in a legacy encoding read through Windows-1252 (see
     /// [`super::legacy::may_hold_seen`]).
     pub(crate) letters_only: bool,
+}
+
+impl Canonical {
+    /// Bytes of memory held, used or not.
+    pub(crate) fn capacity(&self) -> usize {
+        self.text.capacity() + self.map.points.capacity() * size_of::<(usize, usize)>()
+    }
 }
 
 /// The canonical form of `input` ([`canonical`]) and its offset map.
@@ -82,10 +96,20 @@ pub(crate) fn canonicalize(input: &str) -> (String, OffsetMap) {
 /// Runs of spaces are kept: a single space between letters or digits is how box digits and
 /// letter-spaced stamps are recognised, and two spaces separate the words of a spaced stamp.
 pub(crate) fn canonical(input: &str) -> Canonical {
+    let mut canonical = Canonical::default();
+    canonical_into(input, &mut canonical);
+    canonical
+}
+
+/// [`canonical`] into the memory of `canonical`, whatever it held: a text scanned after
+/// another reuses its memory rather than having it mapped and zeroed afresh.
+pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
+    let Canonical { text: out, map, letters_only } = canonical;
+    out.clear();
+    out.reserve(input.len());
+    map.clear();
+    *letters_only = true;
     let bytes = input.as_bytes();
-    let mut out = String::with_capacity(input.len());
-    let mut map = OffsetMap::default();
-    let mut letters_only = true;
     let mut chunk = String::new();
     let mut i = 0;
     while i < bytes.len() {
@@ -101,7 +125,7 @@ pub(crate) fn canonical(input: &str) -> Canonical {
             out.push_str(&input[i..block]);
             let mut line_break = memchr::memchr(b'\n', &bytes[i..block]).is_some();
             if controls {
-                line_break |= map_controls(&mut out, from, bytes.get(block).copied());
+                line_break |= map_controls(out, from, bytes.get(block).copied());
             }
             if line_break {
                 // The offsets run in step here: this only keeps the line starts exact.
@@ -147,7 +171,7 @@ pub(crate) fn canonical(input: &str) -> Canonical {
                 i = end;
                 continue;
             }
-            letters_only = false;
+            *letters_only = false;
             let mut start = i;
             let opens_with_mark = input[i..end].chars().next().is_some_and(|c| canonical_combining_class(c) != 0);
             if opens_with_mark
@@ -172,7 +196,6 @@ pub(crate) fn canonical(input: &str) -> Canonical {
             i = end;
         }
     }
-    Canonical { text: out, map, letters_only }
 }
 
 /// The one character NFKC makes of `run` when it is an ASCII letter followed by Vietnamese
