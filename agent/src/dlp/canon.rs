@@ -106,7 +106,9 @@ pub(crate) fn canonical(input: &str) -> Canonical {
 pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
     let Canonical { text: out, map, letters_only } = canonical;
     out.clear();
-    out.reserve(input.len());
+    // Exactly: the memory is kept for the next text, and room doubled for a text a few bytes
+    // longer than the last would be twice the memory kept and never touched.
+    out.reserve_exact(input.len());
     map.clear();
     *letters_only = true;
     let bytes = input.as_bytes();
