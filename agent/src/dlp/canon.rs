@@ -4,8 +4,10 @@
 //! The canonical text keeps every line break of its source, so line numbers found in it are
 //! the source's line numbers, and an [`OffsetMap`] leads offsets back to the source.
 
+mod compose;
+
 use std::borrow::Cow;
-use unicode_normalization::char::{canonical_combining_class, compose, decompose_canonical};
+use unicode_normalization::char::{canonical_combining_class, decompose_canonical};
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 /// Maps byte offsets of a derived text back to the text it was derived from.
@@ -143,6 +145,23 @@ pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
             // whole; one that ends inside a run of non-ASCII characters is cut back to the
             // start of that run, which is then normalised whole below.
             let mut stop = canonical_until(bytes, i);
+            // Decomposed Vietnamese: the stretch ends with an ASCII letter, and the run of
+            // non-ASCII characters after it with the letter's marks. This is what the run
+            // below makes of them, without finding the run's end and kind first.
+            if stop > i
+                && bytes[stop - 1].is_ascii_alphabetic()
+                && let Some((marks, len)) = compose::marks_ending_run(&bytes[stop..])
+            {
+                out.push_str(&input[i..stop - 1]);
+                if memchr::memchr(b'\n', &bytes[i..stop]).is_some() {
+                    map.pin(out.len(), stop - 1);
+                }
+                compose::push_composed(char::from(bytes[stop - 1]), marks, out);
+                i = stop + len;
+                *letters_only = false;
+                map.note(out.len(), i);
+                continue;
+            }
             if stop < bytes.len() && !bytes[stop].is_ascii() {
                 stop = bytes[i..stop].iter().rposition(u8::is_ascii).map_or(i, |p| i + p + 1);
             }
@@ -175,7 +194,9 @@ pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
             }
             *letters_only = false;
             let mut start = i;
-            let opens_with_mark = input[i..end].chars().next().is_some_and(|c| canonical_combining_class(c) != 0);
+            // U+0300–U+033F (`CC 80`–`CC BF`), where the marks of Vietnamese are, all have a class.
+            let opens_with_mark =
+                bytes[i] == 0xCC || input[i..end].chars().next().is_some_and(|c| canonical_combining_class(c) != 0);
             if opens_with_mark
                 && i > 0
                 && bytes[i - 1].is_ascii_graphic()
@@ -185,8 +206,8 @@ pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
                 start = i - 1;
             }
             let run = &input[start..end];
-            if let Some(letter) = compose_marks(run) {
-                out.push(letter);
+            if compose::compose_letters(run, out) {
+                // Decomposed Vietnamese, composed.
             } else if !run.chars().any(is_special) && is_nfkc_quick(run.chars()) == IsNormalized::Yes {
                 out.push_str(run);
             } else {
@@ -198,25 +219,6 @@ pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
             i = end;
         }
     }
-}
-
-/// The one character NFKC makes of `run` when it is an ASCII letter followed by Vietnamese
-/// combining marks in canonical order that each compose with what precedes them — a letter
-/// of decomposed (NFD) Vietnamese — found without the general algorithm; `None` otherwise.
-fn compose_marks(run: &str) -> Option<char> {
-    let mut chars = run.chars();
-    let mut letter = chars.next().filter(char::is_ascii_alphabetic)?;
-    let mut last_class = 0;
-    for mark in chars {
-        let class = canonical_combining_class(mark);
-        let vietnamese = matches!(mark, '\u{0300}'..='\u{0303}' | '\u{0306}' | '\u{0309}' | '\u{031B}' | '\u{0323}');
-        if !vietnamese || class < last_class {
-            return None;
-        }
-        letter = compose(letter, mark)?;
-        last_class = class;
-    }
-    Some(letter)
 }
 
 /// Bytes tested together by the block-at-a-time passes.
@@ -311,21 +313,26 @@ fn canonical_until(bytes: &[u8], from: usize) -> usize {
             }
             i += BLOCK;
         }
-        let Some(&b) = bytes.get(i) else { return i };
-        let width = match b {
-            _ if plain(b) => 1,
-            0xC2..=0xC7 => match bytes.get(i + 1) {
-                Some(&next) if is_precomposed_below_0200((u32::from(b & 0x1F) << 6) | u32::from(next & 0x3F)) => 2,
+        // A character at a time through the block that holds something else, before blocks
+        // are tried again: in text with a mark every few bytes, few blocks are all ASCII.
+        let block_end = i + BLOCK;
+        while i < block_end {
+            let Some(&b) = bytes.get(i) else { return i };
+            let width = match b {
+                _ if plain(b) => 1,
+                0xC2..=0xC7 => match bytes.get(i + 1) {
+                    Some(&next) if is_precomposed_below_0200((u32::from(b & 0x1F) << 6) | u32::from(next & 0x3F)) => 2,
+                    _ => return i,
+                },
+                // U+1EA0–U+1EF9: E1 BA A0 to E1 BB B9.
+                0xE1 => match (bytes.get(i + 1), bytes.get(i + 2)) {
+                    (Some(0xBA), Some(0xA0..=0xBF)) | (Some(0xBB), Some(0x80..=0xB9)) => 3,
+                    _ => return i,
+                },
                 _ => return i,
-            },
-            // U+1EA0–U+1EF9: E1 BA A0 to E1 BB B9.
-            0xE1 => match (bytes.get(i + 1), bytes.get(i + 2)) {
-                (Some(0xBA), Some(0xA0..=0xBF)) | (Some(0xBB), Some(0x80..=0xB9)) => 3,
-                _ => return i,
-            },
-            _ => return i,
-        };
-        i += width;
+            };
+            i += width;
+        }
     }
 }
 
@@ -753,14 +760,53 @@ mod tests {
     fn decomposed_vietnamese_letters_compose_without_the_general_algorithm() {
         for c in ('\u{80}'..='\u{1EFF}').filter(|&c| is_precomposed_vietnamese(c) && !matches!(c, 'đ' | 'Đ')) {
             let nfd: String = c.to_string().nfd().collect();
-            assert_eq!(compose_marks(&nfd), Some(c), "{c}");
             assert_eq!(canonical(&format!("x{nfd}y")).text, format!("x{c}y"), "{c}");
         }
-        // Marks out of canonical order, or that do not compose, take the general path.
-        assert_eq!(compose_marks("a\u{0302}\u{0323}"), None);
+        // Marks out of canonical order, stacked, after a precomposed letter, or after no letter.
         assert_eq!(canonical("a\u{0302}\u{0323}").text, "ậ");
-        assert_eq!(compose_marks("q\u{0301}"), None);
-        assert_eq!(compose_marks("1\u{0301}"), None);
+        assert_eq!(canonical("a\u{0301}\u{0302}").text, "á\u{0302}");
+        assert_eq!(canonical("ê\u{0323}ơ\u{0301}").text, "ệớ");
+        assert_eq!(canonical(" \u{0301}1\u{0301}").text, " \u{0301}1\u{0301}");
+        for c in '\u{0300}'..='\u{033F}' {
+            assert_ne!(canonical_combining_class(c), 0, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn decomposed_text_is_canonical_across_blocks() {
+        // Letters of decomposed Vietnamese among other characters, over several blocks, so that
+        // every kind falls on a block's edge somewhere.
+        let pieces = [
+            "Vo\u{0302}\u{0301}n ",
+            "qua\u{0309}n ly\u{0301}",
+            "nghie\u{0323}\u{0302}p",
+            "nghie\u{0302}\u{0323}p",
+            "tru\u{031B}o\u{031B}\u{0300}ng",
+            "Đa\u{0300}",
+            "ê\u{0301}",
+            "a\u{0301}\u{0301}",
+            "n\u{0303}\u{0308}",
+            "\u{0301}",
+            " ",
+            "\n",
+            "\r\n",
+            "Số 0912",
+        ];
+        let mut seed = 5_u64;
+        for round in 0..20 {
+            let mut text = String::new();
+            while text.len() < 3 * BLOCK + round * 89 {
+                text.push_str(pick(&mut seed, &pieces));
+            }
+            let bytes = text.as_bytes();
+            let mapped: String = text
+                .char_indices()
+                .map(|(at, c)| if c.is_ascii() { map_ascii(c as u8, bytes.get(at + 1).copied()) } else { c })
+                .collect();
+            let canonical = canonical(&text);
+            assert_eq!(canonical.text, mapped.nfkc().collect::<String>(), "round {round}");
+            assert_eq!(canonical.map.to_source(canonical.text.len()), text.len());
+        }
     }
 
     #[test]
