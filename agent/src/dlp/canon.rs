@@ -238,6 +238,10 @@ fn block_end(bytes: &[u8], from: usize) -> usize {
 /// whether it holds ASCII control characters other than line breaks —, or `None`. Each byte
 /// is judged with the two before it, without branches, which compiles to vector instructions.
 fn vietnamese_block(block: &[u8]) -> Option<bool> {
+    // Logs, code and lists of numbers are ASCII through and through: only controls to find.
+    if block.is_ascii() {
+        return Some(block.iter().fold(false, |controls, &b| controls | is_control(b)));
+    }
     let fold = |(other, controls): (bool, bool), (p2, p1, b): (u8, u8, u8)| {
         let (o, c) = judge_vietnamese(p2, p1, b);
         (other | o, controls | c)
@@ -277,8 +281,13 @@ fn judge_vietnamese(p2: u8, p1: u8, b: u8) -> (bool, bool) {
     let pair = ((p1 == 0xC3) & !latin1) | ((p1 == 0xC4) & !c4) | ((p1 == 0xC5) & !c5) | ((p1 == 0xC6) & !c6);
     let triple = ((p1 == 0xE1) & (b != 0xBA) & (b != 0xBB))
         | ((p2 == 0xE1) & (((p1 == 0xBA) & (b < 0xA0)) | ((p1 == 0xBB) & (b > 0xB9))));
-    let control = ((b < 0x20) & (b != b'\n')) | (b == 0x7F);
-    (lead | pair | triple, control)
+    (lead | pair | triple, is_control(b))
+}
+
+/// An ASCII control character other than a line break.
+#[inline(always)]
+fn is_control(b: u8) -> bool {
+    ((b < 0x20) & (b != b'\n')) | (b == 0x7F)
 }
 
 /// Maps the ASCII control characters of `out[from..]` as [`map_ascii`] does — all to a byte
@@ -427,8 +436,10 @@ pub(crate) fn fold_into(text: &str, out: &mut String) {
         let end = block_end(bytes, start).max(start + 1);
         let end = (end..=bytes.len()).find(|&e| text.is_char_boundary(e)).unwrap_or(bytes.len());
         // Blocks of ASCII, Vietnamese letters and common punctuation are folded by their
-        // bytes; others character by character.
-        if !fold_vietnamese_block(&bytes[start..end], &mut folded[start..end]) {
+        // bytes (ASCII alone more cheaply); others character by character.
+        if bytes[start..end].is_ascii() {
+            folded[start..end].make_ascii_lowercase();
+        } else if !fold_vietnamese_block(&bytes[start..end], &mut folded[start..end]) {
             for (at, c) in text[start..end].char_indices() {
                 fold_char(c).encode_utf8(&mut folded[start + at..start + at + c.len_utf8()]);
             }
@@ -810,6 +821,14 @@ mod tests {
     }
 
     #[test]
+    fn ascii_blocks_have_their_controls_mapped() {
+        let text = "GET /a\tb\r\nc\u{7}d\re\u{7F}\n".repeat(1000);
+        let canonical = canonical(&text);
+        assert_eq!(canonical.text, "GET /a b \nc d\ne \n".repeat(1000));
+        assert!(canonical.letters_only);
+    }
+
+    #[test]
     fn control_characters_end_a_copied_stretch() {
         let canonical = canonical("Độ mật\tTỐI MẬT\r\nsố\u{7}1");
         assert_eq!(canonical.text, "Độ mật TỐI MẬT \nsố 1");
@@ -869,6 +888,10 @@ mod tests {
         let vietnamese = format!("{letters} ĐỘ MẬT – “Tối mật” ÀÉ×÷ÿ\tTCVN\n").repeat(200);
         fold_into(&vietnamese, &mut folded);
         assert_eq!(folded, fold(&vietnamese));
+        // Blocks of ASCII alone, and one that ends on a Vietnamese letter.
+        let ascii = format!("{}ĐỘ MẬT", "GET /Index.HTML?Q=1 TCVN\t\u{7}\n".repeat(500));
+        fold_into(&ascii, &mut folded);
+        assert_eq!(folded, fold(&ascii));
     }
 
     #[test]
