@@ -21,19 +21,21 @@ const CLASSES: [u8; 8] = [230, 230, 230, 230, 230, 230, 216, 220];
 /// more is left to the general algorithm.
 const MAX_MARKS: usize = 8;
 
+/// For each of U+0300–U+033F, its index in [`MARKS`], or `u8::MAX`.
+const MARK_INDEX: [u8; 64] = {
+    let mut table = [u8::MAX; 64];
+    let mut m = 0;
+    while m < MARKS.len() {
+        table[MARKS[m] as usize - 0x0300] = m as u8;
+        m += 1;
+    }
+    table
+};
+
 /// Index of `c` in [`MARKS`].
 fn mark(c: char) -> Option<u8> {
-    Some(match c {
-        '\u{0300}' => 0,
-        '\u{0301}' => 1,
-        '\u{0302}' => 2,
-        '\u{0303}' => 3,
-        '\u{0306}' => 4,
-        '\u{0309}' => 5,
-        '\u{031B}' => 6,
-        '\u{0323}' => 7,
-        _ => return None,
-    })
+    let offset = u32::from(c).checked_sub(0x0300)?;
+    MARK_INDEX.get(usize::try_from(offset).ok()?).copied().filter(|&m| m != u8::MAX)
 }
 
 /// Code points below this, and those of Latin Extended Additional (U+1E00–U+1EFF), are in
@@ -89,8 +91,8 @@ pub(super) fn marks_ending_run(bytes: &[u8]) -> Option<(Marks, usize)> {
     let mut at = 0;
     // U+0300–U+033F are CC 80 to CC BF.
     while let [0xCC, second @ 0x80..=0xBF, ..] = bytes[at..] {
-        let mark = char::from_u32(0x0300 + u32::from(second & 0x3F)).and_then(mark)?;
-        if !marks.push(mark) {
+        let mark = MARK_INDEX[usize::from(second & 0x3F)];
+        if mark == u8::MAX || !marks.push(mark) {
             return None;
         }
         at += 2;
@@ -143,9 +145,24 @@ pub(super) fn compose_letters(run: &str, out: &mut String) -> bool {
 }
 
 /// Writes the NFC of `starter` (a letter with no decomposition) followed by `marks`, as
-/// Unicode's canonical composition makes it: the marks sorted by class (stably), each composed
-/// into the letter unless an earlier mark left standing has its class.
-pub(super) fn push_composed(starter: char, mut marks: Marks, out: &mut String) {
+/// Unicode's canonical composition makes it.
+pub(super) fn push_composed(starter: char, marks: Marks, out: &mut String) {
+    // Most letters: each mark composes with what the ones before made (ố is o, ô, ố). The
+    // letter so made is equivalent to the input and a composite, so it is the input's NFC
+    // whatever the order of the marks; otherwise order and blocking decide.
+    let mut letter = starter;
+    for &m in &marks.list[..marks.count] {
+        match composed(letter, m) {
+            Some(c) => letter = c,
+            None => return push_sorted(starter, marks, out),
+        }
+    }
+    out.push(letter);
+}
+
+/// [`push_composed`] by the rules: the marks sorted by class (stably), each composed into the
+/// letter unless an earlier mark left standing has its class.
+fn push_sorted(starter: char, mut marks: Marks, out: &mut String) {
     let all = &mut marks.list[..marks.count];
     // An insertion sort: there are one or two.
     for i in 1..all.len() {
@@ -185,6 +202,8 @@ mod tests {
             assert_eq!(canonical_combining_class(m), class, "{m:?}");
             assert_eq!(mark(m).map(|i| MARKS[usize::from(i)]), Some(m));
         }
+        let others = ('\0'..'\u{0400}').filter(|c| !MARKS.contains(c));
+        assert!(others.into_iter().all(|c| mark(c).is_none()));
     }
 
     #[test]
