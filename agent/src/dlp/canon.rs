@@ -242,6 +242,11 @@ fn vietnamese_block(block: &[u8]) -> Option<bool> {
     if block.is_ascii() {
         return Some(block.iter().fold(false, |controls, &b| controls | is_control(b)));
     }
+    // Decomposed text has a combining mark (`CC xx`) every few bytes: no block of it passes,
+    // which the first mark tells sooner than judging every byte.
+    if memchr::memchr(0xCC, block).is_some() {
+        return None;
+    }
     let fold = |(other, controls): (bool, bool), (p2, p1, b): (u8, u8, u8)| {
         let (o, c) = judge_vietnamese(p2, p1, b);
         (other | o, controls | c)
