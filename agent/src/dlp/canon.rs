@@ -4,8 +4,10 @@
 //! The canonical text keeps every line break of its source, so line numbers found in it are
 //! the source's line numbers, and an [`OffsetMap`] leads offsets back to the source.
 
+mod compose;
+
 use std::borrow::Cow;
-use unicode_normalization::char::{canonical_combining_class, compose, decompose_canonical};
+use unicode_normalization::char::{canonical_combining_class, decompose_canonical};
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 /// Maps byte offsets of a derived text back to the text it was derived from.
@@ -50,6 +52,12 @@ impl OffsetMap {
         self.pinned = self.points.len();
     }
 
+    /// Forgets every point, keeping the memory for the next text mapped.
+    pub(crate) fn clear(&mut self) {
+        self.points.clear();
+        self.pinned = 0;
+    }
+
     pub(crate) fn to_source(&self, derived: usize) -> usize {
         let idx = self.points.partition_point(|&(d, _)| d <= derived);
         match idx.checked_sub(1).and_then(|i| self.points.get(i)) {
@@ -60,6 +68,7 @@ impl OffsetMap {
 }
 
 /// The canonical form of a text, with what was learnt of the text on the way.
+#[derive(Debug, Default)]
 pub(crate) struct Canonical {
     pub(crate) text: String,
     pub(crate) map: OffsetMap,
@@ -67,6 +76,13 @@ pub(crate) struct Canonical {
     /// input holds no text in a legacy encoding read through Windows-1252 (see
     /// [`super::legacy::may_hold_seen`]).
     pub(crate) letters_only: bool,
+}
+
+impl Canonical {
+    /// Bytes of memory held, used or not.
+    pub(crate) fn capacity(&self) -> usize {
+        self.text.capacity() + self.map.points.capacity() * size_of::<(usize, usize)>()
+    }
 }
 
 /// The canonical form of `input` ([`canonical`]) and its offset map.
@@ -82,10 +98,22 @@ pub(crate) fn canonicalize(input: &str) -> (String, OffsetMap) {
 /// Runs of spaces are kept: a single space between letters or digits is how box digits and
 /// letter-spaced stamps are recognised, and two spaces separate the words of a spaced stamp.
 pub(crate) fn canonical(input: &str) -> Canonical {
+    let mut canonical = Canonical::default();
+    canonical_into(input, &mut canonical);
+    canonical
+}
+
+/// [`canonical`] into the memory of `canonical`, whatever it held: a text scanned after
+/// another reuses its memory rather than having it mapped and zeroed afresh.
+pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
+    let Canonical { text: out, map, letters_only } = canonical;
+    out.clear();
+    // Exactly: the memory is kept for the next text, and room doubled for a text a few bytes
+    // longer than the last would be twice the memory kept and never touched.
+    out.reserve_exact(input.len());
+    map.clear();
+    *letters_only = true;
     let bytes = input.as_bytes();
-    let mut out = String::with_capacity(input.len());
-    let mut map = OffsetMap::default();
-    let mut letters_only = true;
     let mut chunk = String::new();
     let mut i = 0;
     while i < bytes.len() {
@@ -101,7 +129,7 @@ pub(crate) fn canonical(input: &str) -> Canonical {
             out.push_str(&input[i..block]);
             let mut line_break = memchr::memchr(b'\n', &bytes[i..block]).is_some();
             if controls {
-                line_break |= map_controls(&mut out, from, bytes.get(block).copied());
+                line_break |= map_controls(out, from, bytes.get(block).copied());
             }
             if line_break {
                 // The offsets run in step here: this only keeps the line starts exact.
@@ -117,6 +145,23 @@ pub(crate) fn canonical(input: &str) -> Canonical {
             // whole; one that ends inside a run of non-ASCII characters is cut back to the
             // start of that run, which is then normalised whole below.
             let mut stop = canonical_until(bytes, i);
+            // Decomposed Vietnamese: the stretch ends with an ASCII letter, and the run of
+            // non-ASCII characters after it with the letter's marks. This is what the run
+            // below makes of them, without finding the run's end and kind first.
+            if stop > i
+                && bytes[stop - 1].is_ascii_alphabetic()
+                && let Some((marks, len)) = compose::marks_ending_run(&bytes[stop..])
+            {
+                out.push_str(&input[i..stop - 1]);
+                if memchr::memchr(b'\n', &bytes[i..stop]).is_some() {
+                    map.pin(out.len(), stop - 1);
+                }
+                compose::push_composed(char::from(bytes[stop - 1]), marks, out);
+                i = stop + len;
+                *letters_only = false;
+                map.note(out.len(), i);
+                continue;
+            }
             if stop < bytes.len() && !bytes[stop].is_ascii() {
                 stop = bytes[i..stop].iter().rposition(u8::is_ascii).map_or(i, |p| i + p + 1);
             }
@@ -147,9 +192,11 @@ pub(crate) fn canonical(input: &str) -> Canonical {
                 i = end;
                 continue;
             }
-            letters_only = false;
+            *letters_only = false;
             let mut start = i;
-            let opens_with_mark = input[i..end].chars().next().is_some_and(|c| canonical_combining_class(c) != 0);
+            // U+0300–U+033F (`CC 80`–`CC BF`), where the marks of Vietnamese are, all have a class.
+            let opens_with_mark =
+                bytes[i] == 0xCC || input[i..end].chars().next().is_some_and(|c| canonical_combining_class(c) != 0);
             if opens_with_mark
                 && i > 0
                 && bytes[i - 1].is_ascii_graphic()
@@ -159,8 +206,8 @@ pub(crate) fn canonical(input: &str) -> Canonical {
                 start = i - 1;
             }
             let run = &input[start..end];
-            if let Some(letter) = compose_marks(run) {
-                out.push(letter);
+            if compose::compose_letters(run, out) {
+                // Decomposed Vietnamese, composed.
             } else if !run.chars().any(is_special) && is_nfkc_quick(run.chars()) == IsNormalized::Yes {
                 out.push_str(run);
             } else {
@@ -172,26 +219,6 @@ pub(crate) fn canonical(input: &str) -> Canonical {
             i = end;
         }
     }
-    Canonical { text: out, map, letters_only }
-}
-
-/// The one character NFKC makes of `run` when it is an ASCII letter followed by Vietnamese
-/// combining marks in canonical order that each compose with what precedes them — a letter
-/// of decomposed (NFD) Vietnamese — found without the general algorithm; `None` otherwise.
-fn compose_marks(run: &str) -> Option<char> {
-    let mut chars = run.chars();
-    let mut letter = chars.next().filter(char::is_ascii_alphabetic)?;
-    let mut last_class = 0;
-    for mark in chars {
-        let class = canonical_combining_class(mark);
-        let vietnamese = matches!(mark, '\u{0300}'..='\u{0303}' | '\u{0306}' | '\u{0309}' | '\u{031B}' | '\u{0323}');
-        if !vietnamese || class < last_class {
-            return None;
-        }
-        letter = compose(letter, mark)?;
-        last_class = class;
-    }
-    Some(letter)
 }
 
 /// Bytes tested together by the block-at-a-time passes.
@@ -211,6 +238,15 @@ fn block_end(bytes: &[u8], from: usize) -> usize {
 /// whether it holds ASCII control characters other than line breaks —, or `None`. Each byte
 /// is judged with the two before it, without branches, which compiles to vector instructions.
 fn vietnamese_block(block: &[u8]) -> Option<bool> {
+    // Logs, code and lists of numbers are ASCII through and through: only controls to find.
+    if block.is_ascii() {
+        return Some(block.iter().fold(false, |controls, &b| controls | is_control(b)));
+    }
+    // Decomposed text has a combining mark (`CC xx`) every few bytes: no block of it passes,
+    // which the first mark tells sooner than judging every byte.
+    if memchr::memchr(0xCC, block).is_some() {
+        return None;
+    }
     let fold = |(other, controls): (bool, bool), (p2, p1, b): (u8, u8, u8)| {
         let (o, c) = judge_vietnamese(p2, p1, b);
         (other | o, controls | c)
@@ -250,8 +286,13 @@ fn judge_vietnamese(p2: u8, p1: u8, b: u8) -> (bool, bool) {
     let pair = ((p1 == 0xC3) & !latin1) | ((p1 == 0xC4) & !c4) | ((p1 == 0xC5) & !c5) | ((p1 == 0xC6) & !c6);
     let triple = ((p1 == 0xE1) & (b != 0xBA) & (b != 0xBB))
         | ((p2 == 0xE1) & (((p1 == 0xBA) & (b < 0xA0)) | ((p1 == 0xBB) & (b > 0xB9))));
-    let control = ((b < 0x20) & (b != b'\n')) | (b == 0x7F);
-    (lead | pair | triple, control)
+    (lead | pair | triple, is_control(b))
+}
+
+/// An ASCII control character other than a line break.
+#[inline(always)]
+fn is_control(b: u8) -> bool {
+    ((b < 0x20) & (b != b'\n')) | (b == 0x7F)
 }
 
 /// Maps the ASCII control characters of `out[from..]` as [`map_ascii`] does — all to a byte
@@ -286,21 +327,26 @@ fn canonical_until(bytes: &[u8], from: usize) -> usize {
             }
             i += BLOCK;
         }
-        let Some(&b) = bytes.get(i) else { return i };
-        let width = match b {
-            _ if plain(b) => 1,
-            0xC2..=0xC7 => match bytes.get(i + 1) {
-                Some(&next) if is_precomposed_below_0200((u32::from(b & 0x1F) << 6) | u32::from(next & 0x3F)) => 2,
+        // A character at a time through the block that holds something else, before blocks
+        // are tried again: in text with a mark every few bytes, few blocks are all ASCII.
+        let block_end = i + BLOCK;
+        while i < block_end {
+            let Some(&b) = bytes.get(i) else { return i };
+            let width = match b {
+                _ if plain(b) => 1,
+                0xC2..=0xC7 => match bytes.get(i + 1) {
+                    Some(&next) if is_precomposed_below_0200((u32::from(b & 0x1F) << 6) | u32::from(next & 0x3F)) => 2,
+                    _ => return i,
+                },
+                // U+1EA0–U+1EF9: E1 BA A0 to E1 BB B9.
+                0xE1 => match (bytes.get(i + 1), bytes.get(i + 2)) {
+                    (Some(0xBA), Some(0xA0..=0xBF)) | (Some(0xBB), Some(0x80..=0xB9)) => 3,
+                    _ => return i,
+                },
                 _ => return i,
-            },
-            // U+1EA0–U+1EF9: E1 BA A0 to E1 BB B9.
-            0xE1 => match (bytes.get(i + 1), bytes.get(i + 2)) {
-                (Some(0xBA), Some(0xA0..=0xBF)) | (Some(0xBB), Some(0x80..=0xB9)) => 3,
-                _ => return i,
-            },
-            _ => return i,
-        };
-        i += width;
+            };
+            i += width;
+        }
     }
 }
 
@@ -395,8 +441,10 @@ pub(crate) fn fold_into(text: &str, out: &mut String) {
         let end = block_end(bytes, start).max(start + 1);
         let end = (end..=bytes.len()).find(|&e| text.is_char_boundary(e)).unwrap_or(bytes.len());
         // Blocks of ASCII, Vietnamese letters and common punctuation are folded by their
-        // bytes; others character by character.
-        if !fold_vietnamese_block(&bytes[start..end], &mut folded[start..end]) {
+        // bytes (ASCII alone more cheaply); others character by character.
+        if bytes[start..end].is_ascii() {
+            folded[start..end].make_ascii_lowercase();
+        } else if !fold_vietnamese_block(&bytes[start..end], &mut folded[start..end]) {
             for (at, c) in text[start..end].char_indices() {
                 fold_char(c).encode_utf8(&mut folded[start + at..start + at + c.len_utf8()]);
             }
@@ -734,14 +782,61 @@ mod tests {
     fn decomposed_vietnamese_letters_compose_without_the_general_algorithm() {
         for c in ('\u{80}'..='\u{1EFF}').filter(|&c| is_precomposed_vietnamese(c) && !matches!(c, 'đ' | 'Đ')) {
             let nfd: String = c.to_string().nfd().collect();
-            assert_eq!(compose_marks(&nfd), Some(c), "{c}");
             assert_eq!(canonical(&format!("x{nfd}y")).text, format!("x{c}y"), "{c}");
         }
-        // Marks out of canonical order, or that do not compose, take the general path.
-        assert_eq!(compose_marks("a\u{0302}\u{0323}"), None);
+        // Marks out of canonical order, stacked, after a precomposed letter, or after no letter.
         assert_eq!(canonical("a\u{0302}\u{0323}").text, "ậ");
-        assert_eq!(compose_marks("q\u{0301}"), None);
-        assert_eq!(compose_marks("1\u{0301}"), None);
+        assert_eq!(canonical("a\u{0301}\u{0302}").text, "á\u{0302}");
+        assert_eq!(canonical("ê\u{0323}ơ\u{0301}").text, "ệớ");
+        assert_eq!(canonical(" \u{0301}1\u{0301}").text, " \u{0301}1\u{0301}");
+        for c in '\u{0300}'..='\u{033F}' {
+            assert_ne!(canonical_combining_class(c), 0, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn decomposed_text_is_canonical_across_blocks() {
+        // Letters of decomposed Vietnamese among other characters, over several blocks, so that
+        // every kind falls on a block's edge somewhere.
+        let pieces = [
+            "Vo\u{0302}\u{0301}n ",
+            "qua\u{0309}n ly\u{0301}",
+            "nghie\u{0323}\u{0302}p",
+            "nghie\u{0302}\u{0323}p",
+            "tru\u{031B}o\u{031B}\u{0300}ng",
+            "Đa\u{0300}",
+            "ê\u{0301}",
+            "a\u{0301}\u{0301}",
+            "n\u{0303}\u{0308}",
+            "\u{0301}",
+            " ",
+            "\n",
+            "\r\n",
+            "Số 0912",
+        ];
+        let mut seed = 5_u64;
+        for round in 0..20 {
+            let mut text = String::new();
+            while text.len() < 3 * BLOCK + round * 89 {
+                text.push_str(pick(&mut seed, &pieces));
+            }
+            let bytes = text.as_bytes();
+            let mapped: String = text
+                .char_indices()
+                .map(|(at, c)| if c.is_ascii() { map_ascii(c as u8, bytes.get(at + 1).copied()) } else { c })
+                .collect();
+            let canonical = canonical(&text);
+            assert_eq!(canonical.text, mapped.nfkc().collect::<String>(), "round {round}");
+            assert_eq!(canonical.map.to_source(canonical.text.len()), text.len());
+        }
+    }
+
+    #[test]
+    fn ascii_blocks_have_their_controls_mapped() {
+        let text = "GET /a\tb\r\nc\u{7}d\re\u{7F}\n".repeat(1000);
+        let canonical = canonical(&text);
+        assert_eq!(canonical.text, "GET /a b \nc d\ne \n".repeat(1000));
+        assert!(canonical.letters_only);
     }
 
     #[test]
@@ -804,6 +899,10 @@ mod tests {
         let vietnamese = format!("{letters} ĐỘ MẬT – “Tối mật” ÀÉ×÷ÿ\tTCVN\n").repeat(200);
         fold_into(&vietnamese, &mut folded);
         assert_eq!(folded, fold(&vietnamese));
+        // Blocks of ASCII alone, and one that ends on a Vietnamese letter.
+        let ascii = format!("{}ĐỘ MẬT", "GET /Index.HTML?Q=1 TCVN\t\u{7}\n".repeat(500));
+        fold_into(&ascii, &mut folded);
+        assert_eq!(folded, fold(&ascii));
     }
 
     #[test]

@@ -431,16 +431,32 @@ fn letter_spaced(line: &str) -> Option<String> {
 /// The VIQR reading of `line`, an ASCII line, when it is short, uses VIQR marks, and is upper
 /// case or marks several words (spec §3.3: `.` is also a full stop, so prose is left alone).
 fn viqr(line: &str) -> Option<String> {
-    // A marked word has a vowel followed by a mark: most lines have none, and are long.
-    let marks = line.as_bytes().windows(2).any(|pair| is_vowel(pair[0]) && is_viqr_mark(pair[1]));
+    let bytes = line.as_bytes();
+    // A marked word has a vowel followed by a mark: a line needs one such pair when upper
+    // case, three when not. Most lines have too few — logs have `e.` in every host name —
+    // and they are counted without branches (in vector instructions) before words are.
+    let lower = bytes.iter().fold(false, |lower, b| lower | b.is_ascii_lowercase());
     // Words counted by bytes, where `split_whitespace` splits ASCII.
     let space = |b: &u8| b.is_ascii_whitespace() || *b == 0x0B;
-    if !marks || line.as_bytes().split(space).filter(|w| !w.is_empty()).nth(VIQR_WORDS).is_some() {
+    if vowel_marks(bytes) < if lower { 3 } else { 1 }
+        || bytes.split(space).filter(|w| !w.is_empty()).nth(VIQR_WORDS).is_some()
+    {
         return None;
     }
     let marked = line.split_whitespace().filter(|w| viqr_marked(w)).count();
     let upper = line.chars().any(|c| c.is_ascii_alphabetic()) && !line.chars().any(|c| c.is_ascii_lowercase());
     (marked > 0 && (upper || marked >= 3)).then(|| legacy::decode_viqr(line))
+}
+
+/// How many vowels of `bytes` a VIQR mark follows: counted a byte per lane of vector
+/// instructions, in stretches too short for a byte to overflow.
+fn vowel_marks(bytes: &[u8]) -> usize {
+    const STRETCH: usize = u8::MAX as usize;
+    let Some(next) = bytes.get(1..) else { return 0 };
+    let count = |(at, next): (&[u8], &[u8])| {
+        at.iter().zip(next).fold(0_u8, |n, (&v, &m)| n + u8::from(is_vowel(v) & is_viqr_mark(m)))
+    };
+    bytes.chunks(STRETCH).zip(next.chunks(STRETCH)).map(|pair| usize::from(count(pair))).sum()
 }
 
 /// A word with a VIQR mark after a vowel, followed by more of the word (a trailing `.` or
@@ -454,13 +470,19 @@ fn viqr_marked(word: &str) -> bool {
     })
 }
 
+/// Written as comparisons without branches, like [`is_viqr_mark`], so that lines are
+/// searched for the two with vector instructions.
+#[inline(always)]
 fn is_vowel(b: u8) -> bool {
-    matches!(b.to_ascii_lowercase(), b'a' | b'e' | b'i' | b'o' | b'u' | b'y')
+    // Only the letters have their lower case 0x20 above.
+    let l = b | 0x20;
+    (l == b'a') | (l == b'e') | (l == b'i') | (l == b'o') | (l == b'u') | (l == b'y')
 }
 
 /// A VIQR modifier (`^ ( +`) or tone (`' \` ? ~ .`) mark.
+#[inline(always)]
 fn is_viqr_mark(b: u8) -> bool {
-    matches!(b, b'^' | b'(' | b'+' | b'\'' | b'`' | b'?' | b'~' | b'.')
+    (b == b'^') | (b == b'(') | (b == b'+') | (b == b'\'') | (b == b'`') | (b == b'?') | (b == b'~') | (b == b'.')
 }
 
 /// `text` without diacritics, lower case.
@@ -468,4 +490,29 @@ fn stripped(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     canon::strip_fold_into(text, &mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viqr_lines_need_one_marked_word_in_capitals_three_in_small_letters() {
+        assert!(viqr("TUYE^.T MA^.T").is_some());
+        assert!(viqr("ME^.T").is_some());
+        assert!(viqr("tuye^.t ma^.t").is_none());
+        assert!(viqr("ta`i lie^.u tuye^.t ma^.t").is_some());
+        // Host names and file names are full of `e.`, and only the stops at words' ends.
+        assert!(viqr("GET /index.php?id=1 le.nam@khanhhoa.gov.vn").is_none());
+        assert!(viqr("le. na. ho.").is_none());
+        assert!(viqr("").is_none());
+        assert!(viqr("e").is_none());
+        let long = format!("{} TUYE^.T", "X ".repeat(VIQR_WORDS));
+        assert!(viqr(&long).is_none());
+        // Counted across stretches, past what a byte holds.
+        let marks = "e.".repeat(1000);
+        assert_eq!(vowel_marks(marks.as_bytes()), 1000);
+        assert_eq!(vowel_marks(&marks.as_bytes()[1..]), 999);
+        assert_eq!(vowel_marks(format!("{}a^", "x".repeat(2 * 255 - 1)).as_bytes()), 1);
+    }
 }

@@ -31,7 +31,7 @@ pub use legacy::{Encoding, font_encoding};
 pub use policy::{Action, Channel, Policy, PolicyError};
 pub use view::View;
 
-use canon::OffsetMap;
+use canon::{Canonical, OffsetMap};
 use detectors::Identifiers;
 use finding::{Aggregator, Instances};
 use legacy::{SINGLE_BYTE, Scorer, Sniffed};
@@ -99,7 +99,12 @@ impl DetectorSet {
 
     /// Starts aggregating the findings of one object.
     pub fn object(&self) -> ObjectScan<'_> {
-        ObjectScan { set: self, aggregator: Aggregator::default() }
+        self.object_in(Buffers::default())
+    }
+
+    /// [`DetectorSet::object`], building its views in `buffers` ([`ObjectScan::finish_keeping`]).
+    pub(crate) fn object_in(&self, buffers: Buffers) -> ObjectScan<'_> {
+        ObjectScan { set: self, aggregator: Aggregator::default(), buffers }
     }
 
     /// Findings of one view.
@@ -131,11 +136,28 @@ enum Scope {
     Markings,
 }
 
+/// Memory the views of an object are built in, passed from each view to the next and, for a
+/// batch of objects scanned one after another, from object to object: the canonical text of a
+/// large file takes megabytes, which the allocator maps afresh — a page fault and the zeroing
+/// of a page for every 4 KiB — each time it is allocated anew (see `heap`).
+#[derive(Debug, Default)]
+pub(crate) struct Buffers {
+    canonical: Canonical,
+}
+
+impl Buffers {
+    /// Bytes of memory held.
+    pub(crate) fn capacity(&self) -> usize {
+        self.canonical.capacity()
+    }
+}
+
 /// The findings of one object being gathered, part by part. Identifiers count once per
 /// object however many parts and views repeat them.
 pub struct ObjectScan<'a> {
     set: &'a DetectorSet,
     aggregator: Aggregator,
+    buffers: Buffers,
 }
 
 impl ObjectScan<'_> {
@@ -157,18 +179,23 @@ impl ObjectScan<'_> {
     /// reads best in — and, for markings, its short lines in the other legacy encodings too.
     pub fn add_bytes(&mut self, part: &str, bytes: &[u8], hints: Hints) {
         if let Some(encoding) = hints.encoding {
-            self.add_view(&View::legacy(part, bytes, encoding).prominent(hints.prominent));
+            let (raw, map) = legacy::decode_mapped(bytes, encoding);
+            let view = View::build_in(self.spare(), part, ViewKind::Legacy(encoding), &raw, Some(map), bytes.len());
+            self.scan_spent(view.prominent(hints.prominent), Scope::All);
             return;
         }
         match legacy::sniff(bytes) {
             Sniffed::Text(text, map) => self.text_views(part, &text, Some(map), bytes.len(), hints),
             Sniffed::Legacy => {
                 let best = self.set.scorer.best(bytes);
-                self.add_view(&View::legacy(part, bytes, best).prominent(hints.prominent));
+                let (raw, map) = legacy::decode_mapped(bytes, best);
+                let view = View::build_in(self.spare(), part, ViewKind::Legacy(best), &raw, Some(map), bytes.len());
+                self.scan_spent(view.prominent(hints.prominent), Scope::All);
                 for encoding in SINGLE_BYTE.into_iter().filter(|&e| e != best) {
                     let (raw, map) = legacy::decode_short_lines(bytes, encoding, SHORT_LINE);
-                    let view = View::build(part, ViewKind::Legacy(encoding), &raw, Some(map), bytes.len());
-                    self.run(&view.prominent(hints.prominent), Scope::Markings);
+                    let kind = ViewKind::Legacy(encoding);
+                    let view = View::build_in(self.spare(), part, kind, &raw, Some(map), bytes.len());
+                    self.scan_spent(view.prominent(hints.prominent), Scope::Markings);
                 }
             }
         }
@@ -176,7 +203,26 @@ impl ObjectScan<'_> {
 
     /// The findings, one per detector, in detector order.
     pub fn finish(self) -> Vec<Finding> {
-        self.aggregator.finish()
+        self.finish_keeping().0
+    }
+
+    /// [`ObjectScan::finish`], and the memory its views were built in, for the next object.
+    pub(crate) fn finish_keeping(self) -> (Vec<Finding>, Buffers) {
+        (self.aggregator.finish(), self.buffers)
+    }
+
+    /// Memory for the next view to be built in ([`View::build_in`]).
+    fn spare(&mut self) -> Canonical {
+        std::mem::take(&mut self.buffers.canonical)
+    }
+
+    /// Scans a view built in [`ObjectScan::spare`] and keeps its memory for the next; whether
+    /// its input holds only ASCII and precomposed Vietnamese letters.
+    fn scan_spent(&mut self, view: View, scope: Scope) -> bool {
+        self.run(&view, scope);
+        let letters_only = view.letters_only();
+        self.buffers.canonical = view.recycle();
+        letters_only
     }
 
     fn run(&mut self, view: &View, scope: Scope) {
@@ -191,10 +237,8 @@ impl ObjectScan<'_> {
     /// decoded in the encoding they read best in (all detectors when that reading looks like
     /// Vietnamese) and, for markings on short lines, in the others.
     fn text_views(&mut self, part: &str, text: &str, to_input: Option<OffsetMap>, input_len: usize, hints: Hints) {
-        let unicode =
-            View::build(part, ViewKind::Unicode, text, to_input.clone(), input_len).prominent(hints.prominent);
-        self.add_view(&unicode);
-        if unicode.letters_only() {
+        let unicode = View::build_in(self.spare(), part, ViewKind::Unicode, text, to_input.clone(), input_len);
+        if self.scan_spent(unicode.prominent(hints.prominent), Scope::All) {
             return;
         }
         let lines = seen_lines(text);
@@ -205,9 +249,9 @@ impl ObjectScan<'_> {
         for encoding in SINGLE_BYTE {
             let max_line = if encoding == best { usize::MAX } else { SHORT_LINE };
             let (raw, map) = decode_seen_lines(text, &lines, encoding, max_line, to_input.as_ref());
-            let view = View::build(part, ViewKind::Legacy(encoding), &raw, Some(map), input_len);
-            let view = view.prominent(hints.prominent);
-            self.run(&view, if encoding == best && vietnamese { Scope::All } else { Scope::Markings });
+            let scope = if encoding == best && vietnamese { Scope::All } else { Scope::Markings };
+            let view = View::build_in(self.spare(), part, ViewKind::Legacy(encoding), &raw, Some(map), input_len);
+            self.scan_spent(view.prominent(hints.prominent), scope);
         }
     }
 

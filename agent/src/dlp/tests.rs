@@ -444,3 +444,32 @@ fn lenient_province_codes() {
     let findings = lenient.scan_text("t", "Số CCCD: 003090000123", Hints::default());
     assert_eq!(find(&findings, DetectorId::Cccd).map(|f| f.confidence), Some(Confidence::Medium));
 }
+
+#[test]
+fn objects_scanned_in_kept_buffers_find_what_fresh_ones_do() {
+    // A long decomposed document, then short ones, Unicode and legacy: nothing of a text or
+    // offset map built before may leak into the views built after it in the same memory.
+    let long = format!(
+        "{}Số CCCD: 056090000123\nT\u{4F}\u{302}\u{301}I M\u{41}\u{323}\u{302}T\n",
+        "Văn bản.\n".repeat(50_000)
+    );
+    let seen = "TUYÖT MËT\nSè chøng minh nh©n d©n: 250000001";
+    let inputs: [&[u8]; 4] = [
+        long.as_bytes(),
+        b"CCCD 001185999999",
+        &legacy::seen_to_bytes(seen).unwrap_or_default(),
+        "Độ mật: Tuyệt mật\nĐT 0912 345 678".as_bytes(),
+    ];
+    let set = set();
+    let mut buffers = Buffers::default();
+    for bytes in inputs {
+        let mut object = set.object_in(buffers);
+        object.add_bytes("kept", bytes, Hints::default());
+        let (kept, returned) = object.finish_keeping();
+        buffers = returned;
+        let fresh = set.scan_bytes("kept", bytes, Hints::default());
+        assert_eq!(serde_json::to_string(&kept).ok(), serde_json::to_string(&fresh).ok());
+        assert!(!kept.is_empty());
+    }
+    assert!(buffers.capacity() >= long.len());
+}

@@ -1,6 +1,6 @@
 //! [`View`]: one part's text in canonical form (spec §1 "views", §3.4), ready for detectors.
 
-use super::canon::{self, OffsetMap};
+use super::canon::{self, Canonical, OffsetMap};
 use super::finding::{Location, ViewKind};
 use super::legacy::{self, Encoding};
 use std::sync::OnceLock;
@@ -13,12 +13,10 @@ pub struct View {
     part: String,
     kind: ViewKind,
     prominent: bool,
-    text: String,
-    to_raw: OffsetMap,
+    canonical: Canonical,
     raw_to_input: Option<OffsetMap>,
     input_len: usize,
     ascii: bool,
-    letters_only: bool,
     line_starts: OnceLock<Vec<usize>>,
 }
 
@@ -57,25 +55,40 @@ impl View {
         raw_to_input: Option<OffsetMap>,
         input_len: usize,
     ) -> View {
-        let canon::Canonical { text, map: to_raw, letters_only } = canon::canonical(raw);
-        let ascii = text.is_ascii();
+        View::build_in(Canonical::default(), part, kind, raw, raw_to_input, input_len)
+    }
+
+    /// [`View::build`] in the memory of `spare`, from a view [`View::recycle`]d before.
+    pub(crate) fn build_in(
+        mut spare: Canonical,
+        part: &str,
+        kind: ViewKind,
+        raw: &str,
+        raw_to_input: Option<OffsetMap>,
+        input_len: usize,
+    ) -> View {
+        canon::canonical_into(raw, &mut spare);
+        let ascii = spare.text.is_ascii();
         View {
             part: part.to_string(),
             kind,
             prominent: false,
-            text,
-            to_raw,
+            canonical: spare,
             raw_to_input,
             input_len,
             ascii,
-            letters_only,
             line_starts: OnceLock::new(),
         }
     }
 
+    /// The memory of the canonical text, for the next view to be built in.
+    pub(crate) fn recycle(self) -> Canonical {
+        self.canonical
+    }
+
     /// The canonical text.
     pub fn text(&self) -> &str {
-        &self.text
+        &self.canonical.text
     }
 
     pub fn kind(&self) -> ViewKind {
@@ -98,16 +111,18 @@ impl View {
     /// Every character of the text the view was built from is ASCII or a precomposed
     /// Vietnamese letter: it holds no legacy text seen through Windows-1252.
     pub(crate) fn letters_only(&self) -> bool {
-        self.letters_only
+        self.canonical.letters_only
     }
 
     /// Location of canonical offset `offset`.
     pub(crate) fn locate(&self, offset: usize) -> Location {
         let starts = self.line_starts.get_or_init(|| {
-            std::iter::once(0).chain(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|i| i + 1)).collect()
+            std::iter::once(0)
+                .chain(memchr::memchr_iter(b'\n', self.canonical.text.as_bytes()).map(|i| i + 1))
+                .collect()
         });
         let line = starts.partition_point(|&s| s <= offset);
-        let raw = self.to_raw.to_source(offset);
+        let raw = self.canonical.map.to_source(offset);
         // Approximate mappings (see `OffsetMap`) must still point into the input.
         let input = self.raw_to_input.as_ref().map_or(raw, |m| m.to_source(raw)).min(self.input_len);
         Location {

@@ -202,9 +202,8 @@ impl Dlp {
         let set = DetectorSet::new(dlp::Config::default()).context("building the DLP detectors")?;
         // The size cap of the command holds for documents too: a larger one is not inspected.
         let limits = Limits { max_input_bytes: options.max_file_size, ..Limits::default() };
-        let extractor = Extractor::new(limits)
-            .context("locating the agent executable for document extraction")?
-            .keeping_read_buffers();
+        let extractor =
+            Extractor::new(limits).context("locating the agent executable for document extraction")?.keeping_buffers();
         Ok(Dlp { set, extractor, policy, channel: options.channel })
     }
 

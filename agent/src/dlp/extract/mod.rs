@@ -28,7 +28,7 @@ mod xml;
 
 pub use child::{SUBCOMMAND, child_main};
 
-use super::{DetectorSet, Finding, Hints, legacy::Encoding};
+use super::{Buffers, DetectorSet, Finding, Hints, legacy::Encoding};
 use cache::Cache;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
@@ -184,7 +184,8 @@ pub struct Extractor {
     limits: Limits,
     isolation: Isolation,
     cache: Mutex<Cache>,
-    /// Whether each thread keeps its read buffer between documents ([`KEEP_BUFFER`]).
+    /// Whether each thread keeps its read buffer and view buffers between documents
+    /// ([`KEEP_BUFFER`]).
     keep_buffers: bool,
 }
 
@@ -195,16 +196,19 @@ const CACHE_ENTRIES: usize = 4096;
 /// the CPU's cache.
 const READ_CHUNK: u64 = 256 << 10;
 
-/// Capacity of the read buffer a thread keeps between documents, when the extractor keeps
-/// them ([`Extractor::keeping_read_buffers`]). Buffers of a MiB or more get a mapping of their
-/// own (see `heap`), so a buffer freed after every document costs the next one page faults and
-/// zeroing for every byte it reads; keeping it spares that. Beyond this a buffer is released,
-/// so one huge file does not stay resident in a thread for good.
+/// Capacity of the read buffer, and of the buffers views are built in, that a thread keeps
+/// between documents when the extractor keeps them ([`Extractor::keeping_buffers`]).
+/// Buffers of a MiB or more get a mapping of their own (see `heap`), so a buffer freed after
+/// every document costs the next one page faults and zeroing for every byte it fills; keeping
+/// it spares that. Beyond this a buffer is released, so one huge file does not stay resident
+/// in a thread for good.
 const KEEP_BUFFER: usize = 16 << 20;
 
 thread_local! {
     /// The buffer this thread reads documents into, kept for its next document.
     static READ_BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// The buffers this thread builds views in, kept for its next document.
+    static VIEW_BUFFERS: Cell<Buffers> = Cell::default();
 }
 
 impl Extractor {
@@ -218,10 +222,10 @@ impl Extractor {
         Extractor { limits, isolation, cache: Mutex::new(Cache::new(CACHE_ENTRIES)), keep_buffers: false }
     }
 
-    /// Keeps each scanning thread's read buffer between documents: for a batch of files read
-    /// one after another (`scan --dlp`). The running agent, which scans now and then and must
-    /// stay small between, does not.
-    pub fn keeping_read_buffers(mut self) -> Extractor {
+    /// Keeps each scanning thread's read buffer, and the buffers it builds views in, between
+    /// documents: for a batch of files read one after another (`scan --dlp`). The running
+    /// agent, which scans now and then and must stay small between, does not.
+    pub fn keeping_buffers(mut self) -> Extractor {
         self.keep_buffers = true;
         self
     }
@@ -269,19 +273,29 @@ impl Extractor {
     /// over [`Limits::max_input_bytes`] takes the path that reports it, unread.
     pub fn scan_document(&self, set: &DetectorSet, path: &Path) -> std::io::Result<DocumentResult> {
         if !self.keep_buffers {
-            return self.scan_read(set, path, &mut Vec::new());
+            return self.scan_read(set, path, &mut Vec::new(), &mut Buffers::default());
         }
         let mut buffer = READ_BUFFER.take();
-        let result = self.scan_read(set, path, &mut buffer);
+        let mut views = VIEW_BUFFERS.take();
+        let result = self.scan_read(set, path, &mut buffer, &mut views);
         buffer.clear();
         if buffer.capacity() <= KEEP_BUFFER {
             READ_BUFFER.set(buffer);
         }
+        if views.capacity() <= KEEP_BUFFER {
+            VIEW_BUFFERS.set(views);
+        }
         result
     }
 
-    /// [`Extractor::scan_document`], reading into `buffer`.
-    fn scan_read(&self, set: &DetectorSet, path: &Path, buffer: &mut Vec<u8>) -> std::io::Result<DocumentResult> {
+    /// [`Extractor::scan_document`], reading into `buffer` and building views in `views`.
+    fn scan_read(
+        &self,
+        set: &DetectorSet,
+        path: &Path,
+        buffer: &mut Vec<u8>,
+        views: &mut Buffers,
+    ) -> std::io::Result<DocumentResult> {
         let name = root_name(path);
         let (sha256, whole) = read_hashed(path, self.limits.max_input_bytes, buffer)?;
         if let Some(hit) = self.cache.lock().map_err(|_| poisoned())?.get(&sha256, &name) {
@@ -289,19 +303,19 @@ impl Extractor {
         }
         let result = if whole && sniff(&name, buffer) == Kind::Text {
             let mut extraction = Walker::plain_text(&self.limits, &name, buffer);
-            let result = scan_extraction(set, &extraction, sha256);
+            let result = scan_extraction_in(set, &extraction, sha256, views);
             // The bytes go back to be read into again.
             if let Some(Part { content: Content::Bytes(bytes), .. }) = extraction.parts.pop() {
                 *buffer = bytes;
             }
             result
         } else if whole && matches!(self.isolation, Isolation::InProcess) {
-            scan_extraction(set, &extract(&name, buffer, &self.limits), sha256)
+            scan_extraction_in(set, &extract(&name, buffer, &self.limits), sha256, views)
         } else {
             // The child reads the file again: a file rewritten since it was hashed is scanned
             // as it is then, under the old hash, and a later scan of it misses the cache and is
             // parsed afresh.
-            scan_extraction(set, &self.extract_path(path), sha256)
+            scan_extraction_in(set, &self.extract_path(path), sha256, views)
         };
         // A timeout or a failed child may be the machine's load, not the document's doing:
         // such a result is not kept, so the next scan tries again.
@@ -322,7 +336,17 @@ fn poisoned() -> std::io::Error {
 
 /// Scans extracted parts as one object.
 pub fn scan_extraction(set: &DetectorSet, extraction: &Extraction, sha256: [u8; 32]) -> DocumentResult {
-    let mut object = set.object();
+    scan_extraction_in(set, extraction, sha256, &mut Buffers::default())
+}
+
+/// [`scan_extraction`], building views in `views`.
+fn scan_extraction_in(
+    set: &DetectorSet,
+    extraction: &Extraction,
+    sha256: [u8; 32],
+    views: &mut Buffers,
+) -> DocumentResult {
+    let mut object = set.object_in(std::mem::take(views));
     for part in &extraction.parts {
         match &part.content {
             Content::Text { text, encoding } => {
@@ -338,7 +362,9 @@ pub fn scan_extraction(set: &DetectorSet, extraction: &Extraction, sha256: [u8; 
         .iter()
         .map(|Verdict::CouldNotInspect { container_path, reason }| (container_path.clone(), reason.clone()))
         .collect();
-    DocumentResult { findings: object.finish(), could_not_inspect, sha256, cached: false }
+    let (findings, buffers) = object.finish_keeping();
+    *views = buffers;
+    DocumentResult { findings, could_not_inspect, sha256, cached: false }
 }
 
 /// The first element of container paths: the file's name.

@@ -597,10 +597,10 @@ fn scan_document_caches_by_content_hash() {
 }
 
 /// An extractor whose child cannot start: whatever reaches the child fails, so a document
-/// scanned without a verdict was scanned in-process. It keeps its read buffers, as `scan`'s
+/// scanned without a verdict was scanned in-process. It keeps its buffers, as `scan`'s
 /// does, so documents read one after another share one.
 fn childless(limits: Limits, dir: &std::path::Path) -> Extractor {
-    Extractor::with_isolation(limits, Isolation::Child { helper: dir.join("no-such-helper") }).keeping_read_buffers()
+    Extractor::with_isolation(limits, Isolation::Child { helper: dir.join("no-such-helper") }).keeping_buffers()
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {

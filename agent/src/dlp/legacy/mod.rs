@@ -368,17 +368,21 @@ fn is_seen_marker(c: char) -> bool {
         && tables::cp1252_byte(c).is_some()
 }
 
-/// The first bytes of the UTF-8 of every [`is_seen_marker`] character: U+00A0–U+00FF, the
-/// Windows-1252 letters and signs of U+0152–U+02DC and U+2013–U+2122, and U+F000–U+F0FF.
-const MARKER_LEADS: [u8; 7] = [0xC2, 0xC3, 0xC5, 0xC6, 0xCB, 0xE2, 0xEF];
+/// Whether `b` is the first byte of the UTF-8 of some [`is_seen_marker`] character: U+00A0–
+/// U+00FF (C2, C3), the Windows-1252 letters and signs of U+0152–U+02DC (C5, C6, CB) and
+/// U+2013–U+2122 (E2), and U+F000–U+F0FF (EF). Written as comparisons, without branches, so
+/// that a block of bytes is tested with vector instructions.
+#[inline(always)]
+fn is_marker_lead(b: u8) -> bool {
+    (b.wrapping_sub(0xC2) < 2) | (b.wrapping_sub(0xC5) < 2) | (b == 0xCB) | (b == 0xE2) | (b == 0xEF)
+}
 
 /// Whether `text` may hold a run that [`looks_seen`]: text without an [`is_seen_marker`]
 /// character holds none, and most text is that, so its ASCII stretches are skipped in bulk.
 pub(crate) fn may_hold_seen(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut i = 0;
-    while let Some(p) = bytes[i..].iter().position(|&b| MARKER_LEADS.contains(&b)) {
-        let at = i + p;
+    while let Some(at) = next_marker_lead(bytes, i) {
         let Some(c) = text[at..].chars().next() else { break };
         if is_seen_marker(c) {
             return true;
@@ -386,6 +390,21 @@ pub(crate) fn may_hold_seen(text: &str) -> bool {
         i = at + c.len_utf8();
     }
     false
+}
+
+/// The offset of the first [`is_marker_lead`] byte of `bytes` at or after `from`. Text that
+/// holds none — decomposed Vietnamese, whose letters are ASCII, `đ` and marks — is tested a
+/// block at a time.
+fn next_marker_lead(bytes: &[u8], from: usize) -> Option<usize> {
+    const BLOCK: usize = 32;
+    let mut at = from;
+    while let Some(block) = bytes.get(at..at + BLOCK) {
+        if block.iter().fold(0_u8, |found, &b| found | u8::from(is_marker_lead(b))) != 0 {
+            break;
+        }
+        at += BLOCK;
+    }
+    bytes.get(at..)?.iter().position(|&b| is_marker_lead(b)).map(|p| at + p)
 }
 
 /// Splits `line` into maximal runs of characters that have a Windows-1252 byte, keeping those
@@ -595,10 +614,18 @@ mod tests {
         for c in (0..=0x10FFFF).filter_map(char::from_u32) {
             let s = c.to_string();
             assert_eq!(looks_seen(&s), is_seen_marker(c), "{c:?}");
-            assert!(!is_seen_marker(c) || MARKER_LEADS.contains(&s.as_bytes()[0]), "{c:?}");
+            assert!(!is_seen_marker(c) || is_marker_lead(s.as_bytes()[0]), "{c:?}");
         }
         assert!(!may_hold_seen("Độ mật: Tối mật, số 0912 345 678"));
         assert!(may_hold_seen("Độ mật: TUYÖT MËT"));
+        // Markers before, inside and after whole blocks of text without one.
+        let plain = "Đo\u{0302}\u{0323} ma\u{0323}\u{0302}t ".repeat(7);
+        for (at, _) in plain.char_indices() {
+            assert!(may_hold_seen(&format!("{}Ö{}", &plain[..at], &plain[at..])), "{at}");
+        }
+        assert!(!may_hold_seen(&plain));
+        let leads: Vec<u8> = (0..=0xFF).filter(|&b| is_marker_lead(b)).collect();
+        assert_eq!(leads, [0xC2, 0xC3, 0xC5, 0xC6, 0xCB, 0xE2, 0xEF]);
         assert_eq!(seen_runs("abc TUYÖT MËT").count(), 1);
     }
 
