@@ -80,15 +80,15 @@ impl Identifiers {
 
     pub(crate) fn scan(&self, view: &View, out: &mut Instances<'_>) {
         let text = view.text();
-        let stretches = all_stretches(text.as_bytes());
         let mut scan = Scan {
             text,
-            stretches: &stretches,
+            stretches: Vec::new(),
             context: self.context.of(text),
             config: &self.config,
             kind: view.kind(),
             out,
         };
+        // The digit identifiers go through every digit run, and find the stretches too.
         self.numbers.scan(&mut scan);
         self.phone.scan(&mut scan);
         self.payment.scan(&mut scan);
@@ -101,9 +101,9 @@ impl Identifiers {
 /// One view being scanned: its text, the shared context matcher, and where instances go.
 pub(crate) struct Scan<'a, 'b> {
     text: &'a str,
-    /// The text's [`Stretch`]es, which every pattern but the e-mail address needs: found once
-    /// rather than by each detector.
-    stretches: &'a [Stretch],
+    /// The text's [`Stretch`]es, which every pattern but the e-mail address needs: found once,
+    /// along with the digit identifiers, rather than by each detector.
+    stretches: Vec<Stretch>,
     context: ViewContext<'a>,
     config: &'a Config,
     kind: ViewKind,
@@ -216,16 +216,34 @@ pub(crate) struct Stretch {
 /// runs of digits in logs (addresses, times) are not kept.
 const MIN_DIGITS: usize = 6;
 
-/// The [`Stretch`]es of `bytes`, in order.
-fn all_stretches(bytes: &[u8]) -> Vec<Stretch> {
-    let mut all = Vec::new();
-    let mut from = 0;
-    while let Some(digit) = next_digit(bytes, from) {
-        let stretch = stretch_at(bytes, from, digit, |of| of != 0);
-        from = stretch.end;
+/// Finds the [`Stretch`]es of a text from its digit runs, met in order.
+#[derive(Default)]
+struct Stretches {
+    /// The end of the last stretch: runs before it lie in it.
+    end: usize,
+}
+
+impl Stretches {
+    /// Takes the digit run at `start`, keeping the stretch it opens in `all`.
+    fn run(&mut self, bytes: &[u8], start: usize, all: &mut Vec<Stretch>) {
+        if start < self.end {
+            return;
+        }
+        let stretch = stretch_at(bytes, self.end, start, |of| of != 0);
+        self.end = stretch.end;
         if stretch.digits >= MIN_DIGITS {
             all.push(stretch);
         }
+    }
+}
+
+/// The [`Stretch`]es of `bytes`, in order.
+#[cfg(test)]
+fn all_stretches(bytes: &[u8]) -> Vec<Stretch> {
+    let mut all = Vec::new();
+    let mut stretches = Stretches::default();
+    for (start, _) in digit_runs(bytes) {
+        stretches.run(bytes, start, &mut all);
     }
     all
 }
@@ -265,7 +283,7 @@ fn digits_end(bytes: &[u8], start: usize) -> usize {
 /// kinds `class` names ([`kind`], digits among them) holding at least `min_digits` digits and
 /// a byte of each kind `needs` names, each as its start and the haystack to search from
 /// there — `bytes` up to and including the byte after the run. `all` are the stretches of
-/// bytes of any kind ([`all_stretches`]), and `min_digits` is [`MIN_DIGITS`] at least: most
+/// bytes of any kind ([`Stretches`]), and `min_digits` is [`MIN_DIGITS`] at least: most
 /// are the pattern's own stretch or too short to hold one, and only the others are split
 /// where a byte of another kind lies.
 ///

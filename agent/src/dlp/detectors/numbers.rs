@@ -8,7 +8,7 @@
 
 use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, digit_runs, is_digit, is_word, kind, mst_valid, regex, stretches};
+use super::{Scan, Stretches, digit_runs, is_digit, is_word, kind, mst_valid, regex, stretches};
 use regex::bytes::Regex;
 use std::borrow::Cow;
 
@@ -34,9 +34,11 @@ impl Numbers {
 
     fn runs(&self, scan: &mut Scan<'_, '_>) {
         let mut boxed = Boxed::default();
+        let mut stretches = Stretches::default();
         let text = scan.text;
         let bytes = text.as_bytes();
         for (start, end) in digit_runs(bytes) {
+            stretches.run(bytes, start, &mut scan.stretches);
             let bounded = !is_word(start.checked_sub(1).and_then(|s| bytes.get(s))) && !is_word(bytes.get(end));
             if bounded && end - start == 1 {
                 let joins = boxed.end.is_some_and(|e| e + 1 == start && BOX_SEPARATORS.contains(&bytes[e]));
@@ -72,7 +74,7 @@ impl Numbers {
         let mut found = Vec::new();
         // Two capitals, then thirteen digits, with spaces.
         let class = kind::CAPITAL | kind::DIGIT | kind::SPACE;
-        for (start, haystack) in stretches(scan.bytes(), scan.stretches, class, 13, kind::CAPITAL) {
+        for (start, haystack) in stretches(scan.bytes(), &scan.stretches, class, 13, kind::CAPITAL) {
             let mut from = start;
             while let Some(m) = self.bhyt.find_at(haystack, from) {
                 from = m.end();

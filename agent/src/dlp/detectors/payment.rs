@@ -20,7 +20,7 @@ impl Payment {
         let mut found = Vec::new();
         // 16 to 19 digits, with spaces or dashes between them.
         let class = kind::DIGIT | kind::SPACE | kind::DASH;
-        for (start, haystack) in stretches(scan.bytes(), scan.stretches, class, 16, 0) {
+        for (start, haystack) in stretches(scan.bytes(), &scan.stretches, class, 16, 0) {
             let mut from = start;
             while let Some(m) = self.card.find_at(haystack, from) {
                 found.push(m.range());

@@ -29,7 +29,7 @@ impl Phone {
 
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         let mut found = Vec::new();
-        for whole in self.matches(scan.bytes(), scan.stretches) {
+        for whole in self.matches(scan.bytes(), &scan.stretches) {
             let number = &scan.bytes()[whole.clone()];
             let Some(group) = self.national_part(scan.bytes(), whole.clone()) else { continue };
             let international = !number.starts_with(b"0") || number.starts_with(b"00");
@@ -66,7 +66,7 @@ impl Phone {
         // Eleven digits with separators.
         let mut legacy = Vec::new();
         for (start, haystack) in
-            stretches(scan.bytes(), scan.stretches, kind::DIGIT | kind::SPACE | kind::DOT | kind::DASH, 11, 0)
+            stretches(scan.bytes(), &scan.stretches, kind::DIGIT | kind::SPACE | kind::DOT | kind::DASH, 11, 0)
         {
             // Every old mobile number is a word that opens with `01`.
             let opens = |p: usize| haystack[p..].starts_with(b"01") && starts_word(haystack, p);

@@ -18,7 +18,7 @@ impl Plate {
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
-        let found = self.plates(scan.bytes(), scan.stretches);
+        let found = self.plates(scan.bytes(), &scan.stretches);
         for range in found {
             // Every match opens with the two digits of its locality.
             let locality = &scan.bytes()[range.start..range.start + 2];

@@ -48,7 +48,7 @@ impl Travel {
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
-        let passports = self.passports(scan.bytes(), scan.stretches);
+        let passports = self.passports(scan.bytes(), &scan.stretches);
         for range in passports {
             if scan.context(range.start, range.end) & class::PASSPORT != 0 {
                 let value = &scan.text[range.clone()];
