@@ -760,14 +760,8 @@ mod tests {
             while text.len() < 3 * BLOCK + round * 97 {
                 text.push_str(pick(&mut seed, &pieces));
             }
+            let canonical = assert_nfkc_of_mapped(&text, round);
             let bytes = text.as_bytes();
-            let mapped: String = text
-                .char_indices()
-                .map(|(at, c)| if c.is_ascii() { map_ascii(c as u8, bytes.get(at + 1).copied()) } else { c })
-                .collect();
-            let canonical = canonical(&text);
-            assert_eq!(canonical.text, mapped.nfkc().collect::<String>(), "round {round}");
-            assert_eq!(canonical.map.to_source(canonical.text.len()), text.len());
             // Every line of the canonical text starts where its line starts in the input.
             let input_lines =
                 text.match_indices(['\n', '\r']).filter(|&(at, m)| m == "\n" || bytes.get(at + 1) != Some(&b'\n'));
@@ -776,6 +770,20 @@ mod tests {
                 assert_eq!(canonical.map.to_source(output + 1), input + 1, "round {round}");
             }
         }
+    }
+
+    /// Checks that the canonical form of `text` is the NFKC of `text` with its ASCII
+    /// controls mapped, and that its map reaches the end of `text`.
+    fn assert_nfkc_of_mapped(text: &str, round: usize) -> Canonical {
+        let bytes = text.as_bytes();
+        let mapped: String = text
+            .char_indices()
+            .map(|(at, c)| if c.is_ascii() { map_ascii(c as u8, bytes.get(at + 1).copied()) } else { c })
+            .collect();
+        let canonical = canonical(text);
+        assert_eq!(canonical.text, mapped.nfkc().collect::<String>(), "round {round}");
+        assert_eq!(canonical.map.to_source(canonical.text.len()), text.len());
+        canonical
     }
 
     #[test]
@@ -820,14 +828,7 @@ mod tests {
             while text.len() < 3 * BLOCK + round * 89 {
                 text.push_str(pick(&mut seed, &pieces));
             }
-            let bytes = text.as_bytes();
-            let mapped: String = text
-                .char_indices()
-                .map(|(at, c)| if c.is_ascii() { map_ascii(c as u8, bytes.get(at + 1).copied()) } else { c })
-                .collect();
-            let canonical = canonical(&text);
-            assert_eq!(canonical.text, mapped.nfkc().collect::<String>(), "round {round}");
-            assert_eq!(canonical.map.to_source(canonical.text.len()), text.len());
+            assert_nfkc_of_mapped(&text, round);
         }
     }
 

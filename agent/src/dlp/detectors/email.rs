@@ -2,7 +2,7 @@
 //! part, ASCII or punycode domain).
 
 use super::super::finding::{Confidence, DetectorId, Sample};
-use super::{Scan, regex};
+use super::{Scan, find_from, regex};
 use regex::bytes::Regex;
 use std::borrow::Cow;
 
@@ -66,11 +66,7 @@ impl Email {
             let start = bytes[..at].iter().rposition(|&b| !is_address_byte(b)).map_or(0, |p| p + 1);
             let end = bytes[at..].iter().position(|&b| !is_address_byte(b)).map_or(bytes.len(), |p| at + p);
             let haystack = &bytes[..(end + 1).min(bytes.len())];
-            let mut from = start;
-            while let Some(m) = self.address.find_at(haystack, from) {
-                found.push(m.range());
-                from = m.end();
-            }
+            find_from(&self.address, haystack, start, &mut found);
             searched = end;
         }
         found

@@ -237,6 +237,22 @@ impl Stretches {
     }
 }
 
+/// Checks that `search`, given a text's bytes and [`Stretch`]es, finds in each of `texts`
+/// what `pattern` finds in the whole text, and that it finds something.
+#[cfg(test)]
+fn assert_finds_what_the_whole_text_search_finds(
+    pattern: &Regex,
+    texts: &[&str],
+    search: impl Fn(&[u8], &[Stretch]) -> Vec<std::ops::Range<usize>>,
+) {
+    for text in texts {
+        let bytes = text.as_bytes();
+        let whole: Vec<_> = pattern.find_iter(bytes).map(|m| m.range()).collect();
+        assert!(!whole.is_empty(), "{text}");
+        assert_eq!(search(bytes, &all_stretches(bytes)), whole, "{text}");
+    }
+}
+
 /// The [`Stretch`]es of `bytes`, in order.
 #[cfg(test)]
 fn all_stretches(bytes: &[u8]) -> Vec<Stretch> {
@@ -326,6 +342,16 @@ fn stretches<'t>(
             splitting = Some((stretch, stretch.start));
         }
     })
+}
+
+/// Adds every match of `pattern` in `haystack` from `start` on to `found`. The patterns
+/// searched so never match empty text.
+fn find_from(pattern: &Regex, haystack: &[u8], start: usize, found: &mut Vec<std::ops::Range<usize>>) {
+    let mut from = start;
+    while let Some(m) = pattern.find_at(haystack, from) {
+        found.push(m.range());
+        from = m.end();
+    }
 }
 
 /// The first ASCII digit at or after `from`, looked for a block at a time (which compiles

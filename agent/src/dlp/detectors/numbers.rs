@@ -8,7 +8,7 @@
 
 use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, Stretches, digit_runs, is_digit, is_word, kind, mst_valid, regex, stretches};
+use super::{Scan, Stretches, digit_runs, find_from, is_digit, is_word, kind, mst_valid, regex, stretches};
 use regex::bytes::Regex;
 use std::borrow::Cow;
 
@@ -75,11 +75,7 @@ impl Numbers {
         // Two capitals, then thirteen digits, with spaces.
         let class = kind::CAPITAL | kind::DIGIT | kind::SPACE;
         for (start, haystack) in stretches(scan.bytes(), &scan.stretches, class, 13, kind::CAPITAL) {
-            let mut from = start;
-            while let Some(m) = self.bhyt.find_at(haystack, from) {
-                from = m.end();
-                found.push(m.range());
-            }
+            find_from(&self.bhyt, haystack, start, &mut found);
         }
         for range in found {
             // The match is unambiguous: two capitals, a space or not, the benefit digit, a

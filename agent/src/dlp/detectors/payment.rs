@@ -2,7 +2,7 @@
 
 use super::super::data::class;
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, continues, digits_of, kind, regex, stretches};
+use super::{Scan, continues, digits_of, find_from, kind, regex, stretches};
 use regex::bytes::Regex;
 
 pub(super) struct Payment {
@@ -21,11 +21,7 @@ impl Payment {
         // 16 to 19 digits, with spaces or dashes between them.
         let class = kind::DIGIT | kind::SPACE | kind::DASH;
         for (start, haystack) in stretches(scan.bytes(), &scan.stretches, class, 16, 0) {
-            let mut from = start;
-            while let Some(m) = self.card.find_at(haystack, from) {
-                found.push(m.range());
-                from = m.end();
-            }
+            find_from(&self.card, haystack, start, &mut found);
         }
         for range in found {
             if continues(scan.bytes(), range.start, range.end, &CARD_SEPARATORS) {

@@ -4,7 +4,7 @@
 
 use super::super::data::{PLATE_GAPS, class};
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, Stretch, is_digit, kind, regex, stretches};
+use super::{Scan, Stretch, find_from, is_digit, kind, regex, stretches};
 use regex::bytes::Regex;
 use std::ops::Range;
 
@@ -59,11 +59,7 @@ impl Plate {
             if !(start..haystack.len()).any(series) {
                 continue;
             }
-            let mut from = start;
-            while let Some(m) = self.plate.find_at(haystack, from) {
-                from = m.end();
-                found.push(m.range());
-            }
+            find_from(&self.plate, haystack, start, &mut found);
         }
         found
     }
@@ -72,20 +68,16 @@ impl Plate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dlp::detectors::all_stretches;
+    use crate::dlp::detectors::assert_finds_what_the_whole_text_search_finds;
 
     #[test]
     fn plates_are_what_the_regex_finds_in_the_whole_text() {
-        let plate = Plate::new().expect("pattern");
-        for text in [
+        let plate = Plate::new().expect("patterns");
+        let texts = [
             "Xe 79A-123.45 và 79-H1 234.56, 51F 12345, 51F1 2345, DH609928755207, 30 AB 1234 X",
             "INFO 2026 11 27 12 00 A 79A12345 9979A-123.45 79A-12345.6 12-A 123.45 0079A-123.45",
             "79 A 1234 79-A-1234 79 -A1234 79A 1 2345 79AB1-234.56 79aB-123.45 79A-123.4567",
-        ] {
-            let bytes = text.as_bytes();
-            let whole: Vec<_> = plate.plate.find_iter(bytes).map(|m| m.range()).collect();
-            assert!(!whole.is_empty(), "{text}");
-            assert_eq!(plate.plates(bytes, &all_stretches(bytes)), whole, "{text}");
-        }
+        ];
+        assert_finds_what_the_whole_text_search_finds(&plate.plate, &texts, |bytes, all| plate.plates(bytes, all));
     }
 }

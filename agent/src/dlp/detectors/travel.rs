@@ -3,7 +3,7 @@
 
 use super::super::data::class;
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, Stretch, is_digit, kind, regex, starts_word, stretches};
+use super::{Scan, Stretch, find_from, is_digit, kind, regex, starts_word, stretches};
 use regex::bytes::Regex;
 use std::ops::Range;
 
@@ -38,11 +38,7 @@ impl Travel {
             if !(start..haystack.len()).any(opens) {
                 continue;
             }
-            let mut from = start;
-            while let Some(m) = self.passport.find_at(haystack, from) {
-                found.push(m.range());
-                from = m.end();
-            }
+            find_from(&self.passport, haystack, start, &mut found);
         }
         found
     }
@@ -145,19 +141,17 @@ fn document_number(field: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dlp::detectors::all_stretches;
+    use crate::dlp::detectors::assert_finds_what_the_whole_text_search_finds;
 
     #[test]
     fn passports_are_what_the_regex_finds_in_the_whole_text() {
         let travel = Travel::new().expect("patterns");
-        for text in [
+        let texts = [
             "Hộ chiếu B1234567, C 1234567, DH609928755207, xB1234567 B12345678 B1234567X (N7654321)",
             "ORDER K0000001-K0000002 AB1234567 A1234567.5 Z9999999",
-        ] {
-            let bytes = text.as_bytes();
-            let whole: Vec<_> = travel.passport.find_iter(bytes).map(|m| m.range()).collect();
-            assert!(!whole.is_empty(), "{text}");
-            assert_eq!(travel.passports(bytes, &all_stretches(bytes)), whole, "{text}");
-        }
+        ];
+        assert_finds_what_the_whole_text_search_finds(&travel.passport, &texts, |bytes, all| {
+            travel.passports(bytes, all)
+        });
     }
 }
