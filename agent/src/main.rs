@@ -320,12 +320,7 @@ fn run_cli(command: Command) -> Result<ExitCode> {
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
         }
         #[cfg(feature = "yara")]
-        Command::CompileYaraRules { cache, paths } => {
-            let (_, origin) = scan::RuleCache::new(cache).load(&paths)?;
-            if let scan::Origin::CompiledNotStored(why) = origin {
-                anyhow::bail!("the compiled rules could not be kept: {why}");
-            }
-        }
+        Command::CompileYaraRules { cache, paths } => scan::rule_cache::compile_command(cache, &paths)?,
     }
     Ok(ExitCode::SUCCESS)
 }

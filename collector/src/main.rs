@@ -51,6 +51,15 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: SocketAddr,
     },
+    /// Internal: compiles YARA rules for the quickstart's demo agent, which runs in this
+    /// process, as `haidang-agent compile-yara-rules` does for an agent.
+    #[command(name = haidang_agent::scan::rule_cache::COMPILE_COMMAND, hide = true)]
+    CompileYaraRules {
+        #[arg(long)]
+        cache: PathBuf,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
     /// The collector's certificate authority.
     Ca {
         #[command(subcommand)]
@@ -216,6 +225,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             logging::init(cli.log_format, "info");
             runtime()?.block_on(serve::run(ServeOptions { data, quic, http, rules }))?;
         }
+        Command::CompileYaraRules { cache, paths } => haidang_agent::scan::rule_cache::compile_command(cache, &paths)?,
         Command::Quickstart { data, quic, http } => {
             logging::init(cli.log_format, "warn");
             let opts = ServeOptions { data, quic, http, rules: Vec::new() };

@@ -30,14 +30,17 @@ pub async fn run(mut opts: ServeOptions) -> Result<()> {
     }
     let demo = data.join("demo");
     std::fs::create_dir_all(demo.join("secret"))?;
-    let config = demo_config(&demo)?;
+    // Run from a checkout (as the README says), the demo scans with the shipped rules.
+    let shipped = std::env::current_dir()?.join("rules/yara");
+    let yara_rules = shipped.is_dir().then_some(shipped.as_path());
+    let config = demo_config(&demo, yara_rules)?;
     let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(haidang_agent::run::run_until(state, config, async move {
         let _ = agent_stopped.await;
     }));
 
     collector.print_banner();
-    print_guide(&data, &demo, collector.http_addr);
+    print_guide(&data, &demo, yara_rules, collector.http_addr);
     serve::shutdown_signal().await;
     println!("\nstopping the agent and the collector…");
     let _ = stop_agent.send(());
@@ -50,22 +53,30 @@ pub async fn run(mut opts: ServeOptions) -> Result<()> {
     Ok(())
 }
 
-fn demo_config(demo: &Path) -> Result<AgentConfig> {
+/// The demo agent's configuration: FIM over `demo`, the process table, and YARA scanning
+/// with `yara_rules` (the repository's shipped rules when run from it; none turns scanning
+/// off, rather than looking for the packaged `/etc/haidang/yara` a checkout does not have).
+fn demo_config(demo: &Path, yara_rules: Option<&Path>) -> Result<AgentConfig> {
     let root = demo.display().to_string();
+    let rules = yara_rules.map(|r| format!("{:?}", r.display().to_string())).unwrap_or_default();
     let toml = format!(
         "[fim]\npaths = [{root:?}]\nexclude = [\"**/*.tmp\", \"**/*.swp\"]\ncritical = [{:?}]\nrescan_interval = \"1m\"\n\
-         [process]\nenabled = true\n[uplink]\nheartbeat_interval = \"30s\"\n",
+         [process]\nenabled = true\n[scan]\nyara_rules = [{rules}]\n[uplink]\nheartbeat_interval = \"30s\"\n",
         format!("{root}/secret/**")
     );
     AgentConfig::parse(&toml).map_err(anyhow::Error::msg)
 }
 
-fn print_guide(data: &Path, demo: &Path, http: std::net::SocketAddr) {
+fn print_guide(data: &Path, demo: &Path, yara_rules: Option<&Path>, http: std::net::SocketAddr) {
     let token = data.join("collector").join(serve::API_TOKEN_FILE);
     let api =
         if http.port() == 8080 && http.ip().is_loopback() { String::new() } else { format!(" --api http://{http}") };
     println!();
     println!("A demo agent is enrolled and watching {} and the process table.", demo.display());
+    match yara_rules {
+        Some(rules) => println!("New and changed files there are scanned with the YARA rules in {}.", rules.display()),
+        None => println!("YARA scanning is off: run from the repository to use its rules in rules/yara."),
+    }
     println!("In another terminal, try:");
     println!();
     println!("  export HAIDANG_API_TOKEN=$(cat {})", token.display());
@@ -79,4 +90,17 @@ fn print_guide(data: &Path, demo: &Path, http: std::net::SocketAddr) {
         "(`haidang-collector` is target/release/haidang-collector; or prefix with `cargo run --release -p haidang-collector --`.)"
     );
     println!("Press Ctrl-C to stop both.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_scans_with_the_shipped_rules_or_not_at_all() {
+        let demo = Path::new("/tmp/haidang-data/demo");
+        let rules = Path::new("/work/rules/yara");
+        assert_eq!(demo_config(demo, Some(rules)).expect("config").scan.yara_rules, [rules]);
+        assert!(demo_config(demo, None).expect("config").scan.yara_rules.is_empty());
+    }
 }

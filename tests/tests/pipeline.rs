@@ -92,7 +92,7 @@ fn malware_found_by_the_running_agent_reaches_the_collector_and_its_rules_are_co
     let root = dir.path().join("watched");
     std::fs::create_dir_all(&root).expect("mkdir");
     let planted = root.join("eicar.com");
-    let eicar = [r"X5O!P%@AP[4\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!H+H*"].concat();
+    let eicar = [r"X5O!P%@AP[4\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"].concat();
     std::fs::write(&planted, eicar).expect("plant");
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/yara");
     let config = format!(

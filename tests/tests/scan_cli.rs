@@ -19,7 +19,7 @@ fn shipped_rules() -> PathBuf {
 
 /// Built at run time so that this source file does not itself look like the test file.
 fn eicar() -> Vec<u8> {
-    [r"X5O!P%@AP[4\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!H+H*"].concat().into_bytes()
+    [r"X5O!P%@AP[4\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"].concat().into_bytes()
 }
 
 /// `scan --yara <shipped> --json <paths>`: exit status and the JSON objects printed.

@@ -31,6 +31,17 @@ pub struct RuleCache {
     dir: PathBuf,
 }
 
+/// What [`COMPILE_COMMAND`] does, in whichever executable carries the agent (the agent's,
+/// or the collector's for its quickstart demo agent): compiles the rules at `paths` into the
+/// cache directory `cache`, and fails if they could not be kept there.
+pub fn compile_command(cache: PathBuf, paths: &[PathBuf]) -> Result<()> {
+    let (_, origin) = RuleCache::new(cache).load(paths)?;
+    if let Origin::CompiledNotStored(why) = origin {
+        anyhow::bail!("the compiled rules could not be kept: {why}");
+    }
+    Ok(())
+}
+
 /// How [`RuleCache::load`] got the rules.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Origin {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 /// Built at run time so that this source file is not itself the EICAR test file's content.
 pub(crate) fn eicar() -> Vec<u8> {
-    [r"X5O!P%@AP[4\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!H+H*"].concat().into_bytes()
+    [r"X5O!P%@AP[4\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"].concat().into_bytes()
 }
 
 fn shipped_rules() -> PathBuf {
