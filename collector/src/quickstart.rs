@@ -82,6 +82,13 @@ fn print_guide(data: &Path, demo: &Path, yara_rules: Option<&Path>, http: std::n
     println!("  export HAIDANG_API_TOKEN=$(cat {})", token.display());
     println!("  echo \"kế hoạch\" > {}/secret/plan.txt      # a critical change", demo.display());
     println!("  echo x > {}/notes.txt", demo.display());
+    if yara_rules.is_some() {
+        // The EICAR test file, written in two pieces so that this program is not one.
+        println!(
+            "  printf '%s%s' 'X5O!P%@AP[4\\PZX54(P^)7CC)7}}$' 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' > {}/eicar.com   # malware",
+            demo.display()
+        );
+    }
     println!("  haidang-collector{api} events list --kind file");
     println!("  haidang-collector{api} alerts list");
     println!("  haidang-collector{api} agents list");
