@@ -206,14 +206,16 @@ pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
                 start = i - 1;
             }
             let run = &input[start..end];
-            if compose::compose_letters(run, out) {
-                // Decomposed Vietnamese, composed.
-            } else if !run.chars().any(is_special) && is_nfkc_quick(run.chars()) == IsNormalized::Yes {
-                out.push_str(run);
-            } else {
-                chunk.clear();
-                chunk.extend(run.chars().filter_map(map_special));
-                out.extend(chunk.nfkc());
+            // Decomposed Vietnamese is composed by its letters' marks, other runs as they are
+            // or by NFKC.
+            if !compose::compose_letters(run, out) {
+                if !run.chars().any(is_special) && is_nfkc_quick(run.chars()) == IsNormalized::Yes {
+                    out.push_str(run);
+                } else {
+                    chunk.clear();
+                    chunk.extend(run.chars().filter_map(map_special));
+                    out.extend(chunk.nfkc());
+                }
             }
             map.note(out.len(), end);
             i = end;

@@ -307,6 +307,14 @@ pub(crate) fn mask(value: &str) -> String {
     value.chars().enumerate().map(|(i, c)| if i < keep || i + keep >= len { c } else { '*' }).collect()
 }
 
+/// An e-mail address with its local part hidden but for its first letter (`t***@example.vn`).
+fn mask_address(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
+        None => mask(address),
+    }
+}
+
 struct Entry {
     /// Hashes of distinct values and the highest confidence each was seen with.
     values: HashMap<u64, Confidence, BuildHasherDefault<Prehashed>>,
@@ -370,10 +378,7 @@ impl Aggregator {
         let sample = move || match sample {
             Sample::None => None,
             Sample::Masked => Some(mask(&value)),
-            Sample::Address => Some(match value.split_once('@') {
-                Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
-                None => mask(&value),
-            }),
+            Sample::Address => Some(mask_address(&value)),
         };
         match self.entries.iter_mut().find(|entry| entry.best.detector == detector) {
             Some(entry) => {

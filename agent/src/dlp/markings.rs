@@ -191,8 +191,9 @@ impl Markings {
 
     /// Where the folded text holds a phrase of either vocabulary, in order (at least one such
     /// place on every line that holds one). Phrases hold no line break, so a line read as it
-    /// stands (not [`rereads`]) holds a phrase only if it holds one of these; folding and searching blocks of whole lines costs far less than doing it line
-    /// by line, and a block at a time keeps the folded copy small.
+    /// stands (not [`rereads`]) holds a phrase only if it holds one of these; folding and
+    /// searching blocks of whole lines costs far less than doing it line by line, and a block
+    /// at a time keeps the folded copy small.
     fn hits(&self, text: &str) -> Vec<usize> {
         const BLOCK: usize = 64 * 1024;
         let mut hits = Vec::new();

@@ -152,6 +152,15 @@ impl Buffers {
     }
 }
 
+/// A part of an object being scanned: its name, the length of its input (which view offsets
+/// are mapped back into), and what the caller knows of it.
+#[derive(Clone, Copy)]
+struct Part<'a> {
+    name: &'a str,
+    input_len: usize,
+    hints: Hints,
+}
+
 /// The findings of one object being gathered, part by part. Identifiers count once per
 /// object however many parts and views repeat them.
 pub struct ObjectScan<'a> {
@@ -171,31 +180,28 @@ impl ObjectScan<'_> {
     pub fn add_text(&mut self, part: &str, text: &str, hints: Hints) {
         match hints.encoding.and_then(|encoding| View::seen(part, text, encoding)) {
             Some(view) => self.add_view(&view.prominent(hints.prominent)),
-            None => self.text_views(part, text, None, text.len(), hints),
+            None => self.text_views(Part { name: part, input_len: text.len(), hints }, text, None),
         }
     }
 
     /// Scans a part given as bytes: Unicode by BOM or content, else the legacy encoding it
     /// reads best in — and, for markings, its short lines in the other legacy encodings too.
     pub fn add_bytes(&mut self, part: &str, bytes: &[u8], hints: Hints) {
+        let part = Part { name: part, input_len: bytes.len(), hints };
         if let Some(encoding) = hints.encoding {
             let (raw, map) = legacy::decode_mapped(bytes, encoding);
-            let view = View::build_in(self.spare(), part, ViewKind::Legacy(encoding), &raw, Some(map), bytes.len());
-            self.scan_spent(view.prominent(hints.prominent), Scope::All);
+            self.scan_built(part, ViewKind::Legacy(encoding), &raw, Some(map), Scope::All);
             return;
         }
         match legacy::sniff(bytes) {
-            Sniffed::Text(text, map) => self.text_views(part, &text, Some(map), bytes.len(), hints),
+            Sniffed::Text(text, map) => self.text_views(part, &text, Some(map)),
             Sniffed::Legacy => {
                 let best = self.set.scorer.best(bytes);
                 let (raw, map) = legacy::decode_mapped(bytes, best);
-                let view = View::build_in(self.spare(), part, ViewKind::Legacy(best), &raw, Some(map), bytes.len());
-                self.scan_spent(view.prominent(hints.prominent), Scope::All);
+                self.scan_built(part, ViewKind::Legacy(best), &raw, Some(map), Scope::All);
                 for encoding in SINGLE_BYTE.into_iter().filter(|&e| e != best) {
                     let (raw, map) = legacy::decode_short_lines(bytes, encoding, SHORT_LINE);
-                    let kind = ViewKind::Legacy(encoding);
-                    let view = View::build_in(self.spare(), part, kind, &raw, Some(map), bytes.len());
-                    self.scan_spent(view.prominent(hints.prominent), Scope::Markings);
+                    self.scan_built(part, ViewKind::Legacy(encoding), &raw, Some(map), Scope::Markings);
                 }
             }
         }
@@ -211,14 +217,20 @@ impl ObjectScan<'_> {
         (self.aggregator.finish(), self.buffers)
     }
 
-    /// Memory for the next view to be built in ([`View::build_in`]).
-    fn spare(&mut self) -> Canonical {
-        std::mem::take(&mut self.buffers.canonical)
-    }
-
-    /// Scans a view built in [`ObjectScan::spare`] and keeps its memory for the next; whether
-    /// its input holds only ASCII and precomposed Vietnamese letters.
-    fn scan_spent(&mut self, view: View, scope: Scope) -> bool {
+    /// Builds the view of `raw`, text derived from `part` ([`View::build`]), in the memory the
+    /// last view was built in, scans it, and keeps its memory for the next; returns whether
+    /// `raw` holds only ASCII and precomposed Vietnamese letters.
+    fn scan_built(
+        &mut self,
+        part: Part<'_>,
+        kind: ViewKind,
+        raw: &str,
+        raw_to_input: Option<OffsetMap>,
+        scope: Scope,
+    ) -> bool {
+        let spare = std::mem::take(&mut self.buffers.canonical);
+        let view = View::build_in(spare, part.name, kind, raw, raw_to_input, part.input_len);
+        let view = view.prominent(part.hints.prominent);
         self.run(&view, scope);
         let letters_only = view.letters_only();
         self.buffers.canonical = view.recycle();
@@ -236,9 +248,8 @@ impl ObjectScan<'_> {
     /// The Unicode view of `text`, then its runs of legacy text seen through Windows-1252:
     /// decoded in the encoding they read best in (all detectors when that reading looks like
     /// Vietnamese) and, for markings on short lines, in the others.
-    fn text_views(&mut self, part: &str, text: &str, to_input: Option<OffsetMap>, input_len: usize, hints: Hints) {
-        let unicode = View::build_in(self.spare(), part, ViewKind::Unicode, text, to_input.clone(), input_len);
-        if self.scan_spent(unicode.prominent(hints.prominent), Scope::All) {
+    fn text_views(&mut self, part: Part<'_>, text: &str, to_input: Option<OffsetMap>) {
+        if self.scan_built(part, ViewKind::Unicode, text, to_input.clone(), Scope::All) {
             return;
         }
         let lines = seen_lines(text);
@@ -250,8 +261,7 @@ impl ObjectScan<'_> {
             let max_line = if encoding == best { usize::MAX } else { SHORT_LINE };
             let (raw, map) = decode_seen_lines(text, &lines, encoding, max_line, to_input.as_ref());
             let scope = if encoding == best && vietnamese { Scope::All } else { Scope::Markings };
-            let view = View::build_in(self.spare(), part, ViewKind::Legacy(encoding), &raw, Some(map), input_len);
-            self.scan_spent(view.prominent(hints.prominent), scope);
+            self.scan_built(part, ViewKind::Legacy(encoding), &raw, Some(map), scope);
         }
     }
 
