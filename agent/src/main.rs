@@ -126,12 +126,7 @@ enum Command {
     /// agent never holds the compiler's memory.
     #[cfg(feature = "yara")]
     #[command(name = haidang_agent::scan::rule_cache::COMPILE_COMMAND, hide = true)]
-    CompileYaraRules {
-        #[arg(long)]
-        cache: PathBuf,
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-    },
+    CompileYaraRules(scan::rule_cache::CompileArgs),
 }
 
 #[derive(Subcommand)]
@@ -320,7 +315,7 @@ fn run_cli(command: Command) -> Result<ExitCode> {
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
         }
         #[cfg(feature = "yara")]
-        Command::CompileYaraRules { cache, paths } => scan::rule_cache::compile_command(cache, &paths)?,
+        Command::CompileYaraRules(args) => args.run()?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -54,12 +54,7 @@ enum Command {
     /// Internal: compiles YARA rules for the quickstart's demo agent, which runs in this
     /// process, as `haidang-agent compile-yara-rules` does for an agent.
     #[command(name = haidang_agent::scan::rule_cache::COMPILE_COMMAND, hide = true)]
-    CompileYaraRules {
-        #[arg(long)]
-        cache: PathBuf,
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-    },
+    CompileYaraRules(haidang_agent::scan::rule_cache::CompileArgs),
     /// The collector's certificate authority.
     Ca {
         #[command(subcommand)]
@@ -225,7 +220,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             logging::init(cli.log_format, "info");
             runtime()?.block_on(serve::run(ServeOptions { data, quic, http, rules }))?;
         }
-        Command::CompileYaraRules { cache, paths } => haidang_agent::scan::rule_cache::compile_command(cache, &paths)?,
+        Command::CompileYaraRules(args) => args.run()?,
         Command::Quickstart { data, quic, http } => {
             logging::init(cli.log_format, "warn");
             let opts = ServeOptions { data, quic, http, rules: Vec::new() };

@@ -31,8 +31,8 @@ pub async fn run(mut opts: ServeOptions) -> Result<()> {
     let demo = data.join("demo");
     std::fs::create_dir_all(demo.join("secret"))?;
     // Run from a checkout (as the README says), the demo scans with the shipped rules.
-    let shipped = std::env::current_dir()?.join("rules/yara");
-    let yara_rules = shipped.is_dir().then_some(shipped.as_path());
+    let shipped = std::env::current_dir().map(|dir| dir.join("rules/yara")).ok().filter(|rules| rules.is_dir());
+    let yara_rules = shipped.as_deref();
     let config = demo_config(&demo, yara_rules)?;
     let (stop_agent, agent_stopped) = tokio::sync::oneshot::channel::<()>();
     let agent = tokio::spawn(haidang_agent::run::run_until(state, config, async move {

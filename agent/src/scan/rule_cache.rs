@@ -31,15 +31,27 @@ pub struct RuleCache {
     dir: PathBuf,
 }
 
-/// What [`COMPILE_COMMAND`] does, in whichever executable carries the agent (the agent's,
-/// or the collector's for its quickstart demo agent): compiles the rules at `paths` into the
-/// cache directory `cache`, and fails if they could not be kept there.
-pub fn compile_command(cache: PathBuf, paths: &[PathBuf]) -> Result<()> {
-    let (_, origin) = RuleCache::new(cache).load(paths)?;
-    if let Origin::CompiledNotStored(why) = origin {
-        anyhow::bail!("the compiled rules could not be kept: {why}");
+/// The arguments of [`COMPILE_COMMAND`], a hidden command of whichever executable carries the
+/// agent: the agent's, or the collector's for its quickstart demo agent.
+#[derive(Debug, clap::Args)]
+pub struct CompileArgs {
+    /// The cache directory the compiled rules are kept in.
+    #[arg(long)]
+    cache: PathBuf,
+    /// Rule files or directories.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+impl CompileArgs {
+    /// Compiles the rules into the cache, and fails if they could not be kept there.
+    pub fn run(self) -> Result<()> {
+        let (_, origin) = RuleCache::new(self.cache).load(&self.paths)?;
+        if let Origin::CompiledNotStored(why) = origin {
+            anyhow::bail!("the compiled rules could not be kept: {why}");
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// How [`RuleCache::load`] got the rules.
