@@ -11,26 +11,18 @@
 use super::super::canon;
 use super::super::data::KEYWORDS;
 use super::BuildError;
-use aho_corasick::automaton::{Automaton, StateID};
-use aho_corasick::dfa::DFA;
-use aho_corasick::{Anchored, MatchKind};
+use super::keywords::{self, Keywords, Stop};
 use std::cell::RefCell;
 
 pub(crate) struct Context {
-    /// Every keyword, found where they overlap too. Windows are short and searched by the
-    /// million, so the DFA is stepped here directly, with no prefilter to start and no call
-    /// through the `AhoCorasick` wrapper's trait object per byte.
-    keywords: DFA,
-    start: StateID,
+    /// Every keyword, found where they overlap too.
+    keywords: Keywords,
     window: usize,
 }
 
 impl Context {
     pub(crate) fn new(window: usize) -> Result<Self, BuildError> {
-        let keywords =
-            DFA::builder().match_kind(MatchKind::Standard).prefilter(false).build(KEYWORDS.iter().map(|(k, _)| *k))?;
-        let start = keywords.start_state(Anchored::No)?;
-        Ok(Context { keywords, start, window })
+        Ok(Context { keywords: Keywords::new(&KEYWORDS)?, window })
     }
 
     /// The context of one view's text, for looking up the windows around its candidates.
@@ -38,55 +30,13 @@ impl Context {
         ViewContext { context: self, text, index: RefCell::new(KeywordIndex::default()) }
     }
 
-    /// Steps the DFA from `state` over `byte`, calling `found` with each keyword (as its
-    /// length and class) that ends there.
-    fn step(&self, state: &mut StateID, byte: u8, mut found: impl FnMut(usize, u16)) {
-        let dfa = &self.keywords;
-        *state = dfa.next_state(Anchored::No, *state, byte);
-        if dfa.is_special(*state) && dfa.is_match(*state) {
-            for index in 0..dfa.match_len(*state) {
-                let (keyword, class) = KEYWORDS[dfa.match_pattern(*state, index).as_usize()];
-                found(keyword.len(), class);
-            }
-        }
-    }
-
-    /// Steps the DFA from `state` over ASCII `bytes`, calling `found` with the index of each
-    /// byte a keyword ends at, the keyword's length and its class; returns the state at the
-    /// end.
-    fn step_ascii(&self, mut state: StateID, bytes: &[u8], mut found: impl FnMut(usize, usize, u16)) -> StateID {
-        for (i, &b) in bytes.iter().enumerate() {
-            self.step_letter(&mut state, b, |len, class| found(i, len, class));
-        }
-        state
-    }
-
-    /// [`Context::step`] over one ASCII byte of the text, folded. Keywords are letters and
-    /// spaces: anything else sends the DFA back to its start, without the dependent load
-    /// of a step.
-    #[inline(always)]
-    fn step_letter(&self, state: &mut StateID, b: u8, found: impl FnMut(usize, u16)) {
-        if !(b.is_ascii_alphabetic() || b == b' ') {
-            *state = self.start;
-            return;
-        }
-        let byte = b.to_ascii_lowercase();
-        let dfa = &self.keywords;
-        let next = dfa.next_state(Anchored::No, *state, byte);
-        if dfa.is_special(next) && dfa.is_match(next) {
-            self.step(state, byte, found);
-        } else {
-            *state = next;
-        }
-    }
-
     /// The classes of the keywords that stand as whole words in `folded`.
     fn keyword_classes(&self, folded: &[u8]) -> u16 {
         let word = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
-        let mut state = self.start;
+        let mut state = keywords::START;
         let mut classes = 0;
         for (at, &byte) in folded.iter().enumerate() {
-            self.step(&mut state, byte, |len, class| {
+            self.keywords.step(&mut state, byte, |len, class| {
                 let start = at + 1 - len;
                 if !word(start.checked_sub(1).and_then(|i| folded.get(i))) && !word(folded.get(at + 1)) {
                     classes |= class;
@@ -152,8 +102,8 @@ fn window_classes(context: &Context, window: &str) -> u16 {
 struct KeywordIndex {
     /// Disjoint, in the order of the text.
     spans: Vec<(usize, usize)>,
-    /// The DFA's state at the end of the last span.
-    state: Option<StateID>,
+    /// The automaton's state at the end of the last span.
+    state: Option<keywords::State>,
     /// Every keyword that lies in a span, in the order of their ends.
     occurrences: Vec<Occurrence>,
 }
@@ -187,7 +137,7 @@ impl KeywordIndex {
                     }
                 }
                 (last, _) if last.is_none_or(|(_, end)| end < from) => {
-                    self.state = Some(self.search(context, text, from, to, context.start));
+                    self.state = Some(self.search(context, text, from, to, keywords::START));
                     self.spans.push((from, to));
                 }
                 _ => return window_classes(context, &text[from..to]),
@@ -208,30 +158,40 @@ impl KeywordIndex {
         covered && self.occurrences.get(self.occurrences.partition_point(|o| o.end <= lo)).is_none_or(|o| o.end > hi)
     }
 
-    /// Searches the folded text of `text[from..to]` from DFA state `state`, keeping the
-    /// keywords found; returns the state at the end.
-    fn search(&mut self, context: &Context, text: &str, from: usize, to: usize, mut state: StateID) -> StateID {
-        let mut at = from;
-        while at < to {
-            // ASCII folds to itself in lower case, a stretch of it at a time.
-            let stretch = &text.as_bytes()[at..to];
-            let ascii = &stretch[..stretch.iter().position(|b| !b.is_ascii()).unwrap_or(stretch.len())];
-            state = context.step_ascii(state, ascii, |i, len, class| {
-                let byte = ascii[i].to_ascii_lowercase();
-                self.occurrences.push(occurrence(text, at + i, at + i + 1, &[byte], 0, len, class));
-            });
-            at += ascii.len();
-            let Some(c) = text.get(at..to).and_then(|rest| rest.chars().next()) else { break };
+    /// Searches the folded text of `text[from..to]` from state `state`, keeping the keywords
+    /// found; returns the state at the end.
+    fn search(
+        &mut self,
+        context: &Context,
+        text: &str,
+        from: usize,
+        to: usize,
+        state: keywords::State,
+    ) -> keywords::State {
+        let keywords = &context.keywords;
+        let bytes = &text.as_bytes()[..to];
+        let (mut at, mut state) = (from, state);
+        loop {
+            // ASCII folds to itself in lower case, which the automaton reads as it stands.
+            let occurrences = &mut self.occurrences;
+            let found = |i: usize, len, class| {
+                let byte = bytes[at + i].to_ascii_lowercase();
+                occurrences.push(occurrence(text, at + i, at + i + 1, &[byte], 0, len, class));
+            };
+            match keywords.run(state, &bytes[at..], found) {
+                Stop::End(end) => return end,
+                Stop::NonAscii(i, before) => (at, state) = (at + i, before),
+            }
+            let Some(c) = text[at..to].chars().next() else { return state };
             let end = at + c.len_utf8();
             let folded = Folded::of(c);
             for (k, &byte) in folded.bytes().iter().enumerate() {
-                context.step(&mut state, byte, |len, class| {
+                keywords.step(&mut state, byte, |len, class| {
                     self.occurrences.push(occurrence(text, at, end, folded.bytes(), k, len, class));
                 });
             }
             at = end;
         }
-        state
     }
 }
 
@@ -346,7 +306,7 @@ fn window(text: &str, start: usize, end: usize, chars: usize) -> (usize, usize) 
 mod tests {
     use super::*;
     use crate::dlp::data::class;
-    use aho_corasick::AhoCorasick;
+    use aho_corasick::{AhoCorasick, MatchKind};
 
     #[test]
     fn windows_count_characters() {

@@ -24,6 +24,7 @@
 
 mod context;
 mod email;
+mod keywords;
 mod numbers;
 mod payment;
 mod phone;
@@ -46,6 +47,8 @@ pub enum BuildError {
     Keywords(#[from] aho_corasick::BuildError),
     #[error("DLP keyword automaton: {0}")]
     KeywordStart(#[from] aho_corasick::MatchError),
+    #[error("DLP keyword automaton: {0} states are too many for its table")]
+    KeywordTable(usize),
 }
 
 pub(crate) fn regex(pattern: &str) -> Result<Regex, regex::Error> {
