@@ -58,8 +58,9 @@ pub(super) enum Stop {
 }
 
 pub(super) struct Keywords {
-    /// `next[state + class]`.
-    next: Vec<State>,
+    /// `next[state + class]`, as long as a [`State`] can index, so that stepping needs no
+    /// bounds check.
+    next: Box<[State; 1 << State::BITS]>,
     /// States from here on are match states, or [`Keywords::EXIT`].
     first_match: State,
     /// For each match state in order, the range of `found` it reports.
@@ -93,12 +94,12 @@ impl Keywords {
         }
         // The start first, and the match states last.
         states[1..].sort_by_key(|&state| dfa.is_match(state));
-        if states.len() * STRIDE >= usize::from(Self::EXIT) {
+        if states.len() * STRIDE > usize::from(Self::EXIT) {
             return Err(BuildError::KeywordTable(states.len()));
         }
         let offset: HashMap<StateID, State> =
             states.iter().enumerate().map(|(i, &s)| (s, State::try_from(i * STRIDE).unwrap_or(Self::EXIT))).collect();
-        let mut next = vec![START; states.len() * STRIDE];
+        let mut next = Box::new([START; 1 << State::BITS]);
         let mut matches = Vec::new();
         let mut found = Vec::new();
         for (row, &state) in next.chunks_exact_mut(STRIDE).zip(&states) {
@@ -127,7 +128,7 @@ impl Keywords {
     pub(super) fn run(&self, state: State, bytes: &[u8], mut found: impl FnMut(usize, usize, u16)) -> Stop {
         let mut state = state;
         for (i, &byte) in bytes.iter().enumerate() {
-            let next = self.next[usize::from(state) + usize::from(TEXT_CLASSES[usize::from(byte)])];
+            let next = self.next[usize::from(state + State::from(TEXT_CLASSES[usize::from(byte)]))];
             if next >= self.first_match {
                 if next == Self::EXIT {
                     return Stop::NonAscii(i, state);
@@ -143,7 +144,7 @@ impl Keywords {
     /// class of each keyword that ends there.
     #[inline]
     pub(super) fn step(&self, state: &mut State, byte: u8, found: impl FnMut(usize, u16)) {
-        let next = self.next[usize::from(*state) + usize::from(FOLDED_CLASSES[usize::from(byte)])];
+        let next = self.next[usize::from(*state + State::from(FOLDED_CLASSES[usize::from(byte)]))];
         if next >= self.first_match {
             self.report(next, found);
         }
