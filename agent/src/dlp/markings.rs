@@ -148,9 +148,12 @@ pub(crate) struct Markings {
     /// The vocabulary stripped of diacritics (bare `mat` left out: it is English too), matched
     /// in lower-cased ASCII lines, at most at medium (spec §3.4.8).
     ascii: Vocabulary,
-    /// Both spellings in one automaton, which finds the lines either may match in: the
-    /// phrases that hold no other phrase.
-    either: AhoCorasick,
+    /// Each spelling's phrases that hold no other phrase of it, which find the lines the
+    /// spelling may match in. A line holding a phrase holds every phrase within it, so the
+    /// phrases that hold another (`bí mật nhà nước` holds `mật`) find no other lines and are
+    /// left out: the fewer patterns, the faster the search.
+    unicode_lines: AhoCorasick,
+    ascii_lines: AhoCorasick,
 }
 
 impl Markings {
@@ -159,15 +162,9 @@ impl Markings {
         let words = (0..VOCABULARY.len()).filter(|&i| VOCABULARY[i].rule != Rule::Alone).collect();
         let unicode = Vocabulary::new(all, str::to_string)?;
         let ascii = Vocabulary::new(words, stripped)?;
-        let spellings = unicode.phrases.iter().map(|&i| VOCABULARY[i].text.to_string());
-        let spellings: Vec<String> =
-            spellings.chain(ascii.phrases.iter().map(|&i| stripped(VOCABULARY[i].text))).collect();
-        // A line holding a phrase holds every phrase within it, so the phrases that hold
-        // another (`bí mật nhà nước` holds `mật`) find no other lines and are left out: the
-        // fewer patterns, the faster the search.
-        let least = spellings.iter().filter(|s| !spellings.iter().any(|t| t != *s && s.contains(t.as_str())));
-        let either = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(least)?;
-        Ok(Markings { unicode, ascii, either })
+        let unicode_lines = least_phrases(unicode.phrases.iter().map(|&i| VOCABULARY[i].text.to_string()).collect())?;
+        let ascii_lines = least_phrases(ascii.phrases.iter().map(|&i| stripped(VOCABULARY[i].text)).collect())?;
+        Ok(Markings { unicode, ascii, unicode_lines, ascii_lines })
     }
 
     pub(crate) fn scan(&self, view: &View, out: &mut Instances<'_>) {
@@ -194,6 +191,11 @@ impl Markings {
     /// stands (not [`rereads`]) holds a phrase only if it holds one of these; folding and
     /// searching blocks of whole lines costs far less than doing it line by line, and a block
     /// at a time keeps the folded copy small.
+    ///
+    /// The ASCII spelling is read only in lines of ASCII alone ([`Markings::line`]), so it is
+    /// searched only there: in Vietnamese prose its short words (`gia`, `chi`, `sao`) would
+    /// stop the search at every few words of lines it is never read in. The Unicode spelling
+    /// holds letters outside ASCII and matches no other lines.
     fn hits(&self, text: &str) -> Vec<usize> {
         const BLOCK: usize = 64 * 1024;
         let mut hits = Vec::new();
@@ -203,7 +205,13 @@ impl Markings {
             let cut = (start + BLOCK).min(text.len());
             let end = memchr::memchr(b'\n', &text.as_bytes()[cut..]).map_or(text.len(), |p| cut + p + 1);
             canon::fold_into(&text[start..end], &mut folded);
-            hits.extend(self.either.find_iter(folded.as_str()).map(|m| start + m.start()));
+            let from = hits.len();
+            hits.extend(self.unicode_lines.find_iter(folded.as_str()).map(|m| start + m.start()));
+            for (lines_start, lines_end) in ascii_lines(folded.as_bytes()) {
+                let lines = aho_corasick::Input::new(folded.as_str()).range(lines_start..lines_end);
+                hits.extend(self.ascii_lines.find_iter(lines).map(|m| start + m.start()));
+            }
+            hits[from..].sort_unstable();
             start = end;
         }
         hits
@@ -231,6 +239,46 @@ impl Markings {
             phrases(at, &line, &reading, folded, out);
         }
     }
+}
+
+/// The `spellings` that hold no other of them, as an automaton.
+fn least_phrases(spellings: Vec<String>) -> Result<AhoCorasick, aho_corasick::BuildError> {
+    let least = spellings.iter().filter(|s| !spellings.iter().any(|t| t != *s && s.contains(t.as_str())));
+    AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(least)
+}
+
+/// The runs of whole lines of `text` that hold only ASCII, as byte ranges.
+fn ascii_lines(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < text.len() {
+            let Some(other) = first_non_ascii(&text[at..]).map(|p| at + p) else {
+                let run = (at, text.len());
+                at = text.len();
+                return Some(run);
+            };
+            let run = (at, memchr::memrchr(b'\n', &text[at..other]).map_or(at, |p| at + p + 1));
+            at = memchr::memchr(b'\n', &text[other..]).map_or(text.len(), |p| other + p + 1);
+            if run.0 < run.1 {
+                return Some(run);
+            }
+        }
+        None
+    })
+}
+
+/// The index of the first byte of `bytes` outside ASCII, tested a block at a time (which
+/// compiles to vector instructions) through ASCII text.
+fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
+    const BLOCK: usize = 32;
+    let mut at = 0;
+    while let Some(block) = bytes.get(at..at + BLOCK) {
+        if !block.is_ascii() {
+            break;
+        }
+        at += BLOCK;
+    }
+    bytes[at..].iter().position(|b| !b.is_ascii()).map(|p| at + p)
 }
 
 /// Whether [`Markings::line`] reads `line` as something else than the line itself: joined
@@ -496,6 +544,43 @@ fn stripped(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_lines_are_the_runs_of_lines_without_other_bytes() {
+        let long_ascii = "x".repeat(70);
+        let texts = [
+            String::new(),
+            "TAI LIEU THU HOI\n".into(),
+            "TÀI LIỆU\nTAI LIEU\nmật\n\nKHONG PHO BIEN".into(),
+            format!("{long_ascii}\n{long_ascii}é\n{long_ascii}\n{long_ascii}\né{long_ascii}"),
+            "\n\né\n\n".into(),
+        ];
+        for text in &texts {
+            // Line by line: the ASCII lines, those next to each other joined, each with its
+            // line break.
+            let mut expected: Vec<(usize, usize)> = Vec::new();
+            let mut start = 0;
+            for line in text.split_inclusive('\n') {
+                let end = start + line.len();
+                if line.is_ascii() {
+                    match expected.last_mut() {
+                        Some(last) if last.1 == start => last.1 = end,
+                        _ => expected.push((start, end)),
+                    }
+                }
+                start = end;
+            }
+            assert_eq!(ascii_lines(text.as_bytes()).collect::<Vec<_>>(), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn each_spelling_is_looked_for_in_the_lines_it_is_read_in() {
+        let markings = Markings::new().expect("vocabulary");
+        let text = "Kính gửi: chi nhánh, gia đình, tại sao\nTAI LIEU THU HOI\nTÀI LIỆU THU HỒI, tai lieu thu hoi";
+        let lines: Vec<usize> = markings.hits(text).iter().map(|&hit| text[..hit].matches('\n').count() + 1).collect();
+        assert_eq!(lines, [2, 3]);
+    }
 
     #[test]
     fn viqr_lines_need_one_marked_word_in_capitals_three_in_small_letters() {
