@@ -6,6 +6,8 @@
 
 mod compose;
 
+use super::wide::with_avx2;
+
 use std::borrow::Cow;
 use unicode_normalization::char::{canonical_combining_class, decompose_canonical};
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
@@ -236,10 +238,16 @@ fn block_end(bytes: &[u8], from: usize) -> usize {
     bytes[from..end].iter().rposition(u8::is_ascii).map_or(from, |p| from + p + 1)
 }
 
-/// Whether `block` (whole characters) is all ASCII and precomposed Vietnamese letters — then
-/// whether it holds ASCII control characters other than line breaks —, or `None`. Each byte
-/// is judged with the two before it, without branches, which compiles to vector instructions.
-fn vietnamese_block(block: &[u8]) -> Option<bool> {
+with_avx2! {
+    /// Whether `block` (whole characters) is all ASCII and precomposed Vietnamese letters —
+    /// then whether it holds ASCII control characters other than line breaks —, or `None`.
+    fn vietnamese_block(block: &[u8]) -> Option<bool> = judge_block;
+}
+
+/// [`vietnamese_block`]. Each byte is judged with the two before it, without branches, which
+/// compiles to vector instructions.
+#[inline(always)]
+fn judge_block(block: &[u8]) -> Option<bool> {
     // Logs, code and lists of numbers are ASCII through and through: only controls to find.
     if block.is_ascii() {
         return Some(block.iter().fold(false, |controls, &b| controls | is_control(b)));
@@ -455,12 +463,18 @@ pub(crate) fn fold_into(text: &str, out: &mut String) {
     }
 }
 
-/// Folds `block` (whole characters) into `folded`, of the same length, by bytes; false when
-/// some character is not ASCII, a Vietnamese letter, another Latin-1 letter or a sign of
-/// U+2000–U+207F (which have no case), and the block must be folded character by character.
-/// Each byte is folded with the two before it, without branches, which compiles to vector
-/// instructions.
-fn fold_vietnamese_block(block: &[u8], folded: &mut [u8]) -> bool {
+with_avx2! {
+    /// Folds `block` (whole characters) into `folded`, of the same length, by bytes; false
+    /// when some character is not ASCII, a Vietnamese letter, another Latin-1 letter or a sign
+    /// of U+2000–U+207F (which have no case), and the block must be folded character by
+    /// character.
+    fn fold_vietnamese_block(block: &[u8], folded: &mut [u8]) -> bool = fold_block;
+}
+
+/// [`fold_vietnamese_block`]. Each byte is folded with the two before it, without branches,
+/// which compiles to vector instructions.
+#[inline(always)]
+fn fold_block(block: &[u8], folded: &mut [u8]) -> bool {
     let mut other = false;
     for (at, out) in folded.iter_mut().enumerate().take(2) {
         let p1 = if at == 1 { block[0] } else { 0 };

@@ -24,6 +24,7 @@ pub mod policy;
 #[cfg(test)]
 mod tests;
 mod view;
+mod wide;
 
 pub use detectors::BuildError;
 pub use finding::{Confidence, ConfidenceCounts, DetectorId, Finding, Location, SecrecyLevel, ViewKind};
