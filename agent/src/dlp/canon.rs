@@ -144,16 +144,23 @@ pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
             // Stretches of printable ASCII, line breaks and Vietnamese letters are copied
             // whole; one that ends inside a run of non-ASCII characters is cut back to the
             // start of that run, which is then normalised whole below.
-            let mut stop = canonical_until(bytes, i);
-            // Decomposed Vietnamese: the stretch ends with an ASCII letter, and the run of
-            // non-ASCII characters after it with the letter's marks. This is what the run
-            // below makes of them, without finding the run's end and kind first.
+            let composed = compose::compose_stretches(input, i, until, out, map);
+            if composed > i {
+                i = composed;
+                *letters_only = false;
+                continue;
+            }
+            let (mut stop, line_break) = canonical_until(bytes, i);
+            // Decomposed Vietnamese (letters with more marks than the stretches above): the
+            // stretch ends with an ASCII letter, and the run of non-ASCII characters after it
+            // with the letter's marks. This is what the run below makes of them, without
+            // finding the run's end and kind first.
             if stop > i
                 && bytes[stop - 1].is_ascii_alphabetic()
                 && let Some((marks, len)) = compose::marks_ending_run(&bytes[stop..])
             {
                 out.push_str(&input[i..stop - 1]);
-                if memchr::memchr(b'\n', &bytes[i..stop]).is_some() {
+                if line_break {
                     map.pin(out.len(), stop - 1);
                 }
                 compose::push_composed(char::from(bytes[stop - 1]), marks, out);
@@ -167,7 +174,8 @@ pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
             }
             if stop > i {
                 out.push_str(&input[i..stop]);
-                if memchr::memchr(b'\n', &bytes[i..stop]).is_some() {
+                // What the stretch was cut back by is not ASCII: its line breaks are before.
+                if line_break {
                     map.pin(out.len(), stop);
                 }
                 i = stop;
@@ -316,39 +324,60 @@ fn map_controls(out: &mut String, from: usize, following: Option<u8>) -> bool {
 }
 
 /// The first offset at or after `from` where `bytes` (valid UTF-8) holds something other
-/// than printable ASCII, line breaks and precomposed Vietnamese letters.
-fn canonical_until(bytes: &[u8], from: usize) -> usize {
+/// than printable ASCII, line breaks and precomposed Vietnamese letters, and whether there
+/// is a line break before it: decomposed text has a stretch every few bytes, too short to
+/// search again.
+fn canonical_until(bytes: &[u8], from: usize) -> (usize, bool) {
     const BLOCK: usize = 16;
-    let plain = |b: u8| (0x20..0x7F).contains(&b) || b == b'\n';
+    let printable = |b: u8| (0x20..0x7F).contains(&b);
     let mut i = from;
+    let mut line_break = false;
     loop {
         // Blocks at a time through ASCII (a test the compiler turns into vector instructions).
         while let Some(block) = bytes.get(i..i + BLOCK) {
-            if !block.iter().fold(true, |all, &b| all & plain(b)) {
+            let (plain, breaks) = block
+                .iter()
+                .fold((true, false), |(all, any), &b| (all & (printable(b) | (b == b'\n')), any | (b == b'\n')));
+            if !plain {
                 break;
             }
+            line_break |= breaks;
             i += BLOCK;
         }
         // A character at a time through the block that holds something else, before blocks
         // are tried again: in text with a mark every few bytes, few blocks are all ASCII.
         let block_end = i + BLOCK;
         while i < block_end {
-            let Some(&b) = bytes.get(i) else { return i };
+            let Some(&b) = bytes.get(i) else { return (i, line_break) };
             let width = match b {
-                _ if plain(b) => 1,
-                0xC2..=0xC7 => match bytes.get(i + 1) {
-                    Some(&next) if is_precomposed_below_0200((u32::from(b & 0x1F) << 6) | u32::from(next & 0x3F)) => 2,
-                    _ => return i,
+                _ if printable(b) => 1,
+                b'\n' => {
+                    line_break = true;
+                    1
+                }
+                _ => match precomposed_len(bytes, i) {
+                    0 => return (i, line_break),
+                    len => len,
                 },
-                // U+1EA0–U+1EF9: E1 BA A0 to E1 BB B9.
-                0xE1 => match (bytes.get(i + 1), bytes.get(i + 2)) {
-                    (Some(0xBA), Some(0xA0..=0xBF)) | (Some(0xBB), Some(0x80..=0xB9)) => 3,
-                    _ => return i,
-                },
-                _ => return i,
             };
             i += width;
         }
+    }
+}
+
+/// The length of the precomposed Vietnamese letter at offset `at` of `bytes` (valid UTF-8),
+/// or 0 when there is none.
+#[inline(always)]
+fn precomposed_len(bytes: &[u8], at: usize) -> usize {
+    match bytes.get(at..) {
+        Some(&[lead @ 0xC2..=0xC7, next, ..])
+            if is_precomposed_below_0200((u32::from(lead & 0x1F) << 6) | u32::from(next & 0x3F)) =>
+        {
+            2
+        }
+        // U+1EA0–U+1EF9: E1 BA A0 to E1 BB B9.
+        Some([0xE1, 0xBA, 0xA0..=0xBF, ..] | [0xE1, 0xBB, 0x80..=0xB9, ..]) => 3,
+        _ => 0,
     }
 }
 

@@ -5,7 +5,7 @@
 //! letters are taken from a table made once from those same tables, so the result is the
 //! general algorithm's.
 
-use super::is_precomposed_vietnamese;
+use super::{OffsetMap, is_precomposed_vietnamese, precomposed_len};
 use std::sync::LazyLock;
 use unicode_normalization::char::{compose, decompose_canonical};
 
@@ -142,6 +142,118 @@ pub(super) fn compose_letters(run: &str, out: &mut String) -> bool {
         }
     }
     true
+}
+
+/// Bytes of an entry of [`ASCII_COMPOSED`]: the UTF-8 of what a letter and its marks compose
+/// to — at most a letter of three bytes and two marks left standing — and its length, last.
+const ENTRY: usize = 8;
+
+/// Index in an [`ASCII_COMPOSED`] row of the second of two marks; this one for no second mark.
+const NO_SECOND: usize = MARKS.len();
+
+/// What [`push_composed`] writes for each ASCII letter (by its distance from `A`, the few
+/// signs between `Z` and `a` included) followed by one or two of [`MARKS`], in rows of the
+/// first mark by the second: decomposed text is such letters, nearly all of it, and a look-up
+/// costs a fraction of a composition.
+static ASCII_COMPOSED: LazyLock<Vec<[u8; ENTRY]>> = LazyLock::new(|| {
+    let mut table = Vec::new();
+    for base in b'A'..=b'z' {
+        for first in 0..MARKS.len() {
+            for second in 0..=NO_SECOND {
+                let mut marks = Marks::default();
+                marks.list[0] = first as u8;
+                marks.list[1] = second as u8;
+                marks.count = if second == NO_SECOND { 1 } else { 2 };
+                let mut letter = String::new();
+                push_composed(char::from(base), marks, &mut letter);
+                let mut entry = [0; ENTRY];
+                entry[..letter.len()].copy_from_slice(letter.as_bytes());
+                entry[ENTRY - 1] = letter.len() as u8;
+                table.push(entry);
+            }
+        }
+    }
+    table
+});
+
+/// Goes through `input` from `from` a stretch at a time, as [`super::canonical_into`] does,
+/// for as long as each stretch starts before `until` and is decomposed Vietnamese of the
+/// commonest kind: printable ASCII, line breaks and precomposed Vietnamese letters, then an
+/// ASCII letter with one or two of [`MARKS`], then ASCII or the end of `input`. Writes what
+/// `canonical_into` writes for them, maps them as it does, and returns where it stopped.
+///
+/// Decomposed text is such stretches, a few bytes each, nearly all of it: this takes a
+/// fraction of the work of finding and judging each in the general loop.
+pub(super) fn compose_stretches(
+    input: &str,
+    from: usize,
+    until: usize,
+    out: &mut String,
+    map: &mut OffsetMap,
+) -> usize {
+    let bytes = input.as_bytes();
+    let table = &**ASCII_COMPOSED;
+    // SAFETY: only whole characters are left in `out` when a stretch is written: those of the
+    // stretch, whose end is an ASCII letter, and those of a table entry, as many bytes as it
+    // says. What is written past them (copying 8 bytes at a time) is cut off right after,
+    // with nothing in between that could panic.
+    let out = unsafe { out.as_mut_vec() };
+    let mut i = from;
+    while i < until {
+        let mut stop = i;
+        let mut line_break = false;
+        loop {
+            match bytes.get(stop) {
+                Some(0x20..=0x7E) => stop += 1,
+                Some(b'\n') => {
+                    line_break = true;
+                    stop += 1;
+                }
+                Some(0xC2..) => match precomposed_len(bytes, stop) {
+                    0 => break,
+                    len => stop += len,
+                },
+                _ => break,
+            }
+        }
+        if stop == i || !bytes[stop - 1].is_ascii_alphabetic() {
+            break;
+        }
+        // U+0300–U+033F are CC 80 to CC BF.
+        let (first, second, len) = match bytes[stop..] {
+            [0xCC, first, 0xCC, second, ..] => (first, MARK_INDEX[usize::from(second & 0x3F)], 4),
+            [0xCC, first, ..] => (first, NO_SECOND as u8, 2),
+            _ => break,
+        };
+        let first = MARK_INDEX[usize::from(first & 0x3F)];
+        if first == u8::MAX || second == u8::MAX || bytes.get(stop + len).is_some_and(|b| !b.is_ascii()) {
+            break;
+        }
+        let row = usize::from(bytes[stop - 1] - b'A') * MARKS.len() + usize::from(first);
+        let Some(entry) = table.get(row * (NO_SECOND + 1) + usize::from(second)) else { break };
+        let copied = out.len() + (stop - 1 - i);
+        let mut at = i;
+        while at < stop - 1 {
+            match bytes[at..].first_chunk::<8>() {
+                Some(chunk) => out.extend_from_slice(chunk),
+                None => {
+                    out.extend_from_slice(&bytes[at..stop - 1]);
+                    break;
+                }
+            }
+            at += 8;
+        }
+        out.truncate(copied);
+        if line_break {
+            map.pin(out.len(), stop - 1);
+        }
+        let composed = out.len() + usize::from(entry[ENTRY - 1]);
+        out.extend_from_slice(entry);
+        out.truncate(composed);
+        i = stop + len;
+        map.note(out.len(), i);
+    }
+    i
 }
 
 /// Writes the NFC of `starter` (a letter with no decomposition) followed by `marks`, as
