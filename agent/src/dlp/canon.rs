@@ -147,9 +147,9 @@ pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
             let (mut stop, line_break) = canonical_until(bytes, i);
             // Decomposed Vietnamese: the stretch ends with an ASCII letter, and the run of
             // non-ASCII characters after it with the letter's marks. This is what the run
-            // below makes of them, without finding the run's end and kind first: this
-            // stretch and those like it after it at once when the letters have a mark or
-            // two, the commonest, else this one.
+            // below makes of them, without finding the run's end and kind first. Letters with
+            // one mark or two, nearly all of them, are composed with the stretches like this
+            // one that follow it, in a loop of their own; letters with more, here.
             if stop > i && bytes[stop - 1].is_ascii_alphabetic() && bytes.get(stop) == Some(&0xCC) {
                 let composed = compose::compose_stretches(input, i, until, out, map);
                 if composed > i {
