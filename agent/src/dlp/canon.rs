@@ -146,16 +146,26 @@ pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
             // Stretches of printable ASCII, line breaks and Vietnamese letters are copied
             // whole; one that ends inside a run of non-ASCII characters is cut back to the
             // start of that run, which is then normalised whole below.
-            let mut stop = canonical_until(bytes, i);
+            let (mut stop, line_break) = canonical_until(bytes, i);
             // Decomposed Vietnamese: the stretch ends with an ASCII letter, and the run of
             // non-ASCII characters after it with the letter's marks. This is what the run
-            // below makes of them, without finding the run's end and kind first.
+            // below makes of them, without finding the run's end and kind first. Letters with
+            // one mark or two, nearly all of them, are composed with the stretches like this
+            // one that follow it, in a loop of their own; letters with more, here.
+            if stop > i && bytes[stop - 1].is_ascii_alphabetic() && bytes.get(stop) == Some(&0xCC) {
+                let composed = compose::compose_stretches(input, i, until, out, map);
+                if composed > i {
+                    i = composed;
+                    *letters_only = false;
+                    continue;
+                }
+            }
             if stop > i
                 && bytes[stop - 1].is_ascii_alphabetic()
                 && let Some((marks, len)) = compose::marks_ending_run(&bytes[stop..])
             {
                 out.push_str(&input[i..stop - 1]);
-                if memchr::memchr(b'\n', &bytes[i..stop]).is_some() {
+                if line_break {
                     map.pin(out.len(), stop - 1);
                 }
                 compose::push_composed(char::from(bytes[stop - 1]), marks, out);
@@ -169,7 +179,8 @@ pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
             }
             if stop > i {
                 out.push_str(&input[i..stop]);
-                if memchr::memchr(b'\n', &bytes[i..stop]).is_some() {
+                // What the stretch was cut back by is not ASCII: its line breaks are before.
+                if line_break {
                     map.pin(out.len(), stop);
                 }
                 i = stop;
@@ -324,39 +335,60 @@ fn map_controls(out: &mut String, from: usize, following: Option<u8>) -> bool {
 }
 
 /// The first offset at or after `from` where `bytes` (valid UTF-8) holds something other
-/// than printable ASCII, line breaks and precomposed Vietnamese letters.
-fn canonical_until(bytes: &[u8], from: usize) -> usize {
+/// than printable ASCII, line breaks and precomposed Vietnamese letters, and whether there
+/// is a line break before it: decomposed text has a stretch every few bytes, too short to
+/// search again.
+fn canonical_until(bytes: &[u8], from: usize) -> (usize, bool) {
     const BLOCK: usize = 16;
-    let plain = |b: u8| (0x20..0x7F).contains(&b) || b == b'\n';
+    let printable = |b: u8| (0x20..0x7F).contains(&b);
     let mut i = from;
+    let mut line_break = false;
     loop {
         // Blocks at a time through ASCII (a test the compiler turns into vector instructions).
         while let Some(block) = bytes.get(i..i + BLOCK) {
-            if !block.iter().fold(true, |all, &b| all & plain(b)) {
+            let (plain, breaks) = block
+                .iter()
+                .fold((true, false), |(all, any), &b| (all & (printable(b) | (b == b'\n')), any | (b == b'\n')));
+            if !plain {
                 break;
             }
+            line_break |= breaks;
             i += BLOCK;
         }
         // A character at a time through the block that holds something else, before blocks
         // are tried again: in text with a mark every few bytes, few blocks are all ASCII.
         let block_end = i + BLOCK;
         while i < block_end {
-            let Some(&b) = bytes.get(i) else { return i };
+            let Some(&b) = bytes.get(i) else { return (i, line_break) };
             let width = match b {
-                _ if plain(b) => 1,
-                0xC2..=0xC7 => match bytes.get(i + 1) {
-                    Some(&next) if is_precomposed_below_0200((u32::from(b & 0x1F) << 6) | u32::from(next & 0x3F)) => 2,
-                    _ => return i,
+                _ if printable(b) => 1,
+                b'\n' => {
+                    line_break = true;
+                    1
+                }
+                _ => match precomposed_len(bytes, i) {
+                    0 => return (i, line_break),
+                    len => len,
                 },
-                // U+1EA0–U+1EF9: E1 BA A0 to E1 BB B9.
-                0xE1 => match (bytes.get(i + 1), bytes.get(i + 2)) {
-                    (Some(0xBA), Some(0xA0..=0xBF)) | (Some(0xBB), Some(0x80..=0xB9)) => 3,
-                    _ => return i,
-                },
-                _ => return i,
             };
             i += width;
         }
+    }
+}
+
+/// The length of the precomposed Vietnamese letter at offset `at` of `bytes` (valid UTF-8),
+/// or 0 when there is none.
+#[inline(always)]
+fn precomposed_len(bytes: &[u8], at: usize) -> usize {
+    match bytes.get(at..) {
+        Some(&[lead @ 0xC2..=0xC7, next, ..])
+            if is_precomposed_below_0200((u32::from(lead & 0x1F) << 6) | u32::from(next & 0x3F)) =>
+        {
+            2
+        }
+        // U+1EA0–U+1EF9: E1 BA A0 to E1 BB B9.
+        Some([0xE1, 0xBA, 0xA0..=0xBF, ..] | [0xE1, 0xBB, 0x80..=0xB9, ..]) => 3,
+        _ => 0,
     }
 }
 
@@ -845,6 +877,106 @@ mod tests {
                 text.push_str(pick(&mut seed, &pieces));
             }
             assert_nfkc_of_mapped(&text, round);
+        }
+    }
+
+    #[test]
+    fn decomposed_stretches_are_mapped_as_letter_by_letter() {
+        // Stretches of printable ASCII, line breaks and precomposed letters, each ending with
+        // an ASCII letter (of either case) and one or two marks in any order, whether they
+        // compose or not, over several blocks: the map must be the one a note after each
+        // letter and a pin at each stretch with a line break make, as the general loop does.
+        // (A letter's marks followed by a letter that is not ASCII are a run of their own.)
+        let fillers = [
+            "",
+            "",
+            " ",
+            "ng ",
+            "\n",
+            " đ",
+            "nĐ",
+            "tươ",
+            "mộ",
+            " 0912 345 678 and some longer words\n",
+            // Letters across the end of the bytes tested at once.
+            "a stretch then đ",
+            "a stretch the đ",
+            "stretches, then đ",
+        ];
+        let bases = ['a', 'o', 'u', 'e', 'y', 'A', 'O', 'U', 'E', 'q', 'Z', 'n'];
+        let marks = ['\u{0300}', '\u{0301}', '\u{0302}', '\u{0303}', '\u{0306}', '\u{0309}', '\u{031B}', '\u{0323}'];
+        let mut seed = 13_u64;
+        let mut next = |below: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize % below
+        };
+        for round in 0..10 {
+            let mut text = String::new();
+            let mut expected = OffsetMap::default();
+            let mut derived = 0;
+            while text.len() < 3 * BLOCK + round * 83 {
+                let filler = fillers[next(fillers.len())];
+                let base = bases[next(bases.len())];
+                let mut letter: String = [base, marks[next(marks.len())]].into_iter().collect();
+                if next(2) == 0 {
+                    letter.push(marks[next(marks.len())]);
+                }
+                text.push_str(filler);
+                derived += filler.len();
+                if filler.contains('\n') {
+                    expected.pin(derived, text.len());
+                }
+                text.push_str(&letter);
+                derived += letter.nfc().map(char::len_utf8).sum::<usize>();
+                expected.note(derived, text.len());
+            }
+            let canonical = canonical(&text);
+            assert_eq!(canonical.text, text.nfkc().collect::<String>(), "round {round}");
+            assert!(!canonical.letters_only);
+            assert_eq!(canonical.map.points, expected.points, "round {round}");
+            assert_eq!(canonical.map.pinned, expected.pinned, "round {round}");
+        }
+    }
+
+    #[test]
+    fn decomposed_letters_next_to_controls_and_other_marks_are_canonical() {
+        // Pieces the decomposed stretches stop at: line ends of every kind, controls, a third
+        // mark or another kind of mark, a precomposed letter with marks, and marks at the end
+        // of the input, where fewer bytes than a letter's are left.
+        let pieces = [
+            "Vo\u{0302}\u{0301}n ",
+            "A\u{0323}\u{0302}",
+            "to\u{031B}\u{0301}i\r\n",
+            "\r\n",
+            "\r",
+            "\t",
+            "\u{7}",
+            "a\u{0301}\u{0302}\u{0323}",
+            "o\u{0301}\u{0308}",
+            "ê\u{0301}",
+            "đa\u{0300}",
+            "y\u{0309}\u{0009}",
+            "x\u{0301}\u{7F}",
+            "\n",
+            "q\u{0303}",
+        ];
+        let mut seed = 17_u64;
+        for round in 0..200 {
+            let mut text = String::new();
+            let length = if round % 20 == 0 { 2 * BLOCK + round } else { round };
+            while text.len() < length {
+                text.push_str(pick(&mut seed, &pieces));
+            }
+            let canonical = assert_nfkc_of_mapped(&text, round);
+            let bytes = text.as_bytes();
+            let input_lines =
+                text.match_indices(['\n', '\r']).filter(|&(at, m)| m == "\n" || bytes.get(at + 1) != Some(&b'\n'));
+            for ((input, _), (output, _)) in input_lines.zip(canonical.text.match_indices('\n')) {
+                assert_eq!(canonical.map.to_source(output + 1), input + 1, "{text:?}");
+            }
+        }
+        for end in ["a\u{0301}", "a\u{0301}\u{0323}", "a\u{0301}b", "xa\u{0301}\u{0323}b"] {
+            assert_eq!(canonical(end).text, end.nfkc().collect::<String>(), "{end:?}");
         }
     }
 

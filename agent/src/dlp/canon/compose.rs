@@ -5,7 +5,7 @@
 //! letters are taken from a table made once from those same tables, so the result is the
 //! general algorithm's.
 
-use super::is_precomposed_vietnamese;
+use super::{OffsetMap, is_precomposed_vietnamese, precomposed_len};
 use std::sync::LazyLock;
 use unicode_normalization::char::{compose, decompose_canonical};
 
@@ -22,7 +22,7 @@ const CLASSES: [u8; 8] = [230, 230, 230, 230, 230, 230, 216, 220];
 const MAX_MARKS: usize = 8;
 
 /// For each of U+0300–U+033F, its index in [`MARKS`], or `u8::MAX`.
-const MARK_INDEX: [u8; 64] = {
+static MARK_INDEX: [u8; 64] = {
     let mut table = [u8::MAX; 64];
     let mut m = 0;
     while m < MARKS.len() {
@@ -144,6 +144,149 @@ pub(super) fn compose_letters(run: &str, out: &mut String) -> bool {
     true
 }
 
+/// Bytes of an entry of [`ASCII_COMPOSED`]: the UTF-8 of what a letter and its marks compose
+/// to — at most a letter of three bytes and two marks left standing — and its length, last.
+const ENTRY: usize = 8;
+
+/// Index in an [`ASCII_COMPOSED`] row of the second of two marks; this one for no second mark.
+const NO_SECOND: usize = MARKS.len();
+
+/// What [`push_composed`] writes for each ASCII letter (by its distance from `A`, the few
+/// signs between `Z` and `a` included) followed by one or two of [`MARKS`], in rows of the
+/// first mark by the second: decomposed text is such letters, nearly all of it, and a look-up
+/// costs a fraction of a composition.
+static ASCII_COMPOSED: LazyLock<Vec<[u8; ENTRY]>> = LazyLock::new(|| {
+    let mut table = Vec::new();
+    for base in b'A'..=b'z' {
+        for first in 0..MARKS.len() {
+            for second in 0..=NO_SECOND {
+                let mut marks = Marks::default();
+                marks.list[0] = first as u8;
+                marks.list[1] = second as u8;
+                marks.count = if second == NO_SECOND { 1 } else { 2 };
+                let mut letter = String::new();
+                push_composed(char::from(base), marks, &mut letter);
+                let mut entry = [0; ENTRY];
+                entry[..letter.len()].copy_from_slice(letter.as_bytes());
+                entry[ENTRY - 1] = letter.len() as u8;
+                table.push(entry);
+            }
+        }
+    }
+    table
+});
+
+/// Goes through `input` from `from` a stretch at a time, as [`super::canonical_into`] does,
+/// for as long as each stretch starts before `until` and is decomposed Vietnamese of the
+/// commonest kind: printable ASCII, line breaks and precomposed Vietnamese letters, then an
+/// ASCII letter with one or two of [`MARKS`], then ASCII or the end of `input`. Writes what
+/// `canonical_into` writes for them, maps them as it does, and returns where it stopped.
+///
+/// Decomposed text is such stretches, a few bytes each, nearly all of it: this takes a
+/// fraction of the work of finding and judging each in the general loop.
+pub(super) fn compose_stretches(
+    input: &str,
+    from: usize,
+    until: usize,
+    out: &mut String,
+    map: &mut OffsetMap,
+) -> usize {
+    let bytes = input.as_bytes();
+    let table = &**ASCII_COMPOSED;
+    // The text and the map are worked on out of their places, where nothing else can reach
+    // them and their lengths stay in registers; the text meanwhile holds bytes written past
+    // its characters (16 at a time, the length cut back after).
+    let mut text = std::mem::take(out).into_bytes();
+    let mut mapped = std::mem::take(map);
+    // The text up to here is whole characters: those it held and those of whole stretches.
+    let mut kept = text.len();
+    let mut i = from;
+    while i < until {
+        // The stretch is copied as it is tested, 16 bytes at a time: stretches are a word or
+        // two between marks.
+        let mut stop = i;
+        let mut line_break = false;
+        loop {
+            let word = match bytes[stop..].first_chunk::<16>() {
+                Some(chunk) => *chunk,
+                None => {
+                    let mut padded = [0xFF; 16];
+                    padded[..bytes.len() - stop].copy_from_slice(&bytes[stop..]);
+                    padded
+                }
+            };
+            text.truncate(kept + (stop - i));
+            text.extend_from_slice(&word);
+            let (others, line_feeds) = others_and_line_feeds(u128::from_le_bytes(word));
+            line_break |= line_feeds.trailing_zeros() < others.trailing_zeros();
+            if others == 0 {
+                stop += 16;
+                continue;
+            }
+            stop += others.trailing_zeros() as usize / 8;
+            match bytes.get(stop) {
+                Some(0xCC) | None => break,
+                Some(_) => match precomposed_len(bytes, stop) {
+                    0 => break,
+                    // It may reach past the word copied.
+                    len => {
+                        text.truncate(kept + (stop - i));
+                        text.extend_from_slice(&bytes[stop..stop + len]);
+                        stop += len;
+                    }
+                },
+            }
+        }
+        if stop == i || !bytes[stop - 1].is_ascii_alphabetic() {
+            break;
+        }
+        // U+0300–U+033F are CC 80 to CC BF. One mark or two are told apart without a branch,
+        // which would go either way in turn; the last few bytes of the input are left to the
+        // general loop.
+        let Some(&[0xCC, first, third, fourth, fifth]) = bytes[stop..].first_chunk::<5>() else { break };
+        let two = third == 0xCC;
+        let first = MARK_INDEX[usize::from(first & 0x3F)];
+        let second = if two { MARK_INDEX[usize::from(fourth & 0x3F)] } else { NO_SECOND as u8 };
+        let (len, next) = if two { (4, fifth) } else { (2, third) };
+        if (first == u8::MAX) | (second == u8::MAX) | !next.is_ascii() {
+            break;
+        }
+        let row = usize::from(bytes[stop - 1] - b'A') * MARKS.len() + usize::from(first);
+        let Some(entry) = table.get(row * (NO_SECOND + 1) + usize::from(second)) else { break };
+        // The stretch but its last letter, which the letter composed from its marks replaces.
+        text.truncate(kept + (stop - 1 - i));
+        if line_break {
+            mapped.pin(text.len(), stop - 1);
+        }
+        kept = text.len() + usize::from(entry[ENTRY - 1]);
+        text.extend_from_slice(entry);
+        text.truncate(kept);
+        i = stop + len;
+        mapped.note(kept, i);
+    }
+    text.truncate(kept);
+    // SAFETY: the text is cut back to whole characters: those it held, and for each stretch
+    // composed here the stretch's own, up to an ASCII letter, and those of a table entry, as
+    // many bytes as the entry says.
+    *out = unsafe { String::from_utf8_unchecked(text) };
+    *map = mapped;
+    i
+}
+
+/// The bytes of `word` (read little-endian) other than printable ASCII and line feeds, and
+/// its line feeds, each by its highest bit.
+fn others_and_line_feeds(word: u128) -> (u128, u128) {
+    const ONES: u128 = u128::from_le_bytes([1; 16]);
+    const HIGH: u128 = ONES * 0x80;
+    // Each byte of `low` is at most 0x7F, so no sum below carries into the next byte.
+    let low = word & !HIGH;
+    let ascii = !word & HIGH;
+    // At least 0x20, and not 0x7F.
+    let printable = (low + ONES * 0x60) & !(low + ONES) & HIGH;
+    let line_feeds = !((low ^ (ONES * u128::from(b'\n'))) + ONES * 0x7F) & HIGH & ascii;
+    (!(printable & ascii | line_feeds) & HIGH, line_feeds)
+}
+
 /// Writes the NFC of `starter` (a letter with no decomposition) followed by `marks`, as
 /// Unicode's canonical composition makes it.
 pub(super) fn push_composed(starter: char, marks: Marks, out: &mut String) {
@@ -220,6 +363,36 @@ mod tests {
                 let mut out = String::new();
                 assert!(compose_letters(&run, &mut out), "{run:?}");
                 assert_eq!(out, run.nfkc().collect::<String>(), "{run:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_letters_with_one_or_two_marks_compose_by_table_as_nfc() {
+        for base in ('A'..='Z').chain('a'..='z') {
+            for first in MARKS {
+                for second in MARKS.map(Some).into_iter().chain([None]) {
+                    let letter: String = [Some(base), Some(first), second].into_iter().flatten().collect();
+                    let column = second.and_then(mark).map_or(NO_SECOND, usize::from);
+                    let row = usize::from(base as u8 - b'A') * MARKS.len() + usize::from(mark(first).unwrap_or(0));
+                    let entry = ASCII_COMPOSED[row * (NO_SECOND + 1) + column];
+                    let composed = &entry[..usize::from(entry[ENTRY - 1])];
+                    assert_eq!(composed, letter.nfc().collect::<String>().as_bytes(), "{letter:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn words_tell_printable_ascii_and_line_feeds_from_other_bytes() {
+        for b in 0..=u8::MAX {
+            for at in 0..16 {
+                let mut word = [b'a'; 16];
+                word[at] = b;
+                let (others, line_feeds) = others_and_line_feeds(u128::from_le_bytes(word));
+                let other = !((0x20..0x7F).contains(&b) || b == b'\n');
+                assert_eq!(others, u128::from(other) << (8 * at + 7), "{b:#x} at {at}");
+                assert_eq!(line_feeds, u128::from(b == b'\n') << (8 * at + 7), "{b:#x} at {at}");
             }
         }
     }
