@@ -67,10 +67,7 @@ impl ViewContext<'_> {
             return 0;
         }
         let (from, to) = window(self.text, start, end, self.context.window);
-        // The next candidate is likely near: a span grown past this window's reach answers it
-        // unmeasured, where one grown to the window's end would be grown again.
-        let ahead = self.text.floor_char_boundary(hi + KeywordIndex::AHEAD).max(to);
-        index.classes(self.context, self.text, from, to, ahead)
+        index.classes(self.context, self.text, from, to)
     }
 }
 
@@ -98,8 +95,7 @@ fn window_classes(context: &Context, window: &str) -> u16 {
 ///
 /// Windows come in the order of their candidates, one detector after another. A window that
 /// starts in or shortly after the last span grows it (the text between is searched too, as
-/// a dense view's windows nearly touch); one further on starts a new span. Either is searched
-/// a little past the window, where the next candidate's window likely lies. A window that
+/// a dense view's windows nearly touch); one further on starts a new span. A window that
 /// lies in no span and before the last one (a later detector's candidate in a sparse view)
 /// is folded and searched on its own.
 #[derive(Default)]
@@ -128,24 +124,21 @@ impl KeywordIndex {
     /// long as a window, so that searching it costs no more than the window would alone.
     const JOIN: usize = 256;
 
-    /// How far past the reach of a window a span it grows is searched.
-    const AHEAD: usize = 256;
-
     /// The classes of the keywords that stand as whole words in the folded text of `from..to`.
-    fn classes(&mut self, context: &Context, text: &str, from: usize, to: usize, ahead: usize) -> u16 {
+    fn classes(&mut self, context: &Context, text: &str, from: usize, to: usize) -> u16 {
         let span = self.spans.partition_point(|&(start, _)| start <= from).checked_sub(1);
         let covered = span.is_some_and(|i| to <= self.spans[i].1);
         if !covered {
             match (self.spans.last().copied(), self.state) {
                 (Some((start, end)), Some(state)) if start <= from && from <= end + Self::JOIN => {
-                    self.state = Some(self.search(context, text, end, ahead, state));
+                    self.state = Some(self.search(context, text, end, to, state));
                     if let Some(last) = self.spans.last_mut() {
-                        last.1 = ahead;
+                        last.1 = to;
                     }
                 }
                 (last, _) if last.is_none_or(|(_, end)| end < from) => {
-                    self.state = Some(self.search(context, text, from, ahead, keywords::START));
-                    self.spans.push((from, ahead));
+                    self.state = Some(self.search(context, text, from, to, keywords::START));
+                    self.spans.push((from, to));
                 }
                 _ => return window_classes(context, &text[from..to]),
             }
@@ -345,7 +338,7 @@ mod tests {
         for text in texts {
             let offsets: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
             let mut index = KeywordIndex::default();
-            index.classes(&context, text, 0, text.len(), text.len());
+            index.classes(&context, text, 0, text.len());
             assert_eq!(index.spans, [(0, text.len())]);
             assert!(!index.occurrences.is_empty(), "{text}");
             let mut found = 0;
@@ -354,7 +347,7 @@ mod tests {
                     for chars in [0_usize, 1, 2, 4, 7, 40] {
                         let (from, to) = window(text, start, end, chars);
                         let expected = window_classes(&context, &text[from..to]);
-                        let indexed = index.classes(&context, text, from, to, to);
+                        let indexed = index.classes(&context, text, from, to);
                         assert_eq!(indexed, expected, "{text:?} {from}..{to}");
                         found |= expected;
                     }
