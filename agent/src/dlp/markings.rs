@@ -192,10 +192,10 @@ impl Markings {
     /// searching blocks of whole lines costs far less than doing it line by line, and a block
     /// at a time keeps the folded copy small.
     ///
-    /// The ASCII spelling is read only in lines of ASCII alone ([`Markings::line`]), so it is
-    /// searched only there: in Vietnamese prose its short words (`gia`, `chi`, `sao`) would
-    /// stop the search at every few words of lines it is never read in. The Unicode spelling
-    /// holds letters outside ASCII and matches no other lines.
+    /// The ASCII spelling is read only in lines of ASCII alone ([`Markings::line`]), and the
+    /// Unicode spelling, whose phrases hold letters outside ASCII, matches only in the others:
+    /// each is searched only where it is read. In Vietnamese prose the short words of the
+    /// ASCII spelling (`gia`, `chi`, `sao`) would stop the search every few words.
     fn hits(&self, text: &str) -> Vec<usize> {
         const BLOCK: usize = 64 * 1024;
         let mut hits = Vec::new();
@@ -205,13 +205,16 @@ impl Markings {
             let cut = (start + BLOCK).min(text.len());
             let end = memchr::memchr(b'\n', &text.as_bytes()[cut..]).map_or(text.len(), |p| cut + p + 1);
             canon::fold_into(&text[start..end], &mut folded);
-            let from = hits.len();
-            hits.extend(self.unicode_lines.find_iter(folded.as_str()).map(|m| start + m.start()));
-            for (lines_start, lines_end) in ascii_lines(folded.as_bytes()) {
-                let lines = aho_corasick::Input::new(folded.as_str()).range(lines_start..lines_end);
-                hits.extend(self.ascii_lines.find_iter(lines).map(|m| start + m.start()));
+            let mut others = 0;
+            for (lines_start, lines_end) in ascii_lines(folded.as_bytes()).chain([(folded.len(), folded.len())]) {
+                for (automaton, range) in
+                    [(&self.unicode_lines, others..lines_start), (&self.ascii_lines, lines_start..lines_end)]
+                {
+                    let lines = aho_corasick::Input::new(folded.as_str()).range(range);
+                    hits.extend(automaton.find_iter(lines).map(|m| start + m.start()));
+                }
+                others = lines_end;
             }
-            hits[from..].sort_unstable();
             start = end;
         }
         hits
