@@ -219,27 +219,6 @@ pub(crate) struct Stretch {
 /// runs of digits in logs (addresses, times) are not kept.
 const MIN_DIGITS: usize = 6;
 
-/// Finds the [`Stretch`]es of a text from its digit runs, met in order.
-#[derive(Default)]
-struct Stretches {
-    /// The end of the last stretch: runs before it lie in it.
-    end: usize,
-}
-
-impl Stretches {
-    /// Takes the digit run at `start`, keeping the stretch it opens in `all`.
-    fn run(&mut self, bytes: &[u8], start: usize, all: &mut Vec<Stretch>) {
-        if start < self.end {
-            return;
-        }
-        let stretch = stretch_at(bytes, self.end, start, |of| of != 0);
-        self.end = stretch.end;
-        if stretch.digits >= MIN_DIGITS {
-            all.push(stretch);
-        }
-    }
-}
-
 /// Checks that `search`, given a text's bytes and [`Stretch`]es, finds in each of `texts`
 /// what `pattern` finds in the whole text, and that it finds something.
 #[cfg(test)]
@@ -259,12 +238,7 @@ fn assert_finds_what_the_whole_text_search_finds(
 /// The [`Stretch`]es of `bytes`, in order.
 #[cfg(test)]
 fn all_stretches(bytes: &[u8]) -> Vec<Stretch> {
-    let mut all = Vec::new();
-    let mut stretches = Stretches::default();
-    for (start, _) in digit_runs(bytes) {
-        stretches.run(bytes, start, &mut all);
-    }
-    all
+    walk(bytes, |_, _| {})
 }
 
 /// The maximal run around the digit at `digit` of bytes whose kinds `within` accepts, not
@@ -283,26 +257,155 @@ fn stretch_at(bytes: &[u8], from: usize, digit: usize, within: impl Fn(u8) -> bo
     Stretch { start, end, digits, kinds }
 }
 
-/// The maximal runs of ASCII digits in `bytes`, as their starts and ends.
-fn digit_runs(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut from = 0;
-    std::iter::from_fn(move || {
-        let start = next_digit(bytes, from)?;
-        from = digits_end(bytes, start);
-        Some((start, from))
-    })
+/// Bytes looked at together by [`walk`]: one bit of a `u64` each.
+const BLOCK: usize = 64;
+
+/// Goes through the maximal runs of ASCII digits of `bytes`, handing each to `run` as its start
+/// and end, in order, and returns the text's [`Stretch`]es.
+///
+/// Logs and tables hold a digit run every few bytes, mostly short (times, addresses, ports),
+/// so the walk does not look at bytes one by one: it takes the digits and the bytes of any
+/// [`kind`] of a [`BLOCK`] as bit masks, finds where runs and stretches start and end with
+/// `trailing_zeros` and counts a stretch's digits with `count_ones`; a block without digits
+/// and outside any stretch is passed over on its digit mask alone.
+// Inlined into its one caller: about 1% fewer instructions on logs, as measured.
+#[inline]
+fn walk(bytes: &[u8], mut run: impl FnMut(usize, usize)) -> Vec<Stretch> {
+    let mut all = Vec::new();
+    // A digit run going on into the next block: its start.
+    let mut open_run: Option<usize> = None;
+    // A stretch going on into the next block: its start and digits so far.
+    let mut open: Option<(usize, usize)> = None;
+    // The end of the last stretch, which no later stretch reaches back over.
+    let mut last_end = 0;
+    let mut padded = [0; BLOCK];
+    for base in (0..bytes.len()).step_by(BLOCK) {
+        let block: &[u8; BLOCK] = match bytes.get(base..base + BLOCK) {
+            Some(block) => block.try_into().expect("a block"),
+            None => {
+                // Past the end the text is zeros, which are no kind and end every run.
+                let rest = &bytes[base..];
+                padded[..rest.len()].copy_from_slice(rest);
+                &padded
+            }
+        };
+        let digits = mask(block, |b| b.is_ascii_digit());
+        if digits == 0 && open.is_none() {
+            continue;
+        }
+        let kinds = mask(block, of_any_kind);
+
+        let mut left = digits;
+        if let Some(start) = open_run {
+            let len = (!digits).trailing_zeros();
+            if len < u64::BITS {
+                run(start, base + len as usize);
+                open_run = None;
+                left &= above(len);
+            } else {
+                left = 0;
+            }
+        }
+        while left != 0 {
+            let start = left.trailing_zeros();
+            let len = (!(left >> start)).trailing_zeros();
+            if start + len == u64::BITS {
+                open_run = Some(base + start as usize);
+                break;
+            }
+            run(base + start as usize, base + (start + len) as usize);
+            // Adding the run's lowest bit carries through the run and clears it.
+            left &= left.wrapping_add(1 << start);
+        }
+
+        let mut at = 0;
+        loop {
+            let (start, counted) = match open.take() {
+                Some(open) => open,
+                None => {
+                    let ahead = digits & above(at);
+                    if ahead == 0 {
+                        break;
+                    }
+                    let first = ahead.trailing_zeros();
+                    // After a stretch's end, `at` is the byte of no kind that ended it.
+                    let breaks = !kinds & above(at) & !above(first);
+                    let start = if breaks != 0 {
+                        base + (u64::BITS - breaks.leading_zeros()) as usize
+                    } else {
+                        bytes[last_end..base]
+                            .iter()
+                            .rposition(|&b| !of_any_kind(b))
+                            .map_or(last_end, |p| last_end + p + 1)
+                    };
+                    at = first;
+                    (start, 0)
+                }
+            };
+            let ends = !kinds & above(at);
+            if ends == 0 {
+                open = Some((start, counted + (digits & above(at)).count_ones() as usize));
+                break;
+            }
+            let end = ends.trailing_zeros();
+            let counted = counted + (digits & above(at) & !above(end)).count_ones() as usize;
+            last_end = base + end as usize;
+            push_stretch(bytes, start, last_end, counted, &mut all);
+            at = end;
+        }
+    }
+    if let Some(start) = open_run {
+        run(start, bytes.len());
+    }
+    if let Some((start, counted)) = open {
+        push_stretch(bytes, start, bytes.len(), counted, &mut all);
+    }
+    all
 }
 
-/// The end of the run of ASCII digits at `start`.
-fn digits_end(bytes: &[u8], start: usize) -> usize {
-    bytes[start..].iter().position(|b| !b.is_ascii_digit()).map_or(bytes.len(), |p| start + p)
+/// The bits at `at` and above.
+fn above(at: u32) -> u64 {
+    u64::MAX.checked_shl(at).unwrap_or(0)
+}
+
+/// Keeps the stretch at `start..end` if it has enough digits.
+fn push_stretch(bytes: &[u8], start: usize, end: usize, digits: usize, all: &mut Vec<Stretch>) {
+    if digits >= MIN_DIGITS {
+        let kinds = bytes[start..end].iter().fold(0, |kinds, &b| kinds | kind::OF[usize::from(b)]);
+        all.push(Stretch { start, end, digits, kinds });
+    }
+}
+
+/// Whether `b` is of a [`kind`], by comparisons, which vectorise, where a table lookup does not.
+fn of_any_kind(b: u8) -> bool {
+    b.is_ascii_digit() || b.is_ascii_uppercase() || matches!(b, b' ' | b'.' | b'-' | b'+' | b'(' | b')')
+}
+
+/// The bit mask of the bytes of `block` that `is` accepts. The tests compile to vector
+/// compares; portable Rust has no movemask, so the flags are gathered eight at a time by a
+/// multiplication that moves each byte's top bit into the top byte.
+fn mask(block: &[u8; BLOCK], is: impl Fn(u8) -> bool) -> u64 {
+    let mut flags = [0u8; BLOCK];
+    for (flag, &b) in flags.iter_mut().zip(block) {
+        *flag = if is(b) { 0x80 } else { 0 };
+    }
+    let words: [u64; BLOCK / 8] =
+        std::array::from_fn(|i| u64::from_le_bytes(flags[8 * i..8 * i + 8].try_into().expect("eight bytes")));
+    // Most blocks of prose have no digit: they are told by an `or`, without the gathering.
+    if words.iter().fold(0, |any, word| any | word) == 0 {
+        return 0;
+    }
+    words
+        .iter()
+        .enumerate()
+        .fold(0, |mask, (i, word)| mask | ((word.wrapping_mul(0x0002_0408_1020_4081) >> 56) << (8 * i)))
 }
 
 /// The stretches of `bytes` a pattern's matches can lie in: maximal runs of bytes of the
 /// kinds `class` names ([`kind`], digits among them) holding at least `min_digits` digits and
 /// a byte of each kind `needs` names, each as its start and the haystack to search from
 /// there — `bytes` up to and including the byte after the run. `all` are the stretches of
-/// bytes of any kind ([`Stretches`]), and `min_digits` is [`MIN_DIGITS`] at least: most
+/// bytes of any kind ([`walk`]), and `min_digits` is [`MIN_DIGITS`] at least: most
 /// are the pattern's own stretch or too short to hold one, and only the others are split
 /// where a byte of another kind lies.
 ///
@@ -474,9 +577,98 @@ mod tests {
                 }
             }
         }
-        let runs: Vec<_> = digit_runs(bytes).map(|(start, end)| &text[start..end]).collect();
+        let mut runs = Vec::new();
+        walk(bytes, |start, end| runs.push(&text[start..end]));
         let expected: Vec<_> = text.split(|c: char| !c.is_ascii_digit()).filter(|r| !r.is_empty()).collect();
         assert_eq!(runs, expected);
+    }
+
+    /// The digit runs and stretches of `bytes` found a byte at a time.
+    fn walk_bytewise(bytes: &[u8]) -> (Vec<(usize, usize)>, Vec<Stretch>) {
+        let maximal_runs = |is: fn(u8) -> bool| {
+            let mut runs = Vec::new();
+            let mut at = 0;
+            while at < bytes.len() {
+                let len = bytes[at..].iter().take_while(|&&b| is(b)).count();
+                if len > 0 {
+                    runs.push((at, at + len));
+                }
+                at += len.max(1);
+            }
+            runs
+        };
+        let stretches = maximal_runs(|b| kind::OF[usize::from(b)] != 0)
+            .into_iter()
+            .map(|(start, end)| {
+                let run = &bytes[start..end];
+                let kinds = run.iter().fold(0, |kinds, &b| kinds | kind::OF[usize::from(b)]);
+                Stretch { start, end, digits: run.iter().filter(|b| b.is_ascii_digit()).count(), kinds }
+            })
+            .filter(|stretch| stretch.digits >= MIN_DIGITS)
+            .collect();
+        (maximal_runs(|b| b.is_ascii_digit()), stretches)
+    }
+
+    #[test]
+    fn the_walk_finds_what_a_walk_byte_by_byte_finds() {
+        // Pieces that make runs and stretches of every length, across blocks and at the ends
+        // of the text, among bytes of no kind, non-ASCII ones among them.
+        let pieces: [&[u8]; 16] = [
+            b"0",
+            b"7",
+            b"12",
+            b"345",
+            b"20261127",
+            b"0912345678",
+            b" ",
+            b".",
+            b"-",
+            b"(+",
+            b"Z",
+            b"x",
+            b"|",
+            b":",
+            "\u{1ea0}".as_bytes(),
+            b"\xff\x80",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % below as u64).expect("small")
+        };
+        for case in 0..3000 {
+            let mut bytes = Vec::new();
+            let len = next(3 * BLOCK + 2);
+            while bytes.len() < len {
+                match next(20) {
+                    // Long runs of one piece, which cross blocks.
+                    0 => {
+                        let piece = pieces[next(pieces.len())];
+                        for _ in 0..next(2 * BLOCK) {
+                            bytes.extend_from_slice(piece);
+                        }
+                    }
+                    1 => bytes.push(u8::try_from(next(256)).expect("a byte")),
+                    _ => bytes.extend_from_slice(pieces[next(pieces.len())]),
+                }
+            }
+            let mut runs = Vec::new();
+            let stretches = walk(&bytes, |start, end| runs.push((start, end)));
+            assert_eq!((runs, stretches), walk_bytewise(&bytes), "case {case}: {bytes:?}");
+        }
+    }
+
+    #[test]
+    fn bytes_of_a_kind_are_told_apart_by_comparisons_as_by_the_table() {
+        for b in 0..=u8::MAX {
+            assert_eq!(of_any_kind(b), kind::OF[usize::from(b)] != 0, "{b}");
+        }
+        // Space to underscore: punctuation, digits and capitals.
+        let block: [u8; BLOCK] = std::array::from_fn(|i| b' ' + u8::try_from(i).expect("a byte"));
+        let expected = block.iter().enumerate().fold(0, |m, (i, &b)| m | u64::from(kind::OF[usize::from(b)] != 0) << i);
+        assert_eq!(mask(&block, of_any_kind), expected);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, Stretches, digit_runs, find_from, is_digit, is_word, kind, mst_valid, regex, stretches};
+use super::{Scan, find_from, is_digit, is_word, kind, mst_valid, regex, stretches, walk};
 use regex::bytes::Regex;
 use std::borrow::Cow;
 
@@ -34,13 +34,20 @@ impl Numbers {
 
     fn runs(&self, scan: &mut Scan<'_, '_>) {
         let mut boxed = Boxed::default();
-        let mut stretches = Stretches::default();
         let text = scan.text;
         let bytes = text.as_bytes();
-        for (start, end) in digit_runs(bytes) {
-            stretches.run(bytes, start, &mut scan.stretches);
+        let stretches = walk(bytes, |start, end| {
+            // Only a bounded run of one digit or of an identifier's length counts; any other
+            // only ends a run of box digits, which the next run that counts does as well,
+            // as it cannot join one that ended before another run.
+            if !matches!(end - start, 1 | 9 | 10 | 12) {
+                return;
+            }
             let bounded = !is_word(start.checked_sub(1).and_then(|s| bytes.get(s))) && !is_word(bytes.get(end));
-            if bounded && end - start == 1 {
+            if !bounded {
+                return;
+            }
+            if end - start == 1 {
                 let joins = boxed.end.is_some_and(|e| e + 1 == start && BOX_SEPARATORS.contains(&bytes[e]));
                 if !joins {
                     boxed.flush(self, scan);
@@ -53,12 +60,11 @@ impl Numbers {
                 boxed.end = Some(end);
             } else {
                 boxed.flush(self, scan);
-                if bounded {
-                    self.candidate(scan, Cow::Borrowed(&text[start..end]), start, end, true);
-                }
+                self.candidate(scan, Cow::Borrowed(&text[start..end]), start, end, true);
             }
-        }
+        });
         boxed.flush(self, scan);
+        scan.stretches = stretches;
     }
 
     fn candidate<'a>(&self, scan: &mut Scan<'a, '_>, number: Cow<'a, str>, start: usize, end: usize, contiguous: bool) {
