@@ -217,8 +217,11 @@ struct FimTarget {
 }
 
 fn main() -> ExitCode {
-    haidang_agent::heap::keep_small();
     let cli = Cli::parse();
+    match cli.command {
+        Command::Scan { .. } | Command::Discover { .. } => haidang_agent::heap::reuse_for_batch(),
+        _ => haidang_agent::heap::keep_small(),
+    }
     init_logging(cli.log_format);
     // `fim check` keeps 1 for "changes found", as `diff` and `aide --check` do.
     let failure = match cli.command {
