@@ -268,18 +268,22 @@ fn judge_block(block: &[u8]) -> Option<bool> {
     if memchr::memchr(0xCC, block).is_some() {
         return None;
     }
-    let fold = |(other, controls): (bool, bool), (p2, p1, b): (u8, u8, u8)| {
-        let (o, c) = judge_vietnamese(p2, p1, b);
-        (other | o, controls | c)
-    };
     let head = match *block {
         [] => return Some(false),
         [a] => [(0, 0, a), (0, 0, b' ')],
         [a, b, ..] => [(0, 0, a), (0, a, b)],
     };
-    let start = head.into_iter().fold((false, false), fold);
-    let rest = block.iter().zip(&block[1..]).zip(&block[2.min(block.len())..]);
-    let (other, controls) = rest.map(|((&p2, &p1), &b)| (p2, p1, b)).fold(start, fold);
+    let (mut other, mut controls) = (false, false);
+    // A loop rather than a fold: the fold of the zipped slices is a function of its own, which
+    // is not compiled anew where this one is compiled for AVX2.
+    for (p2, p1, b) in head {
+        let (o, c) = judge_vietnamese(p2, p1, b);
+        (other, controls) = (other | o, controls | c);
+    }
+    for ((&p2, &p1), &b) in block.iter().zip(&block[1..]).zip(&block[2.min(block.len())..]) {
+        let (o, c) = judge_vietnamese(p2, p1, b);
+        (other, controls) = (other | o, controls | c);
+    }
     (!other).then_some(controls)
 }
 
