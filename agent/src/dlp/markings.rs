@@ -172,10 +172,13 @@ impl Markings {
         // Text of ASCII and Vietnamese letters alone has no Greek or Cyrillic look-alikes.
         let look_alikes = !view.letters_only();
         let mut folded = String::new();
+        let text = view.text();
         let mut offset = 0;
-        for (index, line) in view.text().split('\n').enumerate() {
+        let line_ends = memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]);
+        for (index, end) in line_ends.enumerate() {
+            let line = &text[offset..end];
             let at = Line { view, number: index + 1, offset };
-            offset += line.len() + 1;
+            offset = end + 1;
             let mut hit = false;
             while hits.next_if(|&h| h < offset).is_some() {
                 hit = true;
@@ -294,8 +297,6 @@ fn rereads(line: &str, look_alikes: bool) -> bool {
 /// Finds the phrases of `reading` in `line`; `folded` is scratch space.
 fn phrases(at: &Line<'_>, line: &str, reading: &Reading<'_>, folded: &mut String, out: &mut Instances<'_>) {
     canon::fold_into(line, folded);
-    let words = word_count(line);
-    let first_word = line.find(char::is_alphanumeric).unwrap_or(line.len());
     let mut consumed = 0;
     for m in reading.vocabulary.automaton.find_iter(folded.as_str()) {
         let (start, end) = (m.start(), m.end());
@@ -306,8 +307,7 @@ fn phrases(at: &Line<'_>, line: &str, reading: &Reading<'_>, folded: &mut String
         if reading.fields_only && phrase.rule != Rule::Field {
             continue;
         }
-        let text =
-            Text { line, folded, start, end, words, first_word, prominent: at.view.is_prominent(), kind: reading.kind };
+        let text = Text { line, folded, start, end, prominent: at.view.is_prominent(), kind: reading.kind };
         let Some((confidence, level, until)) = judge(phrase, &text) else { continue };
         consumed = until;
         out.push(Instance {
@@ -344,24 +344,24 @@ struct Text<'a> {
     folded: &'a str,
     start: usize,
     end: usize,
-    words: usize,
-    /// Offset of the first letter or digit of the line.
-    first_word: usize,
     prominent: bool,
     kind: ViewKind,
 }
 
 /// Confidence, level, and the end of what the match used up — or `None`.
 fn judge(phrase: &Phrase, t: &Text<'_>) -> Option<(Confidence, Option<SecrecyLevel>, usize)> {
-    let phrase_words = phrase.text.split(' ').count();
-    let stamp = t.words <= phrase_words.max(4) || bracketed(t) || (t.prominent && t.words <= PROMINENT_WORDS);
+    // Counted only for a match that may stand: most in prose are lower case (`bí mật`).
+    let stamp = || {
+        let words = word_count(t.line);
+        words <= phrase.text.split(' ').count().max(4) || bracketed(t) || (t.prominent && words <= PROMINENT_WORDS)
+    };
     match phrase.rule {
         Rule::Field => field(t),
         Rule::Upper { weight, mention } => {
             if !is_upper(&t.line[t.start..t.end], t.kind) {
                 return None;
             }
-            match (stamp, mention) {
+            match (stamp(), mention) {
                 (true, _) => Some((weight, phrase.level, t.end)),
                 (false, true) => Some((Confidence::Low, phrase.level, t.end)),
                 (false, false) => None,
@@ -376,11 +376,12 @@ fn judge(phrase: &Phrase, t: &Text<'_>) -> Option<(Confidence, Option<SecrecyLev
             {
                 return None;
             }
-            Some((if stamp { Confidence::Critical } else { Confidence::Low }, phrase.level, t.end))
+            Some((if stamp() { Confidence::Critical } else { Confidence::Low }, phrase.level, t.end))
         }
-        Rule::AnyCase { weight } => Some((if stamp { weight } else { Confidence::Low }, phrase.level, t.end)),
+        Rule::AnyCase { weight } => Some((if stamp() { weight } else { Confidence::Low }, phrase.level, t.end)),
         Rule::LineStart { weight } => {
-            let opens = t.start <= t.first_word;
+            let first_word = t.line.find(char::is_alphanumeric).unwrap_or(t.line.len());
+            let opens = t.start <= first_word;
             Some((if opens { weight } else { Confidence::Low }, phrase.level, t.end))
         }
     }
