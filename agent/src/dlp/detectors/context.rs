@@ -273,7 +273,12 @@ impl Folded {
 /// wanted: there are at most that many in them, and in ASCII exactly that many.
 fn window(text: &str, start: usize, end: usize, chars: usize) -> (usize, usize) {
     let bytes = text.as_bytes();
-    let firsts = |range: &[u8]| range.iter().filter(|b| !(0x80..0xC0).contains(*b)).count();
+    // Counted a byte per lane (a count in `usize` would take eight), in stretches too short
+    // for a byte to overflow.
+    let firsts = |range: &[u8]| -> usize {
+        let count = |chunk: &[u8]| chunk.iter().fold(0_u8, |n, &b| n + u8::from(!(0x80..0xC0).contains(&b)));
+        range.chunks(usize::from(u8::MAX)).map(|chunk| usize::from(count(chunk))).sum()
+    };
     let (mut from, mut wanted) = (start, chars.max(1));
     let from = loop {
         let lo = from.saturating_sub(wanted);
