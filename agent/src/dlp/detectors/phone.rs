@@ -11,8 +11,12 @@ use std::ops::Range;
 pub(super) struct Phone {
     number: Regex,
     legacy: Regex,
-    mobile: Regex,
-    fixed: Regex,
+    /// Whether a national number of nine digits (a mobile) or ten (a fixed line) is valid,
+    /// by its first three digits. libphonenumber's patterns are a prefix of two or three
+    /// digits followed by any digits, so the prefix decides; a list has a number on every
+    /// row, and a look-up costs a fraction of matching the pattern.
+    mobile: [bool; 1000],
+    fixed: [bool; 1000],
 }
 
 const SEPARATORS: [u8; 3] = [b' ', b'.', b'-'];
@@ -22,8 +26,8 @@ impl Phone {
         Ok(Phone {
             number: regex(r"(?:(?:\+|\b00)84[ .\-]?\(?0?\)?|\b0)((?:[ .\-]?[0-9]){9,10})\b")?,
             legacy: regex(r"\b01(?:2[0-9]|6[2-9]|8[68]|99)[ .\-]?[0-9]{3}[ .\-]?[0-9]{4}\b")?,
-            mobile: regex(&format!("^(?:{MOBILE})$"))?,
-            fixed: regex(&format!("^(?:{FIXED})$"))?,
+            mobile: by_prefix(&regex(&format!("^(?:{MOBILE})$"))?, 9),
+            fixed: by_prefix(&regex(&format!("^(?:{FIXED})$"))?, 10),
         })
     }
 
@@ -34,9 +38,10 @@ impl Phone {
             let Some(group) = self.national_part(scan.bytes(), whole.clone()) else { continue };
             let international = !number.starts_with(b"0") || number.starts_with(b"00");
             let national = digits(group);
-            let valid = match national.len() {
-                9 => self.mobile.is_match(national.as_bytes()),
-                _ => self.fixed.is_match(national.as_bytes()),
+            let valid = match (national.len(), prefix(national.as_bytes())) {
+                (9, Some(prefix)) => self.mobile[prefix],
+                (10, Some(prefix)) => self.fixed[prefix],
+                _ => false,
             };
             if valid {
                 let contiguous = group.iter().all(u8::is_ascii_digit);
@@ -134,6 +139,17 @@ impl Phone {
     }
 }
 
+/// For each three-digit prefix, whether `pattern` matches it followed by zeros to `len` digits.
+fn by_prefix(pattern: &Regex, len: usize) -> [bool; 1000] {
+    std::array::from_fn(|prefix| pattern.is_match(format!("{prefix:03}{:0>1$}", "", len - 3).as_bytes()))
+}
+
+/// The number the first three digits of `digits` make.
+fn prefix(digits: &[u8]) -> Option<usize> {
+    let [a, b, c, ..] = *digits else { return None };
+    Some(usize::from(a - b'0') * 100 + usize::from(b - b'0') * 10 + usize::from(c - b'0'))
+}
+
 /// The 10-digit number an 11-digit pre-2018 mobile number became.
 fn modern_number(old: &str) -> Option<String> {
     let prefix = old.get(..4)?;
@@ -145,6 +161,34 @@ fn modern_number(old: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::dlp::detectors::assert_finds_what_the_whole_text_search_finds;
+
+    #[test]
+    fn a_national_number_is_valid_as_its_pattern_says() {
+        let phone = Phone::new().expect("patterns");
+        let mobile = regex(&format!("^(?:{MOBILE})$")).expect("mobile");
+        let fixed = regex(&format!("^(?:{FIXED})$")).expect("fixed");
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut valid = 0;
+        for prefix in 0..1000 {
+            for len in [9, 10] {
+                for _ in 0..8 {
+                    let mut number = format!("{prefix:03}");
+                    while number.len() < len {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        number.push(char::from(b'0' + (seed % 10) as u8));
+                    }
+                    let expected =
+                        if len == 9 { mobile.is_match(number.as_bytes()) } else { fixed.is_match(number.as_bytes()) };
+                    let table = if len == 9 { phone.mobile[prefix] } else { phone.fixed[prefix] };
+                    assert_eq!(table, expected, "{number}");
+                    valid += usize::from(expected);
+                }
+            }
+        }
+        assert!(valid > 1000, "{valid}");
+    }
 
     #[test]
     fn national_part_is_the_pattern_group() {
