@@ -269,7 +269,7 @@ const BLOCK: usize = 64;
 /// `trailing_zeros` and counts a stretch's digits with `count_ones`; a block without digits
 /// and outside any stretch is passed over on its digit mask alone.
 // Inlined into its one caller: about 1% fewer instructions on logs, as measured.
-#[inline]
+#[inline(always)]
 fn walk(bytes: &[u8], mut run: impl FnMut(usize, usize)) -> Vec<Stretch> {
     let mut all = Vec::new();
     // A digit run going on into the next block: its start.
@@ -364,6 +364,7 @@ fn walk(bytes: &[u8], mut run: impl FnMut(usize, usize)) -> Vec<Stretch> {
 }
 
 /// The bits at `at` and above.
+#[inline(always)]
 fn above(at: u32) -> u64 {
     u64::MAX.checked_shl(at).unwrap_or(0)
 }
@@ -377,6 +378,7 @@ fn push_stretch(bytes: &[u8], start: usize, end: usize, digits: usize, all: &mut
 }
 
 /// Whether `b` is of a [`kind`], by comparisons, which vectorise, where a table lookup does not.
+#[inline(always)]
 fn of_any_kind(b: u8) -> bool {
     b.is_ascii_digit() || b.is_ascii_uppercase() || matches!(b, b' ' | b'.' | b'-' | b'+' | b'(' | b')')
 }
@@ -384,6 +386,7 @@ fn of_any_kind(b: u8) -> bool {
 /// The bit mask of the bytes of `block` that `is` accepts. The tests compile to vector
 /// compares; portable Rust has no movemask, so the flags are gathered eight at a time by a
 /// multiplication that moves each byte's top bit into the top byte.
+#[inline(always)]
 fn mask(block: &[u8; BLOCK], is: impl Fn(u8) -> bool) -> u64 {
     let mut flags = [0u8; BLOCK];
     for (flag, &b) in flags.iter_mut().zip(block) {

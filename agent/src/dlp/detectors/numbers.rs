@@ -8,6 +8,7 @@
 
 use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
 use super::super::finding::{Confidence, DetectorId};
+use super::super::wide::with_avx2;
 use super::{Scan, find_from, is_digit, is_word, kind, mst_valid, regex, stretches, walk};
 use regex::bytes::Regex;
 use std::borrow::Cow;
@@ -28,43 +29,8 @@ impl Numbers {
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
-        self.runs(scan);
+        runs(self, scan);
         self.bhyt(scan);
-    }
-
-    fn runs(&self, scan: &mut Scan<'_, '_>) {
-        let mut boxed = Boxed::default();
-        let text = scan.text;
-        let bytes = text.as_bytes();
-        let stretches = walk(bytes, |start, end| {
-            // Only a bounded run of one digit or of an identifier's length counts; any other
-            // only ends a run of box digits, which the next run that counts does as well,
-            // as it cannot join one that ended before another run.
-            if !matches!(end - start, 1 | 9 | 10 | 12) {
-                return;
-            }
-            let bounded = !is_word(start.checked_sub(1).and_then(|s| bytes.get(s))) && !is_word(bytes.get(end));
-            if !bounded {
-                return;
-            }
-            if end - start == 1 {
-                let joins = boxed.end.is_some_and(|e| e + 1 == start && BOX_SEPARATORS.contains(&bytes[e]));
-                if !joins {
-                    boxed.flush(self, scan);
-                    // A single digit after a multi-digit group belongs to that group.
-                    let after_group =
-                        start >= 2 && BOX_SEPARATORS.contains(&bytes[start - 1]) && is_digit(bytes.get(start - 2));
-                    boxed.start = (!after_group).then_some(start);
-                }
-                boxed.digits.push(char::from(bytes[start]));
-                boxed.end = Some(end);
-            } else {
-                boxed.flush(self, scan);
-                self.candidate(scan, Cow::Borrowed(&text[start..end]), start, end, true);
-            }
-        });
-        boxed.flush(self, scan);
-        scan.stretches = stretches;
     }
 
     fn candidate<'a>(&self, scan: &mut Scan<'a, '_>, number: Cow<'a, str>, start: usize, end: usize, contiguous: bool) {
@@ -105,6 +71,49 @@ impl Numbers {
             scan.emit(DetectorId::Bhyt, value, confidence, range.start);
         }
     }
+}
+
+with_avx2! {
+    /// Goes through the digit runs of the view: the identifiers of their lengths, box digits,
+    /// and the stretches the other patterns are searched in.
+    fn runs(numbers: &Numbers, scan: &mut Scan<'_, '_>) = walk_runs;
+}
+
+/// [`runs`]: bit masks of 64 bytes at a time.
+#[inline(always)]
+fn walk_runs(numbers: &Numbers, scan: &mut Scan<'_, '_>) {
+    let mut boxed = Boxed::default();
+    let text = scan.text;
+    let bytes = text.as_bytes();
+    let stretches = walk(bytes, |start, end| {
+        // Only a bounded run of one digit or of an identifier's length counts; any other
+        // only ends a run of box digits, which the next run that counts does as well,
+        // as it cannot join one that ended before another run.
+        if !matches!(end - start, 1 | 9 | 10 | 12) {
+            return;
+        }
+        let bounded = !is_word(start.checked_sub(1).and_then(|s| bytes.get(s))) && !is_word(bytes.get(end));
+        if !bounded {
+            return;
+        }
+        if end - start == 1 {
+            let joins = boxed.end.is_some_and(|e| e + 1 == start && BOX_SEPARATORS.contains(&bytes[e]));
+            if !joins {
+                boxed.flush(numbers, scan);
+                // A single digit after a multi-digit group belongs to that group.
+                let after_group =
+                    start >= 2 && BOX_SEPARATORS.contains(&bytes[start - 1]) && is_digit(bytes.get(start - 2));
+                boxed.start = (!after_group).then_some(start);
+            }
+            boxed.digits.push(char::from(bytes[start]));
+            boxed.end = Some(end);
+        } else {
+            boxed.flush(numbers, scan);
+            numbers.candidate(scan, Cow::Borrowed(&text[start..end]), start, end, true);
+        }
+    });
+    boxed.flush(numbers, scan);
+    scan.stretches = stretches;
 }
 
 /// A run of box digits being joined.
