@@ -47,14 +47,24 @@ impl Plate {
         // Six digits at least, capitals, spaces, dashes and a dot.
         let class = kind::CAPITAL | kind::DIGIT | kind::SPACE | kind::DASH | kind::DOT;
         for (start, haystack) in stretches(bytes, all, class, 6, kind::CAPITAL) {
-            // Every plate has two digits and then, past a space or dash perhaps, a capital:
-            // the capitals of most stretches (order numbers, log levels) come first.
+            // Every plate has two digits and then, past a space or dash perhaps, a capital or
+            // two, and three digits past a digit and a separator at most: the capitals of most
+            // stretches (order numbers, log levels) come first, and those of a log's time
+            // stamps (`06-12T08:09`) are followed by two digits.
             let capital = |p: usize| haystack.get(p).is_some_and(u8::is_ascii_uppercase);
+            let three_digits = |p: usize| (p..p + 3).all(|d| is_digit(haystack.get(d)));
             let series = |p: usize| {
-                is_digit(haystack.get(p)) && is_digit(haystack.get(p + 1)) && {
-                    let sep = haystack.get(p + 2).is_some_and(|b| b" -".contains(b));
-                    capital(p + 2) || (sep && capital(p + 3))
+                if !(is_digit(haystack.get(p)) && is_digit(haystack.get(p + 1))) {
+                    return false;
                 }
+                let sep = haystack.get(p + 2).is_some_and(|b| b" -".contains(b));
+                let first = match (capital(p + 2), sep && capital(p + 3)) {
+                    (true, _) => p + 2,
+                    (false, true) => p + 3,
+                    (false, false) => return false,
+                };
+                let number = first + 1 + usize::from(capital(first + 1));
+                (number..=number + 2).any(three_digits)
             };
             if !(start..haystack.len()).any(series) {
                 continue;
@@ -77,6 +87,7 @@ mod tests {
             "Xe 79A-123.45 và 79-H1 234.56, 51F 12345, 51F1 2345, DH609928755207, 30 AB 1234 X",
             "INFO 2026 11 27 12 00 A 79A12345 9979A-123.45 79A-12345.6 12-A 123.45 0079A-123.45",
             "79 A 1234 79-A-1234 79 -A1234 79A 1 2345 79AB1-234.56 79aB-123.45 79A-123.4567",
+            "2026-06-12T08:09:10.750Z 79A1-123 79AB 1234 79A12 34 79A-1 234.5 79AB-1-234 79ABC1234 29B1-12.345",
         ];
         assert_finds_what_the_whole_text_search_finds(&plate.plate, &texts, |bytes, all| plate.plates(bytes, all));
     }
