@@ -453,6 +453,12 @@ fn word_after(folded: &str, at: usize) -> &str {
 /// [`SPACED_TOKENS`] tokens that are all single letters, single spaces join letters and
 /// longer gaps separate words (spec §3.4.4).
 fn letter_spaced(line: &str) -> Option<String> {
+    // Most lines open with a word of several letters, or no letter: told from the first two
+    // characters, without splitting the line into words.
+    let mut head = line.trim_start().chars();
+    if !(head.next().is_some_and(char::is_alphabetic) && head.next().is_some_and(char::is_whitespace)) {
+        return None;
+    }
     let mut tokens = 0;
     for token in line.split_whitespace() {
         tokens += 1;
@@ -548,6 +554,16 @@ fn stripped(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn letter_spaced_stamps_are_joined_and_other_lines_left() {
+        assert_eq!(letter_spaced("M Ậ T").as_deref(), Some("MẬT"));
+        assert_eq!(letter_spaced("  T U Y Ệ T   M Ậ T ").as_deref(), Some("TUYỆT MẬT"));
+        assert_eq!(letter_spaced("\tM\tẬ T").as_deref(), Some("M\tẬT"));
+        for line in ["MẬT", "M", " M ", "2026-06-12T08:09:10.750Z INFO", "M ẬT", "1 2 3", "", "M Ậ T 1"] {
+            assert_eq!(letter_spaced(line), None, "{line:?}");
+        }
+    }
 
     #[test]
     fn ascii_lines_are_the_runs_of_lines_without_other_bytes() {
