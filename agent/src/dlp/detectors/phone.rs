@@ -6,6 +6,7 @@ use super::super::data::{FIXED, LEGACY_MOBILE, MOBILE, class};
 use super::super::finding::{Confidence, DetectorId};
 use super::{Scan, Stretch, continues, digits, find_from, kind, mst_valid, regex, starts_word, stretches};
 use regex::bytes::Regex;
+use std::borrow::Cow;
 use std::ops::Range;
 
 pub(super) struct Phone {
@@ -32,27 +33,34 @@ impl Phone {
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
+        let text = scan.text;
+        let bytes = text.as_bytes();
         let mut found = Vec::new();
-        for whole in self.matches(scan.bytes(), &scan.stretches) {
-            let number = &scan.bytes()[whole.clone()];
-            let Some(group) = self.national_part(scan.bytes(), whole.clone()) else { continue };
+        for whole in self.matches(bytes, &scan.stretches) {
+            let number = &bytes[whole.clone()];
+            let Some(group) = self.national_part(bytes, whole.clone()) else { continue };
             let international = !number.starts_with(b"0") || number.starts_with(b"00");
-            let national = digits(group);
-            let valid = match (national.len(), prefix(national.as_bytes())) {
+            let contiguous = group.iter().all(u8::is_ascii_digit);
+            // The number in its national form `0…`: in a list, most are written so already.
+            let value: Cow<'_, str> = if contiguous && !international {
+                Cow::Borrowed(&text[whole.clone()])
+            } else {
+                Cow::Owned(format!("0{}", digits(group)))
+            };
+            let national = &value.as_bytes()[1..];
+            let valid = match (national.len(), prefix(national)) {
                 (9, Some(prefix)) => self.mobile[prefix],
                 (10, Some(prefix)) => self.fixed[prefix],
                 _ => false,
             };
             if valid {
-                let contiguous = group.iter().all(u8::is_ascii_digit);
-                found.push((whole.start, whole.end, national, international, contiguous));
+                found.push((whole.start, whole.end, value, international, contiguous));
             }
         }
-        for (start, end, national, international, contiguous) in found {
-            if continues(scan.bytes(), start, end, &SEPARATORS) {
+        for (start, end, value, international, contiguous) in found {
+            if continues(bytes, start, end, &SEPARATORS) {
                 continue;
             }
-            let value = format!("0{national}");
             let context = scan.context(start, end);
             // A 10-digit string starting 0 may be a tax code too (spec §2.3): without context
             // neither reading is trusted.
