@@ -2,14 +2,11 @@
 //! part, ASCII or punycode domain).
 
 use super::super::finding::{Confidence, DetectorId, Sample};
-use super::{Scan, find_from, regex};
-use regex::bytes::Regex;
+use super::{Pattern, Scan, find_from};
 use std::borrow::Cow;
 
 pub(super) struct Email {
-    address: Regex,
-    /// The address pattern matched at the start of the haystack only.
-    at_start: Regex,
+    address: Pattern,
 }
 
 /// The pragmatic address of the spec: a dot-atom local part and a domain of labels.
@@ -35,7 +32,7 @@ const ROLES: [&str; 14] = [
 
 impl Email {
     pub(super) fn new() -> Result<Self, regex::Error> {
-        Ok(Email { address: regex(ADDRESS)?, at_start: regex(&format!("^(?:{ADDRESS})"))? })
+        Ok(Email { address: Pattern::new(ADDRESS)? })
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
@@ -67,16 +64,7 @@ impl Email {
             let start = bytes[..at].iter().rposition(|&b| !is_address_byte(b)).map_or(0, |p| p + 1);
             let end = bytes[at..].iter().position(|&b| !is_address_byte(b)).map_or(bytes.len(), |p| at + p);
             let haystack = &bytes[..(end + 1).min(bytes.len())];
-            // Most stretches are one address from their first byte: matched there, that costs a
-            // pass forward, where a search also goes back from the `@`. The byte before the
-            // stretch is no word character, as the start of the haystack is to `\b`.
-            match self.at_start.find(&haystack[start..]) {
-                Some(m) => {
-                    found.push(start + m.start()..start + m.end());
-                    find_from(&self.address, haystack, start + m.end(), &mut found);
-                }
-                None => find_from(&self.address, haystack, start, &mut found),
-            }
+            find_from(&self.address, haystack, start, &mut found);
             searched = end;
         }
         found

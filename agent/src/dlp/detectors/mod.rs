@@ -223,13 +223,13 @@ const MIN_DIGITS: usize = 6;
 /// what `pattern` finds in the whole text, and that it finds something.
 #[cfg(test)]
 fn assert_finds_what_the_whole_text_search_finds(
-    pattern: &Regex,
+    pattern: &Pattern,
     texts: &[&str],
     search: impl Fn(&[u8], &[Stretch]) -> Vec<std::ops::Range<usize>>,
 ) {
     for text in texts {
         let bytes = text.as_bytes();
-        let whole: Vec<_> = pattern.find_iter(bytes).map(|m| m.range()).collect();
+        let whole: Vec<_> = pattern.anywhere.find_iter(bytes).map(|m| m.range()).collect();
         assert!(!whole.is_empty(), "{text}");
         assert_eq!(search(bytes, &all_stretches(bytes)), whole, "{text}");
     }
@@ -453,11 +453,33 @@ fn stretches<'t>(
     })
 }
 
+/// A pattern searched for in stretches: as it is, and anchored at the start of a haystack.
+pub(crate) struct Pattern {
+    anywhere: Regex,
+    at_start: Regex,
+}
+
+impl Pattern {
+    fn new(pattern: &str) -> Result<Pattern, regex::Error> {
+        Ok(Pattern { anywhere: regex(pattern)?, at_start: regex(&format!("^(?:{pattern})"))? })
+    }
+}
+
 /// Adds every match of `pattern` in `haystack` from `start` on to `found`. The patterns
 /// searched so never match empty text.
-fn find_from(pattern: &Regex, haystack: &[u8], start: usize, found: &mut Vec<std::ops::Range<usize>>) {
+fn find_from(pattern: &Pattern, haystack: &[u8], start: usize, found: &mut Vec<std::ops::Range<usize>>) {
     let mut from = start;
-    while let Some(m) = pattern.find_at(haystack, from) {
+    // Most stretches of a list are a match from their first byte. Matched there, that costs a
+    // pass forward, where a search may also go back from a literal within; it is the first
+    // match, since none starts before. Past a byte that is no word character, `\b` reads the
+    // start of the haystack cut there as it reads it in the whole.
+    if !is_word(start.checked_sub(1).and_then(|p| haystack.get(p)))
+        && let Some(m) = pattern.at_start.find(&haystack[start..])
+    {
+        found.push(start + m.start()..start + m.end());
+        from = start + m.end();
+    }
+    while let Some(m) = pattern.anywhere.find_at(haystack, from) {
         found.push(m.range());
         from = m.end();
     }

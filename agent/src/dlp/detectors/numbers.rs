@@ -9,12 +9,11 @@
 use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
 use super::super::finding::{Confidence, DetectorId};
 use super::super::wide::with_avx2;
-use super::{Scan, find_from, is_digit, is_word, kind, mst_valid, regex, stretches, walk};
-use regex::bytes::Regex;
+use super::{Pattern, Scan, find_from, is_digit, is_word, kind, mst_valid, stretches, walk};
 use std::borrow::Cow;
 
 pub(super) struct Numbers {
-    bhyt: Regex,
+    bhyt: Pattern,
 }
 
 /// Lengths a box-digit run is joined for: CMND, MST/BHXH, CCCD.
@@ -25,7 +24,7 @@ const BOX_SEPARATORS: [u8; 2] = [b' ', b'|'];
 
 impl Numbers {
     pub(super) fn new() -> Result<Self, regex::Error> {
-        Ok(Numbers { bhyt: regex(r"\b([A-Z]{2}) ?([1-5]) ?([0-9]{2}) ?([0-9]{10})\b")? })
+        Ok(Numbers { bhyt: Pattern::new(r"\b([A-Z]{2}) ?([1-5]) ?([0-9]{2}) ?([0-9]{10})\b")? })
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {

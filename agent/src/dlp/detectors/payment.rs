@@ -2,18 +2,17 @@
 
 use super::super::data::class;
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, continues, digits_of, find_from, kind, regex, stretches};
-use regex::bytes::Regex;
+use super::{Pattern, Scan, continues, digits_of, find_from, kind, stretches};
 
 pub(super) struct Payment {
-    card: Regex,
+    card: Pattern,
 }
 
 const CARD_SEPARATORS: [u8; 2] = [b' ', b'-'];
 
 impl Payment {
     pub(super) fn new() -> Result<Self, regex::Error> {
-        Ok(Payment { card: regex(r"\b(?:[0-9][ \-]?){15,18}[0-9]\b")? })
+        Ok(Payment { card: Pattern::new(r"\b(?:[0-9][ \-]?){15,18}[0-9]\b")? })
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {

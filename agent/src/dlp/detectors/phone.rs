@@ -4,13 +4,13 @@
 
 use super::super::data::{FIXED, LEGACY_MOBILE, MOBILE, class};
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, Stretch, continues, digits, find_from, kind, mst_valid, regex, starts_word, stretches};
+use super::{Pattern, Scan, Stretch, continues, digits, find_from, kind, mst_valid, regex, starts_word, stretches};
 use regex::bytes::Regex;
 use std::borrow::Cow;
 use std::ops::Range;
 
 pub(super) struct Phone {
-    number: Regex,
+    number: Pattern,
     legacy: Regex,
     /// Whether a national number of nine digits (a mobile) or ten (a fixed line) is valid,
     /// by its first three digits. libphonenumber's patterns are a prefix of two or three
@@ -25,7 +25,7 @@ const SEPARATORS: [u8; 3] = [b' ', b'.', b'-'];
 impl Phone {
     pub(super) fn new() -> Result<Self, regex::Error> {
         Ok(Phone {
-            number: regex(r"(?:(?:\+|\b00)84[ .\-]?\(?0?\)?|\b0)((?:[ .\-]?[0-9]){9,10})\b")?,
+            number: Pattern::new(r"(?:(?:\+|\b00)84[ .\-]?\(?0?\)?|\b0)((?:[ .\-]?[0-9]){9,10})\b")?,
             legacy: regex(r"\b01(?:2[0-9]|6[2-9]|8[68]|99)[ .\-]?[0-9]{3}[ .\-]?[0-9]{4}\b")?,
             mobile: by_prefix(&regex(&format!("^(?:{MOBILE})$"))?, 9),
             fixed: by_prefix(&regex(&format!("^(?:{FIXED})$"))?, 10),
@@ -143,7 +143,7 @@ impl Phone {
         if !bytes.starts_with(b"+") && !bytes.starts_with(b"0084") {
             return bytes.get(1..);
         }
-        self.number.captures_at(haystack, whole.start)?.get(1).map(|g| g.as_bytes())
+        self.number.anywhere.captures_at(haystack, whole.start)?.get(1).map(|g| g.as_bytes())
     }
 }
 
@@ -206,7 +206,7 @@ mod tests {
         let bytes = text.as_bytes();
         let mut from = 0;
         let mut seen = 0;
-        while let Some(caps) = phone.number.captures_at(bytes, from) {
+        while let Some(caps) = phone.number.anywhere.captures_at(bytes, from) {
             let (Some(whole), Some(group)) = (caps.get(0), caps.get(1)) else { break };
             assert_eq!(phone.national_part(bytes, whole.range()), Some(group.as_bytes()), "{:?}", whole.as_bytes());
             from = whole.end();

@@ -4,17 +4,18 @@
 
 use super::super::data::{PLATE_GAPS, class};
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, Stretch, find_from, is_digit, kind, regex, stretches};
-use regex::bytes::Regex;
+use super::{Pattern, Scan, Stretch, find_from, is_digit, kind, stretches};
 use std::ops::Range;
 
 pub(super) struct Plate {
-    plate: Regex,
+    plate: Pattern,
 }
 
 impl Plate {
     pub(super) fn new() -> Result<Self, regex::Error> {
-        Ok(Plate { plate: regex(r"\b([1-9][0-9])[ \-]?([A-Z]{1,2}[0-9]?)[ \-]?([0-9]{3}\.?[0-9]{2}|[0-9]{4})\b")? })
+        Ok(Plate {
+            plate: Pattern::new(r"\b([1-9][0-9])[ \-]?([A-Z]{1,2}[0-9]?)[ \-]?([0-9]{3}\.?[0-9]{2}|[0-9]{4})\b")?,
+        })
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {

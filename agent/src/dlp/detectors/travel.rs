@@ -3,12 +3,12 @@
 
 use super::super::data::class;
 use super::super::finding::{Confidence, DetectorId};
-use super::{Scan, Stretch, find_from, is_digit, kind, regex, starts_word, stretches};
+use super::{Pattern, Scan, Stretch, find_from, is_digit, kind, regex, starts_word, stretches};
 use regex::bytes::Regex;
 use std::ops::Range;
 
 pub(super) struct Travel {
-    passport: Regex,
+    passport: Pattern,
     td3: Regex,
     td1: Regex,
 }
@@ -16,7 +16,7 @@ pub(super) struct Travel {
 impl Travel {
     pub(super) fn new() -> Result<Self, regex::Error> {
         Ok(Travel {
-            passport: regex(r"\b[A-Z][0-9]{7}\b")?,
+            passport: Pattern::new(r"\b[A-Z][0-9]{7}\b")?,
             td3: regex(r"[A-Z0-9<]{9}[0-9]VNM[0-9]{6}[0-9][MF<][0-9]{6}[0-9][A-Z0-9<]{14}[0-9<][0-9]")?,
             td1: regex(
                 r"I[A-Z<]VNM[A-Z0-9<]{9}[0-9<][A-Z0-9<]{15} *\n *[0-9]{6}[0-9][MF<][0-9]{6}[0-9][A-Z<]{3}[A-Z0-9<]{11}[0-9]",
