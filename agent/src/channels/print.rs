@@ -22,13 +22,17 @@
 //!
 //! Events: the `dlp` and `dlp_verdict` events of a job name it `cups:PRINTER/JOB (USER) TITLE`
 //! in `path`; the verdict's `detail` says the same in words and what came of the action.
-//! Jobs of several documents are judged on all of them; a job is blocked if any is.
+//! Jobs of several documents are judged on all of them; a job is blocked if any is. A client
+//! sends a job's documents one after another, and cupsd shows nothing of those still to come
+//! on a held job, so a job is judged once its newest document has been in the spool for
+//! [`SETTLE`]. Documents that come later still are judged on their own: the job is cancelled
+//! if it has not ended, and the verdict says so if it has.
 
 use super::inspect::{Inspector, Judged};
 use crate::dlp::{Action, Channel};
 use crate::spool::Observation;
 use haidang_proto::{EventBody, Text};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +41,11 @@ use std::time::Duration;
 
 /// How often the spool is listed.
 pub const TICK: Duration = Duration::from_millis(250);
+/// How long a job's newest document must have been in the spool before the job is judged: a
+/// client sends the documents of one job one after another (Create-Job, then Send-Document
+/// for each), and a job judged and released between two of them would be judged on the
+/// first alone. cupsd shows no sign of documents still to come on a held job.
+pub const SETTLE: Duration = Duration::from_secs(1);
 /// cupsd's local socket (Debian), and its older name.
 const SOCKETS: [&str; 2] = ["/run/cups/cups.sock", "/var/run/cups/cups.sock"];
 /// The largest IPP answer read from cupsd.
@@ -54,6 +63,7 @@ const RETRY: Duration = Duration::from_secs(2);
 pub const PENDING: i32 = 3;
 pub const HELD: i32 = 4;
 pub const PROCESSING: i32 = 5;
+pub const PROCESSING_STOPPED: i32 = 6;
 pub const CANCELED: i32 = 7;
 pub const COMPLETED: i32 = 9;
 
@@ -302,7 +312,8 @@ pub fn spooled(spool: &Path) -> std::io::Result<BTreeMap<u32, Vec<PathBuf>>> {
     Ok(jobs)
 }
 
-/// Follows the spool and judges each job once.
+/// Follows the spool and judges each job once its documents have settled, and documents that
+/// arrive later on their own.
 pub struct PrintWatcher {
     pub spool: PathBuf,
     pub cups: Cups,
@@ -316,7 +327,8 @@ impl PrintWatcher {
     pub fn run(self, stop: &AtomicBool) {
         let watching = format!("holding and inspecting jobs in {}", self.spool.display());
         self.status.set_print(watching.clone());
-        let mut done: HashSet<u32> = HashSet::new();
+        // How many documents of each job have been judged (or passed over).
+        let mut judged: HashMap<u32, usize> = HashMap::new();
         // Said once when listing starts failing (e.g. not root), not every retry.
         let mut spool_unreadable = false;
         while !stop.load(Ordering::Relaxed) {
@@ -339,8 +351,9 @@ impl PrintWatcher {
                 }
             };
             // Data files of jobs long gone are forgotten, and so is their id.
-            done.retain(|id| files.contains_key(id));
-            if files.keys().all(|id| done.contains(id)) {
+            judged.retain(|id, _| files.contains_key(id));
+            let unjudged = |id: &u32, data: &Vec<PathBuf>| judged.get(id).is_none_or(|&n| n < data.len());
+            if !files.iter().any(|(id, data)| unjudged(id, data)) {
                 continue;
             }
             let jobs = match self.cups.jobs() {
@@ -352,20 +365,40 @@ impl PrintWatcher {
                 }
             };
             let active: HashSet<u32> = jobs.iter().map(|j| j.id).collect();
-            for (id, _) in files.iter().filter(|(id, _)| !active.contains(id)) {
-                // Completed, cancelled or aborted before the agent saw it: nothing to hold.
-                done.insert(*id);
+            let mut events = Vec::new();
+            for (&id, data) in files.iter().filter(|(id, _)| !active.contains(id)) {
+                match judged.insert(id, data.len()) {
+                    // Documents that came after the job was judged, and it has ended since.
+                    Some(before) if before < data.len() => {
+                        if let Ok(Some(job)) = self.cups.job(id) {
+                            events.extend(self.judge(&job, &data[before..]));
+                        }
+                    }
+                    // Completed, cancelled or aborted before the agent saw it: nothing to hold.
+                    _ => {}
+                }
             }
             for job in jobs {
-                if done.contains(&job.id) {
+                let Some(data) = files.get(&job.id) else { continue };
+                let before = judged.get(&job.id).copied().unwrap_or(0);
+                if before >= data.len() {
                     continue;
                 }
-                let Some(data) = files.get(&job.id) else { continue };
-                done.insert(job.id);
-                let events = self.judge(&job, data);
-                if !events.is_empty() && self.found.blocking_send(super::observations(events)).is_err() {
-                    return;
+                if !settled(&data[before..]) {
+                    // A printer not in hold mode prints a pending job at once: it is held now,
+                    // best effort, and judged when its documents have settled.
+                    if job.state == PENDING
+                        && let Err(e) = self.cups.hold(job.id)
+                    {
+                        tracing::debug!(job = %job.label(), error = %e, "DLP print: cannot hold the pending job yet");
+                    }
+                    continue;
                 }
+                judged.insert(job.id, data.len());
+                events.extend(self.judge(&job, &data[before..]));
+            }
+            if !events.is_empty() && self.found.blocking_send(super::observations(events)).is_err() {
+                return;
             }
         }
     }
@@ -383,12 +416,18 @@ impl PrintWatcher {
                 }
             },
             HELD => true,
-            PROCESSING => {
+            PROCESSING | PROCESSING_STOPPED => {
                 notes.push("the job was already printing when the agent saw it".to_owned());
                 false
             }
-            _ => return Vec::new(),
+            // Documents that arrived after the job was judged and released: recorded.
+            _ => {
+                notes.push("these documents arrived after the job was judged, and it had ended".to_owned());
+                false
+            }
         };
+        // Cancelled, aborted or completed.
+        let ended = job.state >= CANCELED;
         let label = job.label();
         let shown = Text::from(label.clone());
         let mut events = Vec::new();
@@ -407,9 +446,9 @@ impl PrintWatcher {
             }
         }
         let acted = match (blocked, held) {
-            (true, _) => self.cups.cancel(job.id),
+            (true, _) if !ended => self.cups.cancel(job.id),
             (false, true) => self.cups.release(job.id),
-            (false, false) => Ok(()),
+            _ => Ok(()),
         };
         let mut what = format!(
             "printer {}, job {}, user {}, document {:?}",
@@ -419,15 +458,19 @@ impl PrintWatcher {
             job.title
         );
         let outcome = match (&acted, blocked) {
-            (Ok(()), true) => "cancelled",
+            (Ok(()), true) if !ended => "cancelled",
             (Err(_), true) => "cancel_failed",
-            (_, false) => "recorded",
+            _ => "recorded",
         };
         match &acted {
+            Ok(()) if blocked && ended => {
+                tracing::warn!(job = %label, "DLP block: documents added to a print job that had ended");
+            }
             Ok(()) if blocked => {
                 tracing::warn!(job = %label, "DLP block: print job cancelled");
             }
-            Ok(()) => tracing::debug!(job = %label, "DLP print: job released"),
+            Ok(()) if held => tracing::debug!(job = %label, "DLP print: job released"),
+            Ok(()) => {}
             Err(e) => {
                 let doing = if blocked { "cancel" } else { "release" };
                 tracing::error!(job = %label, error = %e, "DLP print: cannot {doing} the job");
@@ -444,6 +487,15 @@ impl PrintWatcher {
         events.push(EventBody::DlpVerdict(verdict));
         events
     }
+}
+
+/// Whether the newest of `data` has been in the spool for [`SETTLE`] (a file whose age cannot
+/// be read counts as settled: it is judged rather than left waiting).
+fn settled(data: &[PathBuf]) -> bool {
+    data.iter().all(|path| {
+        let age = std::fs::metadata(path).and_then(|m| m.modified()).map(|t| t.elapsed().unwrap_or_default());
+        age.map_or(true, |age| age >= SETTLE)
+    })
 }
 
 fn rank(action: &str) -> u8 {
