@@ -13,6 +13,7 @@ use super::canon;
 use super::finding::{Confidence, DetectorId, Instance, Instances, Sample, SecrecyLevel, ViewKind};
 use super::legacy::{self, Encoding};
 use super::view::View;
+use super::wide::position_from;
 use aho_corasick::{AhoCorasick, MatchKind};
 
 /// How a phrase of the vocabulary is judged.
@@ -258,7 +259,7 @@ fn ascii_lines(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut at = 0;
     std::iter::from_fn(move || {
         while at < text.len() {
-            let Some(other) = first_non_ascii(&text[at..]).map(|p| at + p) else {
+            let Some(other) = position_from(text, at, |b| !b.is_ascii()) else {
                 let run = (at, text.len());
                 at = text.len();
                 return Some(run);
@@ -271,20 +272,6 @@ fn ascii_lines(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
         }
         None
     })
-}
-
-/// The index of the first byte of `bytes` outside ASCII, tested a block at a time (which
-/// compiles to vector instructions) through ASCII text.
-fn first_non_ascii(bytes: &[u8]) -> Option<usize> {
-    const BLOCK: usize = 32;
-    let mut at = 0;
-    while let Some(block) = bytes.get(at..at + BLOCK) {
-        if !block.is_ascii() {
-            break;
-        }
-        at += BLOCK;
-    }
-    bytes[at..].iter().position(|b| !b.is_ascii()).map(|p| at + p)
 }
 
 /// Whether [`Markings::line`] reads `line` as something else than the line itself: joined

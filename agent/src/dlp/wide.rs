@@ -1,7 +1,7 @@
-//! Loops written to compile to vector instructions, compiled a second time for AVX2 and
-//! chosen at run time: the agent is built for the x86-64 baseline, whose vectors (SSE2) are
-//! half as wide and which has no instruction to count or find set bits, so that it runs on
-//! every machine of the fleet.
+//! Loops over bytes written to compile to vector instructions: the search for the next byte
+//! of a kind, and a second build for AVX2 chosen at run time. The agent is built for the
+//! x86-64 baseline, whose vectors (SSE2) are half as wide and which has no instruction to
+//! count or find set bits, so that it runs on every machine of the fleet.
 
 /// Defines `$name` as `$portable`, run as compiled with AVX2 (and the bit instructions every
 /// CPU with it has: POPCNT, and BMI1's TZCNT) where the CPU has them. The portable function
@@ -30,3 +30,43 @@ macro_rules! with_avx2 {
 }
 
 pub(crate) use with_avx2;
+
+/// The index of the first byte of `bytes` at or after `from` that `is` accepts. Past the
+/// first byte it is looked for a block at a time (a test that compiles to vector
+/// instructions) through the stretches that hold none: prose between digits, digits between
+/// letters, ASCII lines between Vietnamese ones.
+#[inline(always)]
+pub(crate) fn position_from(bytes: &[u8], from: usize, is: impl Fn(u8) -> bool) -> Option<usize> {
+    const BLOCK: usize = 32;
+    if is(*bytes.get(from)?) {
+        return Some(from);
+    }
+    let mut at = from + 1;
+    while let Some(block) = bytes.get(at..at + BLOCK) {
+        if block.iter().fold(false, |any, &b| any | is(b)) {
+            break;
+        }
+        at += BLOCK;
+    }
+    bytes.get(at..)?.iter().position(|&b| is(b)).map(|p| at + p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_byte_of_a_kind_is_found_in_any_block() {
+        for len in [0, 1, 31, 32, 33, 64, 100] {
+            for at in 0..len {
+                for from in [0, at, at + 1, len] {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b'7';
+                    let expected = (from <= at).then_some(at);
+                    assert_eq!(position_from(&bytes, from, |b| b.is_ascii_digit()), expected, "{len} {at} {from}");
+                }
+            }
+            assert_eq!(position_from(&vec![b'a'; len], 0, |b| b.is_ascii_digit()), None);
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! comparison, where stepping the library's DFA also takes a branch to tell letters from other
 //! bytes, a lookup of the byte's class and a test for special states.
 
+use super::super::wide::position_from;
 use super::BuildError;
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
@@ -132,7 +133,7 @@ impl Keywords {
             if state == START {
                 // Every keyword opens with a letter: the digits and signs before the next one
                 // (half of a list or a log) are passed over a block at a time.
-                match next_letter(bytes, i) {
+                match position_from(bytes, i, |b| b.is_ascii_alphabetic() || !b.is_ascii()) {
                     Some(letter) => i = letter,
                     None => return Stop::End(START),
                 }
@@ -167,24 +168,6 @@ impl Keywords {
             found(len, class);
         }
     }
-}
-
-/// The index of the first ASCII letter or byte outside ASCII in `bytes` from `from` on, looked
-/// for a block at a time (which compiles to vector instructions) past the first byte.
-fn next_letter(bytes: &[u8], from: usize) -> Option<usize> {
-    const BLOCK: usize = 16;
-    let letter = |b: &u8| b.is_ascii_alphabetic() || !b.is_ascii();
-    if letter(bytes.get(from)?) {
-        return Some(from);
-    }
-    let mut at = from + 1;
-    while let Some(block) = bytes.get(at..at + BLOCK) {
-        if block.iter().fold(false, |any, b| any | letter(b)) {
-            break;
-        }
-        at += BLOCK;
-    }
-    bytes.get(at..)?.iter().position(letter).map(|p| at + p)
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ mod travel;
 use super::Config;
 use super::finding::{Confidence, DetectorId, Instance, Instances, Sample, ViewKind};
 use super::view::View;
+use super::wide::position_from;
 use context::{Context, ViewContext};
 use regex::bytes::{Regex, RegexBuilder};
 use std::borrow::Cow;
@@ -435,7 +436,7 @@ fn stretches<'t>(
         loop {
             if let Some((outer, from)) = splitting.as_mut() {
                 let within = &bytes[..outer.end];
-                while let Some(digit) = next_digit(within, *from) {
+                while let Some(digit) = position_from(within, *from, |b| b.is_ascii_digit()) {
                     let stretch = stretch_at(within, *from, digit, |kind| kind & class != 0);
                     *from = stretch.end + 1;
                     if qualifies(&stretch) {
@@ -473,7 +474,7 @@ fn find_from(pattern: &Pattern, haystack: &[u8], start: usize, found: &mut Vec<s
     // pass forward, where a search may also go back from a literal within; it is the first
     // match, since none starts before. Past a byte that is no word character, `\b` reads the
     // start of the haystack cut there as it reads it in the whole.
-    if !is_word(start.checked_sub(1).and_then(|p| haystack.get(p)))
+    if starts_word(haystack, start)
         && let Some(m) = pattern.at_start.find(&haystack[start..])
     {
         found.push(start + m.start()..start + m.end());
@@ -483,20 +484,6 @@ fn find_from(pattern: &Pattern, haystack: &[u8], start: usize, found: &mut Vec<s
         found.push(m.range());
         from = m.end();
     }
-}
-
-/// The first ASCII digit at or after `from`, looked for a block at a time (which compiles
-/// to vector instructions) through the digit-free stretches of prose.
-fn next_digit(bytes: &[u8], from: usize) -> Option<usize> {
-    const BLOCK: usize = 32;
-    let mut at = from;
-    while let Some(block) = bytes.get(at..at + BLOCK) {
-        if block.iter().fold(false, |any, b| any | b.is_ascii_digit()) {
-            break;
-        }
-        at += BLOCK;
-    }
-    bytes.get(at..)?.iter().position(u8::is_ascii_digit).map(|p| at + p)
 }
 
 fn digits(bytes: &[u8]) -> String {
