@@ -9,7 +9,7 @@
 use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
 use super::super::finding::{Confidence, DetectorId};
 use super::super::wide::with_avx2;
-use super::{Pattern, Scan, find_from, is_digit, is_word, kind, mst_valid, stretches, walk};
+use super::{Pattern, Scan, find_from, is_digit, is_word, kind, mst_valid, starts_word, stretches, walk};
 use std::borrow::Cow;
 
 pub(super) struct Numbers {
@@ -91,7 +91,7 @@ fn walk_runs(numbers: &Numbers, scan: &mut Scan<'_, '_>) {
         if !matches!(end - start, 1 | 9 | 10 | 12) {
             return;
         }
-        let bounded = !is_word(start.checked_sub(1).and_then(|s| bytes.get(s))) && !is_word(bytes.get(end));
+        let bounded = starts_word(bytes, start) && !is_word(bytes.get(end));
         if !bounded {
             return;
         }

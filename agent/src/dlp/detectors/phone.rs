@@ -11,7 +11,7 @@ use std::ops::Range;
 
 pub(super) struct Phone {
     number: Pattern,
-    legacy: Regex,
+    legacy: Pattern,
     /// Whether a national number of nine digits (a mobile) or ten (a fixed line) is valid,
     /// by its first three digits. libphonenumber's patterns are a prefix of two or three
     /// digits followed by any digits, so the prefix decides; a list has a number on every
@@ -26,7 +26,7 @@ impl Phone {
     pub(super) fn new() -> Result<Self, regex::Error> {
         Ok(Phone {
             number: Pattern::new(r"(?:(?:\+|\b00)84[ .\-]?\(?0?\)?|\b0)((?:[ .\-]?[0-9]){9,10})\b")?,
-            legacy: regex(r"\b01(?:2[0-9]|6[2-9]|8[68]|99)[ .\-]?[0-9]{3}[ .\-]?[0-9]{4}\b")?,
+            legacy: Pattern::new(r"\b01(?:2[0-9]|6[2-9]|8[68]|99)[ .\-]?[0-9]{3}[ .\-]?[0-9]{4}\b")?,
             mobile: by_prefix(&regex(&format!("^(?:{MOBILE})$"))?, 9),
             fixed: by_prefix(&regex(&format!("^(?:{FIXED})$"))?, 10),
         })
@@ -86,14 +86,10 @@ impl Phone {
             if !(start..haystack.len()).any(opens) {
                 continue;
             }
-            let mut from = start;
-            while let Some(m) = self.legacy.find_at(haystack, from) {
-                legacy.push((m.range(), digits(m.as_bytes())));
-                from = m.end();
-            }
+            find_from(&self.legacy, haystack, start, &mut legacy);
         }
-        for (range, number) in legacy {
-            let Some(value) = modern_number(&number) else { continue };
+        for range in legacy {
+            let Some(value) = modern_number(&digits(&scan.bytes()[range.clone()])) else { continue };
             let confidence = if scan.context(range.start, range.end) & class::PHONE != 0 {
                 Confidence::High
             } else {
