@@ -103,7 +103,7 @@ struct KeywordIndex {
     /// Disjoint, in the order of the text.
     spans: Vec<(usize, usize)>,
     /// The automaton's state at the end of the last span.
-    state: Option<keywords::State>,
+    state: keywords::State,
     /// Every keyword that lies in a span, in the order of their ends.
     occurrences: Vec<Occurrence>,
 }
@@ -129,15 +129,15 @@ impl KeywordIndex {
         let span = self.spans.partition_point(|&(start, _)| start <= from).checked_sub(1);
         let covered = span.is_some_and(|i| to <= self.spans[i].1);
         if !covered {
-            match (self.spans.last().copied(), self.state) {
-                (Some((start, end)), Some(state)) if start <= from && from <= end + Self::JOIN => {
-                    self.state = Some(self.search(context, text, end, to, state));
+            match self.spans.last().copied() {
+                Some((start, end)) if start <= from && from <= end + Self::JOIN => {
+                    self.state = self.search(context, text, end, to, self.state);
                     if let Some(last) = self.spans.last_mut() {
                         last.1 = to;
                     }
                 }
-                (last, _) if last.is_none_or(|(_, end)| end < from) => {
-                    self.state = Some(self.search(context, text, from, to, keywords::START));
+                last if last.is_none_or(|(_, end)| end < from) => {
+                    self.state = self.search(context, text, from, to, keywords::START);
                     self.spans.push((from, to));
                 }
                 _ => return window_classes(context, &text[from..to]),
