@@ -79,9 +79,7 @@ fn a_marked_document_sent_to_a_printer_is_cancelled_and_a_decoy_prints() {
     let report_job = print(&name, "Báo cáo quý III.docx", &report);
 
     let label = format!("cups:{name}/{report_job} (root) Báo cáo quý III.docx");
-    let verdict = wait_until(WAIT, "DLP verdict for the print job", || {
-        collector.events(&agent.id, Some("dlp_verdict")).into_iter().find(|e| e["path"] == label.as_str())
-    });
+    let verdict = verdict_for(&collector, &agent, &label);
     assert_eq!(
         (&verdict["channel"], &verdict["action"], &verdict["outcome"]),
         (&Value::from("print"), &Value::from("block"), &Value::from("cancelled")),
@@ -159,6 +157,13 @@ fn setup(which: &str) -> Setup {
         (agent.status()["dlp_print"] == "holding and inspecting jobs in /var/spool/cups").then_some(())
     });
     Setup { dir, printer, collector, agent }
+}
+
+/// The `dlp_verdict` event of the job `label` names, once the collector has it.
+fn verdict_for(collector: &Collector, agent: &Agent, label: &str) -> Value {
+    wait_until(WAIT, &format!("DLP verdict for {label}"), || {
+        collector.events(&agent.id, Some("dlp_verdict")).into_iter().find(|e| e["path"] == label)
+    })
 }
 
 /// One IPP request to cupsd over its socket, as root; the answer's body, which must say
@@ -251,9 +256,7 @@ fn a_job_whose_marked_document_comes_second_is_judged_on_both_and_cancelled() {
     send_document(&printer.name, job, &report, true);
 
     let label = format!("cups:{}/{job} (root) Hai tài liệu", printer.name);
-    let verdict = wait_until(WAIT, "DLP verdict for the two-document job", || {
-        collector.events(&agent.id, Some("dlp_verdict")).into_iter().find(|e| e["path"] == label.as_str())
-    });
+    let verdict = verdict_for(&collector, &agent, &label);
     assert_eq!(
         (&verdict["action"], &verdict["outcome"]),
         (&Value::from("block"), &Value::from("cancelled")),
@@ -278,9 +281,7 @@ fn a_document_added_after_the_job_was_judged_is_judged_and_reported() {
     send_document(&printer.name, job, &report, true);
 
     let label = format!("cups:{}/{job} (root) Gửi sau", printer.name);
-    let verdict = wait_until(WAIT, "DLP verdict for the late document", || {
-        collector.events(&agent.id, Some("dlp_verdict")).into_iter().find(|e| e["path"] == label.as_str())
-    });
+    let verdict = verdict_for(&collector, &agent, &label);
     assert_eq!(verdict["action"], "block", "{verdict}");
     let detail = verdict["detail"].as_str().unwrap_or_default();
     let outcome = verdict["outcome"].as_str().unwrap_or_default();

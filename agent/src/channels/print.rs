@@ -369,11 +369,13 @@ impl PrintWatcher {
             for (&id, data) in files.iter().filter(|(id, _)| !active.contains(id)) {
                 match judged.insert(id, data.len()) {
                     // Documents that came after the job was judged, and it has ended since.
-                    Some(before) if before < data.len() => {
-                        if let Ok(Some(job)) = self.cups.job(id) {
-                            events.extend(self.judge(&job, &data[before..]));
+                    Some(before) if before < data.len() => match self.cups.job(id) {
+                        Ok(Some(job)) => events.extend(self.judge(&job, &data[before..])),
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(job = id, error = %e, "DLP print: cannot ask cupsd of a job with documents added late; they are not inspected")
                         }
-                    }
+                    },
                     // Completed, cancelled or aborted before the agent saw it: nothing to hold.
                     _ => {}
                 }
