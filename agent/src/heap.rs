@@ -29,7 +29,7 @@ pub fn keep_small() {
 /// Buffers up to this size come from the arenas for a batch scan, which reuses them. Larger
 /// ones (the views of large files, which the scan keeps itself) still get mappings: with 32
 /// MiB, the free memory kept in each scanning thread's arena took the peak of a two-thread
-/// scan of the text corpus from 80 to 110 MiB, where with 4 MiB it stays at 85.
+/// scan of the text corpus from 80 to 110 MiB, where with 4 MiB it stays at 81–84.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const BATCH_OWN_MAPPING_FROM: libc::c_int = 4 << 20;
 
