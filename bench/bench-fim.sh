@@ -5,7 +5,7 @@
 # changes made to a scratch copy of a tree, found by `aide --check` and by
 # `haidang-agent fim check`, and compared. The real tree is never modified.
 #
-#   scripts/bench-fim.sh                 # as root: installs aide and time if missing
+#   bench/bench-fim.sh                   # as root: installs aide and time if missing
 #
 # Environment (all optional):
 #   FIM_BENCH_TREE   tree timed for speed                 (default /usr)
@@ -83,8 +83,8 @@ disk_read() {
     echo "$total"
 }
 
-# wait_quiet (scripts/bench-timed.sh): the same wait for a quiet machine as the other benches.
-. scripts/bench-timed.sh
+# wait_quiet (bench/bench-timed.sh): the same wait for a quiet machine as the other benches.
+. bench/bench-timed.sh
 
 # timed LABEL MODE NAME CMD... : runs CMD under /usr/bin/time -v, after dropping the cache
 # (MODE cold) or reading $WARM_TREE (MODE warm), and appends label, mode, wall s, user s,

@@ -9,8 +9,8 @@
 # time, CPU time and peak RSS come from /usr/bin/time -v; MB/s is corpus bytes (10^6) over
 # wall time. The issue's goal is >= 1.5x the yara CLI's throughput, with agent RSS <= 100 MB.
 #
-#   scripts/bench-yara.sh                # as root the first time: installs yara and time
-#   YARA_BENCH_RULES=/work/tools/signature-base/yara scripts/bench-yara.sh
+#   bench/bench-yara.sh                  # as root the first time: installs yara and time
+#   YARA_BENCH_RULES=/work/tools/signature-base/yara bench/bench-yara.sh
 #
 # Environment (all optional):
 #   YARA_BENCH_RULES  a directory of *.yar files, read-only       (default rules/yara)
@@ -143,11 +143,11 @@ CORPUS_BYTES=$(find "$WORK/corpus" -type f -printf '%s\n' | awk '{s += $1} END {
 CORPUS_FILES=$(find "$WORK/corpus" -type f | wc -l)
 say "corpus: $CORPUS_FILES files, $((CORPUS_BYTES / 1000000)) MB"
 
-# timed LABEL NAME CMD... : one row of $ROWS (scripts/bench-timed.sh). The agent exits 1 on
+# timed LABEL NAME CMD... : one row of $ROWS (bench/bench-timed.sh). The agent exits 1 on
 # findings, yara 0; anything else (2: error) stops the script.
 ROWS=$WORK/rows.tsv
 : >"$ROWS"
-. scripts/bench-timed.sh
+. bench/bench-timed.sh
 timed() { timed_run '0|1' "$@"; }
 
 say "warming the page cache"

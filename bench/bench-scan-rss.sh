@@ -5,7 +5,7 @@
 # agent's VmRSS is sampled every second until its log says "YARA sweep finished"; VmHWM (peak)
 # is read at the end. The issue's goal: agent RSS <= 100 MB while scanning.
 #
-#   scripts/bench-scan-rss.sh CORPUS_DIR RULES_DIR
+#   bench/bench-scan-rss.sh CORPUS_DIR RULES_DIR
 #
 # Environment (all optional):
 #   SCAN_RSS_WORK     scratch directory, emptied first            (default /tmp/scanrss)
@@ -15,7 +15,7 @@
 #                     `cargo build --release -p haidang-agent -p haidang-collector`)
 #   CARGO_TARGET_DIR  where release binaries are built (default ~/.cache/haidang/target)
 #
-# The corpus and rules of scripts/bench-yara.sh fit: $YARA_BENCH_WORK/corpus and
+# The corpus and rules of bench/bench-yara.sh fit: $YARA_BENCH_WORK/corpus and
 # $YARA_BENCH_WORK/rules after a run of it. The collector's own memory is not counted.
 set -euo pipefail
 cd "$(dirname "$0")/.."

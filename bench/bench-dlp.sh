@@ -4,7 +4,7 @@
 # generated set of docx/xlsx/pptx/odt/pdf/eml/zip files. The issue's goals: DLP scan MB/s per
 # core >= 0.5x ripgrep's (while validating), agent RSS <= 100 MB; docs/s has no peer.
 #
-#   scripts/bench-dlp.sh               # as root the first time: installs ripgrep and time
+#   bench/bench-dlp.sh                 # as root the first time: installs ripgrep and time
 #
 # Environment (all optional):
 #   DLP_BENCH_WORK    scratch directory, emptied first            (default /tmp/dlpbench)
@@ -18,14 +18,14 @@
 #                     row records the load it started with
 #   CARGO_TARGET_DIR  where the release binary is built (default ~/.cache/haidang/target)
 #
-# The corpus (scripts/dlp-corpus.py, fixed seed): Vietnamese prose in UTF-8 (every fifth file
+# The corpus (bench/dlp-corpus.py, fixed seed): Vietnamese prose in UTF-8 (every fifth file
 # NFD), web/ssh/application logs and CSV lists, with planted CCCD, MST, phone, card, BHYT and
 # e-mail values and markings, and decoys (unknown CCCD provinces, wrong MST check digits,
 # wrong Luhn digits, order numbers, "mật khẩu", "MẶT TRẬN").
 #
-# ripgrep gets the detectors' patterns as written in agent/src/dlp/detectors (ASCII mode,
+# ripgrep gets the detectors' patterns as written in dlp/src/detectors (ASCII mode,
 # `(?-u:…)`, as the agent compiles them) plus the marking vocabulary of
-# agent/src/dlp/markings.rs, case-insensitive, with and without diacritics; see the pattern
+# dlp/src/markings.rs, case-insensitive, with and without diacritics; see the pattern
 # file written to $WORK/patterns.txt. It counts every match (--count-matches); the agent also
 # canonicalises (NFC/NFKC, folding, legacy readings), validates (checksums, provinces,
 # ranges), weighs context and aggregates. Per core: ripgrep -j1 against the agent pinned to
@@ -71,8 +71,8 @@ else
     rm -rf "$WORK"
     mkdir -p "$WORK"
     say "generating a ${MB} MB text corpus and ${DOCS} documents"
-    python3 scripts/dlp-corpus.py text "$WORK/text" "$MB" >/dev/null
-    python3 scripts/dlp-corpus.py docs "$WORK/docs" "$DOCS" >/dev/null
+    python3 bench/dlp-corpus.py text "$WORK/text" "$MB" >/dev/null
+    python3 bench/dlp-corpus.py docs "$WORK/docs" "$DOCS" >/dev/null
 fi
 mkdir -p "$WORK/runs"
 TEXT_BYTES=$(find "$WORK/text" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
@@ -97,10 +97,10 @@ cat >"$PATTERNS" <<'EOF'
 (?i:tuyet mat|toi mat|do mat|tai lieu thu hoi|chi nguoi co ten moi duoc boc bi|giai mat|ban sao so|ban sao bi mat nha nuoc|sao, chup bi mat nha nuoc|sao chup bi mat nha nuoc|bi mat nha nuoc|thoi han bao ve bi mat nha nuoc|gia han thoi han bao ve|luu hanh noi bo|xem xong tra lai|khong pho bien)
 EOF
 
-# timed LABEL NAME EXPECTED_EXIT CMD... : one row of $ROWS (scripts/bench-timed.sh).
+# timed LABEL NAME EXPECTED_EXIT CMD... : one row of $ROWS (bench/bench-timed.sh).
 ROWS=$WORK/rows.tsv
 : >"$ROWS"
-. scripts/bench-timed.sh
+. bench/bench-timed.sh
 timed() {
     local label=$1 name=$2 expect=$3
     shift 3

@@ -3,7 +3,7 @@
 # engine our rules crate embeds, as its own CLI) over the same events pre-flattened to JSON
 # lines, both with SigmaHQ's three rule folders, in the same run.
 #
-#   scripts/bench-hunt.sh
+#   bench/bench-hunt.sh
 #
 # rsigma cannot read these EVTX files itself (its EVTX input is a cargo feature the published
 # binary is built without), and reads one rule path only: it gets a directory of symlinks to
@@ -130,9 +130,9 @@ BYTES=$(find "$EVTX" -type f -name '*.evtx' -printf '%s\n' | awk '{s += $1} END 
 FLAT_BYTES=$(stat -c %s "$FLAT")
 say "$EVENTS events from $FILES files ($BYTES bytes of EVTX, $FLAT_BYTES bytes of JSON lines)"
 
-# timed LABEL NAME CMD... : one row of $ROWS (scripts/bench-timed.sh); every exit status is
+# timed LABEL NAME CMD... : one row of $ROWS (bench/bench-timed.sh); every exit status is
 # kept (the summary reports them).
-. scripts/bench-timed.sh
+. bench/bench-timed.sh
 timed() { timed_run any "$@"; }
 
 HAIDANG_ARGS=(hunt --format json --rules "$SIGMA/rules" --rules "$SIGMA/rules-emerging-threats"

@@ -4,7 +4,7 @@
 //! client certificate and speaks the agent's wire protocol; batches are sealed (compressed,
 //! chained, signed) before the timed phase so the generator's own CPU goes to the network.
 //!
-//! Performance figures come from this binary and `scripts/bench-collector.sh`, never from
+//! Performance figures come from this binary and `bench/bench-collector.sh`, never from
 //! timed tests.
 
 mod loadgen;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Deterministic corpora for scripts/bench-dlp.sh.
+"""Deterministic corpora for bench/bench-dlp.sh.
 
     dlp-corpus.py text DIR MB     mixed text: Vietnamese prose (UTF-8 NFC, some files NFD),
                                   logs and CSV, with planted identifiers and decoys

@@ -31,7 +31,7 @@ phase() { [[ " $PHASES " == *" $1 "* ]]; }
 
 if [ -z "${BIN:-}" ]; then
     echo "== build (release)"
-    cargo build --release --locked -p haidang-collector -p haidang-agent -p haidang-tests \
+    cargo build --release --locked -p haidang-collector -p haidang-agent -p haidang-bench \
         --bin haidang-collector --bin haidang-agent --bin haidang-loadgen
     BIN="$CARGO_TARGET_DIR/release"
 fi
