@@ -313,4 +313,19 @@ level: medium
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert!(skipped[0].contains("value_percentile is not supported"), "{skipped:?}");
     }
+    /// The upstream behaviour the refusal answers, pinned: when this fails, rsigma tests the
+    /// condition of value_percentile, and `refusal` should be revisited.
+    #[test]
+    fn rsigma_fires_value_percentile_without_testing_its_condition() {
+        let yaml = format!(
+            "{BASE}---\ntitle: Pct\nid: 00000000-0000-4000-8000-0000000000f7\ncorrelation:\n    type: value_percentile\n    \
+             rules: [rule_a]\n    group-by: [Host]\n    timespan: 60s\n    condition: {{field: Size, gte: 1000}}\n"
+        );
+        let collection = rsigma_parser::parse_sigma_yaml(&yaml).expect("parses");
+        let mut engine = rsigma_eval::CorrelationEngine::new(rsigma_eval::CorrelationConfig::default());
+        engine.add_collection(&collection).expect("rsigma accepts it");
+        let event = serde_json::json!({ "Step": "a", "Host": "h1", "Size": 5 });
+        let results = engine.process_event_at(&JsonEvent::borrow(&event), 100);
+        assert!(results.iter().any(|r| r.header.rule_id.as_deref() == Some("00000000-0000-4000-8000-0000000000f7")));
+    }
 }
