@@ -328,4 +328,22 @@ level: medium
         let results = engine.process_event_at(&JsonEvent::borrow(&event), 100);
         assert!(results.iter().any(|r| r.header.rule_id.as_deref() == Some("00000000-0000-4000-8000-0000000000f7")));
     }
+    /// The upstream behaviour `name_stands_for_missing_id` answers, pinned: when this fails,
+    /// rsigma routes id-less rules by name itself.
+    #[test]
+    fn rsigma_does_not_feed_a_correlation_from_a_rule_without_id() {
+        let yaml = format!(
+            "{BASE}---\ntitle: Two C\nid: 00000000-0000-4000-8000-0000000000f8\ncorrelation:\n    type: event_count\n    \
+             rules: [rule_c]\n    group-by: [Host]\n    timespan: 60s\n    condition: {{gte: 1}}\n"
+        );
+        let collection = rsigma_parser::parse_sigma_yaml(&yaml).expect("parses");
+        let mut engine = rsigma_eval::CorrelationEngine::new(rsigma_eval::CorrelationConfig::default());
+        engine.add_collection(&collection).expect("rsigma accepts it");
+        let results = engine.process_event_at(&JsonEvent::borrow(&step("c")), 100);
+        assert_eq!(results.iter().map(label).collect::<Vec<_>>(), ["detection C"]);
+        // Ours: the name stands for the id, and the correlation is fed.
+        let mut rules = load(&yaml);
+        let out = fired(&mut rules, &[(100, step("c"))]);
+        assert_eq!(out, [vec!["correlation 00000000-0000-4000-8000-0000000000f8".to_owned()]]);
+    }
 }
