@@ -5,6 +5,7 @@
 //! (and reports every one that does not), how our typed events look to a rule, and which
 //! logsource each event belongs to.
 
+mod correlation;
 mod detection;
 mod load;
 pub mod native;
@@ -13,6 +14,7 @@ pub mod windows;
 
 use std::path::Path;
 
+use correlation::BuildingBlocks;
 use detection::Detection;
 
 pub use load::{DocumentKind, LoadReport, MAX_RULE_FILE_BYTES, ReportEntry};
@@ -29,6 +31,8 @@ pub struct RuleSet {
     /// in; the detection rules it holds itself (only those correlations name, see `load`) are
     /// never evaluated there.
     correlation: rsigma_eval::CorrelationEngine,
+    /// Which of the engine's results are reported; see [`correlation::BuildingBlocks`].
+    building_blocks: BuildingBlocks,
     detection_rules: usize,
     correlation_rules: usize,
 }
@@ -54,10 +58,11 @@ impl RuleSet {
     fn new(
         detection: Detection,
         correlation: rsigma_eval::CorrelationEngine,
+        building_blocks: BuildingBlocks,
         detection_rules: usize,
         correlation_rules: usize,
     ) -> RuleSet {
-        RuleSet { detection, correlation, detection_rules, correlation_rules }
+        RuleSet { detection, correlation, building_blocks, detection_rules, correlation_rules }
     }
 
     pub fn detection_rules(&self) -> usize {
@@ -75,15 +80,18 @@ impl RuleSet {
     }
 
     /// Feeds one event's detections into the correlation windows at `time_secs` (event time,
-    /// Unix seconds) and returns what should be reported: the detections whose rules are not
-    /// correlation-only, followed by any correlation that fired.
+    /// Unix seconds) and returns what should be reported: the detections, then the
+    /// correlations that fired, less those of rules referenced by a correlation without
+    /// `generate: true` (they only feed their correlations).
     pub fn correlate<E: Event>(
         &mut self,
         event: &E,
         detections: Vec<EvaluationResult>,
         time_secs: i64,
     ) -> Vec<EvaluationResult> {
-        self.correlation.process_with_detections(event, detections, time_secs)
+        let mut results = self.correlation.process_with_detections(event, detections, time_secs);
+        results.retain(|result| self.building_blocks.reported(result));
+        results
     }
 
     /// Open correlation windows, for persisting across a restart.

@@ -12,6 +12,7 @@ use rsigma_parser::{CorrelationRule, FilterRule, SigmaCollection, SigmaRule, par
 use serde::Serialize;
 
 use crate::RuleSet;
+use crate::correlation::{self, BuildingBlocks};
 use crate::detection::Detection;
 
 /// Rule files larger than this are refused: SigmaHQ's largest is under 100 KiB, and a rule file
@@ -158,6 +159,12 @@ pub(crate) fn load<P: AsRef<Path>>(shipped: &[(&str, &str)], dirs: &[P]) -> (Rul
         ..CorrelationConfig::default()
     };
     let mut correlation = CorrelationEngine::new(config);
+    // rsigma's `emit_detections` stays at its default (report everything): which results are
+    // reported is decided by `BuildingBlocks`, which reads `generate` as the specification does.
+    let building_blocks = BuildingBlocks::new(
+        &parsed.rules.iter().map(|r| &r.doc).collect::<Vec<_>>(),
+        &parsed.correlations.iter().map(|c| &c.doc).collect::<Vec<_>>(),
+    );
     // The correlation engine looks a detection's rule name up among the rules added to it, and
     // takes settings from their `rsigma.*` attributes: those rules are added to it too.
     let referenced: HashSet<&str> =
@@ -175,7 +182,7 @@ pub(crate) fn load<P: AsRef<Path>>(shipped: &[(&str, &str)], dirs: &[P]) -> (Rul
         Detection::one_engine(rules, |engine| add_filters(engine, parsed.filters, &mut report))
     };
     let correlations = add_correlations(&mut correlation, parsed.correlations, &known, &mut report);
-    (RuleSet::new(detection, correlation, detections, correlations), report)
+    (RuleSet::new(detection, correlation, building_blocks, detections, correlations), report)
 }
 
 fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>, report: &mut LoadReport) {
@@ -257,7 +264,9 @@ fn parse_text(file: &Path, text: &str, parsed: &mut Parsed, report: &mut LoadRep
             return;
         }
     };
-    let SigmaCollection { rules, correlations, filters, errors } = collection;
+    let SigmaCollection { mut rules, mut correlations, filters, errors } = collection;
+    correlation::name_stands_for_missing_id(&mut rules, &mut correlations);
+    correlation::temporal_requires_all_rules(text, &mut correlations);
     for error in errors {
         report.push(file, DocumentKind::Unknown, None, None, Some(error));
     }
@@ -402,9 +411,9 @@ fn add_correlations(
     report: &mut LoadReport,
 ) -> usize {
     // Correlations may reference other correlations, so every correlation identity is known
-    // before any is checked.
+    // before any is checked; a refused one is not, so a chain over it is reported too.
     let mut known = detections.clone();
-    for c in &correlations {
+    for c in correlations.iter().filter(|c| correlation::refusal(&c.doc).is_none()) {
         known.extend(c.doc.id.iter().cloned());
         known.extend(c.doc.name.iter().cloned());
     }
@@ -412,7 +421,9 @@ fn add_correlations(
     for Sourced { file, doc } in correlations {
         let id = doc.id.as_deref();
         let missing: Vec<&str> = doc.rules.iter().map(String::as_str).filter(|r| !known.contains(*r)).collect();
-        let outcome = if missing.is_empty() {
+        let outcome = if let Some(refused) = correlation::refusal(&doc) {
+            Some(refused)
+        } else if missing.is_empty() {
             engine.add_correlation(&doc).err().map(|e| e.to_string())
         } else {
             Some(format!("references rules that did not load: {}", missing.join(", ")))
