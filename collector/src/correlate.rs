@@ -17,8 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use haidang_proto::{AgentId, Event, EventBody, Timestamp};
-use haidang_rules::native::NativeEvent;
-use haidang_rules::{CorrelationSnapshot, EvaluationResult, LoadReport, ResultBody, RuleSet};
+use haidang_rules::{CorrelationSnapshot, EvaluationResult, LoadReport, NativeEvent, ResultBody, RuleSet};
 use redb::Database;
 use tokio::sync::{mpsc, oneshot};
 

@@ -4,8 +4,7 @@
 #![no_main]
 
 use haidang_proto::event::{AgentId, Event, EventBody, Gap, Timestamp};
-use haidang_rules::RuleSet;
-use haidang_rules::native::NativeEvent;
+use haidang_rules::{NativeEvent, RuleSet};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

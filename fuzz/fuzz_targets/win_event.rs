@@ -4,8 +4,7 @@
 //! report each rule at most once however many logsources it belongs to.
 #![no_main]
 
-use haidang_rules::windows::WinEvent;
-use haidang_rules::{Event, RuleSet};
+use haidang_rules::{Event, RuleSet, WinEvent};
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashSet;
 use std::sync::OnceLock;

@@ -23,17 +23,24 @@ pub const MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
 const SIGNATURE_CONTEXT: &[u8] = b"haidang batch v1\0";
 const HASH_CONTEXT: &str = "haidang 2026-11 batch header hash v1";
 
+/// What a batch claims about itself; this is what the agent signs and what the chain links.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchHeader {
+    /// [`BATCH_VERSION`] when sealed.
     pub version: u8,
+    /// The agent that sealed the batch.
     pub agent_id: AgentId,
     /// 1 for an agent's first batch, then consecutive.
     pub batch_no: u64,
+    /// Sequence number of the first event in the payload.
     pub first_seq: u64,
+    /// Sequence number of the last event; the next batch starts above it.
     pub last_seq: u64,
+    /// Number of events in the payload.
     pub event_count: u32,
-    /// Earliest and latest event time, for the collector's time index.
+    /// Earliest event time, for the collector's time index.
     pub min_time: Timestamp,
+    /// Latest event time.
     pub max_time: Timestamp,
     /// [`BatchHeader::hash`] of the previous batch; all zeros for batch 1.
     pub prev_hash: Hash32,
@@ -42,6 +49,7 @@ pub struct BatchHeader {
 }
 
 impl BatchHeader {
+    /// The canonical bytes of the header: what is signed and hashed.
     pub fn encode(&self) -> Vec<u8> {
         // Serialising plain integers and arrays into a Vec cannot fail.
         postcard::to_stdvec(self).unwrap_or_default()
@@ -61,8 +69,11 @@ impl BatchHeader {
     }
 }
 
+/// A batch as sent and as stored: header, compressed events, and the agent's signature. Stored
+/// byte for byte, so the chain can be re-verified later.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedBatch {
+    /// What the batch claims; signed.
     pub header: BatchHeader,
     /// zstd-compressed postcard `Vec<Event>`.
     pub payload: Vec<u8>,
@@ -70,28 +81,57 @@ pub struct SignedBatch {
     pub signature: Vec<u8>,
 }
 
+/// Why a batch is refused. Every variant is a batch the collector must not store.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BatchError {
+    /// The header's version is not [`BATCH_VERSION`].
     #[error("unsupported batch version {0}")]
     Version(u8),
+    /// The signature does not verify with the agent's key.
     #[error("bad signature")]
     Signature,
+    /// The payload is not the one the signed header names.
     #[error("payload hash does not match the header")]
     PayloadHash,
+    /// The compressed payload is over [`MAX_PAYLOAD_BYTES`].
     #[error("payload of {0} bytes exceeds the limit")]
     TooLarge(usize),
+    /// The payload does not decompress or decode.
     #[error("payload does not decode: {0}")]
     Payload(String),
+    /// The header's counts or sequence range disagree with the payload, or with themselves.
     #[error("header does not describe its payload: {0}")]
     Inconsistent(&'static str),
+    /// Batches are missing between the stored tip and this one.
     #[error("batch {got} does not follow batch {tip} (gap in the chain)")]
-    ChainGap { tip: u64, got: u64 },
+    ChainGap {
+        /// The newest stored batch number (0 when none is stored).
+        tip: u64,
+        /// The batch number received.
+        got: u64,
+    },
+    /// The batch links to a different history than the one stored.
     #[error("batch {batch_no} names a previous hash that is not the stored batch's (fork)")]
-    Fork { batch_no: u64 },
+    Fork {
+        /// The batch number received.
+        batch_no: u64,
+    },
+    /// The batch's events do not start above the last stored sequence number.
     #[error("batch {batch_no} repeats sequence numbers up to {last_seq}")]
-    SequenceReuse { batch_no: u64, last_seq: u64 },
+    SequenceReuse {
+        /// The batch number received.
+        batch_no: u64,
+        /// The last sequence number already stored.
+        last_seq: u64,
+    },
+    /// An agent sent a batch sealed under another agent's identity.
     #[error("batch was signed for agent {claimed}, but the connection is agent {actual}")]
-    WrongAgent { claimed: AgentId, actual: AgentId },
+    WrongAgent {
+        /// The agent the header names.
+        claimed: AgentId,
+        /// The agent the connection's certificate authenticates.
+        actual: AgentId,
+    },
 }
 
 impl BatchError {
@@ -211,12 +251,16 @@ impl SignedBatch {
 /// The newest batch of an agent's chain, as the collector (and the agent) remember it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainTip {
+    /// Its batch number.
     pub batch_no: u64,
+    /// Its [`BatchHeader::hash`], which the next batch must name as `prev_hash`.
     pub hash: Hash32,
+    /// Its last event's sequence number; the next batch's events must start above it.
     pub last_seq: u64,
 }
 
 impl ChainTip {
+    /// The tip a batch with this header makes once stored.
     pub fn of(header: &BatchHeader) -> ChainTip {
         ChainTip { batch_no: header.batch_no, hash: header.hash(), last_seq: header.last_seq }
     }

@@ -8,27 +8,40 @@ use serde::{Deserialize, Serialize};
 
 const PROOF_CONTEXT: &[u8] = b"haidang enroll v1\0";
 
+/// What an agent sends to enroll: the one-time token, the key to certify, and how the
+/// collector's fleet view should describe the machine.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollRequest {
+    /// The one-time enrollment token an administrator created on the collector.
     pub token: String,
     /// Raw 32-byte Ed25519 public key.
     pub public_key: Vec<u8>,
+    /// The machine's host name.
     pub hostname: String,
+    /// The agent's operating system, as Rust names it (`linux`, `windows`).
     pub os: String,
+    /// The agent's version.
     pub agent_version: String,
     /// Signature over the token and public key: proof of possession of the private key.
     pub proof: Vec<u8>,
 }
 
+/// The collector's answer to an [`EnrollRequest`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EnrollResponse {
+    /// The agent is enrolled; the token has been spent.
     Enrolled(Enrolled),
+    /// Enrollment was refused (bad or spent token, invalid request, …); nothing was recorded.
     Refused(Refusal),
 }
 
+/// What an agent needs to connect from now on: its identity and certificate, and the CA to
+/// trust the collector by.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Enrolled {
+    /// The identity the collector assigned; every batch the agent signs names it.
     pub agent_id: AgentId,
+    /// The fleet group the token placed the agent in.
     pub group: String,
     /// DER client certificate for the agent's key, issued by the collector's CA.
     pub certificate: Vec<u8>,
@@ -40,6 +53,7 @@ pub struct Enrolled {
 pub const MAX_FIELD_BYTES: usize = 256;
 
 impl EnrollRequest {
+    /// A request for `key`'s public half, signed with `key` as proof of possession.
     pub fn new(key: &Ed25519KeyPair, token: &str, hostname: &str, os: &str, agent_version: &str) -> EnrollRequest {
         use ring::signature::KeyPair;
         let public_key = key.public_key().as_ref().to_vec();
@@ -54,7 +68,7 @@ impl EnrollRequest {
         }
     }
 
-    /// Checks field bounds and the proof of possession.
+    /// Checks field bounds and the proof of possession; the error says which check failed.
     pub fn validate(&self) -> Result<(), String> {
         for (name, v) in [
             ("token", &self.token),

@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct AgentId(pub [u8; 16]);
 
 impl AgentId {
+    /// The 16 raw bytes, as stored in keys and signed headers.
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
@@ -43,18 +44,23 @@ impl FromStr for AgentId {
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The wall clock now; a clock before 1970 reads as the epoch.
     pub fn now() -> Timestamp {
         Timestamp::from(SystemTime::now())
     }
 
+    /// RFC 3339 in UTC with microseconds (`2026-11-03T08:15:00.123456Z`), as JSON views show it.
     pub fn to_rfc3339(self) -> String {
         humantime::format_rfc3339_micros(self.to_system_time()).to_string()
     }
 
+    /// Reads an RFC 3339 time (the `T` may be a space, the fraction is optional); the error names
+    /// the input.
     pub fn parse_rfc3339(s: &str) -> Result<Timestamp, String> {
         humantime::parse_rfc3339_weak(s).map(Timestamp::from).map_err(|e| format!("not an RFC 3339 time ({e}): {s:?}"))
     }
 
+    /// As a [`SystemTime`]; times before the epoch clamp to it.
     pub fn to_system_time(self) -> SystemTime {
         if self.0 >= 0 { UNIX_EPOCH + Duration::from_nanos(self.0 as u64) } else { UNIX_EPOCH }
     }
@@ -74,39 +80,61 @@ impl From<SystemTime> for Timestamp {
 pub struct Event {
     /// Per-agent sequence number, assigned when the event enters the spool; never reused.
     pub seq: u64,
+    /// When it happened, by the agent's wall clock.
     pub time: Timestamp,
+    /// What happened.
     pub body: EventBody,
 }
 
+/// What happened, one variant per kind of event (see [`EventKind`] for the names queries use).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum EventBody {
+    /// A watched file changed (file integrity monitoring).
     File(FileEvent),
+    /// A process started or exited.
     Process(ProcessEvent),
+    /// The agent's periodic heartbeat.
     Health(Health),
+    /// The agent dropped events; says which.
     Gap(Gap),
     // New variants go last: postcard encodes the variant index, so stored batches keep decoding.
+    /// A DLP detector found sensitive content.
     Dlp(DlpMatch),
+    /// A YARA rule matched a file.
     Malware(MalwareMatch),
+    /// The agent started, stopped, or saw its clock jump.
     Agent(AgentLifecycle),
+    /// A removable medium or network share was mounted or unmounted.
     Mount(MountEvent),
+    /// What the DLP policy did about one object.
     DlpVerdict(DlpVerdict),
 }
 
 /// What kind of event this is, as used in queries (`--kind file`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EventKind {
+    /// [`EventBody::File`]: `file`.
     File,
+    /// [`EventBody::Process`]: `process`.
     Process,
+    /// [`EventBody::Health`]: `health`.
     Health,
+    /// [`EventBody::Gap`]: `gap`.
     Gap,
+    /// [`EventBody::Dlp`]: `dlp`.
     Dlp,
+    /// [`EventBody::Malware`]: `malware`.
     Malware,
+    /// [`EventBody::Agent`]: `agent`.
     Agent,
+    /// [`EventBody::Mount`]: `mount`.
     Mount,
+    /// [`EventBody::DlpVerdict`]: `dlp_verdict`.
     DlpVerdict,
 }
 
 impl EventKind {
+    /// Every kind, in [`EventBody`]'s variant order.
     pub const ALL: [EventKind; 9] = [
         EventKind::File,
         EventKind::Process,
@@ -119,6 +147,7 @@ impl EventKind {
         EventKind::DlpVerdict,
     ];
 
+    /// The name used in queries, JSON (`"kind"`) and the store; [`FromStr`] reads it back.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::File => "file",
@@ -143,16 +172,23 @@ impl FromStr for EventKind {
     }
 }
 
+/// What happened to a watched file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FileAction {
+    /// It appeared.
     Created,
+    /// Its content changed.
     Modified,
+    /// It went away.
     Deleted,
+    /// It moved; [`FileEvent::old_path`] says from where.
     Renamed,
+    /// Only its metadata (mode, owner) changed.
     Attributes,
 }
 
 impl FileAction {
+    /// The name in JSON views (`"action"`).
     pub fn as_str(self) -> &'static str {
         match self {
             FileAction::Created => "created",
@@ -176,42 +212,62 @@ pub enum Detection {
 /// File metadata as recorded in the FIM baseline.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FileMeta {
+    /// Length in bytes.
     pub size: u64,
+    /// Unix mode bits, file type included (`st_mode`).
     pub mode: u32,
+    /// Owner's user id.
     pub uid: u32,
+    /// Owner's group id.
     pub gid: u32,
+    /// Last content modification.
     pub mtime: Timestamp,
+    /// BLAKE3 of the content (of the target, for a symbolic link); `None` when not hashed
+    /// (directories, special files, or unreadable).
     pub hash: Option<Hash32>,
 }
 
 /// The process that caused a change, when the sensor can tell (fanotify can).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Actor {
+    /// Its process id.
     pub pid: u32,
+    /// Its executable's path.
     pub image: Text,
 }
 
+/// A change to a watched file, with its metadata before and after.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FileEvent {
+    /// What happened.
     pub action: FileAction,
+    /// The file's path (its new path, for a rename).
     pub path: Text,
     /// For renames: where the file was before.
     pub old_path: Option<Text>,
+    /// Metadata before the change, when the baseline knew the file.
     pub old: Option<FileMeta>,
+    /// Metadata after the change; `None` once the file is gone.
     pub new: Option<FileMeta>,
     /// The path matched one of the agent's `critical` globs.
     pub critical: bool,
+    /// Whether a notification or a rescan found the change.
     pub detection: Detection,
+    /// Who made the change, when the sensor can tell.
     pub actor: Option<Actor>,
 }
 
+/// Whether a process began or ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProcessAction {
+    /// It was started (exec).
     Start,
+    /// It exited; [`ProcessEvent::exit_code`] has the status when known.
     Exit,
 }
 
 impl ProcessAction {
+    /// The name in JSON views (`"action"`).
     pub fn as_str(self) -> &'static str {
         match self {
             ProcessAction::Start => "start",
@@ -220,39 +276,61 @@ impl ProcessAction {
     }
 }
 
+/// A process start or exit, with what rules need to judge it (Sigma's `process_creation`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProcessEvent {
+    /// Start or exit.
     pub action: ProcessAction,
+    /// Its process id.
     pub pid: u32,
+    /// Its parent's process id.
     pub ppid: u32,
+    /// Its executable's path.
     pub image: Text,
+    /// Its arguments, separated by spaces; an argument that is empty or holds whitespace or a
+    /// quote is double-quoted, so the arguments stay tellable apart.
     pub command_line: Text,
+    /// The user it runs as: the account name, or the numeric id when no name resolves.
     pub user: Text,
+    /// The parent's executable, when still known.
     pub parent_image: Option<Text>,
+    /// BLAKE3 of the executable, when it could be read.
     pub image_hash: Option<Hash32>,
+    /// Exit status, for exits the sensor saw the status of.
     pub exit_code: Option<i32>,
 }
 
 /// The agent's own health, sent as a heartbeat.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Health {
+    /// Events in the spool not yet acknowledged by the collector.
     pub spool_events: u64,
+    /// Bytes those events take in the spool.
     pub spool_bytes: u64,
+    /// The agent's resident memory.
     pub rss_bytes: u64,
     /// CPU used since the previous heartbeat, in percent of one core.
     pub cpu_percent: f32,
+    /// Seconds since the agent started.
     pub uptime_secs: u64,
+    /// The file sensor's backend (`fanotify`, `inotify`, `rescan`), or `off`.
     pub fim_sensor: String,
+    /// The process sensor's backend, or `off`.
     pub process_sensor: String,
+    /// The agent's version (its package version).
     pub agent_version: String,
 }
 
 /// Events the agent had to drop (its spool was full); never silent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gap {
+    /// How many events were dropped.
     pub lost: u64,
+    /// Lowest sequence number among them.
     pub first_seq: u64,
+    /// Highest sequence number among them.
     pub last_seq: u64,
+    /// Why, for people (e.g. the spool's size limit).
     pub reason: String,
 }
 
@@ -262,17 +340,22 @@ pub struct Gap {
 pub struct DlpMatch {
     /// Where the content was going or found: `usb`, `share`, `print`, `at_rest`, …
     pub channel: String,
+    /// The file (or object) the content is in.
     pub path: Text,
     /// Path inside a container (`report.zip/word/document.xml`), when the match is nested.
     pub container_path: Option<Text>,
+    /// The detector that matched (`cccd`, `phone`, `card`, a marking detector, …), or
+    /// `could_not_inspect` for a part that could not be read (named in `container_path`).
     pub detector: String,
     /// Distinct instances found.
     pub count: u32,
     /// 0–100.
     pub confidence: u8,
+    /// One instance with most of it masked, so an analyst can judge it without seeing it.
     pub masked_sample: Option<String>,
     /// State-secret marking level (`mat`, `toi_mat`, `tuyet_mat`), for marking detectors.
     pub level: Option<String>,
+    /// SHA-256 of the whole object; `None` when it could not be read.
     pub sha256: Option<Hash32>,
     /// What policy did: `audit`, `alert` or `block`.
     pub action: String,
@@ -281,15 +364,22 @@ pub struct DlpMatch {
 /// A YARA rule matched a file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MalwareMatch {
+    /// The YARA rule's identifier.
     pub rule: String,
+    /// The rule's namespace: its file's path under the rule directory, without extension.
     pub namespace: String,
+    /// The rule's tags.
     pub tags: Vec<String>,
+    /// The file that matched.
     pub path: Text,
+    /// SHA-256 of the file, when known.
     pub sha256: Option<Hash32>,
 }
 
+/// What happened to the agent itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LifecycleAction {
+    /// The agent started (the detail says whether the previous run ended cleanly).
     Started,
     /// A clean shutdown (signal or service stop); an agent that vanishes without this is
     /// noticed by the collector instead.
@@ -299,6 +389,7 @@ pub enum LifecycleAction {
 }
 
 impl LifecycleAction {
+    /// The name in JSON views and Sigma's `EventType`.
     pub fn as_str(self) -> &'static str {
         match self {
             LifecycleAction::Started => "started",
@@ -311,23 +402,29 @@ impl LifecycleAction {
 /// The agent itself: start, stop, clock jumps — the raw material of tampering rules.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgentLifecycle {
+    /// Started, stopped, or clock jump.
     pub action: LifecycleAction,
     /// Signed wall-clock jump in seconds, for `ClockJump`.
     pub clock_jump_secs: Option<i64>,
     /// Free text: the signal that stopped the agent, whether the previous run ended cleanly, …
     pub detail: String,
+    /// The agent's version.
     pub agent_version: String,
 }
 
+/// What happened to a watched filesystem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MountAction {
+    /// It appeared and is now watched.
     Mounted,
+    /// It went away.
     Unmounted,
     /// The agent remounted the filesystem read-only after blocking a file written to it.
     RemountedReadOnly,
 }
 
 impl MountAction {
+    /// The name in JSON views and Sigma's `EventType`.
     pub fn as_str(self) -> &'static str {
         match self {
             MountAction::Mounted => "mounted",
@@ -341,12 +438,15 @@ impl MountAction {
 /// share (`share`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MountEvent {
+    /// Mounted, unmounted, or remounted read-only.
     pub action: MountAction,
     /// `usb` or `share`.
     pub channel: String,
+    /// Where it is mounted.
     pub mount_point: Text,
     /// The mounted device or remote (`/dev/sdb1`, `//server/share`, `user@host:/dir`).
     pub source: Text,
+    /// The filesystem type as the kernel names it (`vfat`, `cifs`, …).
     pub fstype: String,
     /// The kernel marks the block device removable (sysfs), as opposed to a mount point that
     /// matched a configured glob.
@@ -360,11 +460,15 @@ pub struct MountEvent {
 /// inspected. Each covered finding is also a [`DlpMatch`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DlpVerdict {
+    /// Where the object was going: `usb`, `share`, `print`, …
     pub channel: String,
+    /// The object, as shown to people (a file path, or a print job's description).
     pub path: Text,
+    /// SHA-256 of the whole object; `None` when it could not be read.
     pub sha256: Option<Hash32>,
     /// `audit`, `alert` or `block`.
     pub action: String,
+    /// What came of the action: `recorded`, `quarantined` or `quarantine_failed`.
     pub outcome: String,
     /// Where the file went in the agent's vault, when quarantined.
     pub vault_id: Option<String>,
@@ -377,6 +481,7 @@ pub struct DlpVerdict {
 }
 
 impl Event {
+    /// Which kind of event this is.
     pub fn kind(&self) -> EventKind {
         match self.body {
             EventBody::File(_) => EventKind::File,

@@ -1,7 +1,8 @@
-//! How both sides name a certificate: `sha256:<64 hex>` of its DER. Agents pin the
-//! collector's CA by it; the collector identifies agents' client certificates by it.
+//! The one name both sides give a certificate.
 
-/// The `sha256:<hex>` fingerprint of a DER certificate.
+/// How both sides name a certificate: `sha256:` and the 64 lowercase hex digits of the SHA-256
+/// of its DER encoding. Agents pin the collector's CA by it; the collector identifies agents'
+/// client certificates by it.
 pub fn fingerprint(der: &[u8]) -> String {
     format!("sha256:{}", hex::encode(ring::digest::digest(&ring::digest::SHA256, der).as_ref()))
 }

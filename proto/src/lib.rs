@@ -4,10 +4,12 @@
 //! wire frames, batch signing and verification, and the per-agent hash chain. There is
 //! no I/O, so every rule of the protocol can be tested (and fuzzed) without sockets.
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod enroll;
 pub mod event;
-pub mod fingerprint;
+mod fingerprint;
 pub mod text;
 pub mod wire;
 

@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// A string from the operating system, kept losslessly: valid UTF-8 as is, anything else
+/// escaped (see the module documentation) so that [`Text::to_bytes`] returns the original.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Text {
     value: String,
@@ -15,6 +17,7 @@ pub struct Text {
 }
 
 impl Text {
+    /// Takes bytes as the operating system gave them; escapes them only if they are not UTF-8.
     pub fn from_bytes(bytes: &[u8]) -> Text {
         match std::str::from_utf8(bytes) {
             Ok(s) => Text { value: s.to_owned(), escaped: false },
@@ -78,7 +81,9 @@ impl fmt::Display for Text {
     }
 }
 
-/// Escapes characters that a terminal would interpret.
+/// Escapes characters that a terminal would interpret (control characters, including ESC, and
+/// bidirectional overrides) as `\u{..}`, so text from outside the process cannot rewrite an
+/// analyst's screen. Use it on anything printed to a terminal.
 pub fn terminal_safe(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

@@ -20,6 +20,7 @@ pub const SERVER_NAME: &str = "haidang-collector";
 /// What an enrolled agent sends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AgentFrame {
+    /// The next batch of the agent's chain (or a resend of one not yet acknowledged).
     Batch(SignedBatch),
 }
 
@@ -32,32 +33,42 @@ pub enum CollectorFrame {
     Refused(Refusal),
 }
 
+/// The collector has the batch: every event up to `last_seq` is stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
+    /// The batch acknowledged.
     pub batch_no: u64,
+    /// Its last event's sequence number: the agent may drop every event up to it.
     pub last_seq: u64,
     /// The batch had been stored before (a replay after a lost ack).
     pub duplicate: bool,
 }
 
+/// Why the collector will not take what it was sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
     /// Stable machine-readable reason, e.g. `signature`, `token_expired`.
     pub code: String,
+    /// One line for people, naming what to fix.
     pub message: String,
 }
 
+/// A frame that cannot be read; the connection it came on is not trusted further.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FrameError {
+    /// The length prefix (or body) is over [`MAX_FRAME_BYTES`].
     #[error("frame of {0} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")]
     TooLarge(usize),
+    /// The length prefix is zero.
     #[error("empty frame")]
     Empty,
+    /// The body does not decode as the expected message, or has bytes left over.
     #[error("malformed frame: {0}")]
     Malformed(String),
 }
 
 impl FrameError {
+    /// A short, stable label for metrics.
     pub fn reason(&self) -> &'static str {
         match self {
             FrameError::TooLarge(_) => "oversized_frame",

@@ -5,12 +5,14 @@
 //! (and reports every one that does not), how our typed events look to a rule, and which
 //! logsource each event belongs to.
 
+#![warn(missing_docs)]
+
 mod correlation;
 mod detection;
 mod load;
-pub mod native;
-pub mod shipped;
-pub mod windows;
+mod native;
+mod shipped;
+mod windows;
 
 use std::path::Path;
 
@@ -18,8 +20,17 @@ use correlation::BuildingBlocks;
 use detection::Detection;
 
 pub use load::{DocumentKind, LoadReport, MAX_RULE_FILE_BYTES, ReportEntry};
+pub use native::NativeEvent;
 pub use rsigma_eval::{CorrelationSnapshot, EvaluationResult, Event, ResultBody};
 pub use rsigma_parser::LogSource;
+pub use windows::WinEvent;
+
+/// Access for this crate's own integration tests (`rules/tests/`), which check the shipped rule
+/// content against the source tree. Not part of the engine's API: hosts load the shipped rules
+/// with [`RuleSet::load_with_shipped`].
+pub mod testing {
+    pub use crate::shipped::RULES as SHIPPED_RULES;
+}
 
 /// Compiled detection and correlation rules, plus the correlation state (open windows).
 ///
@@ -65,10 +76,12 @@ impl RuleSet {
         RuleSet { detection, correlation, building_blocks, detection_rules, correlation_rules }
     }
 
+    /// How many detection rules loaded (correlation-only building blocks included).
     pub fn detection_rules(&self) -> usize {
         self.detection_rules
     }
 
+    /// How many correlation rules loaded.
     pub fn correlation_rules(&self) -> usize {
         self.correlation_rules
     }

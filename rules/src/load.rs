@@ -20,19 +20,24 @@ use crate::detection::Detection;
 pub const MAX_RULE_FILE_BYTES: u64 = 4 << 20;
 
 /// How long a correlation that fired for a group (e.g. one agent) stays quiet for it.
-pub const SUPPRESS_SECS: u64 = 300;
+pub(crate) const SUPPRESS_SECS: u64 = 300;
 
+/// What a YAML document in a rule file is, as far as it parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DocumentKind {
+    /// A Sigma detection rule: matches single events.
     Detection,
+    /// A Sigma correlation rule: fires on counts or sequences of detections within a window.
     Correlation,
+    /// A Sigma filter: excludes events from the detection rules it names.
     Filter,
     /// A file or YAML document that did not parse far enough to tell what it was.
     Unknown,
 }
 
 impl DocumentKind {
+    /// The word the report's lines use (`document` for [`DocumentKind::Unknown`]).
     pub fn as_str(self) -> &'static str {
         match self {
             DocumentKind::Detection => "detection",
@@ -46,9 +51,13 @@ impl DocumentKind {
 /// One line of the load report.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReportEntry {
+    /// The rule file (or the in-memory document's name, `shipped:…` for shipped rules).
     pub file: PathBuf,
+    /// What the document is.
     pub kind: DocumentKind,
+    /// The rule's `id`, when it has one and it parsed.
     pub id: Option<String>,
+    /// The rule's `title`, when it parsed.
     pub title: Option<String>,
     /// `None` when the document loaded; otherwise why it was skipped.
     pub skipped: Option<String>,
@@ -57,23 +66,29 @@ pub struct ReportEntry {
 /// What happened to every rule document found under the rule directories.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LoadReport {
+    /// How many files (and in-memory documents) were read.
     pub files: usize,
+    /// One entry per document found, loaded or not, in load order.
     pub entries: Vec<ReportEntry>,
 }
 
 impl LoadReport {
+    /// How many documents loaded.
     pub fn loaded(&self) -> usize {
         self.entries.iter().filter(|e| e.skipped.is_none()).count()
     }
 
+    /// How many documents were skipped.
     pub fn skipped(&self) -> usize {
         self.entries.iter().filter(|e| e.skipped.is_some()).count()
     }
 
+    /// The skipped documents, each with its reason.
     pub fn skipped_entries(&self) -> impl Iterator<Item = &ReportEntry> {
         self.entries.iter().filter(|e| e.skipped.is_some())
     }
 
+    /// Whether any document was skipped: what a rule check should fail on.
     pub fn has_errors(&self) -> bool {
         self.skipped() > 0
     }

@@ -1,21 +1,4 @@
-//! Our typed agent events as Sigma events: taxonomy field names read straight from the
-//! `proto` structs (no JSON tree per event), and the logsource each event belongs to.
-//!
-//! | event                    | category             | main fields                                  |
-//! |--------------------------|----------------------|----------------------------------------------|
-//! | process start / exit     | process_creation / process_termination | Image, CommandLine, ParentImage, User, ProcessId, ParentProcessId, Hashes |
-//! | file created             | file_event           | TargetFilename, Image, ProcessId, Hash, Critical |
-//! | file modified, attributes| file_change          | same                                         |
-//! | file deleted             | file_delete          | same                                         |
-//! | file renamed             | file_rename          | TargetFilename (new), SourceFilename (old)   |
-//! | DLP match                | dlp                  | Detector, Channel, Count, Confidence, MarkingLevel, TargetFilename |
-//! | YARA match               | antivirus            | Signature, Filename, RuleName, Namespace, Tags |
-//! | DLP verdict (what was done) | dlp          | Channel, TargetFilename, PolicyAction, Outcome, VaultId, Rules |
-//! | removable/share mount, unmount | mount        | EventType, Channel, MountPoint, Source, FsType, Removable |
-//! | heartbeat, spool gap, start/stop, clock jump | agent_status | EventType, …               |
-//!
-//! `antivirus` is Sigma's category for malware detections, so community rules that name
-//! malware families apply to our YARA matches too.
+//! Our typed agent events as Sigma events (see [`NativeEvent`]).
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -29,7 +12,24 @@ use rsigma_eval::EventValue;
 use rsigma_parser::LogSource;
 use serde_json::{Map, Value};
 
-/// One agent event, seen by the rule engine.
+/// One agent event as the rule engine sees it: Sigma taxonomy field names read straight from
+/// the `proto` structs (no JSON tree per event), and the logsource the event belongs to.
+///
+/// | event                    | category             | main fields                                  |
+/// |--------------------------|----------------------|----------------------------------------------|
+/// | process start / exit     | process_creation / process_termination | Image, CommandLine, ParentImage, User, ProcessId, ParentProcessId, Hashes |
+/// | file created             | file_event           | TargetFilename, Image, ProcessId, Hash, Critical |
+/// | file modified, attributes| file_change          | same                                         |
+/// | file deleted             | file_delete          | same                                         |
+/// | file renamed             | file_rename          | TargetFilename (new), SourceFilename (old)   |
+/// | DLP match                | dlp                  | Detector, Channel, Count, Confidence, MarkingLevel, TargetFilename |
+/// | YARA match               | antivirus            | Signature, Filename, RuleName, Namespace, Tags |
+/// | DLP verdict (what was done) | dlp          | Channel, TargetFilename, PolicyAction, Outcome, VaultId, Rules |
+/// | removable/share mount, unmount | mount        | EventType, Channel, MountPoint, Source, FsType, Removable |
+/// | heartbeat, spool gap, start/stop, clock jump | agent_status | EventType, …               |
+///
+/// `antivirus` is Sigma's category for malware detections, so community rules that name
+/// malware families apply to our YARA matches too.
 pub struct NativeEvent<'a> {
     event: &'a Event,
     agent_id: String,
@@ -41,6 +41,8 @@ pub struct NativeEvent<'a> {
 }
 
 impl<'a> NativeEvent<'a> {
+    /// `agent` sent `event`; `hostname` is what the collector knows the agent's machine as, for
+    /// rules naming `Hostname` or `Computer`.
     pub fn new(agent: &AgentId, event: &'a Event, hostname: Option<&'a str>) -> NativeEvent<'a> {
         NativeEvent {
             event,
@@ -51,6 +53,7 @@ impl<'a> NativeEvent<'a> {
         }
     }
 
+    /// The event as recorded.
     pub fn event(&self) -> &Event {
         self.event
     }
@@ -121,7 +124,7 @@ impl<'a> NativeEvent<'a> {
 const COMMON_FIELDS: [&str; 6] = ["AgentId", "Hostname", "EventSeq", "UtcTime", "EventKind", "event_id"];
 
 /// The Sigma logsource category of an event body.
-pub fn category(body: &EventBody) -> &'static str {
+pub(crate) fn category(body: &EventBody) -> &'static str {
     match body {
         EventBody::Process(p) => match p.action {
             ProcessAction::Start => "process_creation",

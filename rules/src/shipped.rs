@@ -1,6 +1,8 @@
 //! The rule content shipped in the binary, so a collector detects out of the box with no rule
 //! directory to install. `tests/shipped.rs` checks this list against `rules/sigma/`.
 
+/// Every rule file embedded in the binary, as (name, YAML) pairs; a name is
+/// `shipped:sigma/<path under rules/sigma/>`, as the load report shows it.
 pub const RULES: &[(&str, &str)] = &[
     ("shipped:sigma/agent/agent_clock_jump.yml", include_str!("../sigma/agent/agent_clock_jump.yml")),
     ("shipped:sigma/agent/agent_spool_gap.yml", include_str!("../sigma/agent/agent_spool_gap.yml")),

@@ -1,29 +1,4 @@
-//! Windows event log records as Sigma events, routed to logsources the way SigmaHQ's
-//! processing pipelines (pySigma `windows` and `sysmon`) do.
-//!
-//! A record comes in one of two shapes, and [`WinEvent`] reads both without copying it:
-//!
-//! - nested, as the `evtx` crate renders it:
-//!   `{"Event": {"System": {...}, "EventData": {...}}}` (or `"UserData": {"<Child>": {...}}`);
-//! - pre-flattened, with every field at the top level (`EventID`, `Channel`, `Provider_Name`,
-//!   `Image`, …), as other tools export records.
-//!
-//! A rule's field name is looked up in `EventData`, then in the `UserData` child, then in
-//! `System`. `System` element attributes are reachable as `Element_Attribute`
-//! (`Provider_Name`, `TimeCreated_SystemTime`, `Security_UserID`), and names with spaces
-//! without them (`ThreatName` for Defender's `Threat Name`), SigmaHQ's conventions; values
-//! rendered as `{"#text": …, "#attributes": …}` read as their text; dot paths from the record's
-//! root (`Event.System.Channel`) or from `Event` (`EventData.Image`) work too.
-//!
-//! Routing: `Channel` gives the `service`, and for Sysmon, PowerShell and a few Security and
-//! Defender events the `EventID` gives the `category` (see [`WinEvent::logsources`]). An event
-//! can belong to more than one category (a Sysmon registry value change is `registry_set` and
-//! `registry_event`); [`WinEvent::detect`] evaluates each once and reports every rule once.
-//!
-//! Security 4688 (process creation without Sysmon) is also `process_creation`, with the Sysmon
-//! field names that SigmaHQ's rules use mapped onto the audit event's own (`Image` is
-//! `NewProcessName`, …; see [`PROCESS_CREATION_4688`]); the original names stay reachable as
-//! `EventData.<Name>`.
+//! Windows event log records as Sigma events (see [`WinEvent`]).
 
 use std::borrow::Cow;
 
@@ -165,7 +140,7 @@ fn sysmon_categories(event_id: i64, event_type: Option<&str>) -> &'static [&'sta
 /// Security 4688 read with the Sysmon process-creation field names, as SigmaHQ's
 /// `windows-audit` field mappings (and Hayabusa) do: rule field → audit event field.
 /// `User` and the process ids are derived (see [`WinEvent::mapped`]).
-pub const PROCESS_CREATION_4688: &[(&str, &str)] = &[
+pub(crate) const PROCESS_CREATION_4688: &[(&str, &str)] = &[
     ("Image", "NewProcessName"),
     ("ParentImage", "ParentProcessName"),
     ("ProcessId", "NewProcessId"),
@@ -238,7 +213,32 @@ impl Route {
     }
 }
 
-/// One Windows event record, borrowed, as the rule engine sees it.
+/// One Windows event log record, borrowed, as the rule engine sees it: routed to logsources
+/// the way SigmaHQ's processing pipelines (pySigma `windows` and `sysmon`) do.
+///
+/// A record comes in one of two shapes, and `WinEvent` reads both without copying it:
+///
+/// - nested, as the `evtx` crate renders it:
+///   `{"Event": {"System": {...}, "EventData": {...}}}` (or `"UserData": {"<Child>": {...}}`);
+/// - pre-flattened, with every field at the top level (`EventID`, `Channel`, `Provider_Name`,
+///   `Image`, …), as other tools export records.
+///
+/// A rule's field name is looked up in `EventData`, then in the `UserData` child, then in
+/// `System`. `System` element attributes are reachable as `Element_Attribute`
+/// (`Provider_Name`, `TimeCreated_SystemTime`, `Security_UserID`), and names with spaces
+/// without them (`ThreatName` for Defender's `Threat Name`), SigmaHQ's conventions; values
+/// rendered as `{"#text": …, "#attributes": …}` read as their text; dot paths from the record's
+/// root (`Event.System.Channel`) or from `Event` (`EventData.Image`) work too.
+///
+/// Routing: `Channel` gives the `service`, and for Sysmon, PowerShell and a few Security and
+/// Defender events the `EventID` gives the `category` (see [`WinEvent::logsources`]). An event
+/// can belong to more than one category (a Sysmon registry value change is `registry_set` and
+/// `registry_event`); [`WinEvent::detect`] evaluates each once and reports every rule once.
+///
+/// Security 4688 (process creation without Sysmon) is also `process_creation`, with the Sysmon
+/// field names that SigmaHQ's rules use mapped onto the audit event's own (`Image` is
+/// `NewProcessName`, …; the table is `PROCESS_CREATION_4688` in `windows.rs`); the original
+/// names stay reachable as `EventData.<Name>`.
 #[derive(Clone, Copy, Debug)]
 pub struct WinEvent<'a> {
     root: &'a Value,

@@ -13,8 +13,7 @@ use haidang_proto::event::{
     Gap, Health, LifecycleAction, MalwareMatch, ProcessAction, ProcessEvent, Timestamp,
 };
 use haidang_proto::text::Text;
-use haidang_rules::RuleSet;
-use haidang_rules::native::NativeEvent;
+use haidang_rules::{NativeEvent, RuleSet};
 use serde_json::Value;
 
 const BASE_TIME_SECS: i64 = 1_790_000_000;
@@ -169,7 +168,7 @@ fn shipped_rules_all_load_with_tags_and_levels() {
     assert!(skipped.is_empty(), "shipped rules skipped:\n{}", skipped.join("\n"));
     assert!(rules.detection_rules() >= 20, "{}", report.summary());
     assert_eq!(rules.correlation_rules(), 3, "{}", report.summary());
-    for (name, yaml) in haidang_rules::shipped::RULES {
+    for (name, yaml) in haidang_rules::testing::SHIPPED_RULES {
         let last_doc = yaml.rsplit("\n---\n").next().unwrap_or(yaml);
         assert!(last_doc.contains("\n    - attack.t"), "{name}: no ATT&CK technique tag");
         assert!(last_doc.contains("\nlevel: "), "{name}: no level");
@@ -184,7 +183,7 @@ fn embedded_list_matches_the_rules_directory() {
         .iter()
         .map(|p| format!("shipped:sigma/{}", p.strip_prefix(sigma_dir()).expect("under sigma").display()))
         .collect();
-    let embedded: BTreeSet<String> = haidang_rules::shipped::RULES.iter().map(|(n, _)| n.to_string()).collect();
+    let embedded: BTreeSet<String> = haidang_rules::testing::SHIPPED_RULES.iter().map(|(n, _)| n.to_string()).collect();
     assert_eq!(on_disk, embedded, "rules/src/shipped.rs must list every file under rules/sigma/");
 }
 

@@ -8,8 +8,7 @@ use haidang_proto::event::{
     Actor, AgentId, Detection, Event, EventBody, FileAction, FileEvent, ProcessAction, ProcessEvent, Timestamp,
 };
 use haidang_proto::text::Text;
-use haidang_rules::RuleSet;
-use haidang_rules::native::NativeEvent;
+use haidang_rules::{NativeEvent, RuleSet};
 
 fn sigmahq_linux() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/sigma/rules/linux")

@@ -8,8 +8,7 @@
 //! both when an unlisted pair misses and when a listed one starts firing.
 
 use haidang_collector::hunt::input::read_evtx;
-use haidang_rules::windows::WinEvent;
-use haidang_rules::{LoadReport, RuleSet};
+use haidang_rules::{LoadReport, RuleSet, WinEvent};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -14,8 +14,7 @@ use haidang_proto::event::{
     Timestamp,
 };
 use haidang_proto::text::Text;
-use haidang_rules::RuleSet;
-use haidang_rules::native::NativeEvent;
+use haidang_rules::{NativeEvent, RuleSet};
 
 #[derive(Parser)]
 #[command(about = "Events/s per core through the Sigma engine as the collector runs it")]

@@ -15,8 +15,7 @@ pub use output::Format;
 
 use haidang_proto::event::Timestamp;
 use haidang_proto::text::{Text, terminal_safe};
-use haidang_rules::windows::WinEvent;
-use haidang_rules::{Event, RuleSet};
+use haidang_rules::{Event, RuleSet, WinEvent};
 use indicatif::{ProgressBar, ProgressStyle};
 use input::{Input, Kind, Part, ReadStats};
 use serde_json::Value;
