@@ -23,9 +23,9 @@
 # e-mail values and markings, and decoys (unknown CCCD provinces, wrong MST check digits,
 # wrong Luhn digits, order numbers, "mật khẩu", "MẶT TRẬN").
 #
-# ripgrep gets the detectors' patterns as written in agent/src/dlp/detectors (ASCII mode,
+# ripgrep gets the detectors' patterns as written in dlp/src/detectors (ASCII mode,
 # `(?-u:…)`, as the agent compiles them) plus the marking vocabulary of
-# agent/src/dlp/markings.rs, case-insensitive, with and without diacritics; see the pattern
+# dlp/src/markings.rs, case-insensitive, with and without diacritics; see the pattern
 # file written to $WORK/patterns.txt. It counts every match (--count-matches); the agent also
 # canonicalises (NFC/NFKC, folding, legacy readings), validates (checksums, provinces,
 # ranges), weighs context and aggregates. Per core: ripgrep -j1 against the agent pinned to

@@ -174,7 +174,7 @@ fn a_bad_policy_is_refused_with_file_and_line() {
 /// holds the child at the open, after the limits, so they can be read from /proc.
 #[test]
 fn the_extraction_child_is_limited_before_it_opens_the_document() {
-    use haidang_agent::dlp::extract::{Limits, SUBCOMMAND};
+    use haidang_dlp::extract::{Limits, SUBCOMMAND};
     use std::io::Write;
     let dir = tempfile::tempdir().expect("tempdir");
     let fifo = dir.path().join("document");
