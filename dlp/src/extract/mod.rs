@@ -1,5 +1,5 @@
 //! The content walker: turns a document — a file, an attachment, an archive entry — into the
-//! parts of text the [`DetectorSet`](super::DetectorSet) scans (shared/dlp-vn.md §3.3, §3.5, §4).
+//! parts of text the [`DetectorSet`] scans (shared/dlp-vn.md §3.3, §3.5, §4).
 //!
 //! Containers are opened recursively: zip (and zip-in-zip), OOXML (docx/xlsx/pptx), ODF,
 //! OLE compound files (.doc, .xls, encrypted OOXML), PDF and MIME e-mail. Every part carries
