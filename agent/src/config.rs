@@ -1,7 +1,7 @@
 //! The agent's TOML configuration. Every key has a default; unknown keys and bad values are
 //! refused with the file, line and key named.
 
-use crate::channels::DlpConfig;
+use crate::dlp_sensor::DlpConfig;
 use crate::fim::FimConfig;
 use crate::process::ProcessConfig;
 use crate::scan::ScanConfig;

@@ -1,9 +1,8 @@
 //! The Hải Đăng endpoint agent: sensors record observations into a durable spool, and the
 //! uplink streams signed batches of them to the collector over QUIC.
 
-pub mod channels;
 pub mod config;
-pub mod dlp;
+pub mod dlp_sensor;
 pub mod enroll;
 #[cfg(target_os = "linux")]
 mod fanotify_read;

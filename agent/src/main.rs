@@ -1,7 +1,7 @@
 use anyhow::{Context, Result};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
-use haidang_agent::channels::vault;
 use haidang_agent::config::AgentConfig;
+use haidang_agent::dlp_sensor::vault;
 use haidang_agent::fim::{self, FimConfig};
 use haidang_agent::state::State;
 use haidang_agent::status::{StatusFile, is_live};
@@ -86,12 +86,12 @@ enum Command {
         /// Look inside documents for Vietnamese personal data and state-secret markings.
         #[arg(long)]
         dlp: bool,
-        /// A directory of DLP policy files (`*.yml`); the built-in copy of rules/dlp when absent.
+        /// A directory of DLP policy files (`*.yml`); the built-in copy of dlp/policy when absent.
         #[arg(long, value_name = "DIR", requires = "dlp")]
         policy: Option<PathBuf>,
         /// The channel DLP findings are decided for: usb, share, print or at_rest.
         #[arg(long, default_value = "at_rest", value_parser = parse_channel, requires = "dlp")]
-        channel: haidang_agent::dlp::Channel,
+        channel: haidang_dlp::Channel,
         /// Files larger than this are reported as not scanned.
         #[arg(long, value_name = "SIZE", default_value = "64MiB")]
         max_file_size: bytesize::ByteSize,
@@ -120,7 +120,7 @@ enum Command {
     Vault(VaultCommand),
     /// Internal: parses one untrusted document for the DLP content walker and streams its
     /// parts on stdout; the agent runs itself so under memory and CPU limits.
-    #[command(name = haidang_agent::dlp::extract::SUBCOMMAND, hide = true)]
+    #[command(name = haidang_dlp::extract::SUBCOMMAND, hide = true)]
     Extract { file: PathBuf },
     /// Internal: compiles YARA rules into a cache directory and exits, so that the running
     /// agent never holds the compiler's memory.
@@ -168,7 +168,7 @@ impl VaultTarget {
         anyhow::ensure!(self.state.is_dir(), "{} is not an agent state directory", self.state.display());
         let dlp = match &self.config {
             Some(file) => AgentConfig::load(file)?.dlp,
-            None => haidang_agent::channels::DlpConfig::default(),
+            None => haidang_agent::dlp_sensor::DlpConfig::default(),
         };
         Ok(vault::Vault::new(&dlp.vault_dir(&self.state), &self.state.join("vault.key")))
     }
@@ -301,7 +301,7 @@ fn run_cli(command: Command) -> Result<ExitCode> {
                 rule_cache: false,
                 dlp: true,
                 policy: dlp.policy,
-                channel: haidang_agent::dlp::Channel::AtRest,
+                channel: haidang_dlp::Channel::AtRest,
                 json,
                 paths: dlp.at_rest_paths,
                 max_file_size: dlp.max_file_size.as_u64(),
@@ -314,8 +314,7 @@ fn run_cli(command: Command) -> Result<ExitCode> {
             println!("restored {id} to {}", haidang_proto::Text::from(restored.as_path()).display_safe());
         }
         Command::Extract { file } => {
-            let code = haidang_agent::dlp::extract::child_main(&file);
-            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
+            return Ok(haidang_dlp::extract::run_child(&file));
         }
         #[cfg(feature = "yara")]
         Command::CompileYaraRules(args) => args.run()?,
@@ -324,8 +323,8 @@ fn run_cli(command: Command) -> Result<ExitCode> {
 }
 
 /// A channel a scan can be decided for (`any` is for policy files, not a place data goes).
-fn parse_channel(name: &str) -> Result<haidang_agent::dlp::Channel, String> {
-    use haidang_agent::dlp::Channel;
+fn parse_channel(name: &str) -> Result<haidang_dlp::Channel, String> {
+    use haidang_dlp::Channel;
     match Channel::parse(name) {
         Some(Channel::Any) | None => Err("expected usb, share, print or at_rest".into()),
         Some(channel) => Ok(channel),

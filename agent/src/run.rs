@@ -8,7 +8,7 @@ use crate::spool::{Recorder, Spool};
 use crate::state::State;
 use crate::status::{LinkState, Publisher};
 use crate::uplink::Uplink;
-use crate::{channels, fim, process, scan, tls};
+use crate::{dlp_sensor, fim, process, scan, tls};
 use anyhow::Result;
 use std::future::Future;
 use std::io::IsTerminal;
@@ -22,7 +22,7 @@ pub async fn run_until(
 ) -> Result<()> {
     // A bad DLP policy refuses the start, as a bad config file does.
     let dlp_channels = match config.dlp.enabled {
-        true => Some(channels::Channels::prepare(config.dlp.clone(), &state.root)?),
+        true => Some(dlp_sensor::Channels::prepare(config.dlp.clone(), &state.root)?),
         false => None,
     };
     let creds = state.credentials()?;
@@ -78,7 +78,7 @@ pub async fn run_until(
     };
 
     let dlp = dlp_channels.map(|dlp_channels| {
-        let status = Arc::new(channels::ChannelStatus::default());
+        let status = Arc::new(dlp_sensor::ChannelStatus::default());
         let (rec, st) = (recorder.clone(), status.clone());
         tasks.spawn(async move {
             if let Err(e) = dlp_channels.run(rec, st).await {

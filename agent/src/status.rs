@@ -1,7 +1,7 @@
 //! The running agent's status, published as `STATE/status.json` (the spool's database is
 //! locked by the running agent, so `haidang-agent status` reads this file instead).
 
-use crate::channels::ChannelStatus;
+use crate::dlp_sensor::ChannelStatus;
 use crate::spool::Spool;
 use crate::state::{State, write_private};
 use anyhow::Result;

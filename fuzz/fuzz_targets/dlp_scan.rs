@@ -3,7 +3,7 @@
 //! a line, an offset inside the input, a masked sample exactly for identifiers).
 #![no_main]
 
-use haidang_agent::dlp::{Config, DetectorSet, Encoding, Finding, Hints, View};
+use haidang_dlp::{Config, DetectorSet, Encoding, Finding, Hints, View};
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 

@@ -3,7 +3,7 @@
 //! panic, and every entry has an absolute mount point.
 #![no_main]
 
-use haidang_agent::channels::mountinfo;
+use haidang_agent::dlp_sensor::mountinfo;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

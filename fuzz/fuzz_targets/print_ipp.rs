@@ -2,7 +2,7 @@
 //! or are refused with a message, never panic, and what is kept stays bounded.
 #![no_main]
 
-use haidang_agent::channels::print::parse_jobs;
+use haidang_agent::dlp_sensor::print::parse_jobs;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

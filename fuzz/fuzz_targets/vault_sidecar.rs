@@ -3,7 +3,7 @@
 //! id, hashes and path are well formed, never a panic.
 #![no_main]
 
-use haidang_agent::channels::vault::parse_sidecar;
+use haidang_agent::dlp_sensor::vault::parse_sidecar;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

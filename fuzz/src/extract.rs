@@ -1,7 +1,7 @@
 //! Shared by the DLP extraction targets: small limits, so a fuzzed bomb is refused quickly, and
 //! the invariants every extraction keeps whatever the input.
 
-use haidang_agent::dlp::extract::{Content, Extraction, Limits, Verdict, extract};
+use haidang_dlp::extract::{Content, Extraction, Limits, Verdict, extract};
 use std::time::Duration;
 
 pub fn limits() -> Limits {

@@ -12,7 +12,7 @@
 //! Needs root and cups, cups-client, cups-bsd (scripts/test.sh installs them); starts cupsd
 //! when it is not running. Without them it FAILS saying what is missing. CI runs as root.
 
-use haidang_agent::channels::print::{CANCELED, COMPLETED, Cups, HELD, SETTLE, TICK, parse_jobs};
+use haidang_agent::dlp_sensor::print::{CANCELED, COMPLETED, Cups, HELD, SETTLE, TICK, parse_jobs};
 use haidang_tests::system::{require_program, require_root, run_checked};
 use haidang_tests::{Agent, Collector, docx, wait_until};
 use serde_json::Value;

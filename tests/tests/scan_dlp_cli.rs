@@ -174,7 +174,7 @@ fn a_bad_policy_is_refused_with_file_and_line() {
 /// holds the child at the open, after the limits, so they can be read from /proc.
 #[test]
 fn the_extraction_child_is_limited_before_it_opens_the_document() {
-    use haidang_agent::dlp::extract::{Limits, SUBCOMMAND};
+    use haidang_dlp::extract::{Limits, SUBCOMMAND};
     use std::io::Write;
     let dir = tempfile::tempdir().expect("tempdir");
     let fifo = dir.path().join("document");
@@ -191,7 +191,8 @@ fn the_extraction_child_is_limited_before_it_opens_the_document() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start the extraction child");
-    child.stdin.take().expect("stdin").write_all(&postcard::to_stdvec(&limits).expect("encode")).expect("limits");
+    let request = haidang_dlp::testing::file_request(&limits).expect("encode");
+    child.stdin.take().expect("stdin").write_all(&request).expect("request");
     let proc_limits = format!("/proc/{}/limits", child.id());
     let wanted = [
         ("Max address space", "805306368"),

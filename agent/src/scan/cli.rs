@@ -11,9 +11,9 @@
 //! progress bar on stderr when it is a terminal. Exit code: 0 nothing found, 1 findings,
 //! 2 error (including a file that could not be scanned and no findings).
 
-use crate::dlp::extract::{Extractor, Limits};
-use crate::dlp::{self, Action, Channel, DetectorSet, Policy};
 use anyhow::{Context, Result};
+use haidang_dlp::extract::{Extractor, Limits};
+use haidang_dlp::{self as dlp, Action, Channel, DetectorSet, Policy};
 use haidang_proto::Text;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

@@ -79,7 +79,7 @@ fn is_address_byte(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dlp::detectors::assert_finds_what_the_whole_text_search_finds;
+    use crate::detectors::assert_finds_what_the_whole_text_search_finds;
 
     #[test]
     fn addresses_are_what_the_pattern_finds_in_the_whole_text() {

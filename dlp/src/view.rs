@@ -91,10 +91,12 @@ impl View {
         &self.canonical.text
     }
 
+    /// Which reading of the input the view is.
     pub fn kind(&self) -> ViewKind {
         self.kind
     }
 
+    /// The name of the part the view was built from, findings' [`Location::part`](crate::Location).
     pub fn part(&self) -> &str {
         &self.part
     }

@@ -157,8 +157,11 @@ impl<'de> Deserialize<'de> for DetectorId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Confidence {
+    /// The weakest evidence: for most identifiers, a valid value with no context keyword.
     Low,
+    /// Some evidence beyond the value's form (spec §2 states it per detector).
     Medium,
+    /// Strong evidence: for most identifiers, a context keyword beside a valid value.
     High,
     /// Markings only: a state-secret level stamp in stamp position.
     Critical,
@@ -197,6 +200,7 @@ pub enum ViewKind {
 }
 
 impl ViewKind {
+    /// The name reports and JSON output carry.
     pub fn as_str(self) -> &'static str {
         match self {
             ViewKind::Unicode => "unicode",
@@ -220,17 +224,24 @@ impl Serialize for ViewKind {
 /// input (exact for NFC UTF-8 input, within a few dozen bytes otherwise).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Location {
+    /// The part's name, a container path.
     pub part: String,
+    /// 1-based line in the part.
     pub line: u32,
+    /// Byte offset in the part's input.
     pub offset: u64,
 }
 
 /// Distinct instances by the highest confidence each was seen with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ConfidenceCounts {
+    /// Seen at most with low confidence.
     pub low: usize,
+    /// Seen at most with medium confidence.
     pub medium: usize,
+    /// Seen at most with high confidence.
     pub high: usize,
+    /// Seen with critical confidence.
     pub critical: usize,
 }
 
@@ -259,9 +270,11 @@ impl ConfidenceCounts {
 /// One detector's result for one object (a file, a print job, an upload — all its parts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// The detector that made it.
     pub detector: DetectorId,
     /// Distinct instances (identifiers: distinct normalised values; markings: distinct lines).
     pub count: usize,
+    /// The distinct instances by confidence, which policy thresholds count.
     pub counts: ConfidenceCounts,
     /// The highest confidence of any instance.
     pub confidence: Confidence,
@@ -269,6 +282,7 @@ pub struct Finding {
     pub level: Option<SecrecyLevel>,
     /// View of the reported instance (the first one seen with the highest confidence).
     pub view: ViewKind,
+    /// Where the reported instance is.
     pub location: Location,
     /// The reported identifier, masked (`056******123`); markings have none.
     pub masked_sample: Option<String>,

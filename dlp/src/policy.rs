@@ -1,11 +1,11 @@
 //! DLP policies (shared/dlp-vn.md §6): which findings matter on which channel, and what to
-//! do about them. Policies are YAML files in `rules/dlp/*.yml`; thresholds are configuration,
+//! do about them. Policies are YAML files (the shipped one is `dlp/policy/default.yml`); thresholds are configuration,
 //! not code, and legal citations are metadata carried along, never interpreted.
 //!
 //! ```yaml
 //! rules:
 //!   - id: bulk-cccd-usb
-//!     channels: [usb, share]        # usb, share, print, at_rest, or any
+//!     channels: [usb, share]        # usb, share, print, at_rest, web, email, or any
 //!     detectors: [cccd]
 //!     min_confidence: medium        # low (default), medium, high, critical
 //!     min_count: 10                 # distinct values seen with at least min_confidence
@@ -24,40 +24,57 @@ use super::extract::Reason;
 use super::{Confidence, DetectorId, Finding};
 use haidang_proto::event::DlpMatch;
 use haidang_proto::{Hash32, Text};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The policy shipped in `rules/dlp`, built in so that `scan --dlp` works anywhere.
-pub const DEFAULT_NAME: &str = "rules/dlp/default.yml";
-pub const DEFAULT: &str = include_str!("../../../rules/dlp/default.yml");
+/// The name of the shipped policy in errors: its path in the source tree.
+pub const DEFAULT_NAME: &str = "dlp/policy/default.yml";
+/// The shipped policy, built in so that a host works without policy files of its own.
+pub const DEFAULT: &str = include_str!("../policy/default.yml");
 
-/// Where an object was going, or where it was found (spec §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+/// Where an object was going, or where it was found (spec §7). More channels come with more
+/// sensors and gateways, so a `match` on it needs a `_` arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Channel {
+    /// Written to removable media (`usb`).
     Usb,
+    /// Written to a network share (`share`).
     Share,
+    /// Printed (`print`).
     Print,
+    /// Stored on the endpoint, found by a discovery scan (`at_rest`).
     AtRest,
-    /// In a policy: every channel.
+    /// Uploaded to the web, as a web proxy sees it (`web`).
+    Web,
+    /// Sent by e-mail, as a mail filter sees it (`email`).
+    Email,
+    /// In a policy: every channel (`any`).
     Any,
 }
 
 impl Channel {
+    /// Every channel, [`Channel::Any`] last.
+    pub const ALL: [Channel; 7] =
+        [Channel::Usb, Channel::Share, Channel::Print, Channel::AtRest, Channel::Web, Channel::Email, Channel::Any];
+
+    /// The name policy files and events use.
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Usb => "usb",
             Channel::Share => "share",
             Channel::Print => "print",
             Channel::AtRest => "at_rest",
+            Channel::Web => "web",
+            Channel::Email => "email",
             Channel::Any => "any",
         }
     }
 
+    /// The channel of that name ([`Channel::as_str`]).
     pub fn parse(name: &str) -> Option<Channel> {
-        [Channel::Usb, Channel::Share, Channel::Print, Channel::AtRest, Channel::Any]
-            .into_iter()
-            .find(|c| c.as_str() == name)
+        Channel::ALL.into_iter().find(|c| c.as_str() == name)
     }
 }
 
@@ -74,6 +91,7 @@ pub enum Action {
 }
 
 impl Action {
+    /// The name policy files and events use.
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Audit => "audit",
@@ -89,13 +107,16 @@ impl Action {
 pub struct Rule {
     /// Stable name; events carry it as the policy id.
     pub id: String,
+    /// What it is about, for people.
     #[serde(default)]
     pub description: String,
     /// Data class of spec §6 (S0–S4); metadata for reports.
     #[serde(default)]
     pub class: Option<String>,
+    /// Channels it applies on.
     #[serde(deserialize_with = "non_empty")]
     pub channels: Vec<Channel>,
+    /// Detectors whose findings it covers.
     #[serde(deserialize_with = "non_empty")]
     pub detectors: Vec<DetectorId>,
     /// Only instances seen with at least this confidence count.
@@ -104,6 +125,7 @@ pub struct Rule {
     /// Distinct instances needed (spec §6: ≥ 10 distinct CCCD is bulk personal data).
     #[serde(default = "one", deserialize_with = "positive")]
     pub min_count: usize,
+    /// What to do about a finding it covers.
     pub action: Action,
     /// Legal basis, as text for reports (spec §0: citations change, detector ids do not).
     #[serde(default)]
@@ -114,12 +136,17 @@ pub struct Rule {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UnknownRule {
+    /// Stable name; events carry it as the policy id.
     pub id: String,
+    /// What it is about, for people.
     #[serde(default)]
     pub description: String,
+    /// Channels it applies on.
     #[serde(deserialize_with = "non_empty")]
     pub channels: Vec<Channel>,
+    /// What to do about a part that could not be inspected.
     pub action: Action,
+    /// Legal basis, as text for reports.
     #[serde(default)]
     pub citations: Vec<String>,
 }
@@ -192,18 +219,40 @@ fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
 /// A policy file that was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    /// The file does not parse, or says something a policy may not.
     #[error("{}:{line}:{column}: {problem}", file.display())]
-    Invalid { file: PathBuf, line: usize, column: usize, problem: String },
+    Invalid {
+        /// The file, as named to [`Policy::add`].
+        file: PathBuf,
+        /// 1-based line of the problem (0: unknown).
+        line: usize,
+        /// 1-based column of the problem (0: unknown).
+        column: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The file or directory could not be read.
     #[error("{}: {source}", file.display())]
-    Io { file: PathBuf, source: std::io::Error },
+    Io {
+        /// The file or directory.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The directory holds no policy file.
     #[error("{}: no policy files (*.yml, *.yaml)", dir.display())]
-    Empty { dir: PathBuf },
+    Empty {
+        /// The directory.
+        dir: PathBuf,
+    },
 }
 
 /// The rules of one or more policy files, in file order.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
+    /// Rules over findings.
     pub rules: Vec<Rule>,
+    /// Rules over parts that could not be inspected.
     pub could_not_inspect: Vec<UnknownRule>,
     /// Files the rules came from.
     pub files: usize,
@@ -212,6 +261,7 @@ pub struct Policy {
 /// A finding or unreadable part that a rule covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Covered<'a, T> {
+    /// The finding or part.
     pub item: &'a T,
     /// The strongest action of the rules that cover it.
     pub action: Action,
@@ -391,7 +441,7 @@ fn id_line(text: &str, id: &str, earlier_file: bool) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dlp::{ConfidenceCounts, Location, ViewKind};
+    use crate::{ConfidenceCounts, Location, ViewKind};
 
     /// A finding of `detector` with `n` distinct instances, all of `confidence`.
     fn finding(detector: DetectorId, n: usize, confidence: Confidence) -> Finding {
@@ -420,9 +470,9 @@ mod tests {
     }
 
     fn refused(text: &str) -> (usize, String) {
-        match Policy::default().add(Path::new("rules/dlp/bad.yml"), text) {
+        match Policy::default().add(Path::new("policy/bad.yml"), text) {
             Err(PolicyError::Invalid { file, line, problem, .. }) => {
-                assert_eq!(file, Path::new("rules/dlp/bad.yml"));
+                assert_eq!(file, Path::new("policy/bad.yml"));
                 (line, problem)
             }
             other => panic!("not refused with a location: {other:?}"),
@@ -435,8 +485,8 @@ mod tests {
         assert!(policy.rules.len() >= 8 && policy.could_not_inspect.len() == 2, "{policy:?}");
         assert!(policy.rules.iter().filter(|r| r.class.as_deref() == Some("S0")).all(|r| !r.citations.is_empty()));
         // The file in the tree is the one built in.
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/dlp");
-        assert_eq!(Policy::load_dir(&dir).expect("rules/dlp").rules.len(), policy.rules.len());
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policy");
+        assert_eq!(Policy::load_dir(&dir).expect("dlp/policy").rules.len(), policy.rules.len());
     }
 
     #[test]
@@ -453,6 +503,39 @@ mod tests {
         // "tối mật" in running text is a mention, not a stamp.
         let mention = [finding(DetectorId::M2, 1, Confidence::Low)];
         assert_eq!(decided(&policy, Channel::Usb, &mention), [(DetectorId::M2, Action::Audit, "s0-mention".into())]);
+    }
+
+    #[test]
+    fn web_and_email_are_decided_as_shares_are() {
+        let policy = Policy::shipped().expect("shipped policy");
+        let findings = [
+            finding(DetectorId::M2, 1, Confidence::Critical),
+            finding(DetectorId::M5, 1, Confidence::High),
+            finding(DetectorId::Cccd, 12, Confidence::High),
+            finding(DetectorId::MrzTd3, 1, Confidence::High),
+            finding(DetectorId::Phone, 60, Confidence::Medium),
+            finding(DetectorId::C1, 1, Confidence::Medium),
+        ];
+        let unknown = [("a.zip".to_owned(), Reason::Encrypted)];
+        let share = policy.decide(Channel::Share, &findings, &unknown);
+        assert_eq!(share.action(), Some(Action::Block));
+        for channel in [Channel::Web, Channel::Email] {
+            assert_eq!(policy.decide(channel, &findings, &unknown), share, "{channel:?}");
+        }
+    }
+
+    #[test]
+    fn channels_are_named_in_policy_files_as_in_events() {
+        for channel in Channel::ALL {
+            assert_eq!(Channel::parse(channel.as_str()), Some(channel));
+            let parsed: Channel = yaml_serde::from_str(channel.as_str()).expect("channel name");
+            assert_eq!(parsed, channel);
+        }
+        assert_eq!(Channel::parse("fax"), None);
+        let mut policy = Policy::default();
+        let text = "rules:\n  - id: r\n    channels: [web, email]\n    detectors: [cccd]\n    action: alert\n";
+        policy.add(Path::new("gateway.yml"), text).expect("web and email rules");
+        assert_eq!(policy.rules[0].channels, [Channel::Web, Channel::Email]);
     }
 
     #[test]
@@ -493,7 +576,7 @@ mod tests {
     fn a_decided_finding_becomes_an_event_without_content() {
         let policy = Policy::shipped().expect("shipped policy");
         let mut stamp = finding(DetectorId::M2, 1, Confidence::Critical);
-        stamp.level = Some(crate::dlp::SecrecyLevel::Secret);
+        stamp.level = Some(crate::SecrecyLevel::Secret);
         let mut cccd = finding(DetectorId::Cccd, 12, Confidence::High);
         cccd.location.part = "ids.txt".into();
         cccd.masked_sample = Some("056******123".into());
@@ -563,7 +646,7 @@ mod tests {
         assert_eq!(line, 6, "{problem}");
         assert!(problem.contains("duplicate rule id `r`"), "{problem}");
         // The error names the file and the line.
-        let e = Policy::default().add(Path::new("rules/dlp/x.yml"), "rules:\n  - id: [\n").expect_err("refused");
-        assert!(e.to_string().starts_with("rules/dlp/x.yml:2:9: ") && !e.to_string().contains(" at line "), "{e}");
+        let e = Policy::default().add(Path::new("policy/x.yml"), "rules:\n  - id: [\n").expect_err("refused");
+        assert!(e.to_string().starts_with("policy/x.yml:2:9: ") && !e.to_string().contains(" at line "), "{e}");
     }
 }

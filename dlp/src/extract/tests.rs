@@ -4,7 +4,7 @@
 //! bounded time with a clear verdict.
 
 use super::*;
-use crate::dlp::Config;
+use crate::Config;
 use std::io::{Cursor, Write};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};

@@ -1,5 +1,5 @@
 //! The content walker: turns a document — a file, an attachment, an archive entry — into the
-//! parts of text the [`DetectorSet`](super::DetectorSet) scans (shared/dlp-vn.md §3.3, §3.5, §4).
+//! parts of text the [`DetectorSet`] scans (shared/dlp-vn.md §3.3, §3.5, §4).
 //!
 //! Containers are opened recursively: zip (and zip-in-zip), OOXML (docx/xlsx/pptx), ODF,
 //! OLE compound files (.doc, .xls, encrypted OOXML), PDF and MIME e-mail. Every part carries
@@ -10,11 +10,14 @@
 //! Nothing is skipped silently: a part that cannot be read — encrypted, corrupt, over a
 //! [`Limits`] cap, in an unsupported format — becomes a [`Verdict::CouldNotInspect`] that
 //! policy can act on. Untrusted documents are parsed in a child process with memory and CPU
-//! limits ([`Extractor::extract_in_child`]); [`extract`] does the same work in-process for
-//! tests and fuzzers. Plain text — a file with no container, image or mail signature — is not
-//! parsed at all: its bytes are its one part, so [`Extractor::scan_document`] reads it once and
-//! scans it in-process, with nothing a child could protect the agent from. Results are cached
-//! by the SHA-256 of the document.
+//! limits — a file ([`Extractor::scan_document`], [`Extractor::extract_in_child`]) or an object
+//! held in memory ([`Extractor::inspect_bytes`], [`Extractor::extract_bytes`]), which is sent
+//! to the child on its stdin; the host wires the child up as the
+//! [crate documentation](crate#hosting-the-extraction-child) says. [`extract`] does the same
+//! work in-process for tests and fuzzers. Plain text — an object with no container, image or
+//! mail signature — is not parsed at all: its bytes are its one part, so it is scanned
+//! in-process, with nothing a child could protect the host from. Results are cached by the
+//! SHA-256 of the document.
 
 mod archive;
 mod cache;
@@ -26,7 +29,8 @@ mod pdf;
 mod tests;
 mod xml;
 
-pub use child::{SUBCOMMAND, child_main};
+pub(crate) use child::Request;
+pub use child::{SUBCOMMAND, run_child, run_child_if_requested};
 
 use super::{Buffers, DetectorSet, Finding, Hints, legacy::Encoding};
 use cache::Cache;
@@ -81,9 +85,14 @@ impl Default for Limits {
 /// What a part holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
-    /// Text an extractor decoded. `encoding`: the text is in a legacy font of that encoding
-    /// and its characters are the Windows-1252 reading of the stored bytes (spec §3.5).
-    Text { text: String, encoding: Option<Encoding> },
+    /// Text an extractor decoded.
+    Text {
+        /// The text.
+        text: String,
+        /// The text is in a legacy font of this encoding and its characters are the
+        /// Windows-1252 reading of the stored bytes (spec §3.5).
+        encoding: Option<Encoding>,
+    },
     /// Bytes in an unknown encoding (plain text files, raw streams): the detector set
     /// finds out whether they are UTF-8, UTF-16 or legacy.
     Bytes(Vec<u8>),
@@ -94,6 +103,7 @@ pub enum Content {
 pub struct Part {
     /// Where in the document: `report.zip/word/document.xml`, `mail.eml/attachment[2]:a.pdf`.
     pub container_path: String,
+    /// What it holds.
     pub content: Content,
     /// Sits where stamps sit: a header, a text box, a red run, the top of the first page.
     pub prominent: bool,
@@ -135,7 +145,13 @@ impl std::fmt::Display for Reason {
 /// The outcome for a part of a document that was not (fully) read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Verdict {
-    CouldNotInspect { container_path: String, reason: Reason },
+    /// The part was not inspected, or not all of it (spec §6 class S4).
+    CouldNotInspect {
+        /// The part: the whole document, or a container path inside it.
+        container_path: String,
+        /// Why.
+        reason: Reason,
+    },
 }
 
 impl Verdict {
@@ -147,7 +163,9 @@ impl Verdict {
 /// Everything extracted from one document.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extraction {
+    /// The parts of text, in document order.
     pub parts: Vec<Part>,
+    /// The parts that were not (fully) read, and why.
     pub verdicts: Vec<Verdict>,
 }
 
@@ -155,8 +173,11 @@ pub struct Extraction {
 /// inspected, and the SHA-256 that identifies the object in events (spec §9.2).
 #[derive(Debug, Clone)]
 pub struct DocumentResult {
+    /// The findings of all its parts together, one per detector.
     pub findings: Vec<Finding>,
+    /// Container paths that were not (fully) inspected, and why.
     pub could_not_inspect: Vec<(String, Reason)>,
+    /// The SHA-256 of the document's bytes.
     pub sha256: [u8; 32],
     /// Answered from the cache: the document was not parsed again.
     pub cached: bool,
@@ -173,8 +194,12 @@ pub fn extract(name: &str, bytes: &[u8], limits: &Limits) -> Extraction {
 /// Where documents are parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Isolation {
-    /// In a child process running `helper __extract FILE` (normally the agent's own binary).
-    Child { helper: PathBuf },
+    /// In a child process running `helper __extract TARGET` ([`SUBCOMMAND`]).
+    Child {
+        /// The host executable that answers [`SUBCOMMAND`] ([`run_child_if_requested`]):
+        /// normally the running program's own ([`Extractor::new`]).
+        helper: PathBuf,
+    },
     /// In this process (tests; trusted input).
     InProcess,
 }
@@ -212,12 +237,14 @@ thread_local! {
 }
 
 impl Extractor {
-    /// An extractor that parses in a child process of this executable.
+    /// An extractor that parses in a child process of this executable, which must answer
+    /// [`SUBCOMMAND`] (see the [module documentation](self)).
     pub fn new(limits: Limits) -> std::io::Result<Extractor> {
         let helper = std::env::current_exe()?;
         Ok(Extractor::with_isolation(limits, Isolation::Child { helper }))
     }
 
+    /// An extractor that parses where `isolation` says.
     pub fn with_isolation(limits: Limits, isolation: Isolation) -> Extractor {
         Extractor { limits, isolation, cache: Mutex::new(Cache::new(CACHE_ENTRIES)), keep_buffers: false }
     }
@@ -230,6 +257,7 @@ impl Extractor {
         self
     }
 
+    /// The caps on the work of one document.
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
@@ -242,7 +270,7 @@ impl Extractor {
             Isolation::InProcess => std::env::current_exe()
                 .map_err(|e| Verdict::new(&root_name(path), Reason::ChildFailed(e.to_string())))?,
         };
-        child::run(&helper, path, &self.limits)
+        child::run(&helper, child::Source::File(path), &self.limits)
     }
 
     /// Extracts the file at `path` as the extractor's isolation says. A file that cannot be
@@ -251,18 +279,58 @@ impl Extractor {
         match &self.isolation {
             Isolation::Child { helper } => {
                 // Parts streamed before the child failed are still scanned, beside the verdict.
-                let (mut extraction, verdict) = child::run_partial(helper, path, &self.limits);
+                let (mut extraction, verdict) = child::run_partial(helper, child::Source::File(path), &self.limits);
                 extraction.verdicts.extend(verdict);
                 extraction
             }
             Isolation::InProcess => {
                 let name = root_name(path);
-                match read_bounded(path, self.limits.max_input_bytes) {
+                let bytes = std::fs::File::open(path)
+                    .map_err(|e| Reason::Corrupt(format!("cannot open: {e}")))
+                    .and_then(|file| read_limited(file, self.limits.max_input_bytes, "file"));
+                match bytes {
                     Ok(bytes) => extract(&name, &bytes, &self.limits),
                     Err(reason) => Extraction { parts: Vec::new(), verdicts: vec![Verdict::new(&name, reason)] },
                 }
             }
         }
+    }
+
+    /// Extracts an object held in memory — an upload, an attachment — named `name` (the first
+    /// element of its container paths), as the extractor's isolation says: in the child, the
+    /// bytes are sent on its stdin and parsed under the same limits and deadline as a file.
+    /// An object over [`Limits::max_input_bytes`] is not inspected, and says so.
+    pub fn extract_bytes(&self, name: &str, bytes: &[u8]) -> Extraction {
+        let max = self.limits.max_input_bytes;
+        if bytes.len() as u64 > max {
+            let verdict = Verdict::new(name, Reason::OverLimit(format!("object larger than {max} bytes")));
+            return Extraction { parts: Vec::new(), verdicts: vec![verdict] };
+        }
+        match &self.isolation {
+            Isolation::Child { helper } => {
+                let (mut extraction, verdict) =
+                    child::run_partial(helper, child::Source::Inline { name, bytes }, &self.limits);
+                extraction.verdicts.extend(verdict);
+                extraction
+            }
+            Isolation::InProcess => extract(name, bytes, &self.limits),
+        }
+    }
+
+    /// Extracts and scans an object held in memory, named `name` ([`Extractor::extract_bytes`]),
+    /// for a gateway that has the object rather than a file: plain text is scanned in this
+    /// process, anything to parse in the child as the extractor's isolation says, and an
+    /// object seen before (same SHA-256) is answered from the cache. Errors only when the
+    /// cache is unusable.
+    pub fn inspect_bytes(&self, set: &DetectorSet, name: &str, bytes: &[u8]) -> std::io::Result<DocumentResult> {
+        let mut sha256 = [0; 32];
+        sha256.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+        self.cached(sha256, name, || {
+            let in_process = bytes.len() as u64 <= self.limits.max_input_bytes && sniff(name, bytes) == Kind::Text;
+            let extraction =
+                if in_process { extract(name, bytes, &self.limits) } else { self.extract_bytes(name, bytes) };
+            scan_extraction(set, &extraction, sha256)
+        })
     }
 
     /// Extracts and scans the file at `path`; an unchanged file (same SHA-256) is answered
@@ -298,25 +366,38 @@ impl Extractor {
     ) -> std::io::Result<DocumentResult> {
         let name = root_name(path);
         let (sha256, whole) = read_hashed(path, self.limits.max_input_bytes, buffer)?;
-        if let Some(hit) = self.cache.lock().map_err(|_| poisoned())?.get(&sha256, &name) {
+        self.cached(sha256, &name, || {
+            if whole && sniff(&name, buffer) == Kind::Text {
+                let mut extraction = Walker::plain_text(&self.limits, &name, buffer);
+                let result = scan_extraction_in(set, &extraction, sha256, views);
+                // The bytes go back to be read into again.
+                if let Some(Part { content: Content::Bytes(bytes), .. }) = extraction.parts.pop() {
+                    *buffer = bytes;
+                }
+                result
+            } else if whole && matches!(self.isolation, Isolation::InProcess) {
+                scan_extraction_in(set, &extract(&name, buffer, &self.limits), sha256, views)
+            } else {
+                // The child reads the file again: a file rewritten since it was hashed is scanned
+                // as it is then, under the old hash, and a later scan of it misses the cache and
+                // is parsed afresh.
+                scan_extraction_in(set, &self.extract_path(path), sha256, views)
+            }
+        })
+    }
+
+    /// The cached result of the object `name` with this SHA-256, else the result of `scan`,
+    /// kept for next time unless it may be transient.
+    fn cached(
+        &self,
+        sha256: [u8; 32],
+        name: &str,
+        scan: impl FnOnce() -> DocumentResult,
+    ) -> std::io::Result<DocumentResult> {
+        if let Some(hit) = self.cache.lock().map_err(|_| poisoned())?.get(&sha256, name) {
             return Ok(hit);
         }
-        let result = if whole && sniff(&name, buffer) == Kind::Text {
-            let mut extraction = Walker::plain_text(&self.limits, &name, buffer);
-            let result = scan_extraction_in(set, &extraction, sha256, views);
-            // The bytes go back to be read into again.
-            if let Some(Part { content: Content::Bytes(bytes), .. }) = extraction.parts.pop() {
-                *buffer = bytes;
-            }
-            result
-        } else if whole && matches!(self.isolation, Isolation::InProcess) {
-            scan_extraction_in(set, &extract(&name, buffer, &self.limits), sha256, views)
-        } else {
-            // The child reads the file again: a file rewritten since it was hashed is scanned
-            // as it is then, under the old hash, and a later scan of it misses the cache and is
-            // parsed afresh.
-            scan_extraction_in(set, &self.extract_path(path), sha256, views)
-        };
+        let result = scan();
         // A timeout or a failed child may be the machine's load, not the document's doing:
         // such a result is not kept, so the next scan tries again.
         let transient = result
@@ -324,7 +405,7 @@ impl Extractor {
             .iter()
             .any(|(_, reason)| matches!(reason, Reason::Timeout | Reason::ChildFailed(_)));
         if !transient {
-            self.cache.lock().map_err(|_| poisoned())?.put(sha256, &name, result.clone());
+            self.cache.lock().map_err(|_| poisoned())?.put(sha256, name, result.clone());
         }
         Ok(result)
     }
@@ -406,16 +487,15 @@ fn read_hashed(path: &Path, max: u64, buffer: &mut Vec<u8>) -> std::io::Result<(
     Ok((out, whole))
 }
 
-/// Reads at most `max` bytes of a file; a larger file is over the limit.
-fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, Reason> {
-    let file = std::fs::File::open(path).map_err(|e| Reason::Corrupt(format!("cannot open: {e}")))?;
+/// Reads at most `max` bytes of `input`, a `what` (file, object); a larger one is over the limit.
+fn read_limited(input: impl Read, max: u64, what: &str) -> Result<Vec<u8>, Reason> {
     let mut bytes = Vec::new();
-    file.take(max.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| match e.kind() {
-        std::io::ErrorKind::OutOfMemory => Reason::OverLimit("file larger than the memory for parsing it".into()),
+    input.take(max.saturating_add(1)).read_to_end(&mut bytes).map_err(|e| match e.kind() {
+        std::io::ErrorKind::OutOfMemory => Reason::OverLimit(format!("{what} larger than the memory for parsing it")),
         _ => Reason::Corrupt(format!("cannot read: {e}")),
     })?;
     if bytes.len() as u64 > max {
-        return Err(Reason::OverLimit(format!("file larger than {max} bytes")));
+        return Err(Reason::OverLimit(format!("{what} larger than {max} bytes")));
     }
     Ok(bytes)
 }

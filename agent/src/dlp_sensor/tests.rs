@@ -1,5 +1,5 @@
 use super::*;
-use crate::channels::mountinfo::parse_line;
+use crate::dlp_sensor::mountinfo::parse_line;
 
 fn entry(line: &str) -> MountEntry {
     parse_line(line.as_bytes()).expect("mountinfo line")

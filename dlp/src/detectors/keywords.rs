@@ -173,7 +173,7 @@ impl Keywords {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dlp::data::KEYWORDS;
+    use crate::data::KEYWORDS;
     use aho_corasick::AhoCorasick;
 
     /// Every keyword found overlapping in `text` (ASCII): the `run` of the table against the
@@ -236,6 +236,6 @@ mod tests {
         for &byte in "cc\u{00e9}cd cccd".as_bytes() {
             keywords.step(&mut state, byte, |len, class| found.push((len, class)));
         }
-        assert_eq!(found, [(4, crate::dlp::data::class::CCCD)]);
+        assert_eq!(found, [(4, crate::data::class::CCCD)]);
     }
 }

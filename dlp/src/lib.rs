@@ -1,17 +1,47 @@
-//! Content detection for endpoint DLP on Vietnamese data (shared/dlp-vn.md): identifiers
-//! (§2), state-secret markings (§3), the canonical and legacy-encoded views they are found in
-//! (§3.4, §3.5), and findings that never carry matched content (§9).
+//! Hải Đăng's DLP content engine: finds Vietnamese personal data and state-secret markings in
+//! documents (shared/dlp-vn.md) — identifiers (§2), state-secret markings (§3), the canonical
+//! and legacy-encoded views they are found in (§3.4, §3.5), and findings that never carry
+//! matched content (§9) — and decides what to do about them by policy (§6). It is a library
+//! with no I/O runtime: the endpoint agent and network gateways embed it.
 //!
-//! Build a [`DetectorSet`] once and share it (it is `Sync`). An object — a file, a print job,
-//! an upload — is scanned through an [`ObjectScan`], which aggregates the findings of all its
-//! parts: a container walker adds each part's text ([`ObjectScan::add_text`]), bytes
-//! ([`ObjectScan::add_bytes`]: BOM, UTF-16, UTF-8 or a legacy encoding) or a ready [`View`]
-//! (a run in a legacy font, [`View::seen`] with [`font_encoding`]). [`DetectorSet::scan_text`]
-//! and [`DetectorSet::scan_bytes`] do the same for a one-part object.
+//! The parts:
+//! - [`DetectorSet`]: the detectors, built once and shared (it is `Sync`). An object — a file,
+//!   a print job, an upload — is scanned through an [`ObjectScan`], which aggregates the
+//!   findings of all its parts: a container walker adds each part's text
+//!   ([`ObjectScan::add_text`]), bytes ([`ObjectScan::add_bytes`]: BOM, UTF-16, UTF-8 or a
+//!   legacy encoding) or a ready [`View`] (a run in a legacy font, [`View::seen`] with
+//!   [`font_encoding`]). [`DetectorSet::scan_text`] and [`DetectorSet::scan_bytes`] do the same
+//!   for a one-part object.
+//! - [`extract`]: the container walker (zip, OOXML, ODF, OLE, PDF, MIME) and the
+//!   [`Extractor`](extract::Extractor), which parses untrusted documents in an isolated child
+//!   process and caches results by content hash — for files ([`scan_document`]) and for
+//!   objects held in memory ([`inspect_bytes`]).
+//! - [`policy`]: which findings matter on which [`Channel`], and the [`Action`] to take.
+//! - [`legacy`]: the legacy Vietnamese encodings (TCVN3, VNI, Windows-1258, VISCII, VIQR).
 //!
 //! Work is linear in the input: the regexes are compiled by the `regex` crate (no
 //! backtracking), keyword lists are Aho-Corasick automata, and each line is looked at a
 //! bounded number of times.
+//!
+//! # Hosting the extraction child
+//!
+//! A parser bug or a decompression bomb must cost a child process, never the host, so an
+//! [`Extractor`](extract::Extractor) parses in a child under memory, CPU and time limits. The
+//! child is an executable that embeds this crate and answers [`extract::SUBCOMMAND`]: by
+//! default the host's own (`Extractor::new` starts `current_exe`). A host therefore does one
+//! of:
+//! - call [`extract::run_child_if_requested`] first thing in `main` and return its exit code
+//!   when it gives one (a gateway, a tool);
+//! - declare a hidden subcommand named [`extract::SUBCOMMAND`] with one argument and call
+//!   [`extract::run_child`] with it (the agent, whose command line is a `clap` parser);
+//! - or point [`Isolation::Child`](extract::Isolation::Child) at the `haidang-dlp-extract`
+//!   program this crate builds, which does only that.
+//!
+//! [`scan_document`]: extract::Extractor::scan_document
+//! [`inspect_bytes`]: extract::Extractor::inspect_bytes
+
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 mod canon;
 mod data;
@@ -94,6 +124,7 @@ pub struct DetectorSet {
 }
 
 impl DetectorSet {
+    /// Compiles the detectors; fails only if a built-in pattern is broken.
     pub fn new(config: Config) -> Result<DetectorSet, BuildError> {
         Ok(DetectorSet { identifiers: Identifiers::new(config)?, markings: Markings::new()?, scorer: Scorer::new()? })
     }
@@ -355,4 +386,16 @@ fn decode_seen_lines(
         consumed = line.end;
     }
     (raw, map)
+}
+
+/// What the tests of other crates need that is not the crate's API. Not stable: it changes
+/// with the crate's internals, without notice.
+pub mod testing {
+    use crate::extract::{Limits, Request};
+
+    /// The bytes a parent writes to the extraction child's stdin to have it extract the file
+    /// named by its argument under `limits` (for a test that starts the child by hand).
+    pub fn file_request(limits: &Limits) -> std::io::Result<Vec<u8>> {
+        Request::file(limits).encode()
+    }
 }

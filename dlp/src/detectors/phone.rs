@@ -164,7 +164,7 @@ fn modern_number(old: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dlp::detectors::assert_finds_what_the_whole_text_search_finds;
+    use crate::detectors::assert_finds_what_the_whole_text_search_finds;
 
     #[test]
     fn a_national_number_is_valid_as_its_pattern_says() {

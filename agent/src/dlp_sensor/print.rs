@@ -29,8 +29,8 @@
 //! if it has not ended, and the verdict says so if it has.
 
 use super::inspect::{Inspector, Judged};
-use crate::dlp::{Action, Channel};
 use crate::spool::Observation;
+use haidang_dlp::{Action, Channel};
 use haidang_proto::{EventBody, Text};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Write};

@@ -1,6 +1,6 @@
-//! The DLP channels of the running agent (shared/dlp-vn.md §7): files written to removable
-//! media (`usb`) and network shares (`share`), and data at rest (`at_rest`), inspected by
-//! the DLP content engine ([`crate::dlp`]) and decided by its policy.
+//! The DLP sensor of the running agent: its channels (shared/dlp-vn.md §7) — files written to
+//! removable media (`usb`) and network shares (`share`), print jobs, and data at rest
+//! (`at_rest`) — inspected by the DLP content engine ([`haidang_dlp`]) and decided by its policy.
 //!
 //! - [`MountTable`]: where mounts come from (Linux: `/proc/self/mountinfo`, polled for
 //!   `POLLPRI`); each mount is classified ([`classify`]) as removable media (sysfs says the
@@ -34,9 +34,9 @@ pub mod vault;
 
 pub use config::DlpConfig;
 
-use crate::dlp::Channel;
 use crate::spool::{Observation, Recorder};
 use anyhow::{Context, Result};
+use haidang_dlp::Channel;
 use haidang_proto::event::{MountAction, MountEvent};
 use haidang_proto::{EventBody, Text};
 use inspect::Inspector;

@@ -5,9 +5,9 @@
 
 use super::config::DlpConfig;
 use super::vault::Vault;
-use crate::dlp::extract::{DocumentResult, Extractor, Limits, Reason};
-use crate::dlp::{self, Action, Channel, DetectorSet, Policy};
 use anyhow::{Context, Result};
+use haidang_dlp::extract::{DocumentResult, Extractor, Limits, Reason};
+use haidang_dlp::{self as dlp, Action, Channel, DetectorSet, Policy};
 use haidang_proto::EventBody;
 use haidang_proto::Text;
 use haidang_proto::event::{DlpMatch, DlpVerdict};

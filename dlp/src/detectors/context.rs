@@ -310,7 +310,7 @@ fn window(text: &str, start: usize, end: usize, chars: usize) -> (usize, usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dlp::data::class;
+    use crate::data::class;
     use aho_corasick::{AhoCorasick, MatchKind};
 
     #[test]

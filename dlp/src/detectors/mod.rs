@@ -42,12 +42,16 @@ use std::borrow::Cow;
 /// An error building the detectors: only possible if a built-in pattern is broken.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// A built-in pattern does not compile.
     #[error("DLP pattern: {0}")]
     Regex(#[from] regex::Error),
+    /// A built-in keyword list does not build into an automaton.
     #[error("DLP keyword automaton: {0}")]
     Keywords(#[from] aho_corasick::BuildError),
+    /// A keyword automaton cannot search from where the detectors start it.
     #[error("DLP keyword automaton: {0}")]
     KeywordStart(#[from] aho_corasick::MatchError),
+    /// A keyword automaton has more states than its lookup table holds.
     #[error("DLP keyword automaton: {0} states are too many for its table")]
     KeywordTable(usize),
 }

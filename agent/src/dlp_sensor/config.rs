@@ -12,7 +12,7 @@ use std::time::Duration;
 pub struct DlpConfig {
     /// Turns the channels on.
     pub enabled: bool,
-    /// A directory of policy files (`*.yml`); the policy shipped in `rules/dlp` when absent.
+    /// A directory of policy files (`*.yml`); the policy shipped in `dlp/policy` when absent.
     pub policy: Option<PathBuf>,
     /// Mount points that count as removable media whatever the device says (globs on the
     /// whole path; `**` crosses directories). Devices sysfs marks removable count anyway.

@@ -141,7 +141,7 @@ fn document_number(field: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dlp::detectors::assert_finds_what_the_whole_text_search_finds;
+    use crate::detectors::assert_finds_what_the_whole_text_search_finds;
 
     #[test]
     fn passports_are_what_the_regex_finds_in_the_whole_text() {
