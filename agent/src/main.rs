@@ -125,8 +125,8 @@ enum Command {
     /// Internal: compiles YARA rules into a cache directory and exits, so that the running
     /// agent never holds the compiler's memory.
     #[cfg(feature = "yara")]
-    #[command(name = haidang_agent::scan::rule_cache::COMPILE_COMMAND, hide = true)]
-    CompileYaraRules(scan::rule_cache::CompileArgs),
+    #[command(name = haidang_yara::COMPILE_COMMAND, hide = true)]
+    CompileYaraRules(haidang_yara::CompileArgs),
 }
 
 #[derive(Subcommand)]
@@ -318,7 +318,7 @@ fn run_cli(command: Command) -> Result<ExitCode> {
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(2)));
         }
         #[cfg(feature = "yara")]
-        Command::CompileYaraRules(args) => args.run()?,
+        Command::CompileYaraRules(args) => haidang_yara::compile_child_main(args)?,
     }
     Ok(ExitCode::SUCCESS)
 }
