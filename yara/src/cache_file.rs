@@ -24,7 +24,7 @@ pub(crate) fn encode(header: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
     Ok(file)
 }
 
-/// The header and the payload of a file written by [`encode`]; any other bytes are refused
+/// The header and the payload of a file written by `encode`; any other bytes are refused
 /// with a reason.
 pub fn decode(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
     let body = bytes

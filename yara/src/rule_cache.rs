@@ -100,7 +100,7 @@ impl RuleCache {
 
     /// The rules under `paths`, from the cache when they were compiled before, else compiled
     /// and stored. A cache file that cannot be used is compiled over, never an error: the
-    /// error is only what [`Rules::compile`] or reading the rule files would say.
+    /// error is only what [`Rules::load`] would say.
     pub fn load(&self, paths: &[PathBuf]) -> Result<(Rules, Origin)> {
         let sources = RuleSources::read(paths)?;
         if let Some(rules) = self.cached(&sources) {
