@@ -3,7 +3,7 @@
 # package yara, libyara) with the same rule files on the same corpus, in the same run, page
 # cache warm, alternating the tools, at equal thread counts (1, then all cores). Each tool
 # runs as it would on its second use: the agent with its compiled rules kept from a first
-# run (see agent/src/scan/rule_cache.rs), yara both from source and with rules compiled
+# run (see yara/src/rule_cache.rs), yara both from source and with rules compiled
 # once by yarac (`yara -C`), its fastest way to start. Rule loading alone is also timed,
 # compiling and from compiled rules, for both. Wall
 # time, CPU time and peak RSS come from /usr/bin/time -v; MB/s is corpus bytes (10^6) over
@@ -52,7 +52,7 @@ QUIET_WAIT=${QUIET_WAIT:-120}
 CORES=$(nproc)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/haidang/target}
 EXTERNALS=(filename filepath extension filetype owner)
-# Modules yara-x has and the agent is not built with (agent/src/scan/rules.rs).
+# Modules yara-x has and the agent is not built with (yara/src/rules.rs).
 MODULES_NOT_BUILT='crx|cuckoo|dex|lnk|macho|magic|msi|olecf|vba|vt|zip'
 
 say() { printf '\n== %s\n' "$*" >&2; }

@@ -54,7 +54,7 @@ pub async fn run_until(
     let fim_sensor = if config.fim.paths.is_empty() {
         "off".to_string()
     } else {
-        let tap = malware_scanner(&config, &state, &recorder, &mut tasks);
+        let tap = scan::start_background(&config, &state, &recorder, &mut tasks);
         let (cfg, db, rec) = (config.fim.clone(), state.baseline_path(), recorder.clone());
         let progress = std::io::stderr().is_terminal();
         tasks.spawn(async move {
@@ -119,46 +119,6 @@ pub async fn run_until(
     let stopped = lifecycle::record_stop(cause, &state, &spool, &recorder, &link).await;
     delivery.shutdown().await;
     stopped
-}
-
-/// Starts the YARA scanner over what FIM watches, unless `[scan]` names no rules; returns
-/// the tap through which FIM hands it new and modified files.
-#[cfg(feature = "yara")]
-fn malware_scanner(
-    config: &AgentConfig,
-    state: &State,
-    recorder: &Recorder,
-    tasks: &mut tokio::task::JoinSet<()>,
-) -> Option<fim::EventTap> {
-    if config.scan.yara_rules.is_empty() {
-        return None;
-    }
-    let (tap, queue) = scan::background::queue();
-    // The agent's own state (spool, baseline) is never scanned: it only holds what the agent
-    // wrote, and scanning it would compete with the spool for the disk.
-    let skip = state.baseline_path().parent().and_then(|p| std::path::absolute(p).ok());
-    let (cfg, roots, rec) = (config.scan.clone(), config.fim.paths.clone(), recorder.clone());
-    let rule_cache = scan::RuleCache::new(state.yara_rules_cache());
-    tasks.spawn(async move {
-        if let Err(e) = scan::background::run(cfg, rule_cache, roots, skip, queue, rec).await {
-            tracing::error!(error = %format!("{e:#}"), "malware scanning stopped");
-        }
-    });
-    Some(Box::new(move |event| tap.offer(event)))
-}
-
-/// This build has no YARA: say so once if the configuration asks for scanning.
-#[cfg(not(feature = "yara"))]
-fn malware_scanner(
-    config: &AgentConfig,
-    _state: &State,
-    _recorder: &Recorder,
-    _tasks: &mut tokio::task::JoinSet<()>,
-) -> Option<fim::EventTap> {
-    if !config.scan.yara_rules.is_empty() {
-        tracing::warn!("{}; the [scan] section is ignored", scan::NOT_BUILT_IN);
-    }
-    None
 }
 
 /// Resolves on Ctrl-C or SIGTERM, naming which.

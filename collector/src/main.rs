@@ -53,8 +53,8 @@ enum Command {
     },
     /// Internal: compiles YARA rules for the quickstart's demo agent, which runs in this
     /// process, as `haidang-agent compile-yara-rules` does for an agent.
-    #[command(name = haidang_agent::scan::rule_cache::COMPILE_COMMAND, hide = true)]
-    CompileYaraRules(haidang_agent::scan::rule_cache::CompileArgs),
+    #[command(name = haidang_yara::COMPILE_COMMAND, hide = true)]
+    CompileYaraRules(haidang_yara::CompileArgs),
     /// The collector's certificate authority.
     Ca {
         #[command(subcommand)]
@@ -220,7 +220,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             logging::init(cli.log_format, "info");
             runtime()?.block_on(serve::run(ServeOptions { data, quic, http, rules }))?;
         }
-        Command::CompileYaraRules(args) => args.run()?,
+        Command::CompileYaraRules(args) => haidang_yara::compile_child_main(args)?,
         Command::Quickstart { data, quic, http } => {
             logging::init(cli.log_format, "warn");
             let opts = ServeOptions { data, quic, http, rules: Vec::new() };

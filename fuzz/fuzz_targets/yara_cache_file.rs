@@ -2,7 +2,7 @@
 //! give a header and a payload that lie inside the file, never a panic.
 #![no_main]
 
-use haidang_agent::scan::cache_file::{PREFIX_LEN, decode};
+use haidang_yara::testing::{PREFIX_LEN, decode};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

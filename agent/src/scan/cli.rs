@@ -11,6 +11,7 @@
 //! progress bar on stderr when it is a terminal. Exit code: 0 nothing found, 1 findings,
 //! 2 error (including a file that could not be scanned and no findings).
 
+use super::yara::{self, Malware};
 use anyhow::{Context, Result};
 use haidang_dlp::extract::{Extractor, Limits};
 use haidang_dlp::{self as dlp, Action, Channel, DetectorSet, Policy};
@@ -21,9 +22,6 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
-
-#[cfg(feature = "yara")]
-use super::{Match, Origin, RuleCache, Rules, ScanCache, Scanner};
 
 /// What to scan and how to report it.
 pub struct Options {
@@ -47,18 +45,13 @@ pub struct Options {
     pub progress: bool,
 }
 
-/// Results kept for content seen twice in one run (copies of the same file).
-#[cfg(feature = "yara")]
-const CACHE_ENTRIES: usize = 100_000;
-
 /// Something an engine found in a file.
 #[derive(Debug)]
 pub enum Finding {
     /// A YARA rule matched.
-    #[cfg(feature = "yara")]
-    Malware(Match),
-    /// A DLP detector found something.
-    Dlp(DlpFinding),
+    Malware(Malware),
+    /// A DLP detector found something (boxed: several times the size of a YARA match).
+    Dlp(Box<DlpFinding>),
 }
 
 /// A DLP finding in a file, with what the policy decided for it.
@@ -115,15 +108,7 @@ impl Unscanned {
 impl Finding {
     fn json(&self) -> Value {
         match self {
-            #[cfg(feature = "yara")]
-            Finding::Malware(m) => json!({
-                "kind": "malware",
-                "path": Text::from(m.path.as_path()).as_str(),
-                "rule": m.rule,
-                "namespace": m.namespace,
-                "tags": m.tags,
-                "sha256": hex::encode(m.sha256),
-            }),
+            Finding::Malware(m) => yara::malware_json(m),
             Finding::Dlp(d) => {
                 let f = &d.finding;
                 let (action, rule) = d.decided.as_ref().map(|(a, r)| (a.as_str(), r.as_str())).unzip();
@@ -149,17 +134,7 @@ impl Finding {
 
     fn text(&self) -> String {
         match self {
-            #[cfg(feature = "yara")]
-            Finding::Malware(m) => {
-                let tags = if m.tags.is_empty() { String::new() } else { format!(" [{}]", m.tags.join(",")) };
-                format!(
-                    "{}: malware {}:{}{tags} sha256:{}",
-                    Text::from(m.path.as_path()).display_safe(),
-                    m.namespace,
-                    m.rule,
-                    hex::encode(m.sha256)
-                )
-            }
+            Finding::Malware(m) => yara::malware_text(m),
             Finding::Dlp(d) => {
                 let f = &d.finding;
                 let what = match (&f.level, &f.masked_sample) {
@@ -224,13 +199,13 @@ impl Dlp {
                 .iter()
                 .find(|c| c.item.detector == finding.detector)
                 .map(|c| (c.action, c.rule.to_owned()));
-            outcome.findings.push(Finding::Dlp(DlpFinding {
+            outcome.findings.push(Finding::Dlp(Box::new(DlpFinding {
                 path: path.to_path_buf(),
                 sha256: doc.sha256,
                 finding: finding.clone(),
                 channel: self.channel,
                 decided,
-            }));
+            })));
         }
         for (container_path, reason) in &doc.could_not_inspect {
             let decided = decision
@@ -257,63 +232,25 @@ struct Outcome {
     bytes: Option<u64>,
 }
 
-/// The YARA engine of a run.
-#[cfg(feature = "yara")]
-struct Yara {
-    rules: Rules,
-    origin: Origin,
-    cache: ScanCache,
-}
-
-#[cfg(feature = "yara")]
-impl Yara {
-    fn load(dir: &Path, rule_cache: bool) -> Result<Yara> {
-        let paths = [dir.to_path_buf()];
-        let (rules, origin) = match RuleCache::per_user().filter(|_| rule_cache) {
-            Some(cache) => cache.load(&paths)?,
-            None => (Rules::load(&paths)?, Origin::CompiledNotStored("--no-rule-cache".into())),
-        };
-        crate::heap::give_back();
-        for problem in &rules.report.problems {
-            eprintln!("warning: YARA rule not loaded: {problem}");
+fn scan_yara(scanner: &mut yara::Scanner, path: &Path, outcome: &mut Outcome) {
+    match scanner.scan(path) {
+        Ok((matches, size)) => {
+            outcome.findings.extend(matches.into_iter().map(Finding::Malware));
+            outcome.bytes = Some(size);
         }
-        Ok(Yara { rules, origin, cache: ScanCache::new(CACHE_ENTRIES) })
-    }
-
-    fn describe(&self) -> String {
-        let how = match &self.origin {
-            Origin::Cached => "compiled before".to_string(),
-            Origin::Compiled => "compiled and kept".to_string(),
-            Origin::CompiledNotStored(why) => format!("compiled, not kept: {why}"),
-        };
-        format!("{} YARA rules from {} files ({how})", self.rules.report.rules, self.rules.report.files)
-    }
-}
-
-#[cfg(feature = "yara")]
-fn scan_yara(scanner: &mut Scanner, path: &Path, outcome: &mut Outcome) {
-    match scanner.scan_file(path) {
-        Ok(scan) => {
-            outcome.findings.extend(scan.matches.into_iter().map(Finding::Malware));
-            outcome.bytes = Some(scan.size);
-        }
-        Err(e) => outcome.unscanned.push(Unscanned::file(path, e.to_string())),
+        Err(reason) => outcome.unscanned.push(Unscanned::file(path, reason)),
     }
 }
 
 /// Runs the command; the exit code says what was found.
 pub fn run(options: &Options) -> Result<ExitCode> {
-    #[cfg(not(feature = "yara"))]
-    anyhow::ensure!(options.yara.is_none(), "{}", super::NOT_BUILT_IN);
     anyhow::ensure!(options.dlp || options.yara.is_some(), "nothing to scan for: give --dlp or --yara DIR");
     anyhow::ensure!(!options.paths.is_empty(), "nothing to scan: give one or more paths");
     let started = Instant::now();
-    #[cfg(feature = "yara")]
-    let yara = options.yara.as_deref().map(|dir| Yara::load(dir, options.rule_cache)).transpose()?;
+    let yara_engine = options.yara.as_deref().map(|dir| yara::Engine::load(dir, options.rule_cache)).transpose()?;
     let dlp = options.dlp.then(|| Dlp::load(options)).transpose()?;
     let mut engines = Vec::new();
-    #[cfg(feature = "yara")]
-    engines.extend(yara.as_ref().map(Yara::describe));
+    engines.extend(yara_engine.as_ref().map(yara::Engine::describe));
     engines.extend(dlp.as_ref().map(|d| {
         format!(
             "a DLP policy of {} rules from {} files for {}",
@@ -336,16 +273,12 @@ pub fn run(options: &Options) -> Result<ExitCode> {
     std::thread::scope(|s| {
         for _ in 0..threads {
             let tx = tx.clone();
-            let (files, next, dlp) = (&files, &next, dlp.as_ref());
-            #[cfg(feature = "yara")]
-            let yara = yara.as_ref();
+            let (files, next, yara_engine, dlp) = (&files, &next, yara_engine.as_ref(), dlp.as_ref());
             s.spawn(move || {
                 // A YARA scanner is not Send: each thread builds its own.
-                #[cfg(feature = "yara")]
-                let mut scanner = yara.map(|y| Scanner::new(&y.rules, &y.cache, options.max_file_size));
+                let mut scanner = yara_engine.map(|y| y.scanner(options.max_file_size));
                 while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let mut outcome = Outcome::default();
-                    #[cfg(feature = "yara")]
                     if let Some(scanner) = scanner.as_mut() {
                         scan_yara(scanner, path, &mut outcome);
                     }
@@ -480,51 +413,4 @@ fn progress_bar(files: u64) -> indicatif::ProgressBar {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     pb.set_style(style);
     pb
-}
-
-#[cfg(all(test, feature = "yara"))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn findings_print_as_documented() {
-        let m = Match {
-            rule: "eicar".into(),
-            namespace: "test".into(),
-            tags: vec!["test".into()],
-            path: "/tmp/x".into(),
-            sha256: [0xab; 32],
-        };
-        let f = Finding::Malware(m);
-        let v = f.json();
-        assert_eq!(
-            (v["path"].as_str(), v["rule"].as_str(), v["namespace"].as_str()),
-            (Some("/tmp/x"), Some("eicar"), Some("test"))
-        );
-        assert_eq!(v["tags"], json!(["test"]));
-        assert_eq!(v["sha256"].as_str().map(str::len), Some(64));
-        assert!(f.text().starts_with("/tmp/x: malware test:eicar [test] sha256:abab"), "{}", f.text());
-    }
-}
-
-#[cfg(all(test, not(feature = "yara")))]
-mod without_yara {
-    use super::*;
-
-    #[test]
-    fn says_that_yara_is_not_built_in() {
-        let options = Options {
-            yara: Some("rules".into()),
-            rule_cache: false,
-            dlp: true,
-            policy: None,
-            channel: Channel::AtRest,
-            json: false,
-            paths: vec![".".into()],
-            max_file_size: 1,
-            progress: false,
-        };
-        let e = run(&options).expect_err("refused").to_string();
-        assert!(e.contains("built without YARA support"), "{e}");
-    }
 }

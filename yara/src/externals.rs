@@ -15,22 +15,22 @@
 use std::path::Path;
 
 /// The variable names, in the order [`Externals::values`] gives them.
-pub const NAMES: [&str; 5] = ["filename", "filepath", "extension", "filetype", "owner"];
+pub(crate) const NAMES: [&str; 5] = ["filename", "filepath", "extension", "filetype", "owner"];
 
 /// One file's values of the external variables.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Externals {
-    pub filename: String,
-    pub filepath: String,
-    pub extension: String,
-    pub filetype: &'static str,
-    pub owner: String,
+pub(crate) struct Externals {
+    pub(crate) filename: String,
+    pub(crate) filepath: String,
+    pub(crate) extension: String,
+    pub(crate) filetype: &'static str,
+    pub(crate) owner: String,
 }
 
 impl Externals {
     /// The values for a file at `path` owned by `owner`, whose content starts with `head`.
     /// Names that are not UTF-8 are converted lossily: rule conditions compare strings.
-    pub fn for_file(path: &Path, owner: String, head: &[u8]) -> Externals {
+    pub(crate) fn for_file(path: &Path, owner: String, head: &[u8]) -> Externals {
         let filename = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let extension =
             path.extension().map(|e| format!(".{}", e.to_string_lossy().to_lowercase())).unwrap_or_default();
@@ -44,7 +44,7 @@ impl Externals {
     }
 
     /// `(name, value)` for each variable.
-    pub fn values(&self) -> [(&'static str, &str); 5] {
+    pub(crate) fn values(&self) -> [(&'static str, &str); 5] {
         [
             (NAMES[0], &self.filename),
             (NAMES[1], &self.filepath),
@@ -56,7 +56,7 @@ impl Externals {
 }
 
 /// The file type by magic number, in the upper-case names public rule sets compare with.
-pub fn filetype(head: &[u8]) -> &'static str {
+pub(crate) fn filetype(head: &[u8]) -> &'static str {
     const MAGIC: [(&[u8], &str); 15] = [
         (b"MZ", "EXE"),
         (b"\x7fELF", "ELF"),
@@ -80,26 +80,49 @@ pub fn filetype(head: &[u8]) -> &'static str {
 /// The account name owning a file, remembered per uid: a scan of a tree asks for the same few
 /// owners again and again, and NSS lookups can go to the network (LDAP, SSSD).
 #[derive(Default)]
-pub struct Owners {
+pub(crate) struct Owners {
     #[cfg(unix)]
     names: std::collections::HashMap<u32, String>,
 }
 
 impl Owners {
+    /// The name of the account owning the file `md` describes; its uid when no account has it.
     #[cfg(unix)]
-    pub fn name(&mut self, md: &std::fs::Metadata) -> String {
+    pub(crate) fn name(&mut self, md: &std::fs::Metadata) -> String {
         use std::os::unix::fs::MetadataExt;
         let uid = md.uid();
-        self.names
-            .entry(uid)
-            .or_insert_with(|| crate::process::enrich::lookup_user(uid).unwrap_or_else(|| uid.to_string()))
-            .clone()
+        self.names.entry(uid).or_insert_with(|| account_name(uid).unwrap_or_else(|| uid.to_string())).clone()
     }
 
     /// Windows owners need a security-descriptor lookup, which the Windows port will add.
     #[cfg(not(unix))]
-    pub fn name(&mut self, _md: &std::fs::Metadata) -> String {
+    pub(crate) fn name(&mut self, _md: &std::fs::Metadata) -> String {
         String::new()
+    }
+}
+
+/// The account name of `uid`, asked of the C library (so NSS: LDAP and SSSD domain accounts
+/// resolve too, without the enumeration that a full `getpwent` scan would need). The agent's
+/// process sensor asks the same way; each crate keeps its own copy so this one needs no agent.
+#[cfg(unix)]
+fn account_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        // SAFETY: an all-zero `passwd` is a valid value of this plain C struct.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer refers to live, correctly sized storage owned by this frame.
+        let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        // SAFETY: on success `pw_name` points to a NUL-terminated string inside `buf`.
+        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+        return Some(String::from_utf8_lossy(name.to_bytes()).into_owned());
     }
 }
 
@@ -118,5 +141,13 @@ mod tests {
         assert_eq!((x.extension.as_str(), x.filetype), ("", "ELF"));
         assert_eq!(filetype(b"MZ\x90\0"), "EXE");
         assert_eq!(filetype(b"#!/bin/sh\n"), "SCRIPT");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn owners_are_named_by_their_account() {
+        assert_eq!(account_name(0).as_deref(), Some("root"));
+        assert_eq!(Owners::default().name(&std::fs::metadata("/").expect("root directory")), "root");
+        assert_eq!(account_name(4_000_000_123), None, "a uid no account has");
     }
 }

@@ -5,7 +5,7 @@ use super::*;
 use std::path::{Path, PathBuf};
 
 /// Built at run time so that this source file is not itself the EICAR test file's content.
-pub(crate) fn eicar() -> Vec<u8> {
+fn eicar() -> Vec<u8> {
     [r"X5O!P%@AP[4\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"].concat().into_bytes()
 }
 
@@ -232,58 +232,6 @@ fn files_over_the_size_cap_are_refused_not_skipped_silently() {
     assert!(matches!(scanner.scan_file(dir.path()), Err(ScanError::NotAFile)));
 }
 
-/// The agent's wiring: FIM reports a new file, the background scanner scans it and records a
-/// malware event; a file already there at start is found by the first sweep.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_background_scanner_records_what_fim_reports_and_what_the_sweep_finds() {
-    use crate::spool::{Recorder, Spool};
-    use haidang_proto::EventBody;
-    use std::time::{Duration, Instant};
-    let watched_dir = tempfile::tempdir().expect("tempdir");
-    let state = tempfile::tempdir().expect("tempdir");
-    let watched = std::fs::canonicalize(watched_dir.path()).expect("canonical");
-    std::fs::write(watched.join("old.com"), eicar()).expect("write");
-    let spool = Spool::open(&state.path().join("spool.redb"), 1 << 30).expect("spool");
-    let recorder = Recorder::start(spool.clone());
-    let (tap, queue) = background::queue();
-    let cfg = ScanConfig { yara_rules: vec![shipped_rules()], cpu_share: 1.0, ..ScanConfig::default() };
-    let skip = Some(state.path().to_path_buf());
-    let rule_cache = RuleCache::new(state.path().join("yara-rules"));
-    let scanner = tokio::spawn(background::run(cfg, rule_cache, vec![watched.clone()], skip, queue, recorder.clone()));
-    let fim_cfg = crate::fim::FimConfig { paths: vec![watched.clone()], ..crate::fim::FimConfig::default() };
-    let baseline = state.path().join("baseline.redb");
-    let fim = tokio::spawn(crate::fim::run(fim_cfg, baseline, recorder, false, Some(Box::new(move |e| tap.offer(e)))));
-
-    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("keygen");
-    let key = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
-    let mut found: Vec<haidang_proto::event::MalwareMatch> = Vec::new();
-    let mut wait_for = async |name: &str| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !found.iter().any(|m| m.path.as_str().ends_with(name)) {
-            assert!(Instant::now() < deadline, "no malware event for {name}: {found:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let batch = spool.seal(&key, haidang_proto::AgentId([1; 16]), 10_000, 1 << 26).expect("seal");
-            for event in batch.map(|b| b.open().expect("open")).unwrap_or_default() {
-                if let EventBody::Malware(m) = event.body {
-                    found.push(m);
-                }
-            }
-        }
-    };
-    wait_for("/old.com").await;
-    // FIM is watching once the sweep has run (both start together); a new web shell is
-    // reported by FIM and scanned at once.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    std::fs::write(watched.join("new.php"), "<?php eval($_GET['c']); ?>").expect("write");
-    wait_for("/new.php").await;
-    let shell = found.iter().find(|m| m.path.as_str().ends_with("/new.php")).expect("found");
-    assert_eq!((shell.rule.as_str(), shell.namespace.as_str()), ("php_webshell_request_exec", "php_webshell"));
-    assert_eq!(found.iter().filter(|m| m.path.as_str().ends_with("/old.com")).count(), 1, "reported once: {found:?}");
-    assert!(!scanner.is_finished() && !fim.is_finished());
-    scanner.abort();
-    fim.abort();
-}
-
 /// Scanners sharing rules take turns with large files: while one holds the turn, a large file
 /// waits and a small one does not.
 #[test]
@@ -313,4 +261,33 @@ fn large_files_are_scanned_one_at_a_time() {
         let second = done.recv_timeout(Duration::from_secs(30)).expect("the large file is scanned in its turn");
         assert_eq!(second, (large.clone(), scanner::LARGE_FILE));
     });
+}
+
+/// Compiled rules are kept, used again while nothing changed, and compiled over when the kept
+/// file is damaged; the compile-apart child's entry point fills the same cache.
+#[test]
+fn compiled_rules_are_kept_used_again_and_never_trusted_damaged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = RuleCache::new(dir.path().join("yara-rules"));
+    let paths = [shipped_rules()];
+    let (compiled, origin) = cache.load(&paths).expect("compile");
+    assert_eq!(origin, Origin::Compiled);
+    let (cached, origin) = cache.load(&paths).expect("load");
+    assert_eq!(origin, Origin::Cached);
+    assert_eq!((cached.report.files, cached.report.rules), (compiled.report.files, compiled.report.rules));
+    let scan_cache = ScanCache::new(10);
+    let scan = Scanner::new(&cached, &scan_cache, 1 << 20).scan_bytes(Path::new("x.com"), &eicar()).expect("scan");
+    assert_eq!(names(&scan), ["eicar:eicar_test_file"]);
+
+    let kept: Vec<PathBuf> = std::fs::read_dir(cache.dir()).expect("list").map(|e| e.expect("entry").path()).collect();
+    let [file] = kept.as_slice() else { panic!("one compiled rule file expected: {kept:?}") };
+    let mut bytes = std::fs::read(file).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(file, bytes).expect("damage");
+    assert_eq!(cache.load(&paths).expect("compile over").1, Origin::Compiled);
+
+    std::fs::remove_file(file).expect("remove");
+    compile_child_main(CompileArgs { cache: cache.dir().to_path_buf(), paths: paths.to_vec() }).expect("child");
+    assert_eq!(cache.load(&paths).expect("load").1, Origin::Cached);
 }

@@ -7,12 +7,13 @@
 //! paths through a bounded queue without ever waiting: when the scanner is behind, paths are
 //! dropped and counted, and the next sweep covers them.
 
-use super::throttle::Throttle;
-use super::{Origin, RuleCache, Rules, Scan, ScanCache, ScanConfig, ScanError, Scanner};
+use crate::scan::ScanConfig;
+use crate::scan::throttle::Throttle;
 use crate::spool::{Observation, Recorder};
 use anyhow::{Context, Result};
 use haidang_proto::EventBody;
 use haidang_proto::event::{FileAction, FileEvent};
+use haidang_yara::{Origin, RuleCache, Rules, Scan, ScanCache, ScanError, Scanner};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -254,4 +255,75 @@ fn path_of(text: &haidang_proto::Text) -> PathBuf {
 #[cfg(not(unix))]
 fn path_of(text: &haidang_proto::Text) -> PathBuf {
     PathBuf::from(text.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Built at run time so that this source file is not itself the EICAR test file's content.
+    fn eicar() -> Vec<u8> {
+        [r"X5O!P%@AP[4\PZX54(P^)7CC)7}$", "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"].concat().into_bytes()
+    }
+
+    fn shipped_rules() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/yara")
+    }
+
+    /// The agent's wiring: FIM reports a new file, the background scanner scans it and records a
+    /// malware event; a file already there at start is found by the first sweep.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_background_scanner_records_what_fim_reports_and_what_the_sweep_finds() {
+        use crate::spool::{Recorder, Spool};
+        use haidang_proto::EventBody;
+        use std::time::{Duration, Instant};
+        let watched_dir = tempfile::tempdir().expect("tempdir");
+        let state = tempfile::tempdir().expect("tempdir");
+        let watched = std::fs::canonicalize(watched_dir.path()).expect("canonical");
+        std::fs::write(watched.join("old.com"), eicar()).expect("write");
+        let spool = Spool::open(&state.path().join("spool.redb"), 1 << 30).expect("spool");
+        let recorder = Recorder::start(spool.clone());
+        let (tap, queue) = queue();
+        let cfg = ScanConfig { yara_rules: vec![shipped_rules()], cpu_share: 1.0, ..ScanConfig::default() };
+        let skip = Some(state.path().to_path_buf());
+        let rule_cache = RuleCache::new(state.path().join("yara-rules"));
+        let scanner = tokio::spawn(run(cfg, rule_cache, vec![watched.clone()], skip, queue, recorder.clone()));
+        let fim_cfg = crate::fim::FimConfig { paths: vec![watched.clone()], ..crate::fim::FimConfig::default() };
+        let baseline = state.path().join("baseline.redb");
+        let fim =
+            tokio::spawn(crate::fim::run(fim_cfg, baseline, recorder, false, Some(Box::new(move |e| tap.offer(e)))));
+
+        let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("keygen");
+        let key = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
+        let mut found: Vec<haidang_proto::event::MalwareMatch> = Vec::new();
+        let mut wait_for = async |name: &str| {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !found.iter().any(|m| m.path.as_str().ends_with(name)) {
+                assert!(Instant::now() < deadline, "no malware event for {name}: {found:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let batch = spool.seal(&key, haidang_proto::AgentId([1; 16]), 10_000, 1 << 26).expect("seal");
+                for event in batch.map(|b| b.open().expect("open")).unwrap_or_default() {
+                    if let EventBody::Malware(m) = event.body {
+                        found.push(m);
+                    }
+                }
+            }
+        };
+        wait_for("/old.com").await;
+        // FIM is watching once the sweep has run (both start together); a new web shell is
+        // reported by FIM and scanned at once.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        std::fs::write(watched.join("new.php"), "<?php eval($_GET['c']); ?>").expect("write");
+        wait_for("/new.php").await;
+        let shell = found.iter().find(|m| m.path.as_str().ends_with("/new.php")).expect("found");
+        assert_eq!((shell.rule.as_str(), shell.namespace.as_str()), ("php_webshell_request_exec", "php_webshell"));
+        assert_eq!(
+            found.iter().filter(|m| m.path.as_str().ends_with("/old.com")).count(),
+            1,
+            "reported once: {found:?}"
+        );
+        assert!(!scanner.is_finished() && !fim.is_finished());
+        scanner.abort();
+        fim.abort();
+    }
 }

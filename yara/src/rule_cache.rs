@@ -8,11 +8,16 @@
 //! to scan with, so a cache file is used only when it and its directory belong to this user
 //! and nobody else may write to them, and only when its checksum matches: a torn or truncated
 //! write is compiled again, never trusted. A cache file is named by a digest of the rule
-//! files' paths and texts and of this agent's executable, so a changed rule or a new agent
-//! build never meets rules compiled for something else.
+//! files' paths and texts and of the host's executable, so a changed rule or a new build
+//! never meets rules compiled for something else.
+//!
+//! Compiling apart is a contract between [`RuleCache::load_compiling_apart`], which runs the
+//! host's own executable as `<exe> compile-yara-rules --cache DIR -- PATH...`, and the host,
+//! which must answer that command line by calling [`compile_child_main`] with the parsed
+//! [`CompileArgs`].
 
-use super::cache_file;
-use super::rules::{LoadReport, RuleSources, Rules};
+use crate::cache_file;
+use crate::rules::{LoadReport, RuleSources, Rules};
 use anyhow::{Context, Result};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -22,36 +27,37 @@ const MAX_CACHE_FILE: u64 = 1 << 30;
 
 const EXTENSION: &str = "yarac";
 
-/// The hidden `haidang-agent` subcommand that compiles rules into a cache and exits; see
-/// [`RuleCache::load_compiling_apart`].
+/// The hidden subcommand of the host executable that compiles rules into a cache and exits;
+/// see [`RuleCache::load_compiling_apart`] and [`compile_child_main`].
 pub const COMPILE_COMMAND: &str = "compile-yara-rules";
 
-/// Where compiled rules are kept.
+/// Where compiled rules are kept, and how they get there.
 pub struct RuleCache {
     dir: PathBuf,
 }
 
-/// The arguments of [`COMPILE_COMMAND`], a hidden command of whichever executable carries the
-/// agent: the agent's, or the collector's for its quickstart demo agent.
+/// The arguments of [`COMPILE_COMMAND`], for the host to put under that (hidden) subcommand of
+/// its command line: `#[command(name = COMPILE_COMMAND, hide = true)] CompileYaraRules(CompileArgs)`.
 #[derive(Debug, clap::Args)]
 pub struct CompileArgs {
     /// The cache directory the compiled rules are kept in.
     #[arg(long)]
-    cache: PathBuf,
+    pub(crate) cache: PathBuf,
     /// Rule files or directories.
     #[arg(required = true)]
-    paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
 }
 
-impl CompileArgs {
-    /// Compiles the rules into the cache, and fails if they could not be kept there.
-    pub fn run(self) -> Result<()> {
-        let (_, origin) = RuleCache::new(self.cache).load(&self.paths)?;
-        if let Origin::CompiledNotStored(why) = origin {
-            anyhow::bail!("the compiled rules could not be kept: {why}");
-        }
-        Ok(())
+/// The child's side of [`RuleCache::load_compiling_apart`]: compiles the rules into the cache
+/// and fails if they could not be kept there. The host calls it from `main` when it is run
+/// with [`COMPILE_COMMAND`], and exits non-zero with the error's last line on stderr if it
+/// fails (the parent reports that line and compiles the rules itself).
+pub fn compile_child_main(args: CompileArgs) -> Result<()> {
+    let (_, origin) = RuleCache::new(args.cache).load(&args.paths)?;
+    if let Origin::CompiledNotStored(why) = origin {
+        anyhow::bail!("the compiled rules could not be kept: {why}");
     }
+    Ok(())
 }
 
 /// How [`RuleCache::load`] got the rules.
@@ -77,7 +83,7 @@ impl RuleCache {
         RuleCache { dir: dir.into() }
     }
 
-    /// The per-user default for `haidang-agent scan`: `$XDG_CACHE_HOME/haidang/yara-rules`,
+    /// The per-user default, for a command run by a person (`haidang-agent scan`): `$XDG_CACHE_HOME/haidang/yara-rules`,
     /// else `~/.cache/haidang/yara-rules`; none without either variable.
     pub fn per_user() -> Option<RuleCache> {
         let base = std::env::var_os("XDG_CACHE_HOME")
@@ -94,7 +100,7 @@ impl RuleCache {
 
     /// The rules under `paths`, from the cache when they were compiled before, else compiled
     /// and stored. A cache file that cannot be used is compiled over, never an error: the
-    /// error is only what [`Rules::compile`] or reading the rule files would say.
+    /// error is only what [`Rules::load`] would say.
     pub fn load(&self, paths: &[PathBuf]) -> Result<(Rules, Origin)> {
         let sources = RuleSources::read(paths)?;
         if let Some(rules) = self.cached(&sources) {
@@ -114,10 +120,10 @@ impl RuleCache {
     }
 
     /// As [`RuleCache::load`], but rules not in the cache are compiled by a child process
-    /// (`haidang-agent compile-yara-rules`, [`COMPILE_COMMAND`]) that stores them, and then
+    /// (this executable run with [`COMPILE_COMMAND`], see [`compile_child_main`]) that stores them, and then
     /// read from the cache. The compiler's memory peak (over 100 MB for a large public rule
     /// set, several times what scanning needs) then ends with the child, instead of staying
-    /// in a long-running agent whose freed heap is not given back. Should the child fail, the
+    /// in a long-running host whose freed heap is not given back. Should the child fail, the
     /// rules are compiled here, as [`RuleCache::load`] would.
     pub fn load_compiling_apart(&self, paths: &[PathBuf]) -> Result<(Rules, Origin)> {
         let sources = RuleSources::read(paths)?;
@@ -167,7 +173,7 @@ impl RuleCache {
 
     /// The rules compiled before from these sources, if the cache has them and they can be
     /// trusted; a cache file that cannot be used is logged and left to be compiled over.
-    pub fn cached(&self, sources: &RuleSources) -> Option<Rules> {
+    fn cached(&self, sources: &RuleSources) -> Option<Rules> {
         let file = self.file_for(sources);
         match self.read(&file) {
             Ok(rules) => rules,
@@ -236,7 +242,7 @@ impl RuleCache {
     }
 }
 
-/// The name of the cache file for these sources and this build of the agent: the executable's
+/// The name of the cache file for these sources and this build of the host: the executable's
 /// size and modification time stand for the build, since a rebuilt yara-x may compile the
 /// same rules differently while its serialisation version stays the same.
 fn cache_key(sources: &RuleSources) -> [u8; 32] {

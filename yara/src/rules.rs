@@ -3,16 +3,16 @@
 //! file that does not compile is reported with its file, line and reason while every other
 //! file loads, and two rule sets that happen to reuse a rule name do not collide.
 //!
-//! Rules that need a YARA module this agent was not built with are left out and listed in the
+//! Rules that need a YARA module this crate is not built with are left out and listed in the
 //! report with the module's name; the rest of their file still loads. Nothing is dropped
 //! without appearing in the [`LoadReport`].
 
-use super::externals;
+use crate::externals;
 use anyhow::{Context, Result};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// Modules yara-x has but this agent is not built with (see agent/Cargo.toml). Rules that
+/// Modules yara-x has but this crate is not built with (see yara/Cargo.toml). Rules that
 /// import them are reported and skipped instead of failing their whole file.
 const MODULES_NOT_BUILT: [&str; 11] =
     ["crx", "cuckoo", "dex", "lnk", "macho", "magic", "msi", "olecf", "vba", "vt", "zip"];
@@ -21,15 +21,16 @@ const MODULES_NOT_BUILT: [&str; 11] =
 /// is read into memory.
 const MAX_RULE_FILE: u64 = 64 * 1024 * 1024;
 
-/// Compiled rules, ready for any number of [`super::Scanner`]s.
+/// Compiled rules, ready for any number of [`Scanner`](crate::Scanner)s.
 pub struct Rules {
     pub(crate) compiled: yara_x::Rules,
     /// Some rule file names an external variable (or includes another file, which might):
     /// only then does a file's name or owner change what the rules say about its content.
     pub(crate) uses_externals: bool,
+    /// What loading found: files read, rules in use, and every file or rule left out.
     pub report: LoadReport,
     /// Taken by a scanner of these rules while it holds a large file (see
-    /// [`super::scanner::LARGE_FILE`]), so that scanners on several threads take turns with
+    /// [`crate::scanner::LARGE_FILE`]), so that scanners on several threads take turns with
     /// large files instead of each holding one whole.
     pub(crate) large_file_turn: std::sync::Mutex<()>,
 }
@@ -48,6 +49,7 @@ pub struct LoadReport {
 /// A rule file, or a rule, that is not in use, and why.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RuleProblem {
+    /// The rule file (or the directory that could not be listed).
     pub file: PathBuf,
     /// 1-based line of the error, when the compiler names a place.
     pub line: Option<usize>,
@@ -65,7 +67,7 @@ impl fmt::Display for RuleProblem {
 }
 
 /// The rule files under the configured paths, read, with what could not be read.
-pub struct RuleSources {
+pub(crate) struct RuleSources {
     roots: Vec<PathBuf>,
     /// Each readable file with the root it was found under and its text.
     files: Vec<RuleFile>,
@@ -84,7 +86,7 @@ struct RuleFile {
 impl RuleSources {
     /// Reads every rule file found under `paths` (files or directories, read recursively, in
     /// name order). Fails only when a configured path cannot be read.
-    pub fn read(paths: &[PathBuf]) -> Result<RuleSources> {
+    pub(crate) fn read(paths: &[PathBuf]) -> Result<RuleSources> {
         let mut sources = RuleSources { roots: paths.to_vec(), files: Vec::new(), problems: Vec::new(), found: 0 };
         for root in paths {
             let mut files = Vec::new();
@@ -102,8 +104,8 @@ impl RuleSources {
 
     /// A digest of everything that decides the compiled rules: the paths, every file's name
     /// and text, and the problems met reading them. Equal digests compile to equal rules with
-    /// the same agent build.
-    pub fn digest(&self) -> [u8; 32] {
+    /// the same build of the host.
+    pub(crate) fn digest(&self) -> [u8; 32] {
         let mut hasher = blake3::Hasher::new();
         let mut field = |bytes: &[u8]| {
             hasher.update(&(bytes.len() as u64).to_le_bytes());
@@ -122,23 +124,20 @@ impl RuleSources {
         }
         *hasher.finalize().as_bytes()
     }
-
-    /// The configured paths, for messages.
-    pub fn roots(&self) -> &[PathBuf] {
-        &self.roots
-    }
 }
 
 impl Rules {
-    /// Compiles every rule file found under `paths`; see [`RuleSources::read`] and
-    /// [`Rules::compile`].
+    /// Compiles every rule file found under `paths` (files or directories, read recursively,
+    /// in name order), each in its own namespace: its path under its root, without extension.
+    /// Fails when a configured path cannot be read or when no rule at all compiled; everything
+    /// else that went wrong is in [`Rules::report`].
     pub fn load(paths: &[PathBuf]) -> Result<Rules> {
         Rules::compile(RuleSources::read(paths)?)
     }
 
     /// Compiles the rule files, each in its own namespace. Fails only when no rule at all
     /// compiled; everything else that went wrong is in [`Rules::report`].
-    pub fn compile(sources: RuleSources) -> Result<Rules> {
+    pub(crate) fn compile(sources: RuleSources) -> Result<Rules> {
         let mut compiler = yara_x::Compiler::new();
         // Rules written for libyara use regexps yara-x would otherwise refuse (such as an
         // unescaped `{`); public rule sets must load unmodified.

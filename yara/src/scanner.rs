@@ -1,42 +1,79 @@
 //! Scanning one file (or one buffer) with compiled rules: size cap, SHA-256 of the content,
 //! the file's external variables, the cache, then yara-x.
 
-use super::Match;
-use super::cache::{Hit, ScanCache};
-use super::externals::{Externals, Owners};
-use super::rules::Rules;
+use crate::cache::{Hit, ScanCache};
+use crate::externals::{Externals, Owners};
+use crate::rules::Rules;
 use haidang_proto::Hash32;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A scan still running after this is abandoned and reported: a pathological rule/file pair
-/// must not stall the agent's scanner for good.
+/// must not stall a host's scanner for good.
 const SCAN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A read buffer grown past this by a large file is given back after the scan, so one big
-/// file does not keep the agent's memory up.
+/// file does not keep the host's memory up.
 const KEEP_BUFFER: usize = 4 * 1024 * 1024;
 
 /// Files this large or larger are read and scanned by one scanner of a rule set at a time: a
 /// file is held whole while it is scanned, and memory should stay near the rules plus one
 /// large file whatever the number of threads. Smaller files, most of any disk, still go in
 /// parallel.
-pub const LARGE_FILE: u64 = 16 * 1024 * 1024;
+pub(crate) const LARGE_FILE: u64 = 16 * 1024 * 1024;
 
 /// Why a file was not scanned. Every one of these is reported to whoever asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
+    /// The file is larger than the scanner's size cap.
     #[error("larger than the scan size limit ({} > {})", bytesize::ByteSize(*size), bytesize::ByteSize(*limit))]
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        /// Bytes in the file (or read before giving up, for a file that grew).
+        size: u64,
+        /// The scanner's cap.
+        limit: u64,
+    },
+    /// A directory, device, FIFO or symbolic link: only regular files are scanned.
     #[error("not a regular file")]
     NotAFile,
+    /// The file could not be read.
     #[error("cannot read: {0}")]
     Io(#[from] std::io::Error),
+    /// The rules ran past the scan timeout on this content.
     #[error("the scan took longer than {}s and was abandoned", SCAN_TIMEOUT.as_secs())]
     Timeout,
+    /// yara-x refused the scan, with its reason.
     #[error("YARA error: {0}")]
     Yara(String),
+}
+
+/// One rule matching one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Match {
+    /// The rule's identifier.
+    pub rule: String,
+    /// The rule's namespace: its file's path under the rule root, without extension.
+    pub namespace: String,
+    /// The rule's tags.
+    pub tags: Vec<String>,
+    /// The file scanned (the name given, for a buffer).
+    pub path: PathBuf,
+    /// SHA-256 of the content that matched.
+    pub sha256: Hash32,
+}
+
+impl Match {
+    /// The event an agent records for this match.
+    pub fn to_event(&self) -> haidang_proto::event::MalwareMatch {
+        haidang_proto::event::MalwareMatch {
+            rule: self.rule.clone(),
+            namespace: self.namespace.clone(),
+            tags: self.tags.clone(),
+            path: haidang_proto::Text::from(self.path.as_path()),
+            sha256: Some(self.sha256),
+        }
+    }
 }
 
 /// The outcome of scanning one file.

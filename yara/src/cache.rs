@@ -8,8 +8,8 @@
 //! are simply scanned again). Shared by the threads of one scan, hence the lock; it is held
 //! only to look up or insert, never while scanning.
 
-use super::Match;
-use super::externals::Externals;
+use crate::externals::Externals;
+use crate::scanner::Match;
 use haidang_proto::Hash32;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -20,11 +20,13 @@ type Key = (Hash32, Externals);
 /// What a rule matched, without the path (which is in the key's externals).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Hit {
-    pub rule: String,
-    pub namespace: String,
-    pub tags: Vec<String>,
+    pub(crate) rule: String,
+    pub(crate) namespace: String,
+    pub(crate) tags: Vec<String>,
 }
 
+/// Results of earlier scans by content (and by name when the rules can see it), shared by
+/// the [`Scanner`](crate::Scanner)s of one rule set.
 pub struct ScanCache {
     capacity: usize,
     inner: Mutex<Inner>,

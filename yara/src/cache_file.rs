@@ -1,4 +1,4 @@
-//! The frame of a compiled-rules cache file (see `rule_cache`): a magic string, the BLAKE3
+//! The frame of a compiled-rules cache file (see [`crate::RuleCache`]): a magic string, the BLAKE3
 //! of the body, then the body: a length-prefixed header and the compiled rules. Reading it
 //! back checks all of that before anything inside is decoded, so a torn, truncated or
 //! altered file is refused with a reason.
@@ -7,11 +7,11 @@ use anyhow::{Context, Result};
 
 const MAGIC: &[u8; 16] = b"haidang-yarac-v1";
 
-/// What precedes the body.
+/// What precedes the body: the magic string and the BLAKE3 of the body.
 pub const PREFIX_LEN: usize = MAGIC.len() + blake3::OUT_LEN;
 
 /// The file's bytes for `header` and `payload`.
-pub fn encode(header: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn encode(header: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
     let header_len = u32::try_from(header.len()).context("header too large")?;
     let mut body = Vec::with_capacity(4 + header.len() + payload.len());
     body.extend_from_slice(&header_len.to_le_bytes());
@@ -24,7 +24,8 @@ pub fn encode(header: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
     Ok(file)
 }
 
-/// The header and the payload of a file written by [`encode`].
+/// The header and the payload of a file written by `encode`; any other bytes are refused
+/// with a reason.
 pub fn decode(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
     let body = bytes
         .strip_prefix(MAGIC.as_slice())
@@ -38,7 +39,7 @@ pub fn decode(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
 }
 
 /// A digest that changes with this frame's format, for naming cache files.
-pub fn format_id() -> &'static [u8] {
+pub(crate) fn format_id() -> &'static [u8] {
     MAGIC
 }
 

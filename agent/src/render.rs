@@ -1,0 +1,177 @@
+//! What `haidang-agent` prints for each command: text for a person, or JSON (one object per
+//! line) with `--json`. Figures and lists come from the library; only their form is decided here.
+
+use haidang_agent::dlp_sensor::vault::Entry;
+use haidang_agent::fim::{BaselineStats, CheckReport};
+use haidang_agent::state::Identity;
+use haidang_agent::status::StatusFile;
+use haidang_proto::event::{FileEvent, FileMeta};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+
+/// `enroll` succeeded.
+pub fn enrolled(identity: &Identity) {
+    println!("enrolled as agent {} in group {:?}", identity.agent_id, identity.group);
+}
+
+/// `vault restore` wrote entry `id` back to `restored`.
+pub fn restored(id: &str, restored: &Path) {
+    println!("restored {id} to {}", haidang_proto::Text::from(restored).display_safe());
+}
+
+/// `vault list`: one line per entry, the entries that could not be read as warnings, and (as
+/// text) a count naming the vault's directory.
+pub fn vault_list(entries: &[Entry], problems: &[String], dir: &Path, json: bool) {
+    for problem in problems {
+        eprintln!("warning: unreadable vault entry: {problem}");
+    }
+    for e in entries {
+        if json {
+            println!(
+                "{}",
+                json!({
+                    "id": e.id, "quarantined_at": e.quarantined_at, "channel": e.channel, "path": e.path,
+                    "size": e.size, "sha256": e.sha256, "uid": e.uid, "gid": e.gid,
+                    "mode": format!("{:o}", e.mode), "rules": e.rules,
+                })
+            );
+        } else {
+            println!(
+                "{}  {}  {:<8} {:>10}  {}  sha256:{}  [{}]",
+                e.id,
+                e.quarantined_at,
+                e.channel,
+                e.size,
+                haidang_proto::text::terminal_safe(&e.path),
+                e.sha256,
+                e.rules.join(",")
+            );
+        }
+    }
+    if !json {
+        eprintln!("{} entries in {}", entries.len(), dir.display());
+    }
+}
+
+/// `status`: the enrollment, and the figures the agent last published in `file`; the live
+/// ones (connection, sensors) only while it is `running`.
+pub fn status(identity: &Identity, file: Option<&StatusFile>, running: bool, json: bool) {
+    let (events, batches, bytes) = file.map_or((0, 0, 0), |f| (f.spool_events, f.spool_batches, f.spool_bytes));
+    let field = |f: fn(&StatusFile) -> String| file.filter(|_| running).map_or("-".to_string(), f);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "agent_id": identity.agent_id, "server": identity.server, "group": identity.group,
+                "running": running, "connection": field(|f| f.connection.clone()),
+                "last_ack": file.and_then(|f| f.last_ack.clone()),
+                "spool_events": events, "spool_batches": batches, "spool_bytes": bytes,
+                "last_seq": file.map_or(0, |f| f.last_seq),
+                "fim_sensor": field(|f| f.fim_sensor.clone()), "process_sensor": field(|f| f.process_sensor.clone()),
+                "dlp_sensor": field(|f| f.dlp_sensor.clone()),
+                "dlp_mounts": file.filter(|_| running).map_or(Vec::new(), |f| f.dlp_mounts.clone()),
+                "dlp_print": field(|f| f.dlp_print.clone()),
+            })
+        );
+    } else {
+        println!("agent:          {}", identity.agent_id);
+        println!("collector:      {}", identity.server);
+        println!("group:          {}", identity.group);
+        println!("running:        {}", if running { "yes" } else { "no" });
+        println!("connection:     {}", field(|f| f.connection.clone()));
+        println!("last ack:       {}", file.and_then(|f| f.last_ack.clone()).unwrap_or_else(|| "never".into()));
+        println!("spool:          {events} events, {batches} unacknowledged batches, {bytes} bytes");
+        println!("file sensor:    {}", field(|f| f.fim_sensor.clone()));
+        println!("process sensor: {}", field(|f| f.process_sensor.clone()));
+        println!("dlp channels:   {}", field(|f| f.dlp_sensor.clone()));
+        for mount in file.filter(|_| running).map_or(&[][..], |f| &f.dlp_mounts[..]) {
+            println!("  watching      {mount}");
+        }
+        println!("dlp print:      {}", field(|f| f.dlp_print.clone()));
+    }
+}
+
+/// `fim baseline`: what the baseline in `db` covers, and how fast it was hashed.
+pub fn fim_baseline(db: &Path, paths: &[PathBuf], stats: &BaselineStats, json: bool) {
+    let secs = stats.elapsed.as_secs_f64();
+    let mb_per_sec = if secs > 0.0 { stats.hashed_bytes as f64 / 1e6 / secs } else { 0.0 };
+    if json {
+        println!(
+            "{}",
+            json!({
+                "db": db.display().to_string(),
+                "paths": paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+                "entries": stats.entries, "files": stats.files, "bytes": stats.bytes,
+                "hashed_bytes": stats.hashed_bytes, "elapsed_secs": secs, "hashed_mb_per_sec": mb_per_sec,
+            })
+        );
+    } else {
+        println!("baseline:  {}", db.display());
+        println!("paths:     {} ({} files)", stats.entries, stats.files);
+        println!("bytes:     {} ({} bytes)", bytesize::ByteSize(stats.bytes), stats.bytes);
+        println!("hashed:    {} ({} bytes)", bytesize::ByteSize(stats.hashed_bytes), stats.hashed_bytes);
+        println!("elapsed:   {secs:.2} s");
+        println!("rate:      {mb_per_sec:.0} MB/s hashed");
+    }
+}
+
+/// `fim check`: one line (or JSON object) per change, and as text a summary line.
+pub fn fim_check(report: &CheckReport, json: bool) {
+    for change in &report.changes {
+        if json {
+            println!("{}", change_json(change));
+        } else {
+            let what = changed_fields(change.old.as_ref(), change.new.as_ref()).join(", ");
+            let path = change.path.display_safe();
+            let action = change.action.as_str();
+            match &change.old_path {
+                Some(from) => println!("{action:<10}  {} -> {path}", from.display_safe()),
+                None if what.is_empty() => println!("{action:<10}  {path}"),
+                None => println!("{action:<10}  {path}  ({what})"),
+            }
+        }
+    }
+    if !json {
+        let secs = report.stats.elapsed.as_secs_f64();
+        match report.changes.len() {
+            0 => println!("no changes: {} paths match the baseline ({secs:.2} s)", report.stats.entries),
+            n => println!("{n} changes among {} paths ({secs:.2} s)", report.stats.entries),
+        }
+    }
+}
+
+/// The attributes that differ between the baseline's record and the disk's.
+fn changed_fields(old: Option<&FileMeta>, new: Option<&FileMeta>) -> Vec<&'static str> {
+    let (Some(old), Some(new)) = (old, new) else { return Vec::new() };
+    [
+        ("hash", old.hash != new.hash),
+        ("size", old.size != new.size),
+        ("mode", old.mode != new.mode),
+        ("uid", old.uid != new.uid),
+        ("gid", old.gid != new.gid),
+        ("mtime", old.mtime != new.mtime),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect()
+}
+
+fn change_json(change: &FileEvent) -> Value {
+    let meta = |m: Option<&FileMeta>| {
+        m.map_or(Value::Null, |m| {
+            json!({
+                "size": m.size, "mode": format!("{:o}", m.mode), "uid": m.uid, "gid": m.gid,
+                "mtime": m.mtime.to_rfc3339(), "hash": m.hash.map(hex::encode),
+            })
+        })
+    };
+    json!({
+        "action": change.action.as_str(),
+        "path": change.path.as_str(),
+        "old_path": change.old_path.as_ref().map(|p| p.as_str()),
+        "changed": changed_fields(change.old.as_ref(), change.new.as_ref()),
+        "critical": change.critical,
+        "old": meta(change.old.as_ref()),
+        "new": meta(change.new.as_ref()),
+    })
+}
