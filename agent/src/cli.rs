@@ -5,8 +5,8 @@
 
 use anyhow::{Context, Result};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
-use haidang_agent::dlp_sensor::vault;
 use haidang_agent::config::AgentConfig;
+use haidang_agent::dlp_sensor::vault;
 use haidang_agent::fim::FimConfig;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// collector over QUIC.
 #[derive(Parser)]
 #[command(name = "haidang-agent", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -23,13 +23,13 @@ pub struct Cli {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     Text,
     Json,
 }
 
 #[derive(Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Enroll with a collector using a one-time token.
     Enroll {
         /// Collector QUIC address, HOST:PORT.
@@ -128,7 +128,7 @@ pub enum Command {
 }
 
 #[derive(Subcommand)]
-pub enum VaultCommand {
+pub(crate) enum VaultCommand {
     /// List the quarantined files: id, when, channel, original path, size, SHA-256, rules.
     List {
         #[command(flatten)]
@@ -152,7 +152,7 @@ pub enum VaultCommand {
 
 /// Where a vault is.
 #[derive(Args)]
-pub struct VaultTarget {
+pub(crate) struct VaultTarget {
     /// The agent's state directory (it holds the vault key, and the vault by default).
     #[arg(long)]
     state: PathBuf,
@@ -163,7 +163,7 @@ pub struct VaultTarget {
 
 impl VaultTarget {
     /// The vault these options name.
-    pub fn open(&self) -> Result<vault::Vault> {
+    pub(crate) fn open(&self) -> Result<vault::Vault> {
         anyhow::ensure!(self.state.is_dir(), "{} is not an agent state directory", self.state.display());
         let dlp = match &self.config {
             Some(file) => AgentConfig::load(file)?.dlp,
@@ -174,7 +174,7 @@ impl VaultTarget {
 }
 
 #[derive(Subcommand)]
-pub enum FimCommand {
+pub(crate) enum FimCommand {
     /// Build the baseline of the paths (attributes and BLAKE3 of every file), or refresh it
     /// (only files whose attributes changed are read again), and print what it covered.
     Baseline {
@@ -198,7 +198,7 @@ pub enum FimCommand {
 /// What a `fim` subcommand covers and where its baseline is.
 #[derive(Args)]
 #[command(group(ArgGroup::new("paths").required(true).args(["config", "path"])))]
-pub struct FimTarget {
+pub(crate) struct FimTarget {
     /// Agent configuration file whose [fim] section names the paths and the exclude and
     /// critical globs.
     #[arg(long, value_name = "FILE")]
@@ -217,7 +217,7 @@ pub struct FimTarget {
 
 impl FimTarget {
     /// The FIM configuration these options describe.
-    pub fn fim_config(&self) -> Result<FimConfig> {
+    pub(crate) fn fim_config(&self) -> Result<FimConfig> {
         let mut cfg = match &self.config {
             Some(file) => {
                 let cfg = AgentConfig::load(file)?.fim;

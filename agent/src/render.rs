@@ -10,18 +10,18 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 /// `enroll` succeeded.
-pub fn enrolled(identity: &Identity) {
+pub(crate) fn enrolled(identity: &Identity) {
     println!("enrolled as agent {} in group {:?}", identity.agent_id, identity.group);
 }
 
 /// `vault restore` wrote entry `id` back to `restored`.
-pub fn restored(id: &str, restored: &Path) {
+pub(crate) fn restored(id: &str, restored: &Path) {
     println!("restored {id} to {}", haidang_proto::Text::from(restored).display_safe());
 }
 
 /// `vault list`: one line per entry, the entries that could not be read as warnings, and (as
 /// text) a count naming the vault's directory.
-pub fn vault_list(entries: &[Entry], problems: &[String], dir: &Path, json: bool) {
+pub(crate) fn vault_list(entries: &[Entry], problems: &[String], dir: &Path, json: bool) {
     for problem in problems {
         eprintln!("warning: unreadable vault entry: {problem}");
     }
@@ -55,7 +55,7 @@ pub fn vault_list(entries: &[Entry], problems: &[String], dir: &Path, json: bool
 
 /// `status`: the enrollment, and the figures the agent last published in `file`; the live
 /// ones (connection, sensors) only while it is `running`.
-pub fn status(identity: &Identity, file: Option<&StatusFile>, running: bool, json: bool) {
+pub(crate) fn status(identity: &Identity, file: Option<&StatusFile>, running: bool, json: bool) {
     let (events, batches, bytes) = file.map_or((0, 0, 0), |f| (f.spool_events, f.spool_batches, f.spool_bytes));
     let field = |f: fn(&StatusFile) -> String| file.filter(|_| running).map_or("-".to_string(), f);
     if json {
@@ -92,7 +92,7 @@ pub fn status(identity: &Identity, file: Option<&StatusFile>, running: bool, jso
 }
 
 /// `fim baseline`: what the baseline in `db` covers, and how fast it was hashed.
-pub fn fim_baseline(db: &Path, paths: &[PathBuf], stats: &BaselineStats, json: bool) {
+pub(crate) fn fim_baseline(db: &Path, paths: &[PathBuf], stats: &BaselineStats, json: bool) {
     let secs = stats.elapsed.as_secs_f64();
     let mb_per_sec = if secs > 0.0 { stats.hashed_bytes as f64 / 1e6 / secs } else { 0.0 };
     if json {
@@ -116,7 +116,7 @@ pub fn fim_baseline(db: &Path, paths: &[PathBuf], stats: &BaselineStats, json: b
 }
 
 /// `fim check`: one line (or JSON object) per change, and as text a summary line.
-pub fn fim_check(report: &CheckReport, json: bool) {
+pub(crate) fn fim_check(report: &CheckReport, json: bool) {
     for change in &report.changes {
         if json {
             println!("{}", change_json(change));

@@ -41,7 +41,6 @@
 //! [`inspect_bytes`]: extract::Extractor::inspect_bytes
 
 #![warn(missing_docs)]
-#![warn(unreachable_pub)]
 
 mod canon;
 mod data;

@@ -23,7 +23,6 @@
 //! failed to compile), since the caller still gets rules.
 
 #![warn(missing_docs)]
-#![warn(unreachable_pub)]
 
 mod cache;
 mod cache_file;

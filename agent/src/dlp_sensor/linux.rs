@@ -20,12 +20,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `/proc/self/mountinfo`, kept open to be polled.
-pub struct ProcMountInfo {
+pub(super) struct ProcMountInfo {
     file: std::fs::File,
 }
 
 impl ProcMountInfo {
-    pub fn open() -> io::Result<ProcMountInfo> {
+    pub(super) fn open() -> io::Result<ProcMountInfo> {
         Ok(ProcMountInfo { file: std::fs::File::open("/proc/self/mountinfo")? })
     }
 }
@@ -48,14 +48,14 @@ impl MountTable for ProcMountInfo {
 }
 
 /// A fanotify group reporting files closed after writing on the marked mounts.
-pub struct FanotifyWrites {
+pub(super) struct FanotifyWrites {
     fd: OwnedFd,
     buf: EventBuffer,
 }
 
 impl FanotifyWrites {
     /// A group, or why there cannot be one here (not root, no fanotify).
-    pub fn new() -> Result<FanotifyWrites, String> {
+    pub(super) fn new() -> Result<FanotifyWrites, String> {
         Ok(FanotifyWrites { fd: notification_group()?, buf: EventBuffer::new() })
     }
 }
@@ -109,7 +109,7 @@ impl WriteSource for FanotifyWrites {
 
 /// Whether sysfs says the block device `major:minor` (or the disk a partition belongs to)
 /// is removable.
-pub fn removable(major: u32, minor: u32) -> bool {
+pub(super) fn removable(major: u32, minor: u32) -> bool {
     if major == 0 {
         return false;
     }
@@ -119,7 +119,7 @@ pub fn removable(major: u32, minor: u32) -> bool {
 }
 
 /// `mount -o remount,ro MOUNT`.
-pub fn remount_readonly(mount: &Path) -> Result<(), String> {
+pub(super) fn remount_readonly(mount: &Path) -> Result<(), String> {
     let out = std::process::Command::new("mount")
         .args(["-o", "remount,ro"])
         .arg(mount)

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// Largest accepted `max_file_size`: a file is read whole into memory to be scanned, and the
 /// agent must stay small on a desktop.
-pub const MAX_FILE_SIZE_LIMIT: ByteSize = ByteSize::gib(1);
+pub(super) const MAX_FILE_SIZE_LIMIT: ByteSize = ByteSize::gib(1);
 
 /// How the agent scans the files it watches with YARA rules.
 #[derive(Clone, Debug, PartialEq, Deserialize)]

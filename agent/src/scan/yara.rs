@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 
 /// A rule matching a file, as the `scan` command reports it.
-pub use haidang_yara::Match as Malware;
+pub(super) use haidang_yara::Match as Malware;
 
 /// Starts the YARA scanner over what FIM watches, unless `[scan]` names no rules; returns
 /// the tap through which FIM hands it new and modified files.

@@ -29,14 +29,14 @@ const TICK: Duration = Duration::from_secs(1);
 
 /// Where FIM reports files to scan. Cheap to clone; never blocks.
 #[derive(Clone)]
-pub struct FileTap {
+pub(super) struct FileTap {
     tx: SyncSender<PathBuf>,
     dropped: Arc<AtomicU64>,
 }
 
 impl FileTap {
     /// Queues the file a FIM event leaves behind, if it is content that may need scanning.
-    pub fn offer(&self, event: &FileEvent) {
+    pub(super) fn offer(&self, event: &FileEvent) {
         let scannable = matches!(event.action, FileAction::Created | FileAction::Modified | FileAction::Renamed)
             && event.new.as_ref().is_some_and(|m| is_regular(m.mode));
         if !scannable {
@@ -54,13 +54,13 @@ impl FileTap {
 }
 
 /// The receiving end, handed to [`run`].
-pub struct FileQueue {
+pub(super) struct FileQueue {
     rx: Receiver<PathBuf>,
     dropped: Arc<AtomicU64>,
 }
 
 /// A tap for FIM and the queue it feeds.
-pub fn queue() -> (FileTap, FileQueue) {
+pub(super) fn queue() -> (FileTap, FileQueue) {
     let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
     let dropped = Arc::new(AtomicU64::new(0));
     (FileTap { tx, dropped: dropped.clone() }, FileQueue { rx, dropped })
@@ -68,7 +68,7 @@ pub fn queue() -> (FileTap, FileQueue) {
 
 /// Loads the rules, then scans until the returned future is dropped. `roots` are the paths
 /// to sweep; nothing under `skip` (the agent's own state) is scanned.
-pub async fn run(
+pub(super) async fn run(
     cfg: ScanConfig,
     rule_cache: RuleCache,
     roots: Vec<PathBuf>,

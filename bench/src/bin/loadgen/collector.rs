@@ -6,14 +6,14 @@ use serde_json::{Value, json};
 use std::path::Path;
 
 /// The collector's HTTP API.
-pub struct Api {
+pub(crate) struct Api {
     base: String,
     token: Option<String>,
 }
 
 impl Api {
     /// `token_file` is `DATA/api.token`; only the calls that create tokens need it.
-    pub fn new(base: &str, token_file: Option<&Path>) -> Result<Api> {
+    pub(crate) fn new(base: &str, token_file: Option<&Path>) -> Result<Api> {
         let token = match token_file {
             Some(path) => {
                 let t = std::fs::read_to_string(path)
@@ -33,7 +33,7 @@ impl Api {
     }
 
     /// `sha256:<hex>` of the collector's CA, which simulated agents pin.
-    pub fn ca_fingerprint(&self) -> Result<String> {
+    pub(crate) fn ca_fingerprint(&self) -> Result<String> {
         let url = format!("{}/api/v1/ca", self.base);
         let mut resp = ureq::get(&url)
             .header("Authorization", self.bearer()?)
@@ -44,7 +44,7 @@ impl Api {
     }
 
     /// A token for `uses` enrollments, valid for an hour.
-    pub fn create_token(&self, group: &str, uses: usize) -> Result<String> {
+    pub(crate) fn create_token(&self, group: &str, uses: usize) -> Result<String> {
         let url = format!("{}/api/v1/tokens", self.base);
         let uses = u32::try_from(uses).context("too many uses for one token")?;
         let mut resp = ureq::post(&url)
@@ -56,7 +56,7 @@ impl Api {
     }
 
     /// The `/metrics` text.
-    pub fn metrics(&self) -> Result<Metrics> {
+    pub(crate) fn metrics(&self) -> Result<Metrics> {
         let url = format!("{}/metrics", self.base);
         let mut resp = ureq::get(&url).call().with_context(|| format!("cannot read {url}"))?;
         Ok(Metrics(resp.body_mut().read_to_string()?))
@@ -64,16 +64,16 @@ impl Api {
 }
 
 /// One scrape of `/metrics` (OpenMetrics text).
-pub struct Metrics(String);
+pub(crate) struct Metrics(String);
 
 impl Metrics {
     /// The value of an unlabelled sample, e.g. `haidang_events_received_total`.
-    pub fn value(&self, name: &str) -> Option<f64> {
+    pub(crate) fn value(&self, name: &str) -> Option<f64> {
         self.0.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.split_whitespace().next()?.parse().ok())
     }
 
     /// Cumulative histogram buckets `(le, count)` of `name`, in increasing `le`.
-    pub fn buckets(&self, name: &str) -> Vec<(f64, f64)> {
+    pub(crate) fn buckets(&self, name: &str) -> Vec<(f64, f64)> {
         let prefix = format!("{name}_bucket{{le=\"");
         let mut out: Vec<(f64, f64)> = self
             .0
@@ -92,7 +92,7 @@ impl Metrics {
 
 /// Upper bound of the bucket holding quantile `q` of the observations made between two
 /// scrapes of the same histogram (Prometheus' `histogram_quantile` without interpolation).
-pub fn bucket_quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> Option<f64> {
+pub(crate) fn bucket_quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> Option<f64> {
     let delta: Vec<(f64, f64)> =
         after.iter().map(|&(le, n)| (le, n - before.iter().find(|b| b.0 == le).map_or(0.0, |b| b.1))).collect();
     let total = delta.last()?.1;
@@ -104,7 +104,7 @@ pub fn bucket_quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> O
 
 /// CPU time and memory of a process, from `/proc`.
 #[derive(Clone, Copy, Debug)]
-pub struct ProcSample {
+pub(crate) struct ProcSample {
     /// utime + stime, in seconds.
     pub cpu_secs: f64,
     pub rss_kib: u64,
@@ -112,7 +112,7 @@ pub struct ProcSample {
     pub at: std::time::Instant,
 }
 
-pub fn sample(pid: u32) -> Result<ProcSample> {
+pub(crate) fn sample(pid: u32) -> Result<ProcSample> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("no process {pid}"))?;
     // The command name may hold spaces; the fields after it are space-separated.
     let after = stat.rsplit_once(')').map(|(_, r)| r).context("unreadable /proc/PID/stat")?;
@@ -135,13 +135,13 @@ pub fn sample(pid: u32) -> Result<ProcSample> {
 }
 
 /// Cores a process used between two samples.
-pub fn cores(a: &ProcSample, b: &ProcSample) -> f64 {
+pub(crate) fn cores(a: &ProcSample, b: &ProcSample) -> f64 {
     let wall = b.at.duration_since(a.at).as_secs_f64();
     if wall > 0.0 { (b.cpu_secs - a.cpu_secs) / wall } else { 0.0 }
 }
 
 /// CPU time the whole machine spent busy (all processes, kernel included), from /proc/stat.
-pub fn machine_busy_secs() -> Option<f64> {
+pub(crate) fn machine_busy_secs() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let cpu: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
     // user nice system idle iowait irq softirq steal …
@@ -154,21 +154,21 @@ pub fn machine_busy_secs() -> Option<f64> {
 /// CPU and memory of the collector (when its pid is known), of this process and of the
 /// whole machine over a phase.
 #[derive(Default)]
-pub struct Usage {
+pub(crate) struct Usage {
     pub collector: Option<(ProcSample, ProcSample)>,
     pub loadgen: Option<(ProcSample, ProcSample)>,
     /// Cores the rest of the machine kept busy meanwhile: other processes competing for the CPU.
     pub others: Option<f64>,
 }
 
-pub struct UsageStart {
+pub(crate) struct UsageStart {
     collector: Option<ProcSample>,
     loadgen: Option<ProcSample>,
     machine: Option<(f64, std::time::Instant)>,
 }
 
 /// Samples the collector (if `pid` is known), this process and the machine at the start of a phase.
-pub fn start_usage(pid: Option<u32>) -> UsageStart {
+pub(crate) fn start_usage(pid: Option<u32>) -> UsageStart {
     UsageStart {
         collector: pid.and_then(|p| sample(p).ok()),
         loadgen: sample(std::process::id()).ok(),
@@ -176,7 +176,7 @@ pub fn start_usage(pid: Option<u32>) -> UsageStart {
     }
 }
 
-pub fn end_usage(pid: Option<u32>, start: UsageStart) -> Usage {
+pub(crate) fn end_usage(pid: Option<u32>, start: UsageStart) -> Usage {
     let end = start_usage(pid);
     let collector = start.collector.zip(end.collector);
     let loadgen = start.loadgen.zip(end.loadgen);
@@ -189,7 +189,7 @@ pub fn end_usage(pid: Option<u32>, start: UsageStart) -> Usage {
 }
 
 impl Usage {
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let side = |s: &Option<(ProcSample, ProcSample)>| {
             s.as_ref().map_or(
                 Value::Null,
@@ -203,7 +203,7 @@ impl Usage {
         })
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut parts = Vec::new();
         if let Some((a, b)) = &self.collector {
             parts.push(format!("collector {:.2} cores, RSS {} MiB", cores(a, b), b.rss_kib / 1024));
@@ -218,7 +218,7 @@ impl Usage {
     }
 }
 
-pub fn round(x: f64, digits: i32) -> f64 {
+pub(crate) fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (x * f).round() / f
 }

@@ -9,14 +9,14 @@ use haidang_proto::event::{Actor, Detection, FileAction, FileEvent, FileMeta, He
 use haidang_proto::{Event, EventBody, Hash32, Text, Timestamp};
 
 /// A small, fast, seedable generator (splitmix64); reproducible runs need no crate.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -25,15 +25,15 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
     }
 
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }
 
-    pub fn hash(&mut self) -> Hash32 {
+    pub(crate) fn hash(&mut self) -> Hash32 {
         let mut h = [0u8; 32];
         for chunk in h.chunks_mut(8) {
             chunk.copy_from_slice(&self.next_u64().to_le_bytes());
@@ -199,7 +199,7 @@ struct Running {
 }
 
 /// The event stream of one simulated machine.
-pub struct Generator {
+pub(crate) struct Generator {
     rng: Rng,
     windows: bool,
     user: &'static str,
@@ -212,7 +212,7 @@ pub struct Generator {
 
 impl Generator {
     /// Four machines in five run Windows, like the province's fleet.
-    pub fn new(seed: u64) -> Generator {
+    pub(crate) fn new(seed: u64) -> Generator {
         let mut rng = Rng::new(seed);
         let windows = rng.below(5) != 0;
         let user = if windows { *rng.pick(WINDOWS_USERS) } else { *rng.pick(LINUX_USERS) };
@@ -232,7 +232,7 @@ impl Generator {
     }
 
     /// The next `n` events, with consecutive sequence numbers and increasing times.
-    pub fn batch(&mut self, n: usize) -> Vec<Event> {
+    pub(crate) fn batch(&mut self, n: usize) -> Vec<Event> {
         (0..n).map(|_| self.next_event()).collect()
     }
 
@@ -372,14 +372,14 @@ impl Generator {
 }
 
 /// Bytes of events before compression (postcard, as in a batch payload).
-pub fn raw_len(events: &[Event]) -> usize {
+pub(crate) fn raw_len(events: &[Event]) -> usize {
     postcard::to_stdvec(events).map_or(0, |v| v.len())
 }
 
 /// The heartbeat an idle agent sends, fixed for a given agent so that sending it again
 /// (another run against the same collector) is a byte-identical replay, acknowledged as
 /// a duplicate rather than refused as a fork.
-pub fn heartbeat(time: Timestamp) -> Event {
+pub(crate) fn heartbeat(time: Timestamp) -> Event {
     Event {
         seq: 1,
         time,

@@ -5,7 +5,7 @@
 //! - [`sim`]: simulated agents that enroll, connect and stream exactly as a real agent does;
 //! - [`stats`]: percentiles and the figures a run reports.
 
-pub mod collector;
-pub mod events;
-pub mod sim;
-pub mod stats;
+pub(crate) mod collector;
+pub(crate) mod events;
+pub(crate) mod sim;
+pub(crate) mod stats;

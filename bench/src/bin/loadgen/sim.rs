@@ -24,14 +24,14 @@ use std::time::{Duration, Instant};
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An agent about to enroll: its key and its signed request, prepared before timing starts.
-pub struct Applicant {
+pub(crate) struct Applicant {
     key_pkcs8: Vec<u8>,
     request: EnrollRequest,
 }
 
 /// What an enrolled simulated agent keeps.
 #[derive(Clone)]
-pub struct Identity {
+pub(crate) struct Identity {
     pub agent_id: AgentId,
     pub key_pkcs8: Vec<u8>,
     pub cert: Vec<u8>,
@@ -40,13 +40,13 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub fn key(&self) -> Result<Ed25519KeyPair> {
+    pub(crate) fn key(&self) -> Result<Ed25519KeyPair> {
         Ed25519KeyPair::from_pkcs8(&self.key_pkcs8).map_err(|_| anyhow::anyhow!("stored agent key is invalid"))
     }
 }
 
 /// Generates keys and signed requests for `count` agents, on all cores.
-pub fn applicants(count: usize, token: &str) -> Result<Vec<Applicant>> {
+pub(crate) fn applicants(count: usize, token: &str) -> Result<Vec<Applicant>> {
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
     let per = count.div_ceil(threads.max(1)).max(1);
     let chunks: Vec<Result<Vec<Applicant>>> = std::thread::scope(|s| {
@@ -83,12 +83,12 @@ pub fn applicants(count: usize, token: &str) -> Result<Vec<Applicant>> {
 }
 
 /// `n` client endpoints (UDP sockets) for agents to share.
-pub fn endpoints(n: usize, server: SocketAddr) -> Result<Vec<quinn::Endpoint>> {
+pub(crate) fn endpoints(n: usize, server: SocketAddr) -> Result<Vec<quinn::Endpoint>> {
     (0..n.max(1)).map(|_| tls::client_endpoint(server)).collect()
 }
 
 /// One enrollment, exactly as `haidang-agent enroll` performs it.
-pub async fn enroll(
+pub(crate) async fn enroll(
     endpoint: &quinn::Endpoint,
     server: SocketAddr,
     pin: &str,
@@ -122,7 +122,7 @@ pub async fn enroll(
 }
 
 /// The outcome of enrolling many agents.
-pub struct EnrollRun {
+pub(crate) struct EnrollRun {
     pub identities: Identities,
     pub elapsed: Duration,
     /// Per enrollment, from connect to certificate.
@@ -132,7 +132,7 @@ pub struct EnrollRun {
 }
 
 /// Enrolls every applicant, `concurrency` at a time, spread over `endpoints`.
-pub async fn enroll_many(
+pub(crate) async fn enroll_many(
     endpoints: &[quinn::Endpoint],
     server: SocketAddr,
     pin: &str,
@@ -191,7 +191,7 @@ pub async fn enroll_many(
 }
 
 /// Connects an enrolled agent with its client certificate (mutual TLS).
-pub async fn connect(
+pub(crate) async fn connect(
     endpoint: &quinn::Endpoint,
     server: SocketAddr,
     ca: &[u8],
@@ -205,13 +205,13 @@ pub async fn connect(
 /// Enrolled agents saved between runs (`enroll --save`, `idle --identities`), so memory can
 /// be measured on a freshly started collector that already knows them. One JSON object a
 /// line: first the CA, then one per agent.
-pub struct Identities {
+pub(crate) struct Identities {
     pub ca: Vec<u8>,
     pub agents: Vec<Identity>,
 }
 
 impl Identities {
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub(crate) fn save(&self, path: &Path) -> Result<()> {
         let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         let mut out = std::io::BufWriter::new(file);
         writeln!(out, "{}", serde_json::json!({ "ca": hex::encode(&self.ca) }))?;
@@ -228,7 +228,7 @@ impl Identities {
         Ok(())
     }
 
-    pub fn load(path: &Path) -> Result<Identities> {
+    pub(crate) fn load(path: &Path) -> Result<Identities> {
         let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let mut lines = std::io::BufReader::new(file).lines();
         let bad = || format!("{} is not an identities file written by `haidang-loadgen enroll --save`", path.display());

@@ -5,14 +5,14 @@ use std::time::Duration;
 
 /// Latency samples in microseconds; percentiles by nearest rank on the sorted samples.
 #[derive(Default)]
-pub struct Latencies(Vec<u64>);
+pub(crate) struct Latencies(Vec<u64>);
 
 impl Latencies {
-    pub fn push(&mut self, d: Duration) {
+    pub(crate) fn push(&mut self, d: Duration) {
         self.0.push(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
     }
 
-    pub fn extend(&mut self, other: Latencies) {
+    pub(crate) fn extend(&mut self, other: Latencies) {
         self.0.extend(other.0);
     }
 
@@ -22,7 +22,7 @@ impl Latencies {
         v
     }
 
-    pub fn summary(&self) -> Summary {
+    pub(crate) fn summary(&self) -> Summary {
         let s = self.sorted();
         let ms = |p: f64| percentile(&s, p).map(|us| us as f64 / 1000.0);
         Summary { count: s.len(), p50: ms(50.0), p99: ms(99.0), max: s.last().map(|&us| us as f64 / 1000.0) }
@@ -30,7 +30,7 @@ impl Latencies {
 }
 
 /// Nearest-rank percentile of sorted samples.
-pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     if sorted.is_empty() {
         return None;
     }
@@ -38,7 +38,7 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-pub struct Summary {
+pub(crate) struct Summary {
     pub count: usize,
     pub p50: Option<f64>,
     pub p99: Option<f64>,
@@ -46,18 +46,18 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({ "samples": self.count, "p50_ms": self.p50, "p99_ms": self.p99, "max_ms": self.max })
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} ms"));
         format!("p50 {}, p99 {}, max {} ({} samples)", f(self.p50), f(self.p99), f(self.max), self.count)
     }
 }
 
 /// `1234567.8` → `1,234,568`.
-pub fn thousands(x: f64) -> String {
+pub(crate) fn thousands(x: f64) -> String {
     let n = x.round() as i64;
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
