@@ -41,20 +41,6 @@ enum Command {
         #[arg(long = "rules", value_name = "DIR")]
         rules: Vec<PathBuf>,
     },
-    /// Try it: a collector and a local agent on the embedded store, with a guided demo.
-    Quickstart {
-        /// Data directory for the collector and the demo agent.
-        #[arg(long, default_value = "./haidang-data")]
-        data: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:4433")]
-        quic: SocketAddr,
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        http: SocketAddr,
-    },
-    /// Internal: compiles YARA rules for the quickstart's demo agent, which runs in this
-    /// process, as `haidang-agent compile-yara-rules` does for an agent.
-    #[command(name = haidang_agent::scan::rule_cache::COMPILE_COMMAND, hide = true)]
-    CompileYaraRules(haidang_agent::scan::rule_cache::CompileArgs),
     /// The collector's certificate authority.
     Ca {
         #[command(subcommand)]
@@ -219,12 +205,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve { data, quic, http, rules } => {
             logging::init(cli.log_format, "info");
             runtime()?.block_on(serve::run(ServeOptions { data, quic, http, rules }))?;
-        }
-        Command::CompileYaraRules(args) => args.run()?,
-        Command::Quickstart { data, quic, http } => {
-            logging::init(cli.log_format, "warn");
-            let opts = ServeOptions { data, quic, http, rules: Vec::new() };
-            runtime()?.block_on(haidang_collector::quickstart::run(opts))?;
         }
         Command::Hunt(args) => return Ok(haidang_collector::hunt::run(args)),
         Command::Rules { command } => {
