@@ -49,12 +49,13 @@ struct Checkout {
 }
 
 impl Checkout {
-    /// `Some` when `profile_dir` is `TARGET/PROFILE` of a cargo target directory (cargo tags
-    /// each with CACHEDIR.TAG) and the workspace this program was compiled from still exists.
+    /// `Some` when `profile_dir` is `TARGET/PROFILE` of a cargo target directory (cargo keeps
+    /// its `.fingerprint` records there) and the workspace this program was compiled from
+    /// still exists.
     fn of(profile_dir: &Path) -> Option<Checkout> {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
         let target_dir = profile_dir.parent()?;
-        if !workspace.join("Cargo.toml").is_file() || !target_dir.join("CACHEDIR.TAG").is_file() {
+        if !workspace.join("Cargo.toml").is_file() || !profile_dir.join(".fingerprint").is_dir() {
             return None;
         }
         let profile = match profile_dir.file_name()?.to_str()? {
