@@ -47,7 +47,7 @@ impl RuleSources {
 }
 
 /// Summary of a rule load, for the API and the logs.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
 pub struct LoadSummary {
     pub files: usize,
     pub loaded: usize,

@@ -11,7 +11,6 @@ pub mod ingest;
 pub mod logging;
 pub mod metrics;
 pub mod quic;
-pub mod quickstart;
 pub mod rulecheck;
 pub mod serve;
 pub mod store;

@@ -37,7 +37,6 @@ pub struct Collector {
     fleet: Arc<Fleet>,
     http: tokio::task::JoinHandle<()>,
     http_stop: tokio::sync::oneshot::Sender<()>,
-    writer: tokio::sync::mpsc::Sender<writer::WriteOp>,
     pub correlator: Correlator,
 }
 
@@ -69,7 +68,7 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
     let app = Arc::new(App {
         db,
         fleet: fleet.clone(),
-        writer: writer.clone(),
+        writer,
         metrics,
         correlator: correlator.clone(),
         ca_fingerprint: ca.fingerprint(),
@@ -98,7 +97,6 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
         fleet,
         http,
         http_stop,
-        writer,
         correlator,
     })
 }
@@ -114,10 +112,6 @@ impl Collector {
             self.token_path.display(),
             self.token_path.display()
         );
-    }
-
-    pub async fn create_token(&self, group: &str, ttl: Duration, uses: u32) -> Result<String> {
-        Ok(crate::tokens::create(&self.writer, group, ttl, uses).await?.token)
     }
 
     pub async fn shutdown(self) {
