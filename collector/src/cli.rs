@@ -9,7 +9,7 @@ use std::path::PathBuf;
 /// alerts and serves the SOC.
 #[derive(Parser)]
 #[command(name = "haidang-collector", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The running collector's HTTP API, for admin commands.
     #[arg(long, global = true, env = "HAIDANG_API", default_value = "http://127.0.0.1:8080")]
     pub api: String,
@@ -21,7 +21,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the collector.
     Serve {
         /// Data directory (created on first start with the CA and the API token).
@@ -84,7 +84,7 @@ pub enum Command {
 }
 
 #[derive(Subcommand)]
-pub enum RulesCommand {
+pub(crate) enum RulesCommand {
     /// Load rule directories as the collector would and report every rule skipped and why.
     /// Exit code 1 if any rule was skipped.
     Check {
@@ -114,13 +114,13 @@ pub enum RulesCommand {
 }
 
 #[derive(Subcommand)]
-pub enum CaCommand {
+pub(crate) enum CaCommand {
     /// Print the CA fingerprint (sha256:<hex>) that agents pin at enrollment.
     Fingerprint,
 }
 
 #[derive(Subcommand)]
-pub enum TokenCommand {
+pub(crate) enum TokenCommand {
     /// Create an enrollment token; prints it on one line.
     Create {
         /// Group the enrolled agents join.
@@ -136,7 +136,7 @@ pub enum TokenCommand {
 }
 
 #[derive(Subcommand)]
-pub enum AgentsCommand {
+pub(crate) enum AgentsCommand {
     /// List enrolled agents.
     List {
         #[arg(long)]
@@ -147,7 +147,7 @@ pub enum AgentsCommand {
 }
 
 #[derive(Subcommand)]
-pub enum EventsCommand {
+pub(crate) enum EventsCommand {
     /// List the newest stored events (oldest of them first).
     List {
         #[arg(long)]
@@ -170,7 +170,7 @@ pub enum EventsCommand {
 }
 
 #[derive(Subcommand)]
-pub enum AlertsCommand {
+pub(crate) enum AlertsCommand {
     /// List alerts.
     List {
         #[arg(long)]

@@ -25,16 +25,16 @@ fn short(agent_id: &str) -> String {
     id.get(..8).unwrap_or(&id).to_string()
 }
 
-pub fn ca(ca: &CaFingerprint) {
+pub(crate) fn ca(ca: &CaFingerprint) {
     println!("{}", ca.fingerprint);
 }
 
-pub fn token(created: &TokenCreated) {
+pub(crate) fn token(created: &TokenCreated) {
     println!("{}", created.token);
     eprintln!("token for group {:?}: {} use(s), expires {}", created.group, created.uses, created.expires);
 }
 
-pub fn agents(list: &[Agent], as_json: bool) -> Result<()> {
+pub(crate) fn agents(list: &[Agent], as_json: bool) -> Result<()> {
     if as_json {
         return json_lines(list);
     }
@@ -64,11 +64,11 @@ pub fn agents(list: &[Agent], as_json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn revoked(agent: &Agent) {
+pub(crate) fn revoked(agent: &Agent) {
     println!("revoked agent {} ({})", cell(Some(&agent.id)), cell(Some(&agent.hostname)));
 }
 
-pub fn events(list: &[Event], as_json: bool) -> Result<()> {
+pub(crate) fn events(list: &[Event], as_json: bool) -> Result<()> {
     if as_json {
         return json_lines(list);
     }
@@ -102,7 +102,7 @@ pub fn events(list: &[Event], as_json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn alerts(list: &[Alert], as_json: bool) -> Result<()> {
+pub(crate) fn alerts(list: &[Alert], as_json: bool) -> Result<()> {
     if as_json {
         return json_lines(list);
     }
@@ -122,7 +122,7 @@ pub fn alerts(list: &[Alert], as_json: bool) -> Result<()> {
 }
 
 /// Prints a rule load report; true when no rule was skipped.
-pub fn rule_summary(summary: &RuleSummary, as_json: bool) -> Result<bool> {
+pub(crate) fn rule_summary(summary: &RuleSummary, as_json: bool) -> Result<bool> {
     if as_json {
         println!("{}", serde_json::to_value(summary)?);
     } else {

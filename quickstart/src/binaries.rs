@@ -11,14 +11,14 @@ const COLLECTOR: &str = "haidang-collector";
 const AGENT: &str = "haidang-agent";
 
 /// The programs `quickstart` runs.
-pub struct Binaries {
+pub(crate) struct Binaries {
     pub collector: PathBuf,
     pub agent: PathBuf,
 }
 
 /// Finds the binaries next to this executable, building them first when `build` is set and
 /// this executable runs from a source checkout.
-pub fn locate(build: bool) -> Result<Binaries> {
+pub(crate) fn locate(build: bool) -> Result<Binaries> {
     let exe = std::env::current_exe().context("cannot tell where this program is installed")?;
     let dir = exe.parent().context("this program's path has no directory")?;
     if build && let Some(checkout) = Checkout::of(dir) {

@@ -7,13 +7,13 @@ use std::path::PathBuf;
 /// Hải Đăng in one command: a collector and an enrolled local agent, for trying it out.
 #[derive(Parser)]
 #[command(name = "haidang", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Try it: starts a collector on the embedded store and a local agent enrolled with a
     /// one-time token (the haidang-collector and haidang-agent binaries next to this one),
     /// with a guided demo. Ctrl-C stops both.
@@ -21,7 +21,7 @@ pub enum Command {
 }
 
 #[derive(Args)]
-pub struct QuickstartArgs {
+pub(crate) struct QuickstartArgs {
     /// Data directory for the collector and the demo agent.
     #[arg(long, default_value = "./haidang-data")]
     pub data: PathBuf,

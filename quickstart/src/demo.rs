@@ -7,7 +7,7 @@ use std::path::Path;
 /// table, and YARA scanning with `yara_rules` (the repository's shipped rules when run from
 /// it; none turns scanning off, rather than looking for the packaged `/etc/haidang/yara` a
 /// checkout does not have).
-pub fn agent_config(demo: &Path, yara_rules: Option<&Path>) -> String {
+pub(crate) fn agent_config(demo: &Path, yara_rules: Option<&Path>) -> String {
     let root = demo.display().to_string();
     let rules = yara_rules.map(|r| format!("{:?}", r.display().to_string())).unwrap_or_default();
     format!(
@@ -18,7 +18,7 @@ pub fn agent_config(demo: &Path, yara_rules: Option<&Path>) -> String {
 }
 
 /// Where things are, for the guide.
-pub struct Guide<'a> {
+pub(crate) struct Guide<'a> {
     pub demo: &'a Path,
     pub yara_rules: Option<&'a Path>,
     pub api_token: &'a Path,
@@ -28,7 +28,7 @@ pub struct Guide<'a> {
 }
 
 impl Guide<'_> {
-    pub fn print(&self) {
+    pub(crate) fn print(&self) {
         let demo = self.demo.display();
         let http = self.http;
         let api = if http.port() == 8080 && http.ip().is_loopback() {

@@ -16,7 +16,7 @@ use std::process::{Command, ExitCode, Stdio};
 /// The collector's API token file in its data directory.
 const API_TOKEN_FILE: &str = "api.token";
 
-pub fn run(args: &QuickstartArgs) -> Result<ExitCode> {
+pub(crate) fn run(args: &QuickstartArgs) -> Result<ExitCode> {
     supervise::catch_stop_signals()?;
     let binaries = binaries::locate(!args.no_build)?;
     std::fs::create_dir_all(&args.data).with_context(|| format!("cannot create {}", args.data.display()))?;

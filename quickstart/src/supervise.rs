@@ -20,7 +20,7 @@ extern "C" fn record_stop_signal(signal: libc::c_int) {
 
 /// From now on SIGINT and SIGTERM are recorded for [`stop_requested`] instead of ending the
 /// process at once.
-pub fn catch_stop_signals() -> Result<()> {
+pub(crate) fn catch_stop_signals() -> Result<()> {
     for signal in [libc::SIGINT, libc::SIGTERM] {
         let handler = record_stop_signal as extern "C" fn(libc::c_int);
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
@@ -33,7 +33,7 @@ pub fn catch_stop_signals() -> Result<()> {
 }
 
 /// The stop signal received, if any.
-pub fn stop_requested() -> Option<i32> {
+pub(crate) fn stop_requested() -> Option<i32> {
     match STOP_SIGNAL.load(Ordering::SeqCst) {
         0 => None,
         signal => Some(signal),
@@ -41,7 +41,7 @@ pub fn stop_requested() -> Option<i32> {
 }
 
 /// A running child process and the name it is called by in messages.
-pub struct Supervised {
+pub(crate) struct Supervised {
     pub name: &'static str,
     child: Child,
 }
@@ -49,7 +49,7 @@ pub struct Supervised {
 impl Supervised {
     /// Starts `command` in its own process group. On Linux the child is also sent SIGTERM if
     /// this process dies without stopping it, so nothing is left running behind a crash.
-    pub fn spawn(name: &'static str, command: &mut Command) -> Result<Supervised> {
+    pub(crate) fn spawn(name: &'static str, command: &mut Command) -> Result<Supervised> {
         use std::os::unix::process::CommandExt;
         command.process_group(0);
         #[cfg(target_os = "linux")]
@@ -66,7 +66,7 @@ impl Supervised {
         Ok(Supervised { name, child })
     }
 
-    pub fn stdout(&mut self) -> Option<std::process::ChildStdout> {
+    pub(crate) fn stdout(&mut self) -> Option<std::process::ChildStdout> {
         self.child.stdout.take()
     }
 
@@ -75,7 +75,7 @@ impl Supervised {
     }
 
     /// Sends `signal` and waits for the child to exit, killing it after [`STOP_GRACE`].
-    pub fn stop(&mut self, signal: i32) -> Result<ExitStatus> {
+    pub(crate) fn stop(&mut self, signal: i32) -> Result<ExitStatus> {
         if let Some(status) = self.exited()? {
             return Ok(status);
         }
@@ -101,7 +101,7 @@ impl Supervised {
 
 /// Runs until a stop signal arrives or a child exits by itself, then stops the children in
 /// order. Success only when a signal asked for the stop and every child exited cleanly.
-pub fn until_stopped(mut children: Vec<Supervised>) -> Result<bool> {
+pub(crate) fn until_stopped(mut children: Vec<Supervised>) -> Result<bool> {
     loop {
         if let Some(signal) = stop_requested() {
             println!("\nstopping the agent and the collector…");
@@ -121,7 +121,7 @@ pub fn until_stopped(mut children: Vec<Supervised>) -> Result<bool> {
 }
 
 /// Stops every child, in order, with `signal`; true when all exited successfully.
-pub fn stop_all(children: &mut [Supervised], signal: i32) -> Result<bool> {
+pub(crate) fn stop_all(children: &mut [Supervised], signal: i32) -> Result<bool> {
     let mut clean = true;
     for child in children {
         let status = child.stop(signal)?;

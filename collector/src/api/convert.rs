@@ -17,7 +17,12 @@ fn text(t: &Text) -> String {
 
 /// An agent as listed: its record, whether it is connected, when it was last heard from, and
 /// its stored chain (batches, newest sequence number).
-pub fn agent(record: AgentRecord, connected: bool, last_seen: Option<Timestamp>, chain: (u64, u64)) -> types::Agent {
+pub(super) fn agent(
+    record: AgentRecord,
+    connected: bool,
+    last_seen: Option<Timestamp>,
+    chain: (u64, u64),
+) -> types::Agent {
     types::Agent {
         id: record.id.to_string(),
         hostname: record.hostname,
@@ -34,7 +39,7 @@ pub fn agent(record: AgentRecord, connected: bool, last_seen: Option<Timestamp>,
     }
 }
 
-pub fn alert(a: &Alert) -> types::Alert {
+pub(super) fn alert(a: &Alert) -> types::Alert {
     types::Alert {
         id: a.id,
         created: a.created.to_rfc3339(),
@@ -56,7 +61,7 @@ pub fn alert(a: &Alert) -> types::Alert {
     }
 }
 
-pub fn rule_summary(s: LoadSummary) -> types::RuleSummary {
+pub(super) fn rule_summary(s: LoadSummary) -> types::RuleSummary {
     types::RuleSummary {
         files: s.files,
         loaded: s.loaded,
@@ -67,7 +72,7 @@ pub fn rule_summary(s: LoadSummary) -> types::RuleSummary {
     }
 }
 
-pub fn event(agent_id: &AgentId, e: &Event) -> types::Event {
+pub(super) fn event(agent_id: &AgentId, e: &Event) -> types::Event {
     types::Event { agent_id: agent_id.to_string(), seq: e.seq, time: e.time.to_rfc3339(), detail: detail(&e.body) }
 }
 
