@@ -34,22 +34,12 @@ const FIRST_RUN: &str = "first run of this agent";
 pub enum StopCause {
     /// A signal to the agent's process, by name (`SIGTERM`, `SIGINT`, `Ctrl-C`).
     Signal(&'static str),
-    /// The program the agent runs inside (`haidang-collector quickstart`) asked it to stop.
-    Host,
-}
-
-/// Programs embedding the agent stop it with any future that resolves to `()`.
-impl From<()> for StopCause {
-    fn from((): ()) -> StopCause {
-        StopCause::Host
-    }
 }
 
 impl fmt::Display for StopCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StopCause::Signal(name) => write!(f, "stopped by {name}"),
-            StopCause::Host => f.write_str("stopped by the program hosting the agent"),
         }
     }
 }
@@ -314,7 +304,6 @@ mod tests {
     #[test]
     fn stop_causes_are_named() {
         assert_eq!(StopCause::Signal("SIGTERM").to_string(), "stopped by SIGTERM");
-        assert_eq!(StopCause::from(()), StopCause::Host);
     }
 
     fn spooled(spool: &Spool) -> Vec<AgentLifecycle> {

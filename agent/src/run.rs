@@ -15,11 +15,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 /// Runs the agent until `shutdown` resolves, with why it should stop.
-pub async fn run_until(
-    state: State,
-    config: AgentConfig,
-    shutdown: impl Future<Output = impl Into<StopCause>>,
-) -> Result<()> {
+pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<Output = StopCause>) -> Result<()> {
     // A bad DLP policy refuses the start, as a bad config file does.
     let dlp_channels = match config.dlp.enabled {
         true => Some(dlp_sensor::Channels::prepare(config.dlp.clone(), &state.root)?),
@@ -112,7 +108,7 @@ pub async fn run_until(
         .run(),
     );
     tracing::info!(agent = %creds.identity.agent_id, server = %creds.identity.server, fim = %fim_sensor, process = %process_sensor, "agent running");
-    let cause: StopCause = shutdown.await.into();
+    let cause = shutdown.await;
     tracing::info!(%cause, "agent stopping");
     // Sensors first, so that `stopped` is the run's last event.
     tasks.shutdown().await;
