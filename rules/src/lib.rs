@@ -7,10 +7,12 @@
 
 #![warn(missing_docs)]
 
+mod conformance;
 mod correlation;
 mod detection;
 mod load;
 mod native;
+mod presence;
 mod shipped;
 mod windows;
 
@@ -89,7 +91,17 @@ impl RuleSet {
     /// Matches one event against the detection rules whose logsource it belongs to; with no
     /// logsource every rule is tried, as for a log whose origin is unknown.
     pub fn detect<E: Event>(&self, event: &E, logsource: Option<&LogSource>) -> Vec<EvaluationResult> {
-        self.detection.detect(event, logsource)
+        let mut results = self.detection.detect(&presence::Presented(event), logsource);
+        for result in &mut results {
+            if let ResultBody::Detection(body) = &mut result.body {
+                for matched in &mut body.matched_fields {
+                    if let Some(field) = presence::presence_of(&matched.field) {
+                        matched.field = field.to_owned();
+                    }
+                }
+            }
+        }
+        results
     }
 
     /// Feeds one event's detections into the correlation windows at `time_secs` (event time,

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::RuleSet;
 use crate::correlation::{self, BuildingBlocks};
 use crate::detection::Detection;
+use crate::{conformance, presence};
 
 /// Rule files larger than this are refused: SigmaHQ's largest is under 100 KiB, and a rule file
 /// comes from outside the process.
@@ -282,6 +283,10 @@ fn parse_text(file: &Path, text: &str, parsed: &mut Parsed, report: &mut LoadRep
     let SigmaCollection { mut rules, mut correlations, filters, errors } = collection;
     correlation::name_stands_for_missing_id(&mut rules, &mut correlations);
     correlation::temporal_requires_all_rules(text, &mut correlations);
+    for rule in &mut rules {
+        conformance::rewrite(rule);
+        presence::rewrite(rule);
+    }
     for error in errors {
         report.push(file, DocumentKind::Unknown, None, None, Some(error));
     }
