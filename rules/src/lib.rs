@@ -12,6 +12,7 @@ mod correlation;
 mod detection;
 mod load;
 mod native;
+mod placeholders;
 mod presence;
 mod shipped;
 mod windows;
@@ -23,6 +24,7 @@ use detection::Detection;
 
 pub use load::{DocumentKind, LoadReport, MAX_RULE_FILE_BYTES, ReportEntry};
 pub use native::NativeEvent;
+pub use placeholders::Placeholders;
 pub use rsigma_eval::{CorrelationSnapshot, EvaluationResult, Event, ResultBody};
 pub use rsigma_parser::LogSource;
 pub use windows::WinEvent;
@@ -53,19 +55,33 @@ pub struct RuleSet {
 impl RuleSet {
     /// Loads every `.yml`/`.yaml` under `dirs` (files may be named directly). Never fails: a
     /// rule that cannot load is skipped and reported, so one broken file cannot stop detection.
+    ///
+    /// A rule with an `expand` placeholder is skipped and reported, as no value is configured
+    /// for it; see [`RuleSet::load_with_placeholders`].
     pub fn load<P: AsRef<Path>>(dirs: &[P]) -> (RuleSet, LoadReport) {
-        load::load(&[], dirs)
+        load::load(&[], dirs, &Placeholders::default())
+    }
+
+    /// As [`RuleSet::load`] (after the shipped rules when `with_shipped`), with the values of
+    /// `expand` placeholders: a rule using a placeholder without a value is skipped and
+    /// reported with that reason.
+    pub fn load_with_placeholders<P: AsRef<Path>>(
+        dirs: &[P],
+        with_shipped: bool,
+        placeholders: &Placeholders,
+    ) -> (RuleSet, LoadReport) {
+        load::load(if with_shipped { shipped::RULES } else { &[] }, dirs, placeholders)
     }
 
     /// Rules from in-memory YAML documents, each named for the report (as a file would be).
     pub fn load_documents(documents: &[(&str, &str)]) -> (RuleSet, LoadReport) {
-        load::load::<&Path>(documents, &[])
+        load::load::<&Path>(documents, &[], &Placeholders::default())
     }
 
     /// The rules shipped inside the binary (`rules/sigma/` of the source tree: detections for
     /// what our agents report), followed by those under `dirs`.
     pub fn load_with_shipped<P: AsRef<Path>>(dirs: &[P]) -> (RuleSet, LoadReport) {
-        load::load(shipped::RULES, dirs)
+        load::load(shipped::RULES, dirs, &Placeholders::default())
     }
 
     fn new(

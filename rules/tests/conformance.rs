@@ -510,3 +510,47 @@ fn modifier_fieldref() {
         &[json!({"F": "a", "G": "a"})],
     );
 }
+
+#[test]
+fn modifier_expand_takes_configured_values_and_refuses_undefined_placeholders() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rule = |name: &str, value: &str| {
+        let text = format!(
+            "title: {name}\nid: 00000000-0000-4000-8000-00000000c0f{}\nlogsource:\n    product: test\n\
+             detection:\n    sel:\n        User|expand: '{value}'\n    condition: sel\n",
+            name.len()
+        );
+        std::fs::write(dir.path().join(format!("{name}.yml")), text).expect("write rule");
+    };
+    rule("admins", "%Administrators%");
+    rule("escaped", "\\%plain%Domain%");
+    rule("undefined", "%JumpServers%");
+    let placeholders = haidang_rules::Placeholders::from_yaml(
+        "vars:\n    Administrators:\n        - 'root'\n        - 'adm_*'\n    Domain: CORP\n",
+    )
+    .expect("pipeline vars");
+    let (rules, report) = RuleSet::load_with_placeholders(&[dir.path()], false, &placeholders);
+    let skipped: Vec<String> = report.skipped_entries().map(|e| e.to_string()).collect();
+    assert_eq!(
+        skipped.len(),
+        1,
+        "Placeholders: \"If the tool isn't able to handle placeholders, it must reject the rule.\" {skipped:?}"
+    );
+    assert!(skipped[0].contains("undefined.yml") && skipped[0].contains("%JumpServers%"), "{skipped:?}");
+    let fired = |user: &str, other: &str| {
+        let event = json!({ "User": user, "Administrators": other, "JumpServers": other });
+        rules.detect(&JsonEvent::borrow(&event), None).into_iter().map(|r| r.header.rule_title).collect::<Vec<_>>()
+    };
+    // "Replacement of placeholders with a single, multiple or-linked values or patterns."
+    assert_eq!(fired("ROOT", "x"), ["admins"]);
+    assert_eq!(fired("adm_backup", "x"), ["admins"]);
+    // "`field|expand: \%plain%name%` handles `%plain` as plain value and `%name%` as placeholder."
+    assert_eq!(fired("%plainCORP", "x"), ["escaped"]);
+    // Not filled from the event (rsigma's reading): a field named like the placeholder is no value.
+    assert!(fired("alice", "alice").is_empty());
+    assert!(fired("%Administrators%", "x").is_empty());
+
+    // Without a placeholder file, every rule using one is refused.
+    let (_, report) = RuleSet::load(&[dir.path()]);
+    assert_eq!(report.skipped(), 3, "{:?}", report.skipped_entries().map(|e| e.to_string()).collect::<Vec<_>>());
+}
