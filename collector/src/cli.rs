@@ -37,6 +37,10 @@ pub(crate) enum Command {
         /// SIGHUP and by `rules reload`; a rule that does not load is logged and skipped.
         #[arg(long = "rules", value_name = "DIR")]
         rules: Vec<PathBuf>,
+        /// Values of Sigma `expand` placeholders: a pySigma processing pipeline file (its
+        /// `vars:`). A rule using a placeholder without a value is skipped and reported.
+        #[arg(long, value_name = "FILE.yml")]
+        placeholders: Option<PathBuf>,
     },
     /// The collector's certificate authority.
     Ca {

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use haidang_proto::{AgentId, Event, EventBody, Timestamp};
-use haidang_rules::{CorrelationSnapshot, EvaluationResult, LoadReport, NativeEvent, ResultBody, RuleSet};
+use haidang_rules::{
+    CorrelationSnapshot, EvaluationResult, LoadReport, NativeEvent, Placeholders, ResultBody, RuleSet,
+};
 use redb::Database;
 use tokio::sync::{mpsc, oneshot};
 
@@ -38,11 +40,13 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 #[derive(Clone, Debug, Default)]
 pub struct RuleSources {
     pub dirs: Vec<PathBuf>,
+    /// Values of `expand` placeholders.
+    pub placeholders: Placeholders,
 }
 
 impl RuleSources {
     pub fn load(&self) -> (RuleSet, LoadReport) {
-        RuleSet::load_with_shipped(&self.dirs)
+        RuleSet::load_with_placeholders(&self.dirs, true, &self.placeholders)
     }
 }
 

@@ -10,6 +10,7 @@ use crate::metrics::Metrics;
 use crate::quic;
 use crate::store::{self, writer};
 use anyhow::{Context, Result};
+use haidang_rules::Placeholders;
 use ring::rand::SecureRandom;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,8 @@ pub struct ServeOptions {
     pub http: SocketAddr,
     /// Sigma rule directories, on top of the shipped rules.
     pub rules: Vec<PathBuf>,
+    /// The values of `expand` placeholders (a pySigma pipeline file), if any.
+    pub placeholders: Option<PathBuf>,
 }
 
 /// A collector whose listeners are up.
@@ -56,7 +59,11 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
         Box::new(move |changed| observer_fleet.update(changed)),
         Box::new(move || writer_wakeup.wake()),
     )?;
-    let sources = RuleSources { dirs: opts.rules.clone() };
+    let placeholders = match &opts.placeholders {
+        Some(file) => Placeholders::from_file(file).map_err(anyhow::Error::msg).context("--placeholders")?,
+        None => Placeholders::default(),
+    };
+    let sources = RuleSources { dirs: opts.rules.clone(), placeholders };
     let correlator = correlate::start(db.clone(), writer.clone(), metrics.clone(), sources, wakeup)?;
 
     let endpoint = quic::endpoint(&ca, opts.quic)?;

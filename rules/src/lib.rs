@@ -7,10 +7,13 @@
 
 #![warn(missing_docs)]
 
+mod conformance;
 mod correlation;
 mod detection;
 mod load;
 mod native;
+mod placeholders;
+mod presence;
 mod shipped;
 mod windows;
 
@@ -21,6 +24,7 @@ use detection::Detection;
 
 pub use load::{DocumentKind, LoadReport, MAX_RULE_FILE_BYTES, ReportEntry};
 pub use native::NativeEvent;
+pub use placeholders::Placeholders;
 pub use rsigma_eval::{CorrelationSnapshot, EvaluationResult, Event, ResultBody};
 pub use rsigma_parser::LogSource;
 pub use windows::WinEvent;
@@ -51,19 +55,33 @@ pub struct RuleSet {
 impl RuleSet {
     /// Loads every `.yml`/`.yaml` under `dirs` (files may be named directly). Never fails: a
     /// rule that cannot load is skipped and reported, so one broken file cannot stop detection.
+    ///
+    /// A rule with an `expand` placeholder is skipped and reported, as no value is configured
+    /// for it; see [`RuleSet::load_with_placeholders`].
     pub fn load<P: AsRef<Path>>(dirs: &[P]) -> (RuleSet, LoadReport) {
-        load::load(&[], dirs)
+        load::load(&[], dirs, &Placeholders::default())
+    }
+
+    /// As [`RuleSet::load`] (after the shipped rules when `with_shipped`), with the values of
+    /// `expand` placeholders: a rule using a placeholder without a value is skipped and
+    /// reported with that reason.
+    pub fn load_with_placeholders<P: AsRef<Path>>(
+        dirs: &[P],
+        with_shipped: bool,
+        placeholders: &Placeholders,
+    ) -> (RuleSet, LoadReport) {
+        load::load(if with_shipped { shipped::RULES } else { &[] }, dirs, placeholders)
     }
 
     /// Rules from in-memory YAML documents, each named for the report (as a file would be).
     pub fn load_documents(documents: &[(&str, &str)]) -> (RuleSet, LoadReport) {
-        load::load::<&Path>(documents, &[])
+        load::load::<&Path>(documents, &[], &Placeholders::default())
     }
 
     /// The rules shipped inside the binary (`rules/sigma/` of the source tree: detections for
     /// what our agents report), followed by those under `dirs`.
     pub fn load_with_shipped<P: AsRef<Path>>(dirs: &[P]) -> (RuleSet, LoadReport) {
-        load::load(shipped::RULES, dirs)
+        load::load(shipped::RULES, dirs, &Placeholders::default())
     }
 
     fn new(
@@ -89,7 +107,17 @@ impl RuleSet {
     /// Matches one event against the detection rules whose logsource it belongs to; with no
     /// logsource every rule is tried, as for a log whose origin is unknown.
     pub fn detect<E: Event>(&self, event: &E, logsource: Option<&LogSource>) -> Vec<EvaluationResult> {
-        self.detection.detect(event, logsource)
+        let mut results = self.detection.detect(&presence::Presented(event), logsource);
+        for result in &mut results {
+            if let ResultBody::Detection(body) = &mut result.body {
+                for matched in &mut body.matched_fields {
+                    if let Some(field) = presence::presence_of(&matched.field) {
+                        matched.field = field.to_owned();
+                    }
+                }
+            }
+        }
+        results
     }
 
     /// Feeds one event's detections into the correlation windows at `time_secs` (event time,

@@ -14,6 +14,8 @@ use serde::Serialize;
 use crate::RuleSet;
 use crate::correlation::{self, BuildingBlocks};
 use crate::detection::Detection;
+use crate::placeholders::Placeholders;
+use crate::{conformance, presence};
 
 /// Rule files larger than this are refused: SigmaHQ's largest is under 100 KiB, and a rule file
 /// comes from outside the process.
@@ -150,19 +152,23 @@ struct Parsed {
     filters: Vec<Sourced<FilterRule>>,
 }
 
-pub(crate) fn load<P: AsRef<Path>>(shipped: &[(&str, &str)], dirs: &[P]) -> (RuleSet, LoadReport) {
+pub(crate) fn load<P: AsRef<Path>>(
+    shipped: &[(&str, &str)],
+    dirs: &[P],
+    placeholders: &Placeholders,
+) -> (RuleSet, LoadReport) {
     let mut report = LoadReport::default();
     let mut parsed = Parsed::default();
     report.files += shipped.len();
     for (name, text) in shipped {
-        parse_text(Path::new(name), text, &mut parsed, &mut report);
+        parse_text(Path::new(name), text, placeholders, &mut parsed, &mut report);
     }
     for dir in dirs {
         let mut files = Vec::new();
         collect_rule_files(dir.as_ref(), &mut files, &mut report);
         files.sort();
         report.files += files.len();
-        parse_files(&files, &mut parsed, &mut report);
+        parse_files(&files, placeholders, &mut parsed, &mut report);
     }
     // Refs keep only (time, event id) per buffered event: enough for an alert to name its
     // triggering events, without holding event bodies in memory or in the saved state.
@@ -233,7 +239,7 @@ fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>, report: &mut LoadRepo
 
 /// Reads and parses `files` on every core (YAML parsing is a third of loading SigmaHQ on one),
 /// each thread a contiguous run of them, and appends the results in file order.
-fn parse_files(files: &[PathBuf], parsed: &mut Parsed, report: &mut LoadReport) {
+fn parse_files(files: &[PathBuf], placeholders: &Placeholders, parsed: &mut Parsed, report: &mut LoadReport) {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let run = files.len().div_ceil(workers).max(1);
     let runs: Vec<(Parsed, LoadReport)> = std::thread::scope(|scope| {
@@ -244,7 +250,7 @@ fn parse_files(files: &[PathBuf], parsed: &mut Parsed, report: &mut LoadReport) 
                     let mut parsed = Parsed::default();
                     let mut report = LoadReport::default();
                     for file in run {
-                        parse_file(file, &mut parsed, &mut report);
+                        parse_file(file, placeholders, &mut parsed, &mut report);
                     }
                     (parsed, report)
                 })
@@ -260,7 +266,7 @@ fn parse_files(files: &[PathBuf], parsed: &mut Parsed, report: &mut LoadReport) 
     }
 }
 
-fn parse_file(file: &Path, parsed: &mut Parsed, report: &mut LoadReport) {
+fn parse_file(file: &Path, placeholders: &Placeholders, parsed: &mut Parsed, report: &mut LoadReport) {
     let text = match read_bounded(file) {
         Ok(text) => text,
         Err(reason) => {
@@ -268,10 +274,10 @@ fn parse_file(file: &Path, parsed: &mut Parsed, report: &mut LoadReport) {
             return;
         }
     };
-    parse_text(file, &text, parsed, report);
+    parse_text(file, &text, placeholders, parsed, report);
 }
 
-fn parse_text(file: &Path, text: &str, parsed: &mut Parsed, report: &mut LoadReport) {
+fn parse_text(file: &Path, text: &str, placeholders: &Placeholders, parsed: &mut Parsed, report: &mut LoadReport) {
     let collection = match parse_sigma_yaml(text) {
         Ok(c) => c,
         Err(e) => {
@@ -285,6 +291,17 @@ fn parse_text(file: &Path, text: &str, parsed: &mut Parsed, report: &mut LoadRep
     for error in errors {
         report.push(file, DocumentKind::Unknown, None, None, Some(error));
     }
+    let mut kept = Vec::with_capacity(rules.len());
+    for mut rule in rules {
+        if let Err(reason) = placeholders.expand(&mut rule) {
+            report.push(file, DocumentKind::Detection, rule.id.as_deref(), Some(&rule.title), Some(reason));
+            continue;
+        }
+        conformance::rewrite(&mut rule);
+        presence::rewrite(&mut rule);
+        kept.push(rule);
+    }
+    let rules = kept;
     parsed.rules.extend(rules.into_iter().map(|doc| Sourced { file: file.to_path_buf(), doc }));
     parsed.correlations.extend(correlations.into_iter().map(|doc| Sourced { file: file.to_path_buf(), doc }));
     parsed.filters.extend(filters.into_iter().map(|doc| Sourced { file: file.to_path_buf(), doc }));

@@ -15,7 +15,7 @@ pub use output::Format;
 
 use haidang_proto::event::Timestamp;
 use haidang_proto::text::{Text, terminal_safe};
-use haidang_rules::{Event, RuleSet, WinEvent};
+use haidang_rules::{Event, Placeholders, RuleSet, WinEvent};
 use indicatif::{ProgressBar, ProgressStyle};
 use input::{Input, Kind, Part, ReadStats};
 use serde_json::Value;
@@ -40,6 +40,10 @@ pub struct HuntArgs {
     /// Sigma rule directory or file (repeatable); every `.yml`/`.yaml` below it is loaded.
     #[arg(long = "rules", value_name = "DIR", required = true)]
     pub rules: Vec<PathBuf>,
+    /// Values of Sigma `expand` placeholders: a pySigma processing pipeline file (its
+    /// `vars:`). A rule using a placeholder without a value is skipped and reported.
+    #[arg(long, value_name = "FILE.yml")]
+    pub placeholders: Option<PathBuf>,
     /// Output format (on stdout; the summary and problems go to stderr).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -79,8 +83,18 @@ pub fn run(args: HuntArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let placeholders = match &args.placeholders {
+        Some(file) => match Placeholders::from_file(file) {
+            Ok(placeholders) => placeholders,
+            Err(e) => {
+                eprintln!("error: --placeholders {}", terminal_safe(&e));
+                return ExitCode::from(2);
+            }
+        },
+        None => Placeholders::default(),
+    };
     let loading = spinner("loading rules");
-    let (rules, report) = RuleSet::load(&args.rules);
+    let (rules, report) = RuleSet::load_with_placeholders(&args.rules, false, &placeholders);
     loading.finish_and_clear();
     let load_time = started.elapsed();
     if rules.detection_rules() == 0 {
