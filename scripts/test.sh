@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/haidang/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A fresh clone every run gains little from incremental caches, which are the bulk of the disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 echo "== system packages the end-to-end tests use (loop devices, sshfs share, CUPS; as root)"
 # tests/tests/dlp_channels.rs mounts an ext4 loop image and an sshfs of a loopback sshd; it
