@@ -26,6 +26,7 @@ pub async fn run_until(
         false => None,
     };
     let creds = state.credentials()?;
+    state.create_dir()?;
     // Everything that can refuse to start is checked before `started` is recorded.
     let uplink_tls = tls::enrolled(&creds.ca, &creds.cert, &creds.key_pkcs8)?;
     let spool = Spool::open(&state.spool_path(), config.spool.max_bytes.as_u64())?;

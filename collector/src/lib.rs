@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod ca;
 pub mod correlate;
+pub mod datadir;
 pub mod fleet;
 pub mod hunt;
 pub mod ingest;

@@ -42,7 +42,7 @@ pub struct Collector {
 }
 
 pub async fn start(opts: &ServeOptions) -> Result<Collector> {
-    create_private_dir(&opts.data)?;
+    crate::datadir::secure(&opts.data)?;
     let db = Arc::new(store::open(&opts.data)?);
     let ca = Arc::new(CertificateAuthority::open_or_create(&opts.data)?);
     let token_path = opts.data.join(API_TOKEN_FILE);
@@ -179,17 +179,6 @@ pub async fn shutdown_signal() {
     {
         let _ = ctrl_c.await;
     }
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))
 }
 
 fn api_token(path: &Path) -> Result<String> {

@@ -14,10 +14,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Path of one of the workspace's binaries.
+/// Path of one of the workspace's binaries. `HAIDANG_TEST_BIN_DIR` points the tests at the
+/// binaries of another build (to show that a regression test fails on the code before a fix).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let dir = match std::env::var_os("HAIDANG_TEST_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf(),
+    };
     let path = dir.join(name);
     assert!(path.exists(), "{} not built: run `cargo build --workspace --bins` first", path.display());
     path

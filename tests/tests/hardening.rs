@@ -1,0 +1,71 @@
+//! Hardening against local users and unauthenticated peers (issue 14), each against a real
+//! collector process: what the data and state directories let other users read, what an
+//! agent-supplied string can do to the log, and how much an attacker without a token or
+//! certificate can make the collector do.
+
+use haidang_tests::{Agent, Collector, fim_config, wait_until};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn mode(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+/// Every entry under `root` (and `root` itself) is private to its owner: no group or other bits.
+fn assert_private_tree(root: &Path) {
+    assert_eq!(mode(root) & 0o077, 0, "{} is mode {:o}", root.display(), mode(root));
+    for entry in std::fs::read_dir(root).expect("list") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            assert_private_tree(&path);
+        } else {
+            assert_eq!(mode(&path) & 0o077, 0, "{} is mode {:o}", path.display(), mode(&path));
+        }
+    }
+}
+
+fn read_log(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn data_and_state_directories_made_beforehand_are_tightened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("collector");
+    // As `install -d` leaves them: a world-readable directory, and a token file at 0644.
+    std::fs::create_dir(&data).expect("mkdir data");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod data");
+    let token = data.join("api.token");
+    std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").expect("write api.token");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).expect("chmod token");
+
+    let collector = Collector::start(&data);
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&token), 0o600);
+    assert_eq!(mode(&data.join("collector.redb")), 0o600, "the store is created private");
+    assert_private_tree(&data);
+    let log = read_log(&dir.path().join("collector.log"));
+    assert!(
+        log.lines().any(|l| l.contains("tightened") && l.contains("api.token")),
+        "the collector says what it tightened:\n{log}"
+    );
+
+    let state = dir.path().join("agent");
+    std::fs::create_dir(&state).expect("mkdir state");
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).expect("chmod state");
+    let watched = dir.path().join("watched");
+    std::fs::create_dir(&watched).expect("mkdir watched");
+    let mut agent = Agent::enroll(&collector, &state, &fim_config(&watched, false));
+    assert_private_tree(&state);
+    // A file an older version (or an operator) left readable is tightened at the next start.
+    std::fs::set_permissions(state.join("agent.json"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    agent.start();
+    wait_until(WAIT, "agent connected", || (agent.status()["connection"] == "connected").then_some(()));
+    assert_eq!(mode(&state.join("spool.redb")), 0o600, "the spool is created private");
+    assert_private_tree(&state);
+    let log = read_log(&dir.path().join("agent.log"));
+    assert!(log.lines().any(|l| l.contains("tightened") && l.contains("agent.json")), "{log}");
+}
