@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::store::records::AgentRecord;
 use crate::store::writer::{IngestError, Stored, WriteOp};
 use haidang_proto::enroll::{EnrollRequest, EnrollResponse, Enrolled};
+use haidang_proto::text::terminal_safe;
 use haidang_proto::wire::{
     ALPN_AGENT, ALPN_ENROLL, Ack, AgentFrame, CollectorFrame, FrameError, Refusal, decode_frame, encode_frame,
     frame_length,
@@ -110,7 +111,7 @@ impl Ingest {
             Err(Failure::Gone) => return,
             Err(Failure::Refuse { code, message }) => {
                 self.metrics.enrollment(code);
-                tracing::warn!(%remote, code, detail = %message, "enrollment refused");
+                tracing::warn!(%remote, code, detail = %terminal_safe(&message), "enrollment refused");
                 let reply = EnrollResponse::Refused(Refusal { code: code.into(), message });
                 return write_and_close(send, &encode_frame(&reply)).await;
             }
@@ -118,12 +119,16 @@ impl Ingest {
         let reply = match self.enroll(request).await {
             Ok(enrolled) => {
                 self.metrics.enrollment("enrolled");
-                tracing::info!(agent = %enrolled.agent_id, group = %enrolled.group, %remote, "agent enrolled");
+                tracing::info!(
+                    agent = %enrolled.agent_id, group = %terminal_safe(&enrolled.group), %remote, "agent enrolled"
+                );
                 EnrollResponse::Enrolled(enrolled)
             }
             Err(refusal) => {
                 self.metrics.enrollment(&refusal.code);
-                tracing::warn!(%remote, code = %refusal.code, detail = %refusal.message, "enrollment refused");
+                tracing::warn!(
+                    %remote, code = %refusal.code, detail = %terminal_safe(&refusal.message), "enrollment refused"
+                );
                 EnrollResponse::Refused(refusal)
             }
         };
@@ -188,7 +193,7 @@ impl Ingest {
         let conn_id = conn.stable_id() as u64;
         self.fleet.connected(agent.id, conn_id, conn.clone());
         self.metrics.agents_connected.set(self.fleet.connected_count() as i64);
-        tracing::info!(agent = %agent.id, host = %agent.hostname, remote = %conn.remote_address(), "agent connected");
+        tracing::info!(agent = %agent.id, host = %terminal_safe(&agent.hostname), remote = %conn.remote_address(), "agent connected");
         while let Ok((send, recv)) = conn.accept_bi().await {
             if !self.stream(&conn, &agent, send, recv).await {
                 break;
@@ -293,7 +298,9 @@ async fn acknowledge(
             },
         };
         metrics.refused(code);
-        tracing::warn!(%agent, reason = code, detail = %message, "batch refused; closing the agent's connection");
+        tracing::warn!(
+            %agent, reason = code, detail = %terminal_safe(&message), "batch refused; closing the agent's connection"
+        );
         let refusal = CollectorFrame::Refused(Refusal { code: code.into(), message });
         write_and_close(send, &encode_frame(&refusal)).await;
         conn.close(CLOSE_REFUSED.into(), code.as_bytes());

@@ -33,6 +33,6 @@ pub async fn create(writer: &mpsc::Sender<WriteOp>, group: &str, ttl: Duration, 
         .await
         .map_err(|_| anyhow::anyhow!("the store writer has stopped"))?;
     done.await.map_err(|_| anyhow::anyhow!("the store writer has stopped"))?.map_err(anyhow::Error::msg)?;
-    tracing::info!(%group, uses, expires = %expires.to_rfc3339(), "enrollment token created");
+    tracing::info!(group = %haidang_proto::text::terminal_safe(group), uses, expires = %expires.to_rfc3339(), "enrollment token created");
     Ok(NewToken { token, expires })
 }

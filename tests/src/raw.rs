@@ -49,6 +49,12 @@ pub enum Closed {
 impl RawAgent {
     /// Enrolls a new identity with a fresh single-use token; panics if the collector refuses.
     pub fn enroll(collector: &Collector, hostname: &str) -> RawAgent {
+        RawAgent::try_enroll(collector, hostname)
+            .unwrap_or_else(|r| panic!("raw enrollment of {hostname} refused: {} ({})", r.message, r.code))
+    }
+
+    /// Enrolls a new identity with a fresh single-use token, or says why the collector refused.
+    pub fn try_enroll(collector: &Collector, hostname: &str) -> Result<RawAgent, Refusal> {
         let rt = Arc::new(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -67,9 +73,9 @@ impl RawAgent {
             .unwrap_or_else(|e| panic!("raw enrollment of {hostname} failed: {e:#}"));
         let enrolled = match response {
             EnrollResponse::Enrolled(e) => e,
-            EnrollResponse::Refused(r) => panic!("raw enrollment of {hostname} refused: {} ({})", r.message, r.code),
+            EnrollResponse::Refused(r) => return Err(r),
         };
-        RawAgent {
+        Ok(RawAgent {
             rt,
             id: enrolled.agent_id,
             key,
@@ -77,7 +83,7 @@ impl RawAgent {
             certificate: enrolled.certificate,
             ca_certificate: enrolled.ca_certificate,
             server: collector.quic,
-        }
+        })
     }
 
     /// The agent's signing key, to seal batches the helpers below do not cover.

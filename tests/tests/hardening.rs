@@ -3,6 +3,7 @@
 //! agent-supplied string can do to the log, and how much an attacker without a token or
 //! certificate can make the collector do.
 
+use haidang_tests::raw::{RawAgent, events};
 use haidang_tests::{Agent, Collector, fim_config, wait_until};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -68,4 +69,29 @@ fn data_and_state_directories_made_beforehand_are_tightened() {
     assert_private_tree(&state);
     let log = read_log(&dir.path().join("agent.log"));
     assert!(log.lines().any(|l| l.contains("tightened") && l.contains("agent.json")), "{log}");
+}
+
+#[test]
+fn host_name_with_terminal_escapes_and_a_newline_is_refused_at_enrollment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let collector = Collector::start(&dir.path().join("collector"));
+    let forged = "ws-07\u{1b}[1A\u{1b}[2K\n2026-12-07T00:00:00Z  INFO haidang_collector::api: admin logged in";
+    match RawAgent::try_enroll(&collector, forged) {
+        Err(refusal) => {
+            assert_eq!(refusal.code, "bad_request", "{refusal:?}");
+            assert!(refusal.message.contains("hostname"), "{refusal:?}");
+        }
+        Ok(agent) => {
+            // The code before the fix enrolled it; its name then reached the log on connect.
+            let mut conn = agent.connect().expect("connect");
+            conn.send_batch(&agent.seal(None, &events(1, 1, "forged"))).expect("send");
+            conn.expect_ack();
+            panic!("a host name with control characters was enrolled");
+        }
+    }
+    // A real host name still enrolls.
+    RawAgent::enroll(&collector, "ws-07.corp_lan");
+    let log = read_log(&dir.path().join("collector.log"));
+    assert!(!log.contains('\u{1b}'), "raw escape in the log:\n{log}");
+    assert!(!log.lines().any(|l| l.contains("admin logged in") && !l.contains("refused")), "forged line:\n{log}");
 }
