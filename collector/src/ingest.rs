@@ -157,7 +157,8 @@ impl Ingest {
             revoked: false,
         };
         let (reply, answer) = oneshot::channel();
-        let token_hash = *blake3::hash(request.token.trim().as_bytes()).as_bytes();
+        // Only ASCII whitespace (a token pasted with its newline) is trimmed, as for the API token.
+        let token_hash = *blake3::hash(request.token.trim_ascii().as_bytes()).as_bytes();
         self.writer
             .send(WriteOp::Enroll { token_hash, agent: record, reply })
             .await

@@ -183,7 +183,7 @@ pub async fn shutdown_signal() {
 
 fn api_token(path: &Path) -> Result<String> {
     if let Ok(existing) = std::fs::read_to_string(path) {
-        let token = existing.trim().to_string();
+        let token = existing.trim_ascii().to_string();
         if !token.is_empty() {
             return Ok(token);
         }

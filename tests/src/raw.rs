@@ -55,6 +55,11 @@ impl RawAgent {
 
     /// Enrolls a new identity with a fresh single-use token, or says why the collector refused.
     pub fn try_enroll(collector: &Collector, hostname: &str) -> Result<RawAgent, Refusal> {
+        RawAgent::try_enroll_with(collector, hostname, &collector.token(1, "1h"))
+    }
+
+    /// Enrolls a new identity presenting `token` exactly as given.
+    pub fn try_enroll_with(collector: &Collector, hostname: &str, token: &str) -> Result<RawAgent, Refusal> {
         let rt = Arc::new(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -62,12 +67,11 @@ impl RawAgent {
                 .build()
                 .expect("tokio runtime for the raw agent"),
         );
-        let token = collector.token(1, "1h");
         let pin = collector.fingerprint();
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("generate an Ed25519 key").as_ref().to_vec();
         let key = Ed25519KeyPair::from_pkcs8(&pkcs8).expect("load the generated key");
-        let request = EnrollRequest::new(&key, &token, hostname, "linux", "raw-test-agent");
+        let request = EnrollRequest::new(&key, token, hostname, "linux", "raw-test-agent");
         let response = rt
             .block_on(enroll_exchange(collector.quic, &pin, &request))
             .unwrap_or_else(|e| panic!("raw enrollment of {hostname} failed: {e:#}"));

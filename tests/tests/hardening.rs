@@ -95,3 +95,32 @@ fn host_name_with_terminal_escapes_and_a_newline_is_refused_at_enrollment() {
     assert!(!log.contains('\u{1b}'), "raw escape in the log:\n{log}");
     assert!(!log.lines().any(|l| l.contains("admin logged in") && !l.contains("refused")), "forged line:\n{log}");
 }
+
+/// Status line of a GET with the given Authorization header value (raw bytes).
+fn status_with_authorization(collector: &Collector, authorization: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(collector.http).expect("connect HTTP");
+    let mut request =
+        format!("GET /api/v1/agents HTTP/1.1\r\nHost: {}\r\nAuthorization: ", collector.http).into_bytes();
+    request.extend_from_slice(authorization);
+    request.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+    s.write_all(&request).expect("write request");
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("read response");
+    response.lines().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn tokens_are_trimmed_of_ascii_whitespace_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let collector = Collector::start(&dir.path().join("collector"));
+    let api = collector.api_token();
+    assert!(status_with_authorization(&collector, format!("Bearer  \t{api}  ").as_bytes()).contains(" 200 "));
+    let ideographic = format!("Bearer \u{3000}{api}\u{3000}");
+    assert!(status_with_authorization(&collector, ideographic.as_bytes()).contains(" 401 "));
+
+    let token = collector.token(2, "1h");
+    let refused = RawAgent::try_enroll_with(&collector, "wide-space", &format!("\u{3000}{token}\u{3000}"));
+    assert_eq!(refused.err().map(|r| r.code), Some("token_unknown".to_string()), "U+3000 is not trimmed");
+    assert!(RawAgent::try_enroll_with(&collector, "ascii-space", &format!(" {token}\n")).is_ok());
+}
