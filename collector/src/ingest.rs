@@ -11,6 +11,8 @@ use crate::fleet::{CLOSE_REFUSED, CLOSE_REVOKED, Fleet};
 use crate::metrics::Metrics;
 use crate::store::records::AgentRecord;
 use crate::store::writer::{IngestError, Stored, WriteOp};
+use crate::throttle::{EnrollThrottle, Report};
+use crate::tokens;
 use haidang_proto::enroll::{EnrollRequest, EnrollResponse, Enrolled};
 use haidang_proto::text::terminal_safe;
 use haidang_proto::wire::{
@@ -33,6 +35,8 @@ const ENROLL_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Ingest {
     pub ca: Arc<CertificateAuthority>,
+    pub db: Arc<redb::Database>,
+    pub throttle: EnrollThrottle,
     pub fleet: Arc<Fleet>,
     pub writer: mpsc::Sender<WriteOp>,
     pub metrics: Arc<Metrics>,
@@ -106,14 +110,20 @@ impl Ingest {
     async fn enrollment(&self, conn: &Connection) {
         let Ok((send, mut recv)) = conn.accept_bi().await else { return };
         let remote = conn.remote_address();
+        if !self.throttle.admit(remote.ip()) {
+            // Refused unread, and not logged one by one: the throttle summarises.
+            self.metrics.enrollment("rate_limited");
+            let message = "too many failed enrollment attempts from this address; try again later".to_string();
+            let reply = EnrollResponse::Refused(Refusal { code: "rate_limited".into(), message });
+            return write_and_close(send, &encode_frame(&reply)).await;
+        }
         let request = match read_frame::<EnrollRequest>(&mut recv).await {
             Ok((r, _)) => r,
             Err(Failure::Gone) => return,
             Err(Failure::Refuse { code, message }) => {
-                self.metrics.enrollment(code);
-                tracing::warn!(%remote, code, detail = %terminal_safe(&message), "enrollment refused");
-                let reply = EnrollResponse::Refused(Refusal { code: code.into(), message });
-                return write_and_close(send, &encode_frame(&reply)).await;
+                let refusal = Refusal { code: code.into(), message };
+                self.enrollment_refused(remote, &refusal);
+                return write_and_close(send, &encode_frame(&EnrollResponse::Refused(refusal))).await;
             }
         };
         let reply = match self.enroll(request).await {
@@ -125,19 +135,27 @@ impl Ingest {
                 EnrollResponse::Enrolled(enrolled)
             }
             Err(refusal) => {
-                self.metrics.enrollment(&refusal.code);
-                tracing::warn!(
-                    %remote, code = %refusal.code, detail = %terminal_safe(&refusal.message), "enrollment refused"
-                );
+                self.enrollment_refused(remote, &refusal);
                 EnrollResponse::Refused(refusal)
             }
         };
         write_and_close(send, &encode_frame(&reply)).await;
     }
 
+    fn enrollment_refused(&self, remote: std::net::SocketAddr, refusal: &Refusal) {
+        self.metrics.enrollment(&refusal.code);
+        if self.throttle.failed(remote.ip()) == Report::Log {
+            tracing::warn!(
+                %remote, code = %refusal.code, detail = %terminal_safe(&refusal.message), "enrollment refused"
+            );
+        }
+    }
+
     async fn enroll(&self, request: EnrollRequest) -> Result<Enrolled, Refusal> {
         let refuse = |code: &str, message: String| Refusal { code: code.into(), message };
         request.validate().map_err(|m| refuse("bad_request", m))?;
+        let token_hash = tokens::hash(&request.token);
+        tokens::usable(&self.db, &token_hash).map_err(|e| refuse(e.code(), e.to_string()))?;
         let mut id = [0u8; 16];
         ring::rand::SystemRandom::new().fill(&mut id).map_err(|_| refuse("internal", "no randomness".into()))?;
         let agent_id = AgentId(id);
@@ -157,8 +175,6 @@ impl Ingest {
             revoked: false,
         };
         let (reply, answer) = oneshot::channel();
-        // Only ASCII whitespace (a token pasted with its newline) is trimmed, as for the API token.
-        let token_hash = *blake3::hash(request.token.trim_ascii().as_bytes()).as_bytes();
         self.writer
             .send(WriteOp::Enroll { token_hash, agent: record, reply })
             .await

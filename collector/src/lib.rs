@@ -16,5 +16,6 @@ pub mod quickstart;
 pub mod rulecheck;
 pub mod serve;
 pub mod store;
+pub mod throttle;
 pub mod tokens;
 pub mod verify;

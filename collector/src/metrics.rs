@@ -26,6 +26,7 @@ pub struct Metrics {
     pub agents_connected: Gauge,
     pub ingest_latency: Histogram,
     pub store_bytes: Gauge,
+    pub store_commits: Counter,
     pub enrollments: Family<Outcome, Counter>,
     pub alerts_raised: Counter,
     pub alerts_by_level: Family<Level, Counter>,
@@ -49,6 +50,7 @@ impl Metrics {
         let agents_connected = Gauge::default();
         let ingest_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let store_bytes = Gauge::default();
+        let store_commits = Counter::default();
         let enrollments = Family::<Outcome, Counter>::default();
         let alerts_raised = Counter::default();
         let alerts_by_level = Family::<Level, Counter>::default();
@@ -70,6 +72,7 @@ impl Metrics {
             ingest_latency.clone(),
         );
         registry.register("store_bytes", "Size of the collector's store file", store_bytes.clone());
+        registry.register("store_commits", "Store transactions committed", store_commits.clone());
         registry.register("enrollments", "Enrollment attempts by outcome", enrollments.clone());
         registry.register("alerts_raised", "Alerts raised", alerts_raised.clone());
         registry.register("alerts", "Alerts raised, by rule level", alerts_by_level.clone());
@@ -93,6 +96,7 @@ impl Metrics {
             agents_connected,
             ingest_latency,
             store_bytes,
+            store_commits,
             enrollments,
             alerts_raised,
             alerts_by_level,

@@ -9,6 +9,7 @@ use crate::ingest::{self, Ingest};
 use crate::metrics::Metrics;
 use crate::quic;
 use crate::store::{self, writer};
+use crate::throttle::EnrollThrottle;
 use anyhow::{Context, Result};
 use ring::rand::SecureRandom;
 use std::net::SocketAddr;
@@ -56,14 +57,21 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
         db.clone(),
         Box::new(move |changed| observer_fleet.update(changed)),
         Box::new(move || writer_wakeup.wake()),
+        metrics.store_commits.clone(),
     )?;
     let sources = RuleSources { dirs: opts.rules.clone() };
     let correlator = correlate::start(db.clone(), writer.clone(), metrics.clone(), sources, wakeup)?;
 
     let endpoint = quic::endpoint(&ca, opts.quic)?;
     let quic_addr = endpoint.local_addr()?;
-    let ingest =
-        Arc::new(Ingest { ca: ca.clone(), fleet: fleet.clone(), writer: writer.clone(), metrics: metrics.clone() });
+    let ingest = Arc::new(Ingest {
+        ca: ca.clone(),
+        db: db.clone(),
+        throttle: EnrollThrottle::default(),
+        fleet: fleet.clone(),
+        writer: writer.clone(),
+        metrics: metrics.clone(),
+    });
     tokio::spawn(ingest::serve(endpoint.clone(), ingest));
 
     let app = Arc::new(App {

@@ -124,3 +124,44 @@ fn tokens_are_trimmed_of_ascii_whitespace_only() {
     assert_eq!(refused.err().map(|r| r.code), Some("token_unknown".to_string()), "U+3000 is not trimmed");
     assert!(RawAgent::try_enroll_with(&collector, "ascii-space", &format!(" {token}\n")).is_ok());
 }
+
+/// A sample of a counter; 0 when the collector has not created it yet.
+fn metric(collector: &Collector, series: &str) -> u64 {
+    collector
+        .metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[test]
+fn bogus_enrollment_tokens_cost_no_write_and_are_throttled_per_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let collector = Collector::start(&dir.path().join("collector"));
+    let enrolled = RawAgent::enroll(&collector, "before-the-attack");
+    let commits = metric(&collector, "haidang_store_commits_total");
+    assert!(commits > 0, "the store counts its commits");
+
+    let mut codes = Vec::new();
+    for i in 0..30 {
+        let guess = format!("hdt1-{i:048x}");
+        match RawAgent::try_enroll_with(&collector, &format!("guess-{i}"), &guess) {
+            Ok(_) => panic!("a guessed token enrolled"),
+            Err(refusal) => codes.push(refusal.code),
+        }
+    }
+    assert!(codes[..10].iter().all(|c| c == "token_unknown"), "{codes:?}");
+    assert!(codes[10..].iter().all(|c| c == "rate_limited"), "{codes:?}");
+    assert_eq!(metric(&collector, "haidang_store_commits_total"), commits, "a bogus token caused a store write");
+    assert_eq!(metric(&collector, "haidang_enrollments_total{outcome=\"rate_limited\"}"), 20);
+
+    let log = read_log(&dir.path().join("collector.log"));
+    let refused = log.lines().filter(|l| l.contains("enrollment refused")).count();
+    assert_eq!(refused, 1, "one line for the first failure, then a summary:\n{log}");
+    assert!(log.lines().any(|l| l.contains("repeated failed enrollment attempts") && l.contains("127.0.0.1")), "{log}");
+
+    // The enrolled agent, connecting from the same address, is not affected.
+    let mut conn = enrolled.connect().expect("connect");
+    conn.send_batch(&enrolled.seal(None, &events(1, 2, "after"))).expect("send");
+    assert_eq!(conn.expect_ack().last_seq, 2);
+}
