@@ -8,7 +8,10 @@
 
 use crate::ca::CertificateAuthority;
 use crate::fleet::{CLOSE_REFUSED, CLOSE_REVOKED, Fleet};
+use crate::gate::{Gate, Permit};
+use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::quic;
 use crate::store::records::AgentRecord;
 use crate::store::writer::{IngestError, Stored, WriteOp};
 use crate::throttle::{EnrollThrottle, Report};
@@ -16,8 +19,8 @@ use crate::tokens;
 use haidang_proto::enroll::{EnrollRequest, EnrollResponse, Enrolled};
 use haidang_proto::text::terminal_safe;
 use haidang_proto::wire::{
-    ALPN_AGENT, ALPN_ENROLL, Ack, AgentFrame, CollectorFrame, FrameError, Refusal, decode_frame, encode_frame,
-    frame_length,
+    ALPN_AGENT, ALPN_ENROLL, Ack, AgentFrame, CollectorFrame, FrameError, MAX_FRAME_BYTES, Refusal, decode_frame,
+    encode_frame, frame_length,
 };
 use haidang_proto::{AgentId, BatchHeader, Timestamp, fingerprint};
 use quinn::{Connection, RecvStream, SendStream};
@@ -32,9 +35,13 @@ use tokio::sync::{mpsc, oneshot};
 const PIPELINE: usize = 64;
 /// How long an enrollment connection may take.
 const ENROLL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a QUIC handshake may take (quinn's own limit is the 90 s idle timeout).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Ingest {
     pub ca: Arc<CertificateAuthority>,
+    pub gate: Arc<Gate>,
+    pub limits: Limits,
     pub db: Arc<redb::Database>,
     pub throttle: EnrollThrottle,
     pub fleet: Arc<Fleet>,
@@ -42,14 +49,33 @@ pub struct Ingest {
     pub metrics: Arc<Metrics>,
 }
 
-/// Accepts connections until the endpoint is closed.
+/// Accepts connections until the endpoint is closed. A connection is admitted only within
+/// the caps on unauthenticated connections; under load, a source must first prove its
+/// address with a QUIC Retry.
 pub async fn serve(endpoint: quinn::Endpoint, ingest: Arc<Ingest>) {
     while let Some(incoming) = endpoint.accept().await {
+        let under_load = ingest.gate.held() >= ingest.limits.quic_retry_above;
+        if under_load && !incoming.remote_address_validated() && incoming.may_retry() {
+            ingest.metrics.quic_retries.inc();
+            if let Err(e) = incoming.retry() {
+                tracing::debug!(error = %e, "cannot send a QUIC Retry");
+            }
+            continue;
+        }
+        let permit = match ingest.gate.admit(incoming.remote_address().ip()) {
+            Ok(p) => p,
+            Err(full) => {
+                ingest.metrics.connection_refused(full.reason());
+                incoming.refuse();
+                continue;
+            }
+        };
         let ingest = ingest.clone();
         tokio::spawn(async move {
-            match incoming.await {
-                Ok(conn) => ingest.connection(conn).await,
-                Err(e) => tracing::debug!(error = %e, "handshake failed"),
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming.into_future()).await {
+                Ok(Ok(conn)) => ingest.connection(conn, permit).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "handshake failed"),
+                Err(_) => tracing::debug!("handshake timed out"),
             }
         });
     }
@@ -68,10 +94,17 @@ impl From<FrameError> for Failure {
     }
 }
 
-async fn read_frame<T: DeserializeOwned>(recv: &mut RecvStream) -> Result<(T, Vec<u8>), Failure> {
+/// Reads one frame of at most `limit` bytes (and at most the protocol's limit).
+async fn read_frame<T: DeserializeOwned>(recv: &mut RecvStream, limit: usize) -> Result<(T, Vec<u8>), Failure> {
     let mut prefix = [0u8; 4];
     recv.read_exact(&mut prefix).await.map_err(|_| Failure::Gone)?;
     let len = frame_length(prefix)?;
+    if len > limit {
+        return Err(Failure::Refuse {
+            code: "oversized_frame",
+            message: format!("frame of {len} bytes exceeds the {limit}-byte limit"),
+        });
+    }
     let mut body = vec![0u8; len];
     recv.read_exact(&mut body).await.map_err(|e| match e {
         quinn::ReadExactError::FinishedEarly(_) => {
@@ -90,7 +123,7 @@ async fn write_and_close(mut send: SendStream, frame: &[u8]) {
 }
 
 impl Ingest {
-    async fn connection(&self, conn: Connection) {
+    async fn connection(&self, conn: Connection, permit: Permit) {
         let alpn = conn
             .handshake_data()
             .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
@@ -101,8 +134,9 @@ impl Ingest {
                     self.metrics.enrollment("timeout");
                 }
                 conn.close(0u32.into(), b"done");
+                drop(permit);
             }
-            Some(p) if p == ALPN_AGENT => self.agent(conn).await,
+            Some(p) if p == ALPN_AGENT => self.agent(conn, permit).await,
             _ => conn.close(CLOSE_REFUSED.into(), b"unknown protocol"),
         }
     }
@@ -117,7 +151,7 @@ impl Ingest {
             let reply = EnrollResponse::Refused(Refusal { code: "rate_limited".into(), message });
             return write_and_close(send, &encode_frame(&reply)).await;
         }
-        let request = match read_frame::<EnrollRequest>(&mut recv).await {
+        let request = match read_frame::<EnrollRequest>(&mut recv, self.limits.max_enroll_request_bytes).await {
             Ok((r, _)) => r,
             Err(Failure::Gone) => return,
             Err(Failure::Refuse { code, message }) => {
@@ -188,7 +222,7 @@ impl Ingest {
         }
     }
 
-    async fn agent(&self, conn: Connection) {
+    async fn agent(&self, conn: Connection, permit: Permit) {
         let cert = conn
             .peer_identity()
             .and_then(|i| i.downcast::<Vec<CertificateDer<'static>>>().ok())
@@ -207,6 +241,9 @@ impl Ingest {
                 return conn.close(CLOSE_REVOKED.into(), why.as_bytes());
             }
         };
+        drop(permit);
+        conn.set_receive_window(quic::AGENT_RECEIVE_WINDOW.into());
+        conn.set_max_concurrent_bi_streams(quic::AGENT_STREAMS.into());
         let conn_id = conn.stable_id() as u64;
         self.fleet.connected(agent.id, conn_id, conn.clone());
         self.metrics.agents_connected.set(self.fleet.connected_count() as i64);
@@ -241,7 +278,7 @@ impl Ingest {
     }
 
     async fn next_batch(&self, agent: &AgentRecord, recv: &mut RecvStream) -> Result<Pending, Failure> {
-        let (frame, raw) = read_frame::<AgentFrame>(recv).await?;
+        let (frame, raw) = read_frame::<AgentFrame>(recv, MAX_FRAME_BYTES).await?;
         let received = Instant::now();
         let AgentFrame::Batch(batch) = frame;
         let refuse = |e: haidang_proto::BatchError| Failure::Refuse { code: e.reason(), message: e.to_string() };

@@ -40,6 +40,8 @@ enum Command {
         /// SIGHUP and by `rules reload`; a rule that does not load is logged and skipped.
         #[arg(long = "rules", value_name = "DIR")]
         rules: Vec<PathBuf>,
+        #[command(flatten)]
+        limits: haidang_collector::limits::Limits,
     },
     /// Try it: a collector and a local agent on the embedded store, with a guided demo.
     Quickstart {
@@ -216,14 +218,14 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve { data, quic, http, rules } => {
+        Command::Serve { data, quic, http, rules, limits } => {
             logging::init(cli.log_format, "info");
-            runtime()?.block_on(serve::run(ServeOptions { data, quic, http, rules }))?;
+            runtime()?.block_on(serve::run(ServeOptions { data, quic, http, rules, limits }))?;
         }
         Command::CompileYaraRules(args) => args.run()?,
         Command::Quickstart { data, quic, http } => {
             logging::init(cli.log_format, "warn");
-            let opts = ServeOptions { data, quic, http, rules: Vec::new() };
+            let opts = ServeOptions { data, quic, http, rules: Vec::new(), limits: Default::default() };
             runtime()?.block_on(haidang_collector::quickstart::run(opts))?;
         }
         Command::Hunt(args) => return Ok(haidang_collector::hunt::run(args)),

@@ -33,6 +33,9 @@ pub struct Metrics {
     pub events_correlated: Counter,
     pub rules_loaded: Gauge,
     pub correlate_backlog: Gauge,
+    pub unauthenticated_connections: Gauge,
+    pub connections_refused: Family<Reason, Counter>,
+    pub quic_retries: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -57,6 +60,9 @@ impl Metrics {
         let events_correlated = Counter::default();
         let rules_loaded = Gauge::default();
         let correlate_backlog = Gauge::default();
+        let unauthenticated_connections = Gauge::default();
+        let connections_refused = Family::<Reason, Counter>::default();
+        let quic_retries = Counter::default();
         registry.register("events_received", "Events stored from agents", events_received.clone());
         registry.register("batches_received", "Batches stored from agents", batches_received.clone());
         registry.register(
@@ -87,6 +93,17 @@ impl Metrics {
             correlate_backlog.clone(),
         );
         registry.register("rules_loaded", "Sigma rule documents loaded (shipped and configured)", rules_loaded.clone());
+        registry.register(
+            "unauthenticated_connections",
+            "QUIC connections not yet authenticated (handshakes and enrollments)",
+            unauthenticated_connections.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "QUIC connections refused before or during the handshake, by reason",
+            connections_refused.clone(),
+        );
+        registry.register("quic_retries", "QUIC Retry packets sent to validate a source address", quic_retries.clone());
         Metrics {
             registry,
             events_received,
@@ -103,11 +120,18 @@ impl Metrics {
             events_correlated,
             rules_loaded,
             correlate_backlog,
+            unauthenticated_connections,
+            connections_refused,
+            quic_retries,
         }
     }
 
     pub fn refused(&self, reason: &str) {
         self.batches_refused.get_or_create(&Reason { reason: reason.to_string() }).inc();
+    }
+
+    pub fn connection_refused(&self, reason: &str) {
+        self.connections_refused.get_or_create(&Reason { reason: reason.to_string() }).inc();
     }
 
     pub fn enrollment(&self, outcome: &str) {

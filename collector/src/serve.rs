@@ -5,7 +5,9 @@ use crate::api::{self, App};
 use crate::ca::{CertificateAuthority, write_secret};
 use crate::correlate::{self, Correlator, RuleSources, Wakeup};
 use crate::fleet::{CLOSE_SHUTDOWN, Fleet};
+use crate::gate::Gate;
 use crate::ingest::{self, Ingest};
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::quic;
 use crate::store::{self, writer};
@@ -26,6 +28,7 @@ pub struct ServeOptions {
     pub http: SocketAddr,
     /// Sigma rule directories, on top of the shipped rules.
     pub rules: Vec<PathBuf>,
+    pub limits: Limits,
 }
 
 /// A collector whose listeners are up.
@@ -66,6 +69,12 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
     let quic_addr = endpoint.local_addr()?;
     let ingest = Arc::new(Ingest {
         ca: ca.clone(),
+        gate: Gate::new(
+            opts.limits.max_unauthenticated_connections,
+            opts.limits.max_unauthenticated_per_source,
+            metrics.unauthenticated_connections.clone(),
+        ),
+        limits: opts.limits.clone(),
         db: db.clone(),
         throttle: EnrollThrottle::default(),
         fleet: fleet.clone(),

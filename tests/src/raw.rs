@@ -243,3 +243,57 @@ pub fn events(first_seq: u64, n: u64, marker: &str) -> Vec<Event> {
 pub fn has_marker(event: &serde_json::Value, marker: &str) -> bool {
     event["path"].as_str().is_some_and(|p| p.starts_with(&format!("/hostile/{marker}/")))
 }
+
+/// A connection on the enrollment protocol from a chosen source address, without a token
+/// or certificate, driven byte by byte: what an unauthenticated peer can make the collector
+/// hold.
+pub struct RawEnrollConn {
+    rt: Arc<Runtime>,
+    _endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+    streams: Vec<(quinn::SendStream, quinn::RecvStream)>,
+}
+
+impl RawEnrollConn {
+    /// Completes the handshake from `source` (any loopback address works on Linux), or says
+    /// why the collector refused it.
+    pub fn connect(collector: &Collector, source: std::net::IpAddr) -> Result<RawEnrollConn> {
+        let rt = Arc::new(tokio::runtime::Builder::new_current_thread().enable_all().build()?);
+        let (config, _) = tls::enrollment(&collector.fingerprint())?;
+        let server = collector.quic;
+        let (endpoint, conn) = rt.block_on(async move {
+            let endpoint = quinn::Endpoint::client(SocketAddr::new(source, 0))?;
+            let conn = tokio::time::timeout(TIMEOUT, endpoint.connect_with(config, server, SERVER_NAME)?)
+                .await
+                .context("no enrollment handshake")??;
+            anyhow::Ok((endpoint, conn))
+        })?;
+        Ok(RawEnrollConn { rt, _endpoint: endpoint, conn, streams: Vec::new() })
+    }
+
+    /// Opens a stream and writes `bytes` on it, if the collector allows another stream
+    /// within `wait`.
+    pub fn open_stream(&mut self, bytes: &[u8], wait: Duration) -> bool {
+        let conn = self.conn.clone();
+        let opened = self.rt.block_on(async move {
+            let (mut send, recv) = tokio::time::timeout(wait, conn.open_bi()).await.ok()?.ok()?;
+            send.write_all(bytes).await.ok()?;
+            Some((send, recv))
+        });
+        opened.map(|s| self.streams.push(s)).is_some()
+    }
+
+    /// The collector's answer on the first stream.
+    pub fn response(&mut self) -> Result<Option<EnrollResponse>> {
+        let (_, recv) = self.streams.first_mut().context("no stream opened")?;
+        self.rt
+            .block_on(async { tokio::time::timeout(TIMEOUT, read_frame::<EnrollResponse>(recv)).await })
+            .context("no answer from the collector")?
+    }
+}
+
+impl Drop for RawEnrollConn {
+    fn drop(&mut self) {
+        self.conn.close(0u32.into(), b"test done");
+    }
+}

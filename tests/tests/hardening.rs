@@ -3,7 +3,8 @@
 //! agent-supplied string can do to the log, and how much an attacker without a token or
 //! certificate can make the collector do.
 
-use haidang_tests::raw::{RawAgent, events};
+use haidang_proto::enroll::EnrollResponse;
+use haidang_tests::raw::{RawAgent, RawEnrollConn, events};
 use haidang_tests::{Agent, Collector, fim_config, wait_until};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -164,4 +165,49 @@ fn bogus_enrollment_tokens_cost_no_write_and_are_throttled_per_source() {
     let mut conn = enrolled.connect().expect("connect");
     conn.send_batch(&enrolled.seal(None, &events(1, 2, "after"))).expect("send");
     assert_eq!(conn.expect_ack().last_seq, 2);
+}
+
+#[test]
+fn unauthenticated_connections_are_small_and_capped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let any = "127.0.0.1:0".parse().expect("addr");
+    let limits =
+        ["--max-unauthenticated-connections", "3", "--max-unauthenticated-per-source", "2", "--quic-retry-above", "2"];
+    let collector = Collector::start_with(&dir.path().join("collector"), any, any, &limits);
+    let source = |n: u8| std::net::IpAddr::from([127, 0, 0, n]);
+    let held = || metric(&collector, "haidang_unauthenticated_connections");
+
+    // An enrollment request is refused on a prefix announcing more than 16 KiB: the
+    // collector neither waits for nor allocates the body.
+    let mut big = RawEnrollConn::connect(&collector, source(1)).expect("connect");
+    assert!(big.open_stream(&(20u32 * 1024).to_be_bytes(), WAIT));
+    match big.response().expect("an answer") {
+        Some(EnrollResponse::Refused(r)) => assert_eq!(r.code, "oversized_frame", "{r:?}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    drop(big);
+    wait_until(WAIT, "the oversized enrollment's connection released", || (held() == 0).then_some(()));
+
+    // Before authentication a connection gets one stream.
+    let mut first = RawEnrollConn::connect(&collector, source(2)).expect("first from .2");
+    assert!(first.open_stream(&[0, 0], WAIT));
+    assert!(!first.open_stream(&[0], Duration::from_secs(1)), "a second stream before authentication");
+    let _second = RawEnrollConn::connect(&collector, source(2)).expect("second from .2");
+    assert!(RawEnrollConn::connect(&collector, source(2)).is_err(), "a third from one source");
+    assert_eq!(metric(&collector, "haidang_connections_refused_total{reason=\"unauthenticated_per_source_limit\"}"), 1);
+
+    // Two are held, so a new source must prove its address first (a Retry), then gets in.
+    let _third = RawEnrollConn::connect(&collector, source(3)).expect("first from .3");
+    assert!(metric(&collector, "haidang_quic_retries_total") >= 1, "no Retry under load");
+    assert!(RawEnrollConn::connect(&collector, source(4)).is_err(), "a fourth overall");
+    assert_eq!(metric(&collector, "haidang_connections_refused_total{reason=\"unauthenticated_limit\"}"), 1);
+    assert_eq!(held(), 3);
+
+    drop((first, _second, _third));
+    wait_until(WAIT, "unauthenticated connections released", || (held() == 0).then_some(()));
+    let agent = RawAgent::enroll(&collector, "after-the-flood");
+    let mut conn = agent.connect().expect("connect");
+    conn.send_batch(&agent.seal(None, &events(1, 2, "after"))).expect("send");
+    assert_eq!(conn.expect_ack().last_seq, 2);
+    assert_eq!(held(), 0, "an authenticated agent is not counted");
 }

@@ -1,0 +1,32 @@
+//! Bounds on what peers can make the collector hold, as `serve` flags. The defaults fit a
+//! fleet of tens of thousands of agents; an unauthenticated peer gets little of anything.
+
+use clap::Args;
+
+#[derive(Args, Clone, Debug)]
+pub struct Limits {
+    /// Connections not yet authenticated (handshakes and enrollments), all sources together.
+    #[arg(long, default_value_t = 1024)]
+    pub max_unauthenticated_connections: usize,
+    /// Connections not yet authenticated from one source address.
+    #[arg(long, default_value_t = 16)]
+    pub max_unauthenticated_per_source: usize,
+    /// Unauthenticated connections in progress above which new ones must first prove their
+    /// address (QUIC Retry), so a spoofed flood cannot use up the limits above.
+    #[arg(long, default_value_t = 64)]
+    pub quic_retry_above: usize,
+    /// Largest enrollment request in bytes (a real one is about 1 KiB).
+    #[arg(long, default_value_t = 16 * 1024)]
+    pub max_enroll_request_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_unauthenticated_connections: 1024,
+            max_unauthenticated_per_source: 16,
+            quic_retry_above: 64,
+            max_enroll_request_bytes: 16 * 1024,
+        }
+    }
+}
