@@ -35,6 +35,8 @@ use tokio::sync::{mpsc, oneshot};
 const PIPELINE: usize = 64;
 /// How long an enrollment connection may take.
 const ENROLL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Within the enrollment's own timeout, the request must come promptly.
+const ENROLL_DEADLINES: Deadlines = Deadlines { idle: Duration::from_secs(10), frame: Duration::from_secs(10) };
 /// How long a QUIC handshake may take (quinn's own limit is the 90 s idle timeout).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -74,8 +76,14 @@ pub async fn serve(endpoint: quinn::Endpoint, ingest: Arc<Ingest>) {
         tokio::spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming.into_future()).await {
                 Ok(Ok(conn)) => ingest.connection(conn, permit).await,
-                Ok(Err(e)) => tracing::debug!(error = %e, "handshake failed"),
-                Err(_) => tracing::debug!("handshake timed out"),
+                Ok(Err(e)) => {
+                    ingest.metrics.connection_refused(handshake_failure(&e));
+                    tracing::debug!(error = %e, "handshake failed");
+                }
+                Err(_) => {
+                    ingest.metrics.connection_refused("handshake_timeout");
+                    tracing::debug!("handshake timed out");
+                }
             }
         });
     }
@@ -94,26 +102,78 @@ impl From<FrameError> for Failure {
     }
 }
 
-/// Reads one frame of at most `limit` bytes (and at most the protocol's limit).
-async fn read_frame<T: DeserializeOwned>(recv: &mut RecvStream, limit: usize) -> Result<(T, Vec<u8>), Failure> {
+/// How long a frame may take: to begin (`idle`) and, once begun, to arrive whole (`frame`).
+#[derive(Clone, Copy)]
+struct Deadlines {
+    idle: Duration,
+    frame: Duration,
+}
+
+/// Reads one frame of at most `limit` bytes (and at most the protocol's limit) within
+/// `deadlines`, so a peer cannot hold a buffer open by sending a byte now and then.
+async fn read_frame<T: DeserializeOwned>(
+    recv: &mut RecvStream,
+    limit: usize,
+    deadlines: Deadlines,
+) -> Result<(T, Vec<u8>), Failure> {
     let mut prefix = [0u8; 4];
-    recv.read_exact(&mut prefix).await.map_err(|_| Failure::Gone)?;
-    let len = frame_length(prefix)?;
-    if len > limit {
-        return Err(Failure::Refuse {
-            code: "oversized_frame",
-            message: format!("frame of {len} bytes exceeds the {limit}-byte limit"),
-        });
+    match tokio::time::timeout(deadlines.idle, recv.read_exact(&mut prefix[..1])).await {
+        Err(_) => {
+            let message = format!("no frame in {} s", deadlines.idle.as_secs());
+            return Err(Failure::Refuse { code: "idle_timeout", message });
+        }
+        // The stream ended between frames: a clean end.
+        Ok(Err(_)) => return Err(Failure::Gone),
+        Ok(Ok(())) => {}
     }
-    let mut body = vec![0u8; len];
-    recv.read_exact(&mut body).await.map_err(|e| match e {
+    let rest = async {
+        recv.read_exact(&mut prefix[1..]).await.map_err(ended_inside_frame)?;
+        let len = frame_length(prefix)?;
+        if len > limit {
+            return Err(Failure::Refuse {
+                code: "oversized_frame",
+                message: format!("frame of {len} bytes exceeds the {limit}-byte limit"),
+            });
+        }
+        let mut body = vec![0u8; len];
+        recv.read_exact(&mut body).await.map_err(ended_inside_frame)?;
+        Ok(body)
+    };
+    let body = tokio::time::timeout(deadlines.frame, rest).await.map_err(|_| Failure::Refuse {
+        code: "frame_timeout",
+        message: format!("frame not complete within {} s of its first byte", deadlines.frame.as_secs()),
+    })??;
+    let msg = decode_frame(&body)?;
+    Ok((msg, body))
+}
+
+fn ended_inside_frame(e: quinn::ReadExactError) -> Failure {
+    match e {
         quinn::ReadExactError::FinishedEarly(_) => {
             Failure::Refuse { code: "malformed_frame", message: "stream ended inside a frame".into() }
         }
         quinn::ReadExactError::ReadError(_) => Failure::Gone,
-    })?;
-    let msg = decode_frame(&body)?;
-    Ok((msg, body))
+    }
+}
+
+/// Why a handshake failed, as a metric label: TLS alerts about certificates (an unknown
+/// issuer, none where one is needed), no common ALPN, or anything else.
+fn handshake_failure(e: &quinn::ConnectionError) -> &'static str {
+    let code = match e {
+        quinn::ConnectionError::TransportError(t) => t.code,
+        quinn::ConnectionError::ConnectionClosed(c) => c.error_code,
+        quinn::ConnectionError::TimedOut => return "handshake_timeout",
+        _ => return "handshake_failed",
+    };
+    // TLS alerts travel as QUIC CRYPTO_ERROR codes 0x100 + alert (RFC 9001, 4.8).
+    let alert = u64::from(code).checked_sub(0x100).filter(|a| *a <= 0xff);
+    match alert {
+        // bad_certificate .. access_denied, decrypt_error (a certificate whose issuer's name
+        // matches our CA but whose signature does not), and certificate_required.
+        Some(42..=49 | 51 | 116) => "bad_certificate",
+        Some(120) => "no_application_protocol",
+        _ => "handshake_failed",
+    }
 }
 
 async fn write_and_close(mut send: SendStream, frame: &[u8]) {
@@ -137,7 +197,10 @@ impl Ingest {
                 drop(permit);
             }
             Some(p) if p == ALPN_AGENT => self.agent(conn, permit).await,
-            _ => conn.close(CLOSE_REFUSED.into(), b"unknown protocol"),
+            _ => {
+                self.metrics.connection_refused("no_application_protocol");
+                conn.close(CLOSE_REFUSED.into(), b"unknown protocol")
+            }
         }
     }
 
@@ -151,7 +214,13 @@ impl Ingest {
             let reply = EnrollResponse::Refused(Refusal { code: "rate_limited".into(), message });
             return write_and_close(send, &encode_frame(&reply)).await;
         }
-        let request = match read_frame::<EnrollRequest>(&mut recv, self.limits.max_enroll_request_bytes).await {
+        let request = match read_frame::<EnrollRequest>(
+            &mut recv,
+            self.limits.max_enroll_request_bytes,
+            ENROLL_DEADLINES,
+        )
+        .await
+        {
             Ok((r, _)) => r,
             Err(Failure::Gone) => return,
             Err(Failure::Refuse { code, message }) => {
@@ -183,6 +252,10 @@ impl Ingest {
                 %remote, code = %refusal.code, detail = %terminal_safe(&refusal.message), "enrollment refused"
             );
         }
+    }
+
+    fn agent_deadlines(&self) -> Deadlines {
+        Deadlines { idle: self.limits.agent_idle_timeout(), frame: self.limits.agent_frame_timeout() }
     }
 
     async fn enroll(&self, request: EnrollRequest) -> Result<Enrolled, Refusal> {
@@ -278,7 +351,7 @@ impl Ingest {
     }
 
     async fn next_batch(&self, agent: &AgentRecord, recv: &mut RecvStream) -> Result<Pending, Failure> {
-        let (frame, raw) = read_frame::<AgentFrame>(recv, MAX_FRAME_BYTES).await?;
+        let (frame, raw) = read_frame::<AgentFrame>(recv, MAX_FRAME_BYTES, self.agent_deadlines()).await?;
         let received = Instant::now();
         let AgentFrame::Batch(batch) = frame;
         let refuse = |e: haidang_proto::BatchError| Failure::Refuse { code: e.reason(), message: e.to_string() };

@@ -2,6 +2,7 @@
 //! fleet of tens of thousands of agents; an unauthenticated peer gets little of anything.
 
 use clap::Args;
+use std::time::Duration;
 
 #[derive(Args, Clone, Debug)]
 pub struct Limits {
@@ -18,6 +19,23 @@ pub struct Limits {
     /// Largest enrollment request in bytes (a real one is about 1 KiB).
     #[arg(long, default_value_t = 16 * 1024)]
     pub max_enroll_request_bytes: usize,
+    /// Seconds an agent may take to send one frame once it has begun it.
+    #[arg(long, default_value_t = 30)]
+    pub agent_frame_timeout_secs: u64,
+    /// Seconds an agent's stream may stay without a new frame before it is closed (longer
+    /// than the agents' heartbeat interval).
+    #[arg(long, default_value_t = 600)]
+    pub agent_idle_timeout_secs: u64,
+}
+
+impl Limits {
+    pub fn agent_frame_timeout(&self) -> Duration {
+        Duration::from_secs(self.agent_frame_timeout_secs)
+    }
+
+    pub fn agent_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.agent_idle_timeout_secs)
+    }
 }
 
 impl Default for Limits {
@@ -27,6 +45,8 @@ impl Default for Limits {
             max_unauthenticated_per_source: 16,
             quic_retry_above: 64,
             max_enroll_request_bytes: 16 * 1024,
+            agent_frame_timeout_secs: 30,
+            agent_idle_timeout_secs: 600,
         }
     }
 }

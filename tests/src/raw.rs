@@ -106,7 +106,17 @@ impl RawAgent {
     /// CA); the collector then closes the connection, which [`RawConn::closed`] observes.
     pub fn connect(&self) -> Result<RawConn> {
         let config = tls::enrolled(&self.ca_certificate, &self.certificate, &self.pkcs8)?;
-        let server = self.server;
+        self.connect_with(config, self.server)
+    }
+
+    /// Connects to `other`'s collector, trusting its CA, with this agent's identity (which
+    /// that CA did not issue): the collector must refuse the certificate.
+    pub fn connect_as_stranger_to(&self, other: &RawAgent) -> Result<RawConn> {
+        let config = tls::enrolled(&other.ca_certificate, &self.certificate, &self.pkcs8)?;
+        self.connect_with(config, other.server)
+    }
+
+    fn connect_with(&self, config: quinn::ClientConfig, server: SocketAddr) -> Result<RawConn> {
         let (endpoint, conn, send, recv) = self.rt.block_on(async move {
             let endpoint = tls::client_endpoint(server)?;
             let connecting = endpoint.connect_with(config, server, SERVER_NAME)?;

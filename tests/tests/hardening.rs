@@ -4,7 +4,8 @@
 //! certificate can make the collector do.
 
 use haidang_proto::enroll::EnrollResponse;
-use haidang_tests::raw::{RawAgent, RawEnrollConn, events};
+use haidang_proto::wire::CollectorFrame;
+use haidang_tests::raw::{Closed, RawAgent, RawEnrollConn, events};
 use haidang_tests::{Agent, Collector, fim_config, wait_until};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -210,4 +211,56 @@ fn unauthenticated_connections_are_small_and_capped() {
     conn.send_batch(&agent.seal(None, &events(1, 2, "after"))).expect("send");
     assert_eq!(conn.expect_ack().last_seq, 2);
     assert_eq!(held(), 0, "an authenticated agent is not counted");
+}
+
+#[test]
+fn agent_streams_have_frame_and_idle_deadlines_and_failed_handshakes_are_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let any = "127.0.0.1:0".parse().expect("addr");
+    let deadlines = ["--agent-frame-timeout-secs", "2", "--agent-idle-timeout-secs", "4"];
+    let collector = Collector::start_with(&dir.path().join("collector"), any, any, &deadlines);
+    let agent = RawAgent::enroll(&collector, "slow-sender");
+    let refused = |reason: &str| metric(&collector, &format!("haidang_batches_refused_total{{reason=\"{reason}\"}}"));
+    let refusal_code = |conn: &mut haidang_tests::raw::RawConn| match conn.next_frame() {
+        Ok(Some(CollectorFrame::Refused(r))) => r.code,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+
+    // One byte every half second never completes a frame: refused at the frame deadline.
+    let mut slow = agent.connect().expect("connect");
+    slow.send_raw(&512u32.to_be_bytes()).expect("prefix");
+    for _ in 0..6 {
+        let _ = slow.send_raw(&[0]);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(refusal_code(&mut slow), "frame_timeout");
+    assert!(matches!(slow.closed(), Closed::ByCollector { .. }));
+    assert_eq!(refused("frame_timeout"), 1);
+
+    // A stream that carries a batch and then nothing is closed at the idle deadline.
+    let mut idle = agent.connect().expect("connect");
+    idle.send_batch(&agent.seal(None, &events(1, 1, "idle"))).expect("send");
+    assert_eq!(idle.expect_ack().last_seq, 1);
+    let started = std::time::Instant::now();
+    assert_eq!(refusal_code(&mut idle), "idle_timeout");
+    assert!(started.elapsed() >= Duration::from_secs(3), "closed before the idle deadline");
+    assert_eq!(refused("idle_timeout"), 1);
+
+    // Half a length prefix and the end of the stream is a malformed frame, like the rest.
+    let mut half = agent.connect().expect("connect");
+    half.send_raw(&[0, 0]).expect("two bytes");
+    half.finish().expect("finish");
+    assert_eq!(refusal_code(&mut half), "malformed_frame");
+    assert_eq!(refused("malformed_frame"), 1);
+
+    // An identity from another collector's CA fails the handshake, and that is counted.
+    let other = Collector::start(&dir.path().join("other"));
+    let stranger = RawAgent::enroll(&other, "stranger");
+    if let Ok(conn) = stranger.connect_as_stranger_to(&agent) {
+        // The client may finish its side before the collector's refusal arrives.
+        assert!(!matches!(conn.closed(), Closed::Other(ref e) if e.starts_with("still open")));
+    }
+    wait_until(WAIT, "the failed handshake counted", || {
+        (metric(&collector, "haidang_connections_refused_total{reason=\"bad_certificate\"}") == 1).then_some(())
+    });
 }
