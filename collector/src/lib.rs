@@ -8,6 +8,7 @@ pub mod correlate;
 pub mod datadir;
 pub mod fleet;
 pub mod gate;
+pub mod http;
 pub mod hunt;
 pub mod ingest;
 pub mod limits;

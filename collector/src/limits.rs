@@ -26,6 +26,16 @@ pub struct Limits {
     /// than the agents' heartbeat interval).
     #[arg(long, default_value_t = 600)]
     pub agent_idle_timeout_secs: u64,
+    /// HTTP connections open at once; more are closed on accept.
+    #[arg(long, default_value_t = 256)]
+    pub http_max_connections: usize,
+    /// Seconds a client may take to send a request's headers, and a kept-alive connection
+    /// may wait for its next request.
+    #[arg(long, default_value_t = 10)]
+    pub http_header_timeout_secs: u64,
+    /// HTTP requests per second from one source address (bursts of twice that).
+    #[arg(long, default_value_t = 200)]
+    pub http_requests_per_second: u32,
 }
 
 impl Limits {
@@ -35,6 +45,10 @@ impl Limits {
 
     pub fn agent_idle_timeout(&self) -> Duration {
         Duration::from_secs(self.agent_idle_timeout_secs)
+    }
+
+    pub fn http_header_timeout(&self) -> Duration {
+        Duration::from_secs(self.http_header_timeout_secs)
     }
 }
 
@@ -47,6 +61,9 @@ impl Default for Limits {
             max_enroll_request_bytes: 16 * 1024,
             agent_frame_timeout_secs: 30,
             agent_idle_timeout_secs: 600,
+            http_max_connections: 256,
+            http_header_timeout_secs: 10,
+            http_requests_per_second: 200,
         }
     }
 }

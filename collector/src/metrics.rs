@@ -36,6 +36,7 @@ pub struct Metrics {
     pub unauthenticated_connections: Gauge,
     pub connections_refused: Family<Reason, Counter>,
     pub quic_retries: Counter,
+    pub http_refused: Family<Reason, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -63,6 +64,7 @@ impl Metrics {
         let unauthenticated_connections = Gauge::default();
         let connections_refused = Family::<Reason, Counter>::default();
         let quic_retries = Counter::default();
+        let http_refused = Family::<Reason, Counter>::default();
         registry.register("events_received", "Events stored from agents", events_received.clone());
         registry.register("batches_received", "Batches stored from agents", batches_received.clone());
         registry.register(
@@ -104,6 +106,11 @@ impl Metrics {
             connections_refused.clone(),
         );
         registry.register("quic_retries", "QUIC Retry packets sent to validate a source address", quic_retries.clone());
+        registry.register(
+            "http_refused",
+            "HTTP connections or requests refused by the listener's limits, by reason",
+            http_refused.clone(),
+        );
         Metrics {
             registry,
             events_received,
@@ -123,6 +130,7 @@ impl Metrics {
             unauthenticated_connections,
             connections_refused,
             quic_retries,
+            http_refused,
         }
     }
 
@@ -132,6 +140,10 @@ impl Metrics {
 
     pub fn connection_refused(&self, reason: &str) {
         self.connections_refused.get_or_create(&Reason { reason: reason.to_string() }).inc();
+    }
+
+    pub fn http_refused(&self, reason: &str) {
+        self.http_refused.get_or_create(&Reason { reason: reason.to_string() }).inc();
     }
 
     pub fn enrollment(&self, outcome: &str) {

@@ -87,7 +87,7 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
         db,
         fleet: fleet.clone(),
         writer: writer.clone(),
-        metrics,
+        metrics: metrics.clone(),
         correlator: correlator.clone(),
         ca_fingerprint: ca.fingerprint(),
         api_token_hash: blake3::hash(api_token.as_bytes()),
@@ -98,14 +98,7 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
         .with_context(|| format!("cannot listen for HTTP on {}", opts.http))?;
     let http_addr = listener.local_addr()?;
     let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn(async move {
-        let server = axum::serve(listener, api::router(app)).with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        });
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
-    });
+    let http = tokio::spawn(crate::http::serve(listener, api::router(app), opts.limits.clone(), metrics, stopped));
     Ok(Collector {
         quic_addr,
         http_addr,

@@ -264,3 +264,57 @@ fn agent_streams_have_frame_and_idle_deadlines_and_failed_handshakes_are_counted
         (metric(&collector, "haidang_connections_refused_total{reason=\"bad_certificate\"}") == 1).then_some(())
     });
 }
+
+/// Whether the collector ends a TCP connection (EOF or reset) within `wait`.
+fn closed_within(stream: &mut std::net::TcpStream, wait: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(wait)).expect("read timeout");
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            // A 408 or similar before the close is fine; keep reading to the end.
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn http_listener_times_out_slow_headers_caps_connections_and_limits_request_rate() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let any = "127.0.0.1:0".parse().expect("addr");
+    let limits = ["--http-max-connections", "5", "--http-header-timeout-secs", "2", "--http-requests-per-second", "5"];
+    let collector = Collector::start_with(&dir.path().join("collector"), any, any, &limits);
+
+    // Five clients that never finish their headers hold every slot...
+    let mut slow: Vec<std::net::TcpStream> = (0..5)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(collector.http).expect("connect");
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").expect("partial headers");
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // ...so a sixth is closed at once...
+    let mut sixth = std::net::TcpStream::connect(collector.http).expect("connect");
+    assert!(closed_within(&mut sixth, Duration::from_secs(1)), "a connection over the cap stayed open");
+    // ...and theirs are closed at the header deadline.
+    for s in &mut slow {
+        assert!(closed_within(s, Duration::from_secs(5)), "unfinished headers kept a connection open");
+    }
+
+    // A burst beyond the per-source rate is answered 429.
+    let statuses: Vec<String> = (0..30)
+        .map(|_| haidang_tests::http_get(collector.http, "/healthz").lines().next().unwrap_or_default().into())
+        .collect();
+    assert!(statuses.iter().any(|s| s.contains(" 429 ")), "{statuses:?}");
+    assert!(statuses[0].contains(" 200 "), "{statuses:?}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(metric(&collector, "haidang_http_refused_total{reason=\"connection_limit\"}"), 1);
+    assert!(metric(&collector, "haidang_http_refused_total{reason=\"rate_limit\"}") >= 1);
+}
