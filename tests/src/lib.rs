@@ -15,13 +15,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Path of one of the workspace's binaries. `HAIDANG_TEST_BIN_DIR` points the tests at the
-/// binaries of another build (to show that a regression test fails on the code before a fix).
+/// binaries of another build (to show that a regression test fails on the code before a
+/// fix); binaries it does not hold (the test crate's own) come from this build.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = match std::env::var_os("HAIDANG_TEST_BIN_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => exe.parent().and_then(Path::parent).expect("target profile directory").to_path_buf(),
-    };
+    let elsewhere = std::env::var_os("HAIDANG_TEST_BIN_DIR").map(|d| PathBuf::from(d).join(name));
+    if let Some(path) = elsewhere.filter(|p| p.exists()) {
+        return path;
+    }
+    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
     let path = dir.join(name);
     assert!(path.exists(), "{} not built: run `cargo build --workspace --bins` first", path.display());
     path
