@@ -91,7 +91,11 @@ wait_quiet() {
 # start_collector DATA: starts `serve` on free loopback ports; sets COLLECTOR_PID, QUIC, API.
 start_collector() {
     local data="$1" log="$1.log" banner="$1.banner"
-    "$BIN/haidang-collector" serve --data "$data" --quic 127.0.0.1:0 --http 127.0.0.1:0 >"$banner" 2>"$log" &
+    # Every simulated agent comes from the one loopback address, so the per-source cap on
+    # connections still handshaking (meant for one attacker) is raised to the whole fleet's.
+    "$BIN/haidang-collector" serve --data "$data" --quic 127.0.0.1:0 --http 127.0.0.1:0 \
+        --max-unauthenticated-connections 100000 --max-unauthenticated-per-source 100000 \
+        >"$banner" 2>"$log" &
     COLLECTOR_PID=$!
     QUIC="" API=""
     for _ in $(seq 100); do

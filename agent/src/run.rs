@@ -22,6 +22,7 @@ pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<
         false => None,
     };
     let creds = state.credentials()?;
+    state.create_dir()?;
     // Everything that can refuse to start is checked before `started` is recorded.
     let uplink_tls = tls::enrolled(&creds.ca, &creds.cert, &creds.key_pkcs8)?;
     let spool = Spool::open(&state.spool_path(), config.spool.max_bytes.as_u64())?;

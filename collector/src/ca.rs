@@ -105,7 +105,7 @@ fn ca_params() -> Result<CertificateParams> {
 
 fn create(data: &Path) -> Result<()> {
     let dir = data.join("ca");
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    crate::datadir::secure(&dir)?;
     let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut params = ca_params()?;
     params.not_before = (SystemTime::now() - Duration::from_secs(3600)).into();
@@ -123,14 +123,15 @@ fn create(data: &Path) -> Result<()> {
 
     write_secret(&data.join(CA_KEY), &ca_key.serialize_der())?;
     write_secret(&data.join(SERVER_KEY), &server_key.serialize_der())?;
-    fs::write(data.join(SERVER_CERT), server_cert.der())?;
+    write_secret(&data.join(SERVER_CERT), server_cert.der())?;
     // The CA certificate is written last: its presence means the CA is complete.
-    fs::write(data.join(CA_CERT), ca_cert.der())?;
-    fs::write(dir.join("ca.pem"), ca_cert.pem())?;
+    write_secret(&data.join(CA_CERT), ca_cert.der())?;
+    write_secret(&dir.join("ca.pem"), ca_cert.pem().as_bytes())?;
     Ok(())
 }
 
-/// Writes a file only its owner can read.
+/// Writes a file only its owner can read, tightening one that exists with a looser mode
+/// (the mode given to `open` applies only when it creates the file).
 pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let mut opts = fs::OpenOptions::new();
@@ -141,6 +142,12 @@ pub fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
         opts.mode(0o600);
     }
     let mut f = opts.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} private", path.display()))?;
+    }
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())

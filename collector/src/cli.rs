@@ -41,6 +41,8 @@ pub(crate) enum Command {
         /// `vars:`). A rule using a placeholder without a value is skipped and reported.
         #[arg(long, value_name = "FILE.yml")]
         placeholders: Option<PathBuf>,
+        #[command(flatten)]
+        limits: haidang_collector::limits::Limits,
     },
     /// The collector's certificate authority.
     Ca {

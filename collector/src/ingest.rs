@@ -8,13 +8,19 @@
 
 use crate::ca::CertificateAuthority;
 use crate::fleet::{CLOSE_REFUSED, CLOSE_REVOKED, Fleet};
+use crate::gate::{Gate, Permit};
+use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::quic;
 use crate::store::records::AgentRecord;
 use crate::store::writer::{IngestError, Stored, WriteOp};
+use crate::throttle::{EnrollThrottle, Report};
+use crate::tokens;
 use haidang_proto::enroll::{EnrollRequest, EnrollResponse, Enrolled};
+use haidang_proto::text::terminal_safe;
 use haidang_proto::wire::{
-    ALPN_AGENT, ALPN_ENROLL, Ack, AgentFrame, CollectorFrame, FrameError, Refusal, decode_frame, encode_frame,
-    frame_length,
+    ALPN_AGENT, ALPN_ENROLL, Ack, AgentFrame, CollectorFrame, FrameError, MAX_FRAME_BYTES, Refusal, decode_frame,
+    encode_frame, frame_length,
 };
 use haidang_proto::{AgentId, BatchHeader, Timestamp, fingerprint};
 use quinn::{Connection, RecvStream, SendStream};
@@ -29,22 +35,55 @@ use tokio::sync::{mpsc, oneshot};
 const PIPELINE: usize = 64;
 /// How long an enrollment connection may take.
 const ENROLL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Within the enrollment's own timeout, the request must come promptly.
+const ENROLL_DEADLINES: Deadlines = Deadlines { idle: Duration::from_secs(10), frame: Duration::from_secs(10) };
+/// How long a QUIC handshake may take (quinn's own limit is the 90 s idle timeout).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Ingest {
     pub ca: Arc<CertificateAuthority>,
+    pub gate: Arc<Gate>,
+    pub limits: Limits,
+    pub db: Arc<redb::Database>,
+    pub throttle: EnrollThrottle,
     pub fleet: Arc<Fleet>,
     pub writer: mpsc::Sender<WriteOp>,
     pub metrics: Arc<Metrics>,
 }
 
-/// Accepts connections until the endpoint is closed.
+/// Accepts connections until the endpoint is closed. A connection is admitted only within
+/// the caps on unauthenticated connections; under load, a source must first prove its
+/// address with a QUIC Retry.
 pub async fn serve(endpoint: quinn::Endpoint, ingest: Arc<Ingest>) {
     while let Some(incoming) = endpoint.accept().await {
+        let under_load = ingest.gate.held() >= ingest.limits.quic_retry_above;
+        if under_load && !incoming.remote_address_validated() && incoming.may_retry() {
+            ingest.metrics.quic_retries.inc();
+            if let Err(e) = incoming.retry() {
+                tracing::debug!(error = %e, "cannot send a QUIC Retry");
+            }
+            continue;
+        }
+        let permit = match ingest.gate.admit(incoming.remote_address().ip()) {
+            Ok(p) => p,
+            Err(full) => {
+                ingest.metrics.connection_refused(full.reason());
+                incoming.refuse();
+                continue;
+            }
+        };
         let ingest = ingest.clone();
         tokio::spawn(async move {
-            match incoming.await {
-                Ok(conn) => ingest.connection(conn).await,
-                Err(e) => tracing::debug!(error = %e, "handshake failed"),
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming.into_future()).await {
+                Ok(Ok(conn)) => ingest.connection(conn, permit).await,
+                Ok(Err(e)) => {
+                    ingest.metrics.connection_refused(handshake_failure(&e));
+                    tracing::debug!(error = %e, "handshake failed");
+                }
+                Err(_) => {
+                    ingest.metrics.connection_refused("handshake_timeout");
+                    tracing::debug!("handshake timed out");
+                }
             }
         });
     }
@@ -63,19 +102,78 @@ impl From<FrameError> for Failure {
     }
 }
 
-async fn read_frame<T: DeserializeOwned>(recv: &mut RecvStream) -> Result<(T, Vec<u8>), Failure> {
+/// How long a frame may take: to begin (`idle`) and, once begun, to arrive whole (`frame`).
+#[derive(Clone, Copy)]
+struct Deadlines {
+    idle: Duration,
+    frame: Duration,
+}
+
+/// Reads one frame of at most `limit` bytes (and at most the protocol's limit) within
+/// `deadlines`, so a peer cannot hold a buffer open by sending a byte now and then.
+async fn read_frame<T: DeserializeOwned>(
+    recv: &mut RecvStream,
+    limit: usize,
+    deadlines: Deadlines,
+) -> Result<(T, Vec<u8>), Failure> {
     let mut prefix = [0u8; 4];
-    recv.read_exact(&mut prefix).await.map_err(|_| Failure::Gone)?;
-    let len = frame_length(prefix)?;
-    let mut body = vec![0u8; len];
-    recv.read_exact(&mut body).await.map_err(|e| match e {
+    match tokio::time::timeout(deadlines.idle, recv.read_exact(&mut prefix[..1])).await {
+        Err(_) => {
+            let message = format!("no frame in {} s", deadlines.idle.as_secs());
+            return Err(Failure::Refuse { code: "idle_timeout", message });
+        }
+        // The stream ended between frames: a clean end.
+        Ok(Err(_)) => return Err(Failure::Gone),
+        Ok(Ok(())) => {}
+    }
+    let rest = async {
+        recv.read_exact(&mut prefix[1..]).await.map_err(ended_inside_frame)?;
+        let len = frame_length(prefix)?;
+        if len > limit {
+            return Err(Failure::Refuse {
+                code: "oversized_frame",
+                message: format!("frame of {len} bytes exceeds the {limit}-byte limit"),
+            });
+        }
+        let mut body = vec![0u8; len];
+        recv.read_exact(&mut body).await.map_err(ended_inside_frame)?;
+        Ok(body)
+    };
+    let body = tokio::time::timeout(deadlines.frame, rest).await.map_err(|_| Failure::Refuse {
+        code: "frame_timeout",
+        message: format!("frame not complete within {} s of its first byte", deadlines.frame.as_secs()),
+    })??;
+    let msg = decode_frame(&body)?;
+    Ok((msg, body))
+}
+
+fn ended_inside_frame(e: quinn::ReadExactError) -> Failure {
+    match e {
         quinn::ReadExactError::FinishedEarly(_) => {
             Failure::Refuse { code: "malformed_frame", message: "stream ended inside a frame".into() }
         }
         quinn::ReadExactError::ReadError(_) => Failure::Gone,
-    })?;
-    let msg = decode_frame(&body)?;
-    Ok((msg, body))
+    }
+}
+
+/// Why a handshake failed, as a metric label: TLS alerts about certificates (an unknown
+/// issuer, none where one is needed), no common ALPN, or anything else.
+fn handshake_failure(e: &quinn::ConnectionError) -> &'static str {
+    let code = match e {
+        quinn::ConnectionError::TransportError(t) => t.code,
+        quinn::ConnectionError::ConnectionClosed(c) => c.error_code,
+        quinn::ConnectionError::TimedOut => return "handshake_timeout",
+        _ => return "handshake_failed",
+    };
+    // TLS alerts travel as QUIC CRYPTO_ERROR codes 0x100 + alert (RFC 9001, 4.8).
+    let alert = u64::from(code).checked_sub(0x100).filter(|a| *a <= 0xff);
+    match alert {
+        // bad_certificate .. access_denied, decrypt_error (a certificate whose issuer's name
+        // matches our CA but whose signature does not), and certificate_required.
+        Some(42..=49 | 51 | 116) => "bad_certificate",
+        Some(120) => "no_application_protocol",
+        _ => "handshake_failed",
+    }
 }
 
 async fn write_and_close(mut send: SendStream, frame: &[u8]) {
@@ -85,7 +183,7 @@ async fn write_and_close(mut send: SendStream, frame: &[u8]) {
 }
 
 impl Ingest {
-    async fn connection(&self, conn: Connection) {
+    async fn connection(&self, conn: Connection, permit: Permit) {
         let alpn = conn
             .handshake_data()
             .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
@@ -96,43 +194,75 @@ impl Ingest {
                     self.metrics.enrollment("timeout");
                 }
                 conn.close(0u32.into(), b"done");
+                drop(permit);
             }
-            Some(p) if p == ALPN_AGENT => self.agent(conn).await,
-            _ => conn.close(CLOSE_REFUSED.into(), b"unknown protocol"),
+            Some(p) if p == ALPN_AGENT => self.agent(conn, permit).await,
+            _ => {
+                self.metrics.connection_refused("no_application_protocol");
+                conn.close(CLOSE_REFUSED.into(), b"unknown protocol")
+            }
         }
     }
 
     async fn enrollment(&self, conn: &Connection) {
         let Ok((send, mut recv)) = conn.accept_bi().await else { return };
         let remote = conn.remote_address();
-        let request = match read_frame::<EnrollRequest>(&mut recv).await {
+        if !self.throttle.admit(remote.ip()) {
+            // Refused unread, and not logged one by one: the throttle summarises.
+            self.metrics.enrollment("rate_limited");
+            let message = "too many failed enrollment attempts from this address; try again later".to_string();
+            let reply = EnrollResponse::Refused(Refusal { code: "rate_limited".into(), message });
+            return write_and_close(send, &encode_frame(&reply)).await;
+        }
+        let request = match read_frame::<EnrollRequest>(
+            &mut recv,
+            self.limits.max_enroll_request_bytes,
+            ENROLL_DEADLINES,
+        )
+        .await
+        {
             Ok((r, _)) => r,
             Err(Failure::Gone) => return,
             Err(Failure::Refuse { code, message }) => {
-                self.metrics.enrollment(code);
-                tracing::warn!(%remote, code, detail = %message, "enrollment refused");
-                let reply = EnrollResponse::Refused(Refusal { code: code.into(), message });
-                return write_and_close(send, &encode_frame(&reply)).await;
+                let refusal = Refusal { code: code.into(), message };
+                self.enrollment_refused(remote, &refusal);
+                return write_and_close(send, &encode_frame(&EnrollResponse::Refused(refusal))).await;
             }
         };
         let reply = match self.enroll(request).await {
             Ok(enrolled) => {
                 self.metrics.enrollment("enrolled");
-                tracing::info!(agent = %enrolled.agent_id, group = %enrolled.group, %remote, "agent enrolled");
+                tracing::info!(
+                    agent = %enrolled.agent_id, group = %terminal_safe(&enrolled.group), %remote, "agent enrolled"
+                );
                 EnrollResponse::Enrolled(enrolled)
             }
             Err(refusal) => {
-                self.metrics.enrollment(&refusal.code);
-                tracing::warn!(%remote, code = %refusal.code, detail = %refusal.message, "enrollment refused");
+                self.enrollment_refused(remote, &refusal);
                 EnrollResponse::Refused(refusal)
             }
         };
         write_and_close(send, &encode_frame(&reply)).await;
     }
 
+    fn enrollment_refused(&self, remote: std::net::SocketAddr, refusal: &Refusal) {
+        self.metrics.enrollment(&refusal.code);
+        if self.throttle.failed(remote.ip()) == Report::Log {
+            tracing::warn!(
+                %remote, code = %refusal.code, detail = %terminal_safe(&refusal.message), "enrollment refused"
+            );
+        }
+    }
+
+    fn agent_deadlines(&self) -> Deadlines {
+        Deadlines { idle: self.limits.agent_idle_timeout(), frame: self.limits.agent_frame_timeout() }
+    }
+
     async fn enroll(&self, request: EnrollRequest) -> Result<Enrolled, Refusal> {
         let refuse = |code: &str, message: String| Refusal { code: code.into(), message };
         request.validate().map_err(|m| refuse("bad_request", m))?;
+        let token_hash = tokens::hash(&request.token);
+        tokens::usable(&self.db, &token_hash).map_err(|e| refuse(e.code(), e.to_string()))?;
         let mut id = [0u8; 16];
         ring::rand::SystemRandom::new().fill(&mut id).map_err(|_| refuse("internal", "no randomness".into()))?;
         let agent_id = AgentId(id);
@@ -152,7 +282,6 @@ impl Ingest {
             revoked: false,
         };
         let (reply, answer) = oneshot::channel();
-        let token_hash = *blake3::hash(request.token.trim().as_bytes()).as_bytes();
         self.writer
             .send(WriteOp::Enroll { token_hash, agent: record, reply })
             .await
@@ -166,7 +295,7 @@ impl Ingest {
         }
     }
 
-    async fn agent(&self, conn: Connection) {
+    async fn agent(&self, conn: Connection, permit: Permit) {
         let cert = conn
             .peer_identity()
             .and_then(|i| i.downcast::<Vec<CertificateDer<'static>>>().ok())
@@ -185,10 +314,13 @@ impl Ingest {
                 return conn.close(CLOSE_REVOKED.into(), why.as_bytes());
             }
         };
+        drop(permit);
+        conn.set_receive_window(quic::AGENT_RECEIVE_WINDOW.into());
+        conn.set_max_concurrent_bi_streams(quic::AGENT_STREAMS.into());
         let conn_id = conn.stable_id() as u64;
         self.fleet.connected(agent.id, conn_id, conn.clone());
         self.metrics.agents_connected.set(self.fleet.connected_count() as i64);
-        tracing::info!(agent = %agent.id, host = %agent.hostname, remote = %conn.remote_address(), "agent connected");
+        tracing::info!(agent = %agent.id, host = %terminal_safe(&agent.hostname), remote = %conn.remote_address(), "agent connected");
         while let Ok((send, recv)) = conn.accept_bi().await {
             if !self.stream(&conn, &agent, send, recv).await {
                 break;
@@ -219,7 +351,7 @@ impl Ingest {
     }
 
     async fn next_batch(&self, agent: &AgentRecord, recv: &mut RecvStream) -> Result<Pending, Failure> {
-        let (frame, raw) = read_frame::<AgentFrame>(recv).await?;
+        let (frame, raw) = read_frame::<AgentFrame>(recv, MAX_FRAME_BYTES, self.agent_deadlines()).await?;
         let received = Instant::now();
         let AgentFrame::Batch(batch) = frame;
         let refuse = |e: haidang_proto::BatchError| Failure::Refuse { code: e.reason(), message: e.to_string() };
@@ -293,7 +425,9 @@ async fn acknowledge(
             },
         };
         metrics.refused(code);
-        tracing::warn!(%agent, reason = code, detail = %message, "batch refused; closing the agent's connection");
+        tracing::warn!(
+            %agent, reason = code, detail = %terminal_safe(&message), "batch refused; closing the agent's connection"
+        );
         let refusal = CollectorFrame::Refused(Refusal { code: code.into(), message });
         write_and_close(send, &encode_frame(&refusal)).await;
         conn.close(CLOSE_REFUSED.into(), code.as_bytes());

@@ -32,9 +32,9 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve { data, quic, http, rules, placeholders } => {
+        Command::Serve { data, quic, http, rules, placeholders, limits } => {
             logging::init(cli.log_format, "info");
-            runtime()?.block_on(serve::run(ServeOptions { data, quic, http, rules, placeholders }))?;
+            runtime()?.block_on(serve::run(ServeOptions { data, quic, http, rules, placeholders, limits }))?;
         }
         Command::Hunt(args) => return Ok(haidang_collector::hunt::run(args)),
         Command::Rules { command } => {

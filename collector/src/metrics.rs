@@ -26,12 +26,17 @@ pub struct Metrics {
     pub agents_connected: Gauge,
     pub ingest_latency: Histogram,
     pub store_bytes: Gauge,
+    pub store_commits: Counter,
     pub enrollments: Family<Outcome, Counter>,
     pub alerts_raised: Counter,
     pub alerts_by_level: Family<Level, Counter>,
     pub events_correlated: Counter,
     pub rules_loaded: Gauge,
     pub correlate_backlog: Gauge,
+    pub unauthenticated_connections: Gauge,
+    pub connections_refused: Family<Reason, Counter>,
+    pub quic_retries: Counter,
+    pub http_refused: Family<Reason, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -49,12 +54,17 @@ impl Metrics {
         let agents_connected = Gauge::default();
         let ingest_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let store_bytes = Gauge::default();
+        let store_commits = Counter::default();
         let enrollments = Family::<Outcome, Counter>::default();
         let alerts_raised = Counter::default();
         let alerts_by_level = Family::<Level, Counter>::default();
         let events_correlated = Counter::default();
         let rules_loaded = Gauge::default();
         let correlate_backlog = Gauge::default();
+        let unauthenticated_connections = Gauge::default();
+        let connections_refused = Family::<Reason, Counter>::default();
+        let quic_retries = Counter::default();
+        let http_refused = Family::<Reason, Counter>::default();
         registry.register("events_received", "Events stored from agents", events_received.clone());
         registry.register("batches_received", "Batches stored from agents", batches_received.clone());
         registry.register(
@@ -70,6 +80,7 @@ impl Metrics {
             ingest_latency.clone(),
         );
         registry.register("store_bytes", "Size of the collector's store file", store_bytes.clone());
+        registry.register("store_commits", "Store transactions committed", store_commits.clone());
         registry.register("enrollments", "Enrollment attempts by outcome", enrollments.clone());
         registry.register("alerts_raised", "Alerts raised", alerts_raised.clone());
         registry.register("alerts", "Alerts raised, by rule level", alerts_by_level.clone());
@@ -84,6 +95,22 @@ impl Metrics {
             correlate_backlog.clone(),
         );
         registry.register("rules_loaded", "Sigma rule documents loaded (shipped and configured)", rules_loaded.clone());
+        registry.register(
+            "unauthenticated_connections",
+            "QUIC connections not yet authenticated (handshakes and enrollments)",
+            unauthenticated_connections.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "QUIC connections refused before or during the handshake, by reason",
+            connections_refused.clone(),
+        );
+        registry.register("quic_retries", "QUIC Retry packets sent to validate a source address", quic_retries.clone());
+        registry.register(
+            "http_refused",
+            "HTTP connections or requests refused by the listener's limits, by reason",
+            http_refused.clone(),
+        );
         Metrics {
             registry,
             events_received,
@@ -93,17 +120,30 @@ impl Metrics {
             agents_connected,
             ingest_latency,
             store_bytes,
+            store_commits,
             enrollments,
             alerts_raised,
             alerts_by_level,
             events_correlated,
             rules_loaded,
             correlate_backlog,
+            unauthenticated_connections,
+            connections_refused,
+            quic_retries,
+            http_refused,
         }
     }
 
     pub fn refused(&self, reason: &str) {
         self.batches_refused.get_or_create(&Reason { reason: reason.to_string() }).inc();
+    }
+
+    pub fn connection_refused(&self, reason: &str) {
+        self.connections_refused.get_or_create(&Reason { reason: reason.to_string() }).inc();
+    }
+
+    pub fn http_refused(&self, reason: &str) {
+        self.http_refused.get_or_create(&Reason { reason: reason.to_string() }).inc();
     }
 
     pub fn enrollment(&self, outcome: &str) {

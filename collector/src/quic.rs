@@ -13,14 +13,26 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Receive window of a connection until it is authenticated: enough for an enrollment
+/// request, so a peer without a certificate or token cannot make the collector buffer more.
+pub const UNAUTHENTICATED_RECEIVE_WINDOW: u32 = 64 * 1024;
+/// Bidirectional streams a connection may open until it is authenticated.
+pub const UNAUTHENTICATED_STREAMS: u32 = 1;
+/// What an authenticated agent's connection is raised to.
+pub const AGENT_RECEIVE_WINDOW: u32 = 16 * 1024 * 1024;
+pub const AGENT_STREAMS: u32 = 4;
+
 /// Transport settings shared by the collector; small windows keep an idle agent's
-/// connection cheap (the fleet is tens of thousands of mostly idle agents).
+/// connection cheap (the fleet is tens of thousands of mostly idle agents). Every
+/// connection starts with the unauthenticated window and stream count; an agent's is raised
+/// once its certificate is accepted (the per-stream window, fixed at the handshake, is then
+/// bounded by the connection's).
 pub fn transport() -> quinn::TransportConfig {
     let mut t = quinn::TransportConfig::default();
-    t.max_concurrent_bidi_streams(4u32.into());
+    t.max_concurrent_bidi_streams(UNAUTHENTICATED_STREAMS.into());
     t.max_concurrent_uni_streams(0u32.into());
     t.stream_receive_window((8u32 * 1024 * 1024).into());
-    t.receive_window((16u32 * 1024 * 1024).into());
+    t.receive_window(UNAUTHENTICATED_RECEIVE_WINDOW.into());
     t.send_window(1024 * 1024);
     t.datagram_receive_buffer_size(None);
     t.max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(90_000))));

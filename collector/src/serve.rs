@@ -5,10 +5,13 @@ use crate::api::{self, App};
 use crate::ca::{CertificateAuthority, write_secret};
 use crate::correlate::{self, Correlator, RuleSources, Wakeup};
 use crate::fleet::{CLOSE_SHUTDOWN, Fleet};
+use crate::gate::Gate;
 use crate::ingest::{self, Ingest};
+use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::quic;
 use crate::store::{self, writer};
+use crate::throttle::EnrollThrottle;
 use anyhow::{Context, Result};
 use haidang_rules::Placeholders;
 use ring::rand::SecureRandom;
@@ -28,6 +31,7 @@ pub struct ServeOptions {
     pub rules: Vec<PathBuf>,
     /// The values of `expand` placeholders (a pySigma pipeline file), if any.
     pub placeholders: Option<PathBuf>,
+    pub limits: Limits,
 }
 
 /// A collector whose listeners are up.
@@ -44,7 +48,7 @@ pub struct Collector {
 }
 
 pub async fn start(opts: &ServeOptions) -> Result<Collector> {
-    create_private_dir(&opts.data)?;
+    crate::datadir::secure(&opts.data)?;
     let db = Arc::new(store::open(&opts.data)?);
     let ca = Arc::new(CertificateAuthority::open_or_create(&opts.data)?);
     let token_path = opts.data.join(API_TOKEN_FILE);
@@ -58,6 +62,7 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
         db.clone(),
         Box::new(move |changed| observer_fleet.update(changed)),
         Box::new(move || writer_wakeup.wake()),
+        metrics.store_commits.clone(),
     )?;
     let placeholders = match &opts.placeholders {
         Some(file) => Placeholders::from_file(file).map_err(anyhow::Error::msg).context("--placeholders")?,
@@ -68,15 +73,27 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
 
     let endpoint = quic::endpoint(&ca, opts.quic)?;
     let quic_addr = endpoint.local_addr()?;
-    let ingest =
-        Arc::new(Ingest { ca: ca.clone(), fleet: fleet.clone(), writer: writer.clone(), metrics: metrics.clone() });
+    let ingest = Arc::new(Ingest {
+        ca: ca.clone(),
+        gate: Gate::new(
+            opts.limits.max_unauthenticated_connections,
+            opts.limits.max_unauthenticated_per_source,
+            metrics.unauthenticated_connections.clone(),
+        ),
+        limits: opts.limits.clone(),
+        db: db.clone(),
+        throttle: EnrollThrottle::default(),
+        fleet: fleet.clone(),
+        writer: writer.clone(),
+        metrics: metrics.clone(),
+    });
     tokio::spawn(ingest::serve(endpoint.clone(), ingest));
 
     let app = Arc::new(App {
         db,
         fleet: fleet.clone(),
-        writer,
-        metrics,
+        writer: writer.clone(),
+        metrics: metrics.clone(),
         correlator: correlator.clone(),
         ca_fingerprint: ca.fingerprint(),
         api_token_hash: blake3::hash(api_token.as_bytes()),
@@ -87,14 +104,7 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
         .with_context(|| format!("cannot listen for HTTP on {}", opts.http))?;
     let http_addr = listener.local_addr()?;
     let (http_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn(async move {
-        let server = axum::serve(listener, api::router(app)).with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        });
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
-    });
+    let http = tokio::spawn(crate::http::serve(listener, api::router(app), opts.limits.clone(), metrics, stopped));
     Ok(Collector {
         quic_addr,
         http_addr,
@@ -182,20 +192,9 @@ pub async fn shutdown_signal() {
     }
 }
 
-fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).with_context(|| format!("cannot create the data directory {}", dir.display()))
-}
-
 fn api_token(path: &Path) -> Result<String> {
     if let Ok(existing) = std::fs::read_to_string(path) {
-        let token = existing.trim().to_string();
+        let token = existing.trim_ascii().to_string();
         if !token.is_empty() {
             return Ok(token);
         }

@@ -1,9 +1,11 @@
 //! Enrollment tokens: random, expiring, limited in uses; stored only as a hash.
 
+use crate::store;
 use crate::store::records::TokenRecord;
-use crate::store::writer::WriteOp;
+use crate::store::writer::{EnrollError, WriteOp};
 use anyhow::{Result, bail};
 use haidang_proto::Timestamp;
+use redb::Database;
 use ring::rand::SecureRandom;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -33,6 +35,28 @@ pub async fn create(writer: &mpsc::Sender<WriteOp>, group: &str, ttl: Duration, 
         .await
         .map_err(|_| anyhow::anyhow!("the store writer has stopped"))?;
     done.await.map_err(|_| anyhow::anyhow!("the store writer has stopped"))?.map_err(anyhow::Error::msg)?;
-    tracing::info!(%group, uses, expires = %expires.to_rfc3339(), "enrollment token created");
+    tracing::info!(group = %haidang_proto::text::terminal_safe(group), uses, expires = %expires.to_rfc3339(), "enrollment token created");
     Ok(NewToken { token, expires })
+}
+
+/// The store key of a presented enrollment token. Only ASCII whitespace (a token pasted with
+/// its newline) is trimmed, as for the API token.
+pub fn hash(presented: &str) -> [u8; 32] {
+    *blake3::hash(presented.trim_ascii().as_bytes()).as_bytes()
+}
+
+/// Whether a presented token (by its hash) could enroll an agent now: checked with a read
+/// before any certificate is signed or anything is written, so a bogus attempt costs one
+/// lookup. The lookup is by the token's hash, so its timing says nothing about how close a
+/// guess was to a real token. The store writer checks again when it uses the token.
+pub fn usable(db: &Database, token_hash: &[u8; 32]) -> Result<(), EnrollError> {
+    let record = store::token(db, token_hash).map_err(|e| EnrollError::Store(format!("{e:#}")))?;
+    let record = record.ok_or(EnrollError::UnknownToken)?;
+    if record.expires < Timestamp::now() {
+        return Err(EnrollError::Expired);
+    }
+    if record.uses_left == 0 {
+        return Err(EnrollError::UsedUp);
+    }
+    Ok(())
 }

@@ -17,5 +17,10 @@ fuzz_target!(|data: &[u8]| {
         for field in [&request.token, &request.hostname, &request.os, &request.agent_version] {
             assert!(field.len() <= haidang_proto::enroll::MAX_FIELD_BYTES);
         }
+        // Nothing that reaches a log line or a console can carry control characters.
+        assert!(haidang_proto::enroll::is_host_name(&request.hostname));
+        for field in [&request.hostname, &request.os, &request.agent_version] {
+            assert!(!field.chars().any(char::is_control));
+        }
     }
 });

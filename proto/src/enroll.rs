@@ -80,6 +80,14 @@ impl EnrollRequest {
                 return Err(format!("{name} longer than {MAX_FIELD_BYTES} bytes"));
             }
         }
+        if !is_host_name(&self.hostname) {
+            return Err(format!("hostname must be 1 to {MAX_HOSTNAME_BYTES} letters, digits, '-', '_' or '.' (ASCII)"));
+        }
+        for (name, v) in [("os", &self.os), ("agent_version", &self.agent_version)] {
+            if !is_label(v) {
+                return Err(format!("{name} must be 1 to {MAX_LABEL_BYTES} ASCII letters, digits, or '.+-_ '"));
+            }
+        }
         if self.public_key.len() != 32 {
             return Err("public key is not a 32-byte Ed25519 key".into());
         }
@@ -87,6 +95,23 @@ impl EnrollRequest {
             .verify(&proof_message(&self.token, &self.public_key), &self.proof)
             .map_err(|_| "proof of possession does not verify".to_string())
     }
+}
+
+/// Longest host name (DNS allows 253 characters).
+pub const MAX_HOSTNAME_BYTES: usize = 253;
+/// Longest operating system name or agent version.
+pub const MAX_LABEL_BYTES: usize = 64;
+
+/// Host names are shown in the console, logs and alerts: only the characters of DNS names
+/// (and NetBIOS's `_`), so an agent cannot smuggle terminal escapes or forged log lines in.
+pub fn is_host_name(s: &str) -> bool {
+    (1..=MAX_HOSTNAME_BYTES).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn is_label(s: &str) -> bool {
+    (1..=MAX_LABEL_BYTES).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-' | b'_' | b' '))
 }
 
 fn proof_message(token: &str, public_key: &[u8]) -> Vec<u8> {
@@ -108,6 +133,11 @@ mod tests {
         let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
         let req = EnrollRequest::new(&key, "tok", "may-01", "linux", "0.1.0");
         assert_eq!(req.validate(), Ok(()));
+        for bad in ["", "host\nINFO admin logged in", "esc\u{1b}[2K", "space host", "h\u{00e9}"] {
+            assert!(EnrollRequest::new(&key, "tok", bad, "linux", "0.1.0").validate().is_err(), "{bad:?}");
+        }
+        assert!(EnrollRequest::new(&key, "tok", "may-01.corp_lan", "linux", "0.1.0+dev").validate().is_ok());
+        assert!(EnrollRequest::new(&key, "tok", "may-01", "linux\r", "0.1.0").validate().is_err());
         let stolen = EnrollRequest { token: "other".into(), ..req.clone() };
         assert!(stolen.validate().is_err());
         let long = EnrollRequest { hostname: "x".repeat(300), ..req };

@@ -14,9 +14,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Path of one of the workspace's binaries.
+/// Path of one of the workspace's binaries. `HAIDANG_TEST_BIN_DIR` points the tests at the
+/// binaries of another build (to show that a regression test fails on the code before a
+/// fix); binaries it does not hold (the test crate's own) come from this build.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
+    let elsewhere = std::env::var_os("HAIDANG_TEST_BIN_DIR").map(|d| PathBuf::from(d).join(name));
+    if let Some(path) = elsewhere.filter(|p| p.exists()) {
+        return path;
+    }
     let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
     let path = dir.join(name);
     assert!(path.exists(), "{} not built: run `cargo build --workspace --bins` first", path.display());

@@ -49,6 +49,17 @@ pub enum Closed {
 impl RawAgent {
     /// Enrolls a new identity with a fresh single-use token; panics if the collector refuses.
     pub fn enroll(collector: &Collector, hostname: &str) -> RawAgent {
+        RawAgent::try_enroll(collector, hostname)
+            .unwrap_or_else(|r| panic!("raw enrollment of {hostname} refused: {} ({})", r.message, r.code))
+    }
+
+    /// Enrolls a new identity with a fresh single-use token, or says why the collector refused.
+    pub fn try_enroll(collector: &Collector, hostname: &str) -> Result<RawAgent, Refusal> {
+        RawAgent::try_enroll_with(collector, hostname, &collector.token(1, "1h"))
+    }
+
+    /// Enrolls a new identity presenting `token` exactly as given.
+    pub fn try_enroll_with(collector: &Collector, hostname: &str, token: &str) -> Result<RawAgent, Refusal> {
         let rt = Arc::new(
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -56,20 +67,19 @@ impl RawAgent {
                 .build()
                 .expect("tokio runtime for the raw agent"),
         );
-        let token = collector.token(1, "1h");
         let pin = collector.fingerprint();
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("generate an Ed25519 key").as_ref().to_vec();
         let key = Ed25519KeyPair::from_pkcs8(&pkcs8).expect("load the generated key");
-        let request = EnrollRequest::new(&key, &token, hostname, "linux", "raw-test-agent");
+        let request = EnrollRequest::new(&key, token, hostname, "linux", "raw-test-agent");
         let response = rt
             .block_on(enroll_exchange(collector.quic, &pin, &request))
             .unwrap_or_else(|e| panic!("raw enrollment of {hostname} failed: {e:#}"));
         let enrolled = match response {
             EnrollResponse::Enrolled(e) => e,
-            EnrollResponse::Refused(r) => panic!("raw enrollment of {hostname} refused: {} ({})", r.message, r.code),
+            EnrollResponse::Refused(r) => return Err(r),
         };
-        RawAgent {
+        Ok(RawAgent {
             rt,
             id: enrolled.agent_id,
             key,
@@ -77,7 +87,7 @@ impl RawAgent {
             certificate: enrolled.certificate,
             ca_certificate: enrolled.ca_certificate,
             server: collector.quic,
-        }
+        })
     }
 
     /// The agent's signing key, to seal batches the helpers below do not cover.
@@ -96,7 +106,17 @@ impl RawAgent {
     /// CA); the collector then closes the connection, which [`RawConn::closed`] observes.
     pub fn connect(&self) -> Result<RawConn> {
         let config = tls::enrolled(&self.ca_certificate, &self.certificate, &self.pkcs8)?;
-        let server = self.server;
+        self.connect_with(config, self.server)
+    }
+
+    /// Connects to `other`'s collector, trusting its CA, with this agent's identity (which
+    /// that CA did not issue): the collector must refuse the certificate.
+    pub fn connect_as_stranger_to(&self, other: &RawAgent) -> Result<RawConn> {
+        let config = tls::enrolled(&other.ca_certificate, &self.certificate, &self.pkcs8)?;
+        self.connect_with(config, other.server)
+    }
+
+    fn connect_with(&self, config: quinn::ClientConfig, server: SocketAddr) -> Result<RawConn> {
         let (endpoint, conn, send, recv) = self.rt.block_on(async move {
             let endpoint = tls::client_endpoint(server)?;
             let connecting = endpoint.connect_with(config, server, SERVER_NAME)?;
@@ -232,4 +252,58 @@ pub fn events(first_seq: u64, n: u64, marker: &str) -> Vec<Event> {
 /// Checks the `/hostile/{marker}/...` path form written by [`events`].
 pub fn has_marker(event: &serde_json::Value, marker: &str) -> bool {
     event["path"].as_str().is_some_and(|p| p.starts_with(&format!("/hostile/{marker}/")))
+}
+
+/// A connection on the enrollment protocol from a chosen source address, without a token
+/// or certificate, driven byte by byte: what an unauthenticated peer can make the collector
+/// hold.
+pub struct RawEnrollConn {
+    rt: Arc<Runtime>,
+    _endpoint: quinn::Endpoint,
+    conn: quinn::Connection,
+    streams: Vec<(quinn::SendStream, quinn::RecvStream)>,
+}
+
+impl RawEnrollConn {
+    /// Completes the handshake from `source` (any loopback address works on Linux), or says
+    /// why the collector refused it.
+    pub fn connect(collector: &Collector, source: std::net::IpAddr) -> Result<RawEnrollConn> {
+        let rt = Arc::new(tokio::runtime::Builder::new_current_thread().enable_all().build()?);
+        let (config, _) = tls::enrollment(&collector.fingerprint())?;
+        let server = collector.quic;
+        let (endpoint, conn) = rt.block_on(async move {
+            let endpoint = quinn::Endpoint::client(SocketAddr::new(source, 0))?;
+            let conn = tokio::time::timeout(TIMEOUT, endpoint.connect_with(config, server, SERVER_NAME)?)
+                .await
+                .context("no enrollment handshake")??;
+            anyhow::Ok((endpoint, conn))
+        })?;
+        Ok(RawEnrollConn { rt, _endpoint: endpoint, conn, streams: Vec::new() })
+    }
+
+    /// Opens a stream and writes `bytes` on it, if the collector allows another stream
+    /// within `wait`.
+    pub fn open_stream(&mut self, bytes: &[u8], wait: Duration) -> bool {
+        let conn = self.conn.clone();
+        let opened = self.rt.block_on(async move {
+            let (mut send, recv) = tokio::time::timeout(wait, conn.open_bi()).await.ok()?.ok()?;
+            send.write_all(bytes).await.ok()?;
+            Some((send, recv))
+        });
+        opened.map(|s| self.streams.push(s)).is_some()
+    }
+
+    /// The collector's answer on the first stream.
+    pub fn response(&mut self) -> Result<Option<EnrollResponse>> {
+        let (_, recv) = self.streams.first_mut().context("no stream opened")?;
+        self.rt
+            .block_on(async { tokio::time::timeout(TIMEOUT, read_frame::<EnrollResponse>(recv)).await })
+            .context("no answer from the collector")?
+    }
+}
+
+impl Drop for RawEnrollConn {
+    fn drop(&mut self) {
+        self.conn.close(0u32.into(), b"test done");
+    }
 }

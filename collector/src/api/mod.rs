@@ -123,12 +123,15 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
+/// The token after `Bearer ` may be surrounded by ASCII whitespace (spaces, tabs: a token
+/// pasted from the file with its newline); nothing else is trimmed, so a token is never
+/// accepted in a form that only looks the same.
 async fn authorize(State(app): State<Arc<App>>, headers: HeaderMap, request: Request, next: Next) -> Response {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| blake3::hash(t.trim().as_bytes()));
+        .map(|t| blake3::hash(t.trim_ascii().as_bytes()));
     // blake3::Hash compares in constant time.
     if presented == Some(app.api_token_hash) {
         next.run(request).await

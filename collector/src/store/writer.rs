@@ -9,6 +9,7 @@ use super::{
 use anyhow::Result;
 use haidang_proto::batch::{BatchError, ChainTip, ChainVerdict, check_chain};
 use haidang_proto::{AgentId, BatchHeader, Timestamp};
+use prometheus_client::metrics::counter::Counter;
 use redb::{Database, ReadableTable, WriteTransaction};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -105,6 +106,7 @@ pub fn start(
     db: Arc<Database>,
     on_fleet_change: FleetObserver,
     on_new_batches: BatchObserver,
+    commits: Counter,
 ) -> Result<mpsc::Sender<WriteOp>> {
     let mut tips = super::chain_tips(&db)?;
     let mut ids = Ids { next_alert: super::next_alert_id(&db)?, next_pending: super::next_pending_id(&db)? };
@@ -122,6 +124,7 @@ pub fn start(
             let ids_before = ids;
             match apply(&db, &mut tips, &mut ids, &mut group) {
                 Ok((results, changed)) => {
+                    commits.inc();
                     if !changed.is_empty() {
                         on_fleet_change(&changed);
                     }

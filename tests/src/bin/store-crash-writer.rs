@@ -22,7 +22,7 @@ fn main() -> anyhow::Result<()> {
     let db = Arc::new(store::open(std::path::Path::new(&data))?);
     let mut tip: Option<ChainTip> = store::chain_tips(&db)?.get(&AGENT).copied();
     let key = Ed25519KeyPair::from_seed_unchecked(&SEED).map_err(|_| anyhow::anyhow!("bad seed"))?;
-    let tx = writer::start(db, Box::new(|_| {}), Box::new(|| {}))?;
+    let tx = writer::start(db, Box::new(|_| {}), Box::new(|| {}), Default::default())?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut out = std::io::stdout().lock();
