@@ -54,7 +54,9 @@ fn download(snapshot: &Snapshot, missing: &[&Entry], dest: &Path, base: &str) ->
     }
     let child = Command::new("curl")
         .args(["--fail", "--silent", "--show-error", "--no-progress-meter", "--location", "--create-dirs"])
-        .args(["--connect-timeout", "20", "--retry", "2", "--parallel", "--parallel-max", "8", "--config", "-"])
+        // The first failure ends it: offline, thousands of files would each wait out a timeout.
+        .args(["--fail-early", "--connect-timeout", "10", "--retry", "2"])
+        .args(["--parallel", "--parallel-max", "8", "--config", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

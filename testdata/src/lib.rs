@@ -5,7 +5,7 @@
 //!
 //! 1. `$HAIDANG_TESTDATA/<dir>` when `HAIDANG_TESTDATA` is set (a directory laid out as below);
 //! 2. `<workspace>/../shared/testdata/<dir>`, where a workplace keeps the corpora beside its
-//!    checkouts;
+//!    checkouts (the workspace of the package under test, found at run time);
 //! 3. `~/.cache/haidang/testdata/<dir>` (or under `$XDG_CACHE_HOME`), downloaded there from
 //!    the pinned upstream commit file by file (`HAIDANG_TESTDATA_URL` replaces
 //!    `https://raw.githubusercontent.com`) and kept only when every file matches its SHA-256.
@@ -114,8 +114,9 @@ fn locate_uncached(corpus: Corpus) -> Result<PathBuf, String> {
             Err(format!("haidang-testdata: {} is not a directory; {}", dir.display(), how_to_provide(&snapshot)))
         };
     }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata").join(corpus.dir());
-    if beside.is_dir() {
+    if let Some(beside) = workspace_root().map(|root| root.join("../shared/testdata").join(corpus.dir()))
+        && beside.is_dir()
+    {
         return Ok(beside);
     }
     let Some(cache) = cache_root() else {
@@ -132,6 +133,15 @@ fn locate_uncached(corpus: Corpus) -> Result<PathBuf, String> {
         }
         FetchError::Corrupt(line) => format!("haidang-testdata: {line}"),
     })
+}
+
+/// The checkout the caller was built from: the nearest directory holding `Cargo.lock` above
+/// the package cargo runs (`cargo test` and `cargo run` say which at run time). Not this crate's
+/// directory at compile time: checkouts that share a target directory share this crate's
+/// build, which would keep the first one's path.
+fn workspace_root() -> Option<PathBuf> {
+    let package = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+    Path::new(&package).ancestors().find(|dir| dir.join("Cargo.lock").is_file()).map(Path::to_path_buf)
 }
 
 /// `~/.cache/haidang/testdata`, or the same under `$XDG_CACHE_HOME`.
