@@ -15,9 +15,10 @@
 # EVTX against rsigma's evaluation alone.
 #
 # Environment (all optional):
-#   HUNT_BENCH_EVTX   directory of .evtx files       (default ../shared/testdata/evtx)
+#   HUNT_BENCH_EVTX   directory of .evtx files       (default: the EVTX attack samples, from
+#                     scripts/testdata.sh evtx-attack-samples)
 #   HUNT_BENCH_RULES  SigmaHQ checkout holding rules, rules-emerging-threats and
-#                     rules-threat-hunting           (default ../shared/testdata/sigma)
+#                     rules-threat-hunting           (default: scripts/testdata.sh sigma)
 #   HUNT_BENCH_WORK   scratch directory, emptied first (default /tmp/huntbench)
 #   HUNT_BENCH_TOOLS  where rsigma and evtx_dump are installed, outside the repository
 #                     (default /work/tools)
@@ -37,8 +38,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-EVTX=${HUNT_BENCH_EVTX:-../shared/testdata/evtx}
-SIGMA=${HUNT_BENCH_RULES:-../shared/testdata/sigma}
+EVTX=${HUNT_BENCH_EVTX:-$(scripts/testdata.sh evtx-attack-samples)}
+SIGMA=${HUNT_BENCH_RULES:-$(scripts/testdata.sh sigma)}
 WORK=${HUNT_BENCH_WORK:-/tmp/huntbench}
 TOOLS=${HUNT_BENCH_TOOLS:-/work/tools}
 RUNS=${RUNS:-3}

@@ -2,7 +2,7 @@
 //! logsource routing of `native.rs` are what community rules expect.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use haidang_proto::event::{
     Actor, AgentId, Detection, Event, EventBody, FileAction, FileEvent, ProcessAction, ProcessEvent, Timestamp,
@@ -11,7 +11,7 @@ use haidang_proto::text::Text;
 use haidang_rules::{NativeEvent, RuleSet};
 
 fn sigmahq_linux() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/sigma/rules/linux")
+    haidang_testdata::sigma().join("rules/linux")
 }
 
 fn process(image: &str, command_line: &str) -> EventBody {

@@ -8,7 +8,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const SIGMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/sigma");
 /// SigmaHQ's "Stop Windows Service Via Sc.EXE" and its regression log (one Sysmon 1 event).
 const SC_STOP_RULE: &str = "rules/windows/process_creation/proc_creation_win_sc_stop_service.yml";
 const SC_STOP_LOG: &str = "regression_data/rules/windows/process_creation/proc_creation_win_sc_stop_service";
@@ -73,7 +72,7 @@ fn fixture() -> Fixture {
     let inputs = dir.path().join("inputs");
     fs::create_dir_all(inputs.join("sub")).expect("mkdir");
     let evtx = inputs.join("sysmon.evtx");
-    fs::copy(Path::new(SIGMA).join(SC_STOP_LOG).join(format!("{SC_STOP_ID}.evtx")), &evtx).expect("copy log");
+    fs::copy(haidang_testdata::sigma().join(SC_STOP_LOG).join(format!("{SC_STOP_ID}.evtx")), &evtx).expect("copy log");
     fs::write(inputs.join("sub/events.jsonl"), jsonl()).expect("jsonl");
     let mut garbage = b"ElfFile\0".to_vec();
     garbage.extend((0..70_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
@@ -84,7 +83,7 @@ fn fixture() -> Fixture {
 
 fn hunt(f: &Fixture, args: &[&str], inputs: &[&Path]) -> Output {
     let mut cmd = Command::new(haidang_tests::bin("haidang-collector"));
-    cmd.arg("hunt").arg("--rules").arg(&f.rules).arg("--rules").arg(Path::new(SIGMA).join(SC_STOP_RULE));
+    cmd.arg("hunt").arg("--rules").arg(&f.rules).arg("--rules").arg(haidang_testdata::sigma().join(SC_STOP_RULE));
     cmd.args(args).args(inputs);
     cmd.output().expect("run haidang-collector hunt")
 }

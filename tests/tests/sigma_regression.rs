@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-const SIGMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/sigma");
 const RULE_FOLDERS: [&str; 3] = ["rules", "rules-emerging-threats", "rules-threat-hunting"];
 
 /// Pairs whose rule cannot fire on its log with our mapping: (rule id, why).
@@ -22,7 +21,7 @@ const KNOWN_MISSES: &[(&str, &str)] = &[];
 fn sigma() -> &'static (RuleSet, LoadReport) {
     static LOADED: OnceLock<(RuleSet, LoadReport)> = OnceLock::new();
     LOADED.get_or_init(|| {
-        let dirs: Vec<PathBuf> = RULE_FOLDERS.iter().map(|f| Path::new(SIGMA).join(f)).collect();
+        let dirs: Vec<PathBuf> = RULE_FOLDERS.iter().map(|f| haidang_testdata::sigma().join(f)).collect();
         RuleSet::load(&dirs)
     })
 }
@@ -59,7 +58,7 @@ fn every_sigmahq_rule_document_loads_or_is_reported() {
     let mut files = Vec::new();
     for folder in RULE_FOLDERS {
         let is_rule = |p: &Path| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"));
-        walk(&Path::new(SIGMA).join(folder), &is_rule, &mut files);
+        walk(&haidang_testdata::sigma().join(folder), &is_rule, &mut files);
     }
     let docs: usize = files.iter().map(|f| documents(&std::fs::read_to_string(f).expect("rule file"))).sum();
     assert_eq!(report.files, files.len(), "rule files seen by the loader");
@@ -87,7 +86,11 @@ struct Pair {
 /// (commented-out entries are not pairs).
 fn pairs() -> Vec<Pair> {
     let mut infos = Vec::new();
-    walk(&Path::new(SIGMA).join("regression_data"), &|p| p.file_name().is_some_and(|n| n == "info.yml"), &mut infos);
+    walk(
+        &haidang_testdata::sigma().join("regression_data"),
+        &|p| p.file_name().is_some_and(|n| n == "info.yml"),
+        &mut infos,
+    );
     infos.sort();
     let mut pairs = Vec::new();
     for info in infos {
@@ -102,7 +105,9 @@ fn pairs() -> Vec<Pair> {
             let item = line.trim().trim_start_matches("- ");
             match (section, item.split_once(": ")) {
                 ("rule_metadata", Some(("id", id))) => ids.push(id.trim().to_owned()),
-                ("regression_tests_info", Some(("path", path))) => paths.push(Path::new(SIGMA).join(path.trim())),
+                ("regression_tests_info", Some(("path", path))) => {
+                    paths.push(haidang_testdata::sigma().join(path.trim()))
+                }
                 ("regression_tests_info", Some(("match_count", n))) => counts.push(n.trim().parse().expect("count")),
                 _ => {}
             }

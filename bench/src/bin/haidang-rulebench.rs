@@ -3,7 +3,7 @@
 //! set. The events are a deterministic mix shaped like a fleet of Linux endpoints: 100 agents
 //! at one event a second each, mostly process starts and file changes, few of which match.
 //!
-//! `haidang-rulebench --rules ../shared/testdata/sigma/rules/linux --events 200000`
+//! `haidang-rulebench --rules "$(scripts/testdata.sh sigma)/rules/linux" --events 200000`
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -452,7 +452,116 @@ mod tests {
         assert_eq!(err, "not an EVTX file: corrupt file header");
     }
 
-    const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/evtx/evtx-attack-samples");
+    /// A minimal EVTX writer, after libyal's description of the format: a file header, then
+    /// 64 KiB chunks of records numbered from 1, each record an empty `<Event/>` element. The
+    /// checksums are right, so the parser reads it as Windows would have written it.
+    mod evtx_writer {
+        use super::{EVTX_CHUNK_BYTES, EVTX_HEADER_BYTES, EVTX_MAGIC};
+
+        const CHUNK_HEADER_BYTES: usize = 512;
+        /// 2026-01-01T00:00:00Z as a FILETIME (100 ns ticks since 1601).
+        const WRITTEN: u64 = 134_116_992_000_000_000;
+
+        /// An EVTX file of `chunks` chunks holding `per_chunk` records each.
+        pub(super) fn file(chunks: u64, per_chunk: u64) -> Vec<u8> {
+            let mut out = vec![0u8; EVTX_HEADER_BYTES as usize];
+            out[..8].copy_from_slice(EVTX_MAGIC);
+            put_u64(&mut out, 16, chunks - 1); // last chunk
+            put_u64(&mut out, 24, chunks * per_chunk + 1); // next record id
+            put_u32(&mut out, 32, 128); // header size
+            put_u16(&mut out, 36, 1); // minor version
+            put_u16(&mut out, 38, 3); // major version
+            put_u16(&mut out, 40, EVTX_HEADER_BYTES as u16);
+            put_u16(&mut out, 42, chunks as u16);
+            let checksum = crc32(&out[..120]);
+            put_u32(&mut out, 124, checksum);
+            for chunk in 0..chunks {
+                out.extend(self::chunk(chunk * per_chunk + 1, per_chunk));
+            }
+            out
+        }
+
+        fn chunk(first_id: u64, count: u64) -> Vec<u8> {
+            let mut out = vec![0u8; EVTX_CHUNK_BYTES as usize];
+            out[..8].copy_from_slice(b"ElfChnk\0");
+            let last_id = first_id + count - 1;
+            for (at, value) in [(8, first_id), (16, last_id), (24, first_id), (32, last_id)] {
+                put_u64(&mut out, at, value);
+            }
+            put_u32(&mut out, 40, 128); // header size
+            let mut at = CHUNK_HEADER_BYTES;
+            let mut last_record = at;
+            for id in first_id..=last_id {
+                let record = record(id, at);
+                last_record = at;
+                out[at..at + record.len()].copy_from_slice(&record);
+                at += record.len();
+            }
+            put_u32(&mut out, 44, last_record as u32);
+            put_u32(&mut out, 48, at as u32); // free space
+            let records = crc32(&out[CHUNK_HEADER_BYTES..at]);
+            put_u32(&mut out, 52, records);
+            let header = crc32(&[&out[..120], &out[128..CHUNK_HEADER_BYTES]].concat());
+            put_u32(&mut out, 124, header);
+            out
+        }
+
+        /// A record at chunk offset `at`: `<Event/>` in binary XML, its name stored in place.
+        fn record(id: u64, at: usize) -> Vec<u8> {
+            let mut xml = vec![0x0f, 1, 1, 0]; // fragment header
+            xml.push(0x01); // open start element, no attributes
+            let name: Vec<u16> = "Event".encode_utf16().collect();
+            let element_size = 4 + 6 + 2 + 2 * name.len() + 2 + 1;
+            xml.extend((element_size as u32).to_le_bytes());
+            let name_offset = at + 24 + xml.len() + 4;
+            xml.extend((name_offset as u32).to_le_bytes());
+            xml.extend([0u8; 6]); // next name in the hash bucket, name hash
+            xml.extend((name.len() as u16).to_le_bytes());
+            xml.extend(name.iter().flat_map(|c| c.to_le_bytes()));
+            xml.extend([0, 0]); // terminator
+            xml.push(0x03); // close empty element
+            xml.push(0x00); // end of stream
+            let size = (24 + xml.len() + 4) as u32;
+            let mut out = Vec::with_capacity(size as usize);
+            out.extend(b"**\0\0");
+            out.extend(size.to_le_bytes());
+            out.extend(id.to_le_bytes());
+            out.extend(WRITTEN.to_le_bytes());
+            out.extend(xml);
+            out.extend(size.to_le_bytes());
+            out
+        }
+
+        fn put_u16(out: &mut [u8], at: usize, value: u16) {
+            out[at..at + 2].copy_from_slice(&value.to_le_bytes());
+        }
+
+        fn put_u32(out: &mut [u8], at: usize, value: u32) {
+            out[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        }
+
+        fn put_u64(out: &mut [u8], at: usize, value: u64) {
+            out[at..at + 8].copy_from_slice(&value.to_le_bytes());
+        }
+
+        /// CRC-32 (IEEE), as the format's checksums are.
+        fn crc32(bytes: &[u8]) -> u32 {
+            let mut crc = !0u32;
+            for &b in bytes {
+                crc ^= u32::from(b);
+                for _ in 0..8 {
+                    crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                }
+            }
+            !crc
+        }
+    }
+
+    fn written_evtx(chunks: u64, per_chunk: u64) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(&evtx_writer::file(chunks, per_chunk)).expect("write");
+        file
+    }
 
     fn record_ids(path: &Path, chunks: Option<Range<u64>>) -> (Vec<u64>, ReadStats) {
         let mut ids = Vec::new();
@@ -461,15 +570,25 @@ mod tests {
     }
 
     #[test]
+    fn the_written_evtx_file_reads_as_event_records() {
+        let file = written_evtx(2, 3);
+        let mut seen = Vec::new();
+        let stats = read_evtx(file.path(), None, None, &mut |id, record| seen.push((id, record))).expect("readable");
+        assert_eq!((stats.records, stats.errors), (6, 0), "{stats:?}");
+        assert_eq!(seen.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+        assert!(seen.iter().all(|(_, record)| record.get("Event").is_some()), "{seen:?}");
+    }
+
+    #[test]
     fn reading_an_evtx_file_in_chunk_runs_reads_every_record_once() {
         // 16 chunks, all holding records.
-        let path = Path::new(SAMPLES).join("Command and Control/bits_openvpn.evtx");
-        let (mut whole, stats) = record_ids(&path, None);
+        let file = written_evtx(16, 70);
+        let (mut whole, stats) = record_ids(file.path(), None);
         assert_eq!(stats.errors, 0, "{stats:?}");
-        assert!(whole.len() > 1000, "{}", whole.len());
+        assert_eq!(whole.len(), 16 * 70);
         let mut parts = Vec::new();
         for range in [0..5, 5..6, 6..16] {
-            let (ids, stats) = record_ids(&path, Some(range));
+            let (ids, stats) = record_ids(file.path(), Some(range));
             assert_eq!(stats.errors, 0, "{stats:?}");
             parts.extend(ids);
         }
@@ -480,13 +599,12 @@ mod tests {
 
     #[test]
     fn a_truncated_evtx_file_is_reported() {
-        let path = Path::new(SAMPLES).join("Command and Control/bits_openvpn.evtx");
-        let bytes = std::fs::read(&path).expect("sample");
+        let bytes = evtx_writer::file(4, 10);
         let cut = EVTX_HEADER_BYTES + 3 * EVTX_CHUNK_BYTES + 1000;
         let mut file = tempfile::NamedTempFile::new().expect("temp file");
         file.write_all(&bytes[..cut as usize]).expect("write");
         let (ids, stats) = record_ids(file.path(), None);
-        assert!(!ids.is_empty());
+        assert_eq!(ids.len(), 30);
         assert_eq!(stats.errors, 1);
         assert_eq!(stats.first_error.as_deref(), Some("truncated: the last 1000 bytes are not a whole chunk"));
     }
