@@ -102,6 +102,10 @@ pub(crate) enum RulesCommand {
         /// Include the rules shipped in the collector, as `serve` does.
         #[arg(long)]
         with_shipped: bool,
+        /// Values of Sigma `expand` placeholders, as for `serve --placeholders`; without it a
+        /// rule that uses a placeholder is reported as skipped.
+        #[arg(long, value_name = "FILE.yml")]
+        placeholders: Option<PathBuf>,
         /// One JSON object per rule document.
         #[arg(long)]
         json: bool,

@@ -1,7 +1,7 @@
 mod cli;
 mod render;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use cli::{AgentsCommand, AlertsCommand, CaCommand, Cli, Command, EventsCommand, RulesCommand, TokenCommand};
 use haidang_collector::admin::Client;
@@ -39,8 +39,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Hunt(args) => return Ok(haidang_collector::hunt::run(args)),
         Command::Rules { command } => {
             let clean = match command {
-                RulesCommand::Check { dirs, verbose, with_shipped, json } => {
-                    haidang_collector::rulecheck::check(&dirs, with_shipped, verbose, json)
+                RulesCommand::Check { dirs, verbose, with_shipped, placeholders, json } => {
+                    haidang_collector::rulecheck::check(&dirs, with_shipped, placeholders.as_deref(), verbose, json)
+                        .context("--placeholders")?
                 }
                 RulesCommand::Reload { json } => render::rule_summary(&client(&cli.api).reload_rules()?, json)?,
                 RulesCommand::Status { json } => render::rule_summary(&client(&cli.api).rules()?, json)?,

@@ -1,12 +1,24 @@
 //! `haidang-collector rules check DIR…`: load rule directories offline, as the collector
 //! would, and report every rule that loads or is skipped (and why) before it is deployed.
 
-use haidang_rules::RuleSet;
-use std::path::PathBuf;
+use anyhow::Result;
+use haidang_rules::{Placeholders, RuleSet};
+use std::path::{Path, PathBuf};
 
-/// Prints the load report; returns false when any document was skipped.
-pub fn check(dirs: &[PathBuf], with_shipped: bool, verbose: bool, as_json: bool) -> bool {
-    let (rules, report) = if with_shipped { RuleSet::load_with_shipped(dirs) } else { RuleSet::load(dirs) };
+/// Prints the load report; returns false when any document was skipped. `placeholders` is the
+/// file `serve --placeholders` would be given; without it a rule that uses one is skipped.
+pub fn check(
+    dirs: &[PathBuf],
+    with_shipped: bool,
+    placeholders: Option<&Path>,
+    verbose: bool,
+    as_json: bool,
+) -> Result<bool> {
+    let placeholders = match placeholders {
+        Some(file) => Placeholders::from_file(file).map_err(anyhow::Error::msg)?,
+        None => Placeholders::default(),
+    };
+    let (rules, report) = RuleSet::load_with_placeholders(dirs, with_shipped, &placeholders);
     for entry in &report.entries {
         if !(verbose || as_json || entry.skipped.is_some()) {
             continue;
@@ -26,5 +38,5 @@ pub fn check(dirs: &[PathBuf], with_shipped: bool, verbose: bool, as_json: bool)
         rules.detection_rules(),
         rules.correlation_rules()
     );
-    !report.has_errors()
+    Ok(!report.has_errors())
 }
