@@ -7,6 +7,7 @@ use crate::api::types::{
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::io::{BufRead, BufReader};
 
 pub struct Client {
     base: String,
@@ -40,8 +41,17 @@ impl Client {
         self.post::<(), _>(&format!("/agents/{id}/revoke"), None)
     }
 
-    pub fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
-        self.get("/events", &query.pairs())
+    /// The events, read one line at a time as the collector sends them: the iterator ends with
+    /// the answer, or yields an error when the answer breaks off.
+    pub fn events(&self, query: &EventQuery) -> Result<impl Iterator<Item = Result<Event>> + use<>> {
+        let url = format!("{}/api/v1/events", self.base);
+        let response = self.check(&url, self.request_get(&url, &query.pairs())?.call())?;
+        let lines = BufReader::new(response.into_body().into_reader()).lines();
+        Ok(lines.filter(|line| !matches!(line, Ok(l) if l.is_empty())).map(move |line| {
+            let line = line.with_context(|| format!("{url}: the answer broke off"))?;
+            serde_json::from_str(&line)
+                .with_context(|| format!("{url}: the collector's answer is not what this version of the CLI expects"))
+        }))
     }
 
     pub fn alerts(&self) -> Result<Vec<Alert>> {
@@ -62,13 +72,21 @@ impl Client {
         )
     }
 
-    fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T> {
-        let url = format!("{}/api/v1{path}", self.base);
-        let mut req = self.agent.get(&url).header("Authorization", &format!("Bearer {}", self.token()?));
+    fn request_get(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+    ) -> Result<ureq::RequestBuilder<ureq::typestate::WithoutBody>> {
+        let mut req = self.agent.get(url).header("Authorization", &format!("Bearer {}", self.token()?));
         for (k, v) in query {
             req = req.query(*k, v);
         }
-        self.finish(&url, req.call())
+        Ok(req)
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T> {
+        let url = format!("{}/api/v1{path}", self.base);
+        self.finish(&url, self.request_get(&url, query)?.call())
     }
 
     fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: Option<&B>) -> Result<T> {
@@ -86,6 +104,18 @@ impl Client {
         url: &str,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<T> {
+        self.check(url, response)?
+            .body_mut()
+            .read_json()
+            .with_context(|| format!("{url}: the collector's answer is not what this version of the CLI expects"))
+    }
+
+    /// The response when the collector answered with success, else the error it explains.
+    fn check(
+        &self,
+        url: &str,
+        response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<ureq::http::Response<ureq::Body>> {
         let mut response = response.map_err(|e| {
             anyhow::anyhow!(
                 "cannot reach the collector at {} ({e}); is `haidang-collector serve` running? (--api selects another)",
@@ -94,10 +124,7 @@ impl Client {
         })?;
         let status = response.status();
         if status.is_success() {
-            return response
-                .body_mut()
-                .read_json()
-                .with_context(|| format!("{url}: the collector's answer is not what this version of the CLI expects"));
+            return Ok(response);
         }
         let message = response.body_mut().read_json::<ErrorBody>().map_or_else(|_| "no details".into(), |b| b.error);
         if status.as_u16() == 401 {

@@ -59,7 +59,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Agents { command: AgentsCommand::Revoke { id } } => render::revoked(&client(&cli.api).revoke(&id)?),
         Command::Events { command: EventsCommand::List { agent, kind, from, to, limit, json } } => {
             let query = EventQuery { agent, kind, from, to, limit: Some(limit) };
-            render::events(&client(&cli.api).events(&query)?, json)?
+            render::events(client(&cli.api).events(&query)?, json)?
         }
         Command::Alerts { command: AlertsCommand::List { json } } => render::alerts(&client(&cli.api).alerts()?, json)?,
         Command::Verify { data, agent, json } => {

@@ -68,12 +68,17 @@ pub(crate) fn revoked(agent: &Agent) {
     println!("revoked agent {} ({})", cell(Some(&agent.id)), cell(Some(&agent.hostname)));
 }
 
-pub(crate) fn events(list: &[Event], as_json: bool) -> Result<()> {
+/// Prints events as they arrive, so a long list is never held whole.
+pub(crate) fn events(list: impl IntoIterator<Item = Result<Event>>, as_json: bool) -> Result<()> {
     if as_json {
-        return json_lines(list);
+        for e in list {
+            println!("{}", serde_json::to_value(e?)?);
+        }
+        return Ok(());
     }
     println!("{:<27}  {:<8}  {:>8}  {:<8}  {:<10}  DETAIL", "TIME", "AGENT", "SEQ", "KIND", "ACTION");
     for e in list {
+        let e = e?;
         let (kind, action, detail) = match &e.detail {
             EventDetail::File(f) => ("file", Some(f.action.as_str()), cell(Some(&f.path))),
             EventDetail::Process(p) => {

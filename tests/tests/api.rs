@@ -3,6 +3,9 @@
 
 use haidang_collector::admin::Client;
 use haidang_collector::api::types::{EventDetail, EventQuery, RuleSummary};
+use haidang_proto::Timestamp;
+use haidang_proto::wire::Ack;
+use haidang_tests::raw::{RawAgent, events};
 use haidang_tests::{Agent, Collector, fim_config, wait_until};
 use serde_json::Value;
 use std::time::Duration;
@@ -77,7 +80,9 @@ fn every_answer_deserialises_into_its_type() {
 
     let events = client
         .events(&EventQuery { agent: Some(agent.id.clone()), kind: Some("file".into()), ..EventQuery::default() })
-        .expect("GET /events");
+        .expect("GET /events")
+        .collect::<anyhow::Result<Vec<_>>>()
+        .expect("every event line");
     let file = events
         .iter()
         .find_map(|e| match &e.detail {
@@ -88,7 +93,11 @@ fn every_answer_deserialises_into_its_type() {
     assert!(file.critical);
     assert!(file.hash.is_some());
     // Every kind the agent sent deserialises, not only file events.
-    let all = client.events(&EventQuery { limit: Some(1_000_000), ..EventQuery::default() }).expect("GET /events");
+    let all = client
+        .events(&EventQuery { limit: Some(1_000_000), ..EventQuery::default() })
+        .expect("GET /events")
+        .collect::<anyhow::Result<Vec<_>>>()
+        .expect("every event line");
     assert!(all.iter().any(|e| matches!(&e.detail, EventDetail::File(f) if f.path == plan)));
     assert!(all.iter().any(|e| !matches!(e.detail, EventDetail::File(_))), "other kinds are listed too");
 
@@ -104,4 +113,43 @@ fn every_answer_deserialises_into_its_type() {
     assert!(revoked.revoked && revoked.batches >= listed.batches, "{revoked:?}");
     let missing = client.revoke(&"0".repeat(32)).expect_err("an unknown agent");
     assert!(missing.to_string().contains("404") && missing.to_string().contains("no agent"), "{missing}");
+}
+
+/// The event list is streamed (JSON lines read as they come), across many of the store
+/// reader's chunks: every event arrives, oldest first, and the limit keeps the newest.
+#[test]
+fn events_list_streams_thousands_of_events_in_order_and_honours_the_limit() {
+    const BATCHES: u64 = 7;
+    const PER_BATCH: u64 = 500;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let collector = Collector::start(&dir.path().join("c"));
+    let raw = RawAgent::enroll(&collector, "many-events");
+    let mut conn = raw.connect().expect("connect");
+    let start = Timestamp::now().0;
+    let mut previous = None;
+    for b in 0..BATCHES {
+        let mut batch_events = events(b * PER_BATCH + 1, PER_BATCH, "stream");
+        for e in &mut batch_events {
+            e.time = Timestamp(start + e.seq as i64 * 1_000);
+        }
+        let batch = raw.seal(previous.as_ref(), &batch_events);
+        conn.send_batch(&batch).expect("send batch");
+        let last_seq = (b + 1) * PER_BATCH;
+        assert_eq!(conn.expect_ack(), Ack { batch_no: b + 1, last_seq, duplicate: false });
+        previous = Some(batch);
+    }
+    let total = BATCHES * PER_BATCH;
+    let id = raw.id.to_string();
+    let seqs = |lines: Vec<Value>| -> Vec<u64> { lines.iter().map(|e| e["seq"].as_u64().expect("seq")).collect() };
+
+    let all = collector.events(&id, None);
+    assert_eq!(seqs(all), (1..=total).collect::<Vec<_>>(), "every event, oldest first");
+
+    let newest = collector.json_lines(&["events", "list", "--json", "--limit", "1234", "--agent", &id]);
+    assert_eq!(seqs(newest), (total - 1233..=total).collect::<Vec<_>>(), "the newest 1234 by agent");
+    let newest = collector.json_lines(&["events", "list", "--json", "--limit", "2345"]);
+    assert_eq!(seqs(newest), (total - 2344..=total).collect::<Vec<_>>(), "the newest 2345 by time");
+
+    let table = collector.cli_ok(&["events", "list", "--limit", "1500", "--agent", &id]);
+    assert_eq!(table.lines().count(), 1 + 1500, "a header and one row an event");
 }

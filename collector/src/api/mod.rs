@@ -3,6 +3,7 @@
 //! OpenAPI description is served, like `/healthz`, without a token at `/api/v1/openapi.json`.
 
 mod convert;
+mod json_lines;
 pub mod openapi;
 pub mod types;
 
@@ -231,10 +232,13 @@ async fn revoke(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<J
     Ok(Json(convert::agent(record, false, None, chain)))
 }
 
-/// The newest stored events that match, oldest of them first.
+/// The newest stored events that match, oldest of them first, one a line. The store is read a
+/// chunk at a time while the answer is sent, so a large `limit` does not cost memory.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("api_token" = [])), params(EventQuery),
-    responses((status = 200, body = Vec<Event>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-async fn events(State(app): State<Arc<App>>, Query(q): Query<EventQuery>) -> Result<Json<Vec<Event>>, ApiError> {
+    responses((status = 200, description = "JSON lines: one Event object a line, oldest first", body = Event,
+        content_type = "application/x-ndjson"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn events(State(app): State<Arc<App>>, Query(q): Query<EventQuery>) -> Result<Response, ApiError> {
     let filter = EventFilter {
         agent: q.agent.as_deref().map(str::parse).transpose().map_err(bad_request)?,
         kind: q.kind.as_deref().map(str::parse).transpose().map_err(bad_request)?,
@@ -243,9 +247,12 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<EventQuery>) -> Res
         limit: q.limit.unwrap_or(100).min(MAX_LIMIT),
     };
     let db = app.db.clone();
-    let found =
-        tokio::task::spawn_blocking(move || store::events(&db, &filter)).await.map_err(internal)?.map_err(internal)?;
-    Ok(Json(found.iter().map(|(agent, e)| convert::event(agent, e)).collect()))
+    let plan = tokio::task::spawn_blocking(move || store::events::plan(&db, &filter))
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    let db = app.db.clone();
+    Ok(json_lines::respond(move |lines| plan.read(&db, |agent, event| lines.push(&convert::event(&agent, &event)))))
 }
 
 /// The newest alerts.

@@ -87,4 +87,15 @@ mod tests {
             assert!(doc["components"]["schemas"][name].is_object(), "schema {name} missing");
         }
     }
+
+    #[test]
+    fn the_event_list_is_described_as_json_lines_of_events() {
+        let doc = described();
+        let content = &doc["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"];
+        assert_eq!(
+            content.as_object().map(|c| c.keys().cloned().collect::<Vec<_>>()),
+            Some(vec!["application/x-ndjson".to_string()])
+        );
+        assert_eq!(content["application/x-ndjson"]["schema"]["$ref"], "#/components/schemas/Event");
+    }
 }

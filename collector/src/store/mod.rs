@@ -5,6 +5,7 @@
 //! All writes go through one writer thread ([`writer`]) that groups the work of many agents
 //! into one transaction and answers only after the commit: an ack always means durable.
 
+pub mod events;
 pub mod records;
 pub mod writer;
 
@@ -12,7 +13,7 @@ use anyhow::{Context, Result};
 use haidang_proto::batch::ChainTip;
 use haidang_proto::event::EventKind;
 use haidang_proto::wire::{AgentFrame, decode_frame};
-use haidang_proto::{AgentId, Event, SignedBatch, Timestamp};
+use haidang_proto::{AgentId, SignedBatch, Timestamp};
 use records::{AgentRecord, Alert, TokenRecord};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::collections::HashMap;
@@ -163,53 +164,6 @@ pub fn correlation_state(db: &Database) -> Result<Option<Vec<u8>>> {
     let tx = db.begin_read()?;
     let table = tx.open_table(CORRELATION)?;
     Ok(table.get(CORRELATION_STATE_KEY)?.map(|v| v.value().to_vec()))
-}
-
-/// The newest events matching `filter`, in time order (oldest of them first).
-pub fn events(db: &Database, filter: &EventFilter) -> Result<Vec<(AgentId, Event)>> {
-    let tx = db.begin_read()?;
-    let batches = tx.open_table(BATCHES)?;
-    let mut found: Vec<(AgentId, Event)> = Vec::new();
-    let limit = filter.limit.max(1);
-    let from = filter.from.map_or(i64::MIN, |t| t.0);
-    let to = filter.to.map_or(i64::MAX, |t| t.0);
-    let take_batch = |agent: AgentId, batch_no: u64, found: &mut Vec<(AgentId, Event)>| -> Result<()> {
-        let Some(raw) = batches.get((agent.0, batch_no))? else { return Ok(()) };
-        let batch = decode_batch(raw.value())?;
-        for event in batch.open().context("stored batch does not open")? {
-            let in_time = event.time.0 >= from && event.time.0 <= to;
-            if in_time && filter.kind.is_none_or(|k| k == event.kind()) {
-                found.push((agent, event));
-            }
-        }
-        Ok(())
-    };
-    if let Some(agent) = filter.agent {
-        let index = tx.open_table(SEQ_INDEX)?;
-        for row in index.range((agent.0, 0)..=(agent.0, u64::MAX))?.rev() {
-            let (_, batch_no) = row?;
-            take_batch(agent, batch_no.value(), &mut found)?;
-            if found.len() >= limit {
-                break;
-            }
-        }
-    } else {
-        let index = tx.open_table(TIME_INDEX)?;
-        for row in index.range(..=(to, [0xff; 16], u64::MAX))?.rev() {
-            let (k, max_time) = row?;
-            let (_, agent, batch_no) = k.value();
-            if max_time.value() < from {
-                continue;
-            }
-            take_batch(AgentId(agent), batch_no, &mut found)?;
-            if found.len() >= limit {
-                break;
-            }
-        }
-    }
-    found.sort_by_key(|(a, e)| (e.time, *a, e.seq));
-    let skip = found.len().saturating_sub(limit);
-    Ok(found.split_off(skip))
 }
 
 /// Every stored batch of one agent, in chain order, exactly as received.
