@@ -10,7 +10,7 @@ use crate::correlate::Correlator;
 use crate::fleet::Fleet;
 use crate::metrics::Metrics;
 use crate::store::writer::WriteOp;
-use crate::store::{self, EventFilter};
+use crate::store::{self, EventFilter, Store};
 use crate::tokens;
 use axum::extract::{Path, Query, Request, State};
 use axum::handler::Handler;
@@ -20,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use axum::{Json, Router};
 use haidang_proto::{AgentId, Timestamp};
-use redb::Database;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +29,7 @@ use types::{
 };
 
 pub struct App {
-    pub db: Arc<Database>,
+    pub store: Arc<Store>,
     pub fleet: Arc<Fleet>,
     pub writer: mpsc::Sender<WriteOp>,
     pub metrics: Arc<Metrics>,
@@ -118,6 +117,10 @@ fn bad_request(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
 }
 
+fn unavailable(e: anyhow::Error) -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}"))
+}
+
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "API request failed");
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
@@ -142,9 +145,16 @@ async fn authorize(State(app): State<Arc<App>>, headers: HeaderMap, request: Req
 
 /// Liveness: answers `ok` while the collector runs.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "The collector is running", body = String, content_type = "text/plain")))]
-async fn healthz() -> &'static str {
-    "ok\n"
+    responses(
+        (status = 200, description = "The collector is running and can store", body = String,
+            content_type = "text/plain"),
+        (status = 503, description = "The collector cannot store (and so acknowledges nothing); the body says why",
+            body = String, content_type = "text/plain")))]
+async fn healthz(State(app): State<Arc<App>>) -> (StatusCode, String) {
+    match app.store.problem() {
+        None => (StatusCode::OK, "ok\n".into()),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("unavailable: {}\n", why.replace('\n', " "))),
+    }
 }
 
 /// Prometheus metrics in the OpenMetrics text format.
@@ -196,7 +206,7 @@ async fn create_token(
 #[utoipa::path(get, path = "/api/v1/agents", tag = "fleet", security(("api_token" = [])),
     responses((status = 200, body = Vec<Agent>), (status = 401, body = ErrorBody)))]
 async fn agents(State(app): State<Arc<App>>) -> Result<Json<Vec<Agent>>, ApiError> {
-    let db = app.db.clone();
+    let db = app.store.db().map_err(unavailable)?;
     let tips =
         tokio::task::spawn_blocking(move || store::chain_tips(&db)).await.map_err(internal)?.map_err(internal)?;
     let list = app
@@ -224,7 +234,7 @@ async fn revoke(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<J
         return Err(ApiError(StatusCode::NOT_FOUND, format!("no agent {id}")));
     };
     tracing::warn!(agent = %id, "agent certificate revoked");
-    let db = app.db.clone();
+    let db = app.store.db().map_err(unavailable)?;
     let tips =
         tokio::task::spawn_blocking(move || store::chain_tips(&db)).await.map_err(internal)?.map_err(internal)?;
     let chain = tips.get(&id).map_or((0, 0), |t| (t.batch_no, t.last_seq));
@@ -242,7 +252,7 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<EventQuery>) -> Res
         to: q.to.as_deref().map(Timestamp::parse_rfc3339).transpose().map_err(bad_request)?,
         limit: q.limit.unwrap_or(100).min(MAX_LIMIT),
     };
-    let db = app.db.clone();
+    let db = app.store.db().map_err(unavailable)?;
     let found =
         tokio::task::spawn_blocking(move || store::events(&db, &filter)).await.map_err(internal)?.map_err(internal)?;
     Ok(Json(found.iter().map(|(agent, e)| convert::event(agent, e)).collect()))
@@ -252,7 +262,7 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<EventQuery>) -> Res
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", security(("api_token" = [])), params(AlertQuery),
     responses((status = 200, body = Vec<Alert>), (status = 401, body = ErrorBody)))]
 async fn alerts(State(app): State<Arc<App>>, Query(q): Query<AlertQuery>) -> Result<Json<Vec<Alert>>, ApiError> {
-    let db = app.db.clone();
+    let db = app.store.db().map_err(unavailable)?;
     let limit = q.limit.unwrap_or(1000).min(MAX_LIMIT);
     let found =
         tokio::task::spawn_blocking(move || store::alerts(&db, limit)).await.map_err(internal)?.map_err(internal)?;

@@ -6,7 +6,10 @@
 //! into one transaction and answers only after the commit: an ack always means durable.
 
 pub mod records;
+pub mod shared;
 pub mod writer;
+
+pub use shared::Store;
 
 use anyhow::{Context, Result};
 use haidang_proto::batch::ChainTip;
