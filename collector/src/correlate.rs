@@ -15,12 +15,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use crate::store::Store;
 use anyhow::{Context, Result};
 use haidang_proto::{AgentId, Event, EventBody, Timestamp};
 use haidang_rules::{
     CorrelationSnapshot, EvaluationResult, LoadReport, NativeEvent, Placeholders, ResultBody, RuleSet,
 };
-use redb::Database;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
@@ -147,7 +147,7 @@ impl Correlator {
 
 /// Loads the rules, restores the saved windows and starts the stage on its own thread.
 pub fn start(
-    db: Arc<Database>,
+    store: Arc<Store>,
     writer: mpsc::Sender<WriteOp>,
     metrics: Arc<Metrics>,
     sources: RuleSources,
@@ -157,13 +157,13 @@ pub fn start(
     let summary = LoadSummary::of(&rules, &report);
     summary.log();
     metrics.rules_loaded.set(i64::try_from(summary.loaded).unwrap_or(i64::MAX));
-    if let Some(saved) = store::correlation_state(&db)? {
+    if let Some(saved) = store::correlation_state(&*store.db()?)? {
         restore(&mut rules, &saved);
     }
     let (reloads, reload_requests) = std::sync::mpsc::channel();
     let current = Arc::new(Mutex::new(summary));
     let stage = Stage {
-        db,
+        store,
         writer,
         metrics,
         sources,
@@ -195,7 +195,7 @@ struct AgentInfo {
 }
 
 struct Stage {
-    db: Arc<Database>,
+    store: Arc<Store>,
     writer: mpsc::Sender<WriteOp>,
     metrics: Arc<Metrics>,
     sources: RuleSources,
@@ -247,7 +247,7 @@ impl Stage {
 
     /// Runs one round; returns how many batches it took from the queue.
     fn round(&mut self) -> Result<usize> {
-        let pending = store::pending_batches(&self.db, ROUND_BATCHES)?;
+        let pending = store::pending_batches(&*self.store.db()?, ROUND_BATCHES)?;
         if pending.is_empty() {
             return Ok(0);
         }
@@ -278,7 +278,9 @@ impl Stage {
         let events = items.len();
         let stored = self.commit(done, alerts, state)?;
         self.metrics.events_correlated.inc_by(events as u64);
-        self.metrics.correlate_backlog.set(i64::try_from(store::pending_count(&self.db)?).unwrap_or(i64::MAX));
+        self.metrics
+            .correlate_backlog
+            .set(i64::try_from(store::pending_count(&*self.store.db()?)?).unwrap_or(i64::MAX));
         for alert in &stored {
             self.metrics.alert(&alert.severity);
             tracing::info!(
@@ -305,7 +307,7 @@ impl Stage {
         if items.iter().all(|i| self.agents.contains_key(&i.agent)) {
             return Ok(());
         }
-        for record in store::agents(&self.db)? {
+        for record in store::agents(&*self.store.db()?)? {
             let product = match record.os.as_str() {
                 "windows" => "windows",
                 "macos" => "macos",

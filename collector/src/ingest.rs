@@ -44,7 +44,7 @@ pub struct Ingest {
     pub ca: Arc<CertificateAuthority>,
     pub gate: Arc<Gate>,
     pub limits: Limits,
-    pub db: Arc<redb::Database>,
+    pub store: Arc<crate::store::Store>,
     pub throttle: EnrollThrottle,
     pub fleet: Arc<Fleet>,
     pub writer: mpsc::Sender<WriteOp>,
@@ -262,7 +262,9 @@ impl Ingest {
         let refuse = |code: &str, message: String| Refusal { code: code.into(), message };
         request.validate().map_err(|m| refuse("bad_request", m))?;
         let token_hash = tokens::hash(&request.token);
-        tokens::usable(&self.db, &token_hash).map_err(|e| refuse(e.code(), e.to_string()))?;
+        let db = self.store.db().map_err(|e| refuse("internal", format!("{e:#}")))?;
+        tokens::usable(&db, &token_hash).map_err(|e| refuse(e.code(), e.to_string()))?;
+        drop(db);
         let mut id = [0u8; 16];
         ring::rand::SystemRandom::new().fill(&mut id).map_err(|_| refuse("internal", "no randomness".into()))?;
         let agent_id = AgentId(id);

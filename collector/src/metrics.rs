@@ -27,6 +27,9 @@ pub struct Metrics {
     pub ingest_latency: Histogram,
     pub store_bytes: Gauge,
     pub store_commits: Counter,
+    pub store_healthy: Gauge,
+    pub store_commit_failures: Counter,
+    pub store_reopens: Counter,
     pub enrollments: Family<Outcome, Counter>,
     pub alerts_raised: Counter,
     pub alerts_by_level: Family<Level, Counter>,
@@ -55,6 +58,9 @@ impl Metrics {
         let ingest_latency = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         let store_bytes = Gauge::default();
         let store_commits = Counter::default();
+        let store_healthy = Gauge::default();
+        let store_commit_failures = Counter::default();
+        let store_reopens = Counter::default();
         let enrollments = Family::<Outcome, Counter>::default();
         let alerts_raised = Counter::default();
         let alerts_by_level = Family::<Level, Counter>::default();
@@ -81,6 +87,17 @@ impl Metrics {
         );
         registry.register("store_bytes", "Size of the collector's store file", store_bytes.clone());
         registry.register("store_commits", "Store transactions committed", store_commits.clone());
+        registry.register(
+            "store_healthy",
+            "1 while the collector can store (and acknowledge) batches, 0 while it cannot",
+            store_healthy.clone(),
+        );
+        registry.register(
+            "store_commit_failures",
+            "Store transactions that failed (nothing in them was acknowledged)",
+            store_commit_failures.clone(),
+        );
+        registry.register("store_reopens", "Times the store was reopened after a failed commit", store_reopens.clone());
         registry.register("enrollments", "Enrollment attempts by outcome", enrollments.clone());
         registry.register("alerts_raised", "Alerts raised", alerts_raised.clone());
         registry.register("alerts", "Alerts raised, by rule level", alerts_by_level.clone());
@@ -121,6 +138,9 @@ impl Metrics {
             ingest_latency,
             store_bytes,
             store_commits,
+            store_healthy,
+            store_commit_failures,
+            store_reopens,
             enrollments,
             alerts_raised,
             alerts_by_level,

@@ -49,27 +49,31 @@ pub struct Collector {
 
 pub async fn start(opts: &ServeOptions) -> Result<Collector> {
     crate::datadir::secure(&opts.data)?;
-    let db = Arc::new(store::open(&opts.data)?);
+    let metrics = Arc::new(Metrics::new());
+    let store = Arc::new(store::Store::open(&opts.data, metrics.store_healthy.clone())?);
     let ca = Arc::new(CertificateAuthority::open_or_create(&opts.data)?);
     let token_path = opts.data.join(API_TOKEN_FILE);
     let api_token = api_token(&token_path)?;
-    let metrics = Arc::new(Metrics::new());
-    let fleet = Arc::new(Fleet::new(store::agents(&db)?));
+    let fleet = Arc::new(Fleet::new(store::agents(&*store.db()?)?));
     let observer_fleet = fleet.clone();
     let wakeup = Arc::new(Wakeup::default());
     let writer_wakeup = wakeup.clone();
     let writer = writer::start(
-        db.clone(),
+        store.clone(),
         Box::new(move |changed| observer_fleet.update(changed)),
         Box::new(move || writer_wakeup.wake()),
-        metrics.store_commits.clone(),
+        writer::WriterCounters {
+            commits: metrics.store_commits.clone(),
+            commit_failures: metrics.store_commit_failures.clone(),
+            reopens: metrics.store_reopens.clone(),
+        },
     )?;
     let placeholders = match &opts.placeholders {
         Some(file) => Placeholders::from_file(file).map_err(anyhow::Error::msg).context("--placeholders")?,
         None => Placeholders::default(),
     };
     let sources = RuleSources { dirs: opts.rules.clone(), placeholders };
-    let correlator = correlate::start(db.clone(), writer.clone(), metrics.clone(), sources, wakeup)?;
+    let correlator = correlate::start(store.clone(), writer.clone(), metrics.clone(), sources, wakeup)?;
 
     let endpoint = quic::endpoint(&ca, opts.quic)?;
     let quic_addr = endpoint.local_addr()?;
@@ -81,7 +85,7 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
             metrics.unauthenticated_connections.clone(),
         ),
         limits: opts.limits.clone(),
-        db: db.clone(),
+        store: store.clone(),
         throttle: EnrollThrottle::default(),
         fleet: fleet.clone(),
         writer: writer.clone(),
@@ -90,7 +94,7 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
     tokio::spawn(ingest::serve(endpoint.clone(), ingest));
 
     let app = Arc::new(App {
-        db,
+        store,
         fleet: fleet.clone(),
         writer: writer.clone(),
         metrics: metrics.clone(),

@@ -1,12 +1,14 @@
 //! Hardening against local users and unauthenticated peers (issue 14), each against a real
 //! collector process: what the data and state directories let other users read, what an
 //! agent-supplied string can do to the log, and how much an attacker without a token or
-//! certificate can make the collector do.
+//! certificate can make the collector do, and whether the collector recovers from a full disk
+//! by itself.
 
 use haidang_proto::enroll::EnrollResponse;
 use haidang_proto::wire::CollectorFrame;
-use haidang_tests::raw::{Closed, RawAgent, RawEnrollConn, events};
-use haidang_tests::{Agent, Collector, fim_config, wait_until};
+use haidang_tests::raw::{Closed, RawAgent, RawEnrollConn, events, has_marker};
+use haidang_tests::system::{require_program, require_root, run_checked};
+use haidang_tests::{Agent, Collector, bin, fim_config, http_get, wait_until};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
@@ -317,4 +319,125 @@ fn http_listener_times_out_slow_headers_caps_connections_and_limits_request_rate
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(metric(&collector, "haidang_http_refused_total{reason=\"connection_limit\"}"), 1);
     assert!(metric(&collector, "haidang_http_refused_total{reason=\"rate_limit\"}") >= 1);
+}
+
+/// Unmounts a test filesystem when the test ends, however it ends.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let done = std::process::Command::new("umount").arg(&self.0).status().is_ok_and(|s| s.success());
+        if !done {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+/// Writes zeros to `path` until the filesystem refuses more.
+fn fill_up(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).expect("create filler");
+    let chunk = vec![0u8; 64 * 1024];
+    while file.write_all(&chunk).is_ok() {}
+    let _ = file.sync_all();
+}
+
+#[test]
+fn the_collector_stops_acks_on_a_full_disk_says_why_and_resumes_when_space_returns() {
+    require_root("loop-mount a small ext4 filesystem for the collector's data directory");
+    require_program("mkfs.ext4");
+    require_program("mount");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = dir.path().join("disk.img");
+    std::fs::File::create(&image).expect("image").set_len(24 << 20).expect("size image");
+    let image_arg = image.to_str().expect("utf-8 path");
+    run_checked("mkfs.ext4", &["-q", "-F", "-m", "0", image_arg]);
+    // The mount point itself is the data directory, so the collector's log (written beside
+    // it) stays off the small filesystem.
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir data");
+    let data_arg = data.to_str().expect("utf-8 path");
+    let mounted = std::process::Command::new("mount").args(["-o", "loop", image_arg, data_arg]).output();
+    let mounted = mounted.unwrap_or_else(|e| panic!("cannot run mount: {e}"));
+    assert!(
+        mounted.status.success(),
+        "this test needs a loop device to mount a small ext4 image: {}",
+        String::from_utf8_lossy(&mounted.stderr)
+    );
+    let _unmount = Unmount(data.clone());
+    let mut collector = Collector::start(&data);
+    let agent = RawAgent::enroll(&collector, "full-disk");
+    let mut conn = agent.connect().expect("connect");
+
+    let batch_events = 200;
+    let mut seq = 1;
+    let mut prev = None;
+    let mut acked = 0u64;
+    let filler = data.join("filler");
+    fill_up(&filler);
+    // The store may still have room inside its file; stream until a commit fails.
+    let unacked = loop {
+        assert!(acked < 5000, "5000 batches were stored on a full 24 MB filesystem");
+        let batch = agent.seal(prev.as_ref(), &events(seq, batch_events, "full"));
+        conn.send_batch(&batch).expect("send batch");
+        match conn.next_frame() {
+            Ok(Some(CollectorFrame::Ack(ack))) => {
+                assert_eq!(ack.batch_no, batch.header.batch_no);
+                acked += 1;
+                seq += batch_events;
+                prev = Some(batch);
+            }
+            _ => break batch,
+        }
+    };
+
+    let health = wait_until(WAIT, "/healthz to report that the store cannot store", || {
+        let response = http_get(collector.http, "/healthz");
+        response.starts_with("HTTP/1.1 503").then_some(response)
+    });
+    assert!(health.contains("store"), "/healthz says why: {health}");
+    assert_eq!(metric(&collector, "haidang_store_healthy"), 0);
+    assert!(metric(&collector, "haidang_store_commit_failures_total") >= 1);
+    let log = read_log(&dir.path().join("collector.log"));
+    assert!(log.contains("acks stop until the store is reopened"), "the log says why acks stopped:\n{log}");
+    // While the disk is full, the batch is not acknowledged on a new connection either.
+    let retry = agent.connect().and_then(|mut c| {
+        c.send_batch(&unacked)?;
+        c.next_frame()
+    });
+    assert!(!matches!(retry, Ok(Some(CollectorFrame::Ack(_)))), "a batch was acked on a full disk: {retry:?}");
+
+    std::fs::remove_file(&filler).expect("remove filler");
+    // Without a restart, the same batch is stored and acknowledged once there is room again.
+    wait_until(Duration::from_secs(60), "the collector to store the batch again", || {
+        let mut c = agent.connect().ok()?;
+        c.send_batch(&unacked).ok()?;
+        match c.next_frame() {
+            Ok(Some(CollectorFrame::Ack(ack))) if ack.batch_no == unacked.header.batch_no => Some(()),
+            _ => None,
+        }
+    });
+    let mut conn = agent.connect().expect("reconnect");
+    let next = agent.seal(Some(&unacked), &events(seq + batch_events, batch_events, "full"));
+    conn.send_batch(&next).expect("send batch");
+    assert_eq!(conn.expect_ack().batch_no, next.header.batch_no);
+    let health = http_get(collector.http, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"), "{health}");
+    assert_eq!(metric(&collector, "haidang_store_healthy"), 1);
+    assert!(metric(&collector, "haidang_store_reopens_total") >= 1);
+    let stored = collector.events(&agent.id.to_string(), None).iter().filter(|e| has_marker(e, "full")).count();
+    assert_eq!(stored as u64, (acked + 2) * batch_events, "every acked batch is stored, once");
+
+    drop(conn);
+    collector.stop();
+    let verified = std::process::Command::new(bin("haidang-collector"))
+        .args(["verify", "--data", data_arg])
+        .output()
+        .expect("run verify");
+    assert!(
+        verified.status.success(),
+        "the store is intact after the full disk: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
 }

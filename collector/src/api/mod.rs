@@ -11,7 +11,7 @@ use crate::correlate::Correlator;
 use crate::fleet::Fleet;
 use crate::metrics::Metrics;
 use crate::store::writer::WriteOp;
-use crate::store::{self, EventFilter};
+use crate::store::{self, EventFilter, Store};
 use crate::tokens;
 use axum::extract::{Path, Query, Request, State};
 use axum::handler::Handler;
@@ -21,7 +21,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use axum::{Json, Router};
 use haidang_proto::{AgentId, Timestamp};
-use redb::Database;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +30,7 @@ use types::{
 };
 
 pub struct App {
-    pub db: Arc<Database>,
+    pub store: Arc<Store>,
     pub fleet: Arc<Fleet>,
     pub writer: mpsc::Sender<WriteOp>,
     pub metrics: Arc<Metrics>,
@@ -119,6 +118,10 @@ fn bad_request(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
 }
 
+fn unavailable(e: anyhow::Error) -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}"))
+}
+
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "API request failed");
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
@@ -143,9 +146,16 @@ async fn authorize(State(app): State<Arc<App>>, headers: HeaderMap, request: Req
 
 /// Liveness: answers `ok` while the collector runs.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "The collector is running", body = String, content_type = "text/plain")))]
-async fn healthz() -> &'static str {
-    "ok\n"
+    responses(
+        (status = 200, description = "The collector is running and can store", body = String,
+            content_type = "text/plain"),
+        (status = 503, description = "The collector cannot store (and so acknowledges nothing); the body says why",
+            body = String, content_type = "text/plain")))]
+async fn healthz(State(app): State<Arc<App>>) -> (StatusCode, String) {
+    match app.store.problem() {
+        None => (StatusCode::OK, "ok\n".into()),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("unavailable: {}\n", why.replace('\n', " "))),
+    }
 }
 
 /// Prometheus metrics in the OpenMetrics text format.
@@ -197,7 +207,7 @@ async fn create_token(
 #[utoipa::path(get, path = "/api/v1/agents", tag = "fleet", security(("api_token" = [])),
     responses((status = 200, body = Vec<Agent>), (status = 401, body = ErrorBody)))]
 async fn agents(State(app): State<Arc<App>>) -> Result<Json<Vec<Agent>>, ApiError> {
-    let db = app.db.clone();
+    let db = app.store.db().map_err(unavailable)?;
     let tips =
         tokio::task::spawn_blocking(move || store::chain_tips(&db)).await.map_err(internal)?.map_err(internal)?;
     let list = app
@@ -225,7 +235,7 @@ async fn revoke(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<J
         return Err(ApiError(StatusCode::NOT_FOUND, format!("no agent {id}")));
     };
     tracing::warn!(agent = %id, "agent certificate revoked");
-    let db = app.db.clone();
+    let db = app.store.db().map_err(unavailable)?;
     let tips =
         tokio::task::spawn_blocking(move || store::chain_tips(&db)).await.map_err(internal)?.map_err(internal)?;
     let chain = tips.get(&id).map_or((0, 0), |t| (t.batch_no, t.last_seq));
@@ -246,12 +256,16 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<EventQuery>) -> Res
         to: q.to.as_deref().map(Timestamp::parse_rfc3339).transpose().map_err(bad_request)?,
         limit: q.limit.unwrap_or(100).min(MAX_LIMIT),
     };
-    let db = app.db.clone();
-    let plan = tokio::task::spawn_blocking(move || store::events::plan(&db, &filter))
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
-    let db = app.db.clone();
+    let db = app.store.db().map_err(unavailable)?;
+    let plan = {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || store::events::plan(&db, &filter))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?
+    };
+    // The stream holds this handle until it ends; a store reopen after a failed commit waits
+    // for it (the writer retries), so a reader never sees a database being replaced.
     Ok(json_lines::respond(move |lines| plan.read(&db, |agent, event| lines.push(&convert::event(&agent, &event)))))
 }
 
@@ -259,7 +273,7 @@ async fn events(State(app): State<Arc<App>>, Query(q): Query<EventQuery>) -> Res
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", security(("api_token" = [])), params(AlertQuery),
     responses((status = 200, body = Vec<Alert>), (status = 401, body = ErrorBody)))]
 async fn alerts(State(app): State<Arc<App>>, Query(q): Query<AlertQuery>) -> Result<Json<Vec<Alert>>, ApiError> {
-    let db = app.db.clone();
+    let db = app.store.db().map_err(unavailable)?;
     let limit = q.limit.unwrap_or(1000).min(MAX_LIMIT);
     let found =
         tokio::task::spawn_blocking(move || store::alerts(&db, limit)).await.map_err(internal)?.map_err(internal)?;

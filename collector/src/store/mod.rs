@@ -7,7 +7,10 @@
 
 pub mod events;
 pub mod records;
+pub mod shared;
 pub mod writer;
+
+pub use shared::Store;
 
 use anyhow::{Context, Result};
 use haidang_proto::batch::ChainTip;

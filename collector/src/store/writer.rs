@@ -2,6 +2,7 @@
 //! (group commit) and answers each request only after the commit.
 
 use super::records::{AgentRecord, Alert, TokenRecord};
+use super::shared::Store;
 use super::{
     AGENTS, ALERTS, BATCHES, CHAIN, CORRELATION, CORRELATION_STATE_KEY, PENDING, SEQ_INDEX, TIME_INDEX, TOKENS,
     decode_batch,
@@ -13,10 +14,16 @@ use prometheus_client::metrics::counter::Counter;
 use redb::{Database, ReadableTable, WriteTransaction};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most requests committed together.
 const MAX_GROUP: usize = 512;
+/// First and longest wait between attempts to reopen the store after a failed commit.
+const REOPEN_FIRST_DELAY: Duration = Duration::from_millis(200);
+const REOPEN_MAX_DELAY: Duration = Duration::from_secs(5);
+/// While reopening, requests are refused at least this often rather than left waiting.
+const REFUSE_EVERY: Duration = Duration::from_millis(100);
 
 /// The outcome of storing a verified batch.
 #[derive(Debug, PartialEq, Eq)]
@@ -101,15 +108,29 @@ struct Ids {
     next_pending: u64,
 }
 
+/// What the writer counts.
+#[derive(Default)]
+pub struct WriterCounters {
+    pub commits: Counter,
+    pub commit_failures: Counter,
+    pub reopens: Counter,
+}
+
+/// What the writer keeps in memory besides the database, read back from it after a reopen.
+fn cached(db: &Database) -> Result<(HashMap<AgentId, ChainTip>, Ids)> {
+    let ids = Ids { next_alert: super::next_alert_id(db)?, next_pending: super::next_pending_id(db)? };
+    Ok((super::chain_tips(db)?, ids))
+}
+
 /// Starts the writer thread; returns the channel to send it work.
 pub fn start(
-    db: Arc<Database>,
+    store: Arc<Store>,
     on_fleet_change: FleetObserver,
     on_new_batches: BatchObserver,
-    commits: Counter,
+    counters: WriterCounters,
 ) -> Result<mpsc::Sender<WriteOp>> {
-    let mut tips = super::chain_tips(&db)?;
-    let mut ids = Ids { next_alert: super::next_alert_id(&db)?, next_pending: super::next_pending_id(&db)? };
+    let mut db = store.db()?;
+    let (mut tips, mut ids) = cached(&db)?;
     let (tx, mut rx) = mpsc::channel::<WriteOp>(4096);
     std::thread::Builder::new().name("store-writer".into()).spawn(move || {
         while let Some(first) = rx.blocking_recv() {
@@ -120,11 +141,10 @@ pub fn start(
                     Err(_) => break,
                 }
             }
-            let before = tips.clone();
             let ids_before = ids;
             match apply(&db, &mut tips, &mut ids, &mut group) {
                 Ok((results, changed)) => {
-                    commits.inc();
+                    counters.commits.inc();
                     if !changed.is_empty() {
                         on_fleet_change(&changed);
                     }
@@ -136,18 +156,61 @@ pub fn start(
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "store commit failed; nothing in this group was acknowledged");
-                    tips = before;
-                    ids = ids_before;
-                    let msg = format!("{e:#}");
+                    let why = format!("store commit failed: {e:#}");
+                    tracing::error!(
+                        error = %why,
+                        "nothing in this group was acknowledged; acks stop until the store is reopened"
+                    );
+                    counters.commit_failures.inc();
                     for op in group {
-                        fail(op, &msg);
+                        fail(op, &why);
                     }
+                    // redb fails every later operation on a database whose write failed, so it
+                    // must be closed (our handle dropped first) and opened again.
+                    drop(db);
+                    store.failed(why.clone());
+                    let Some(reopened) = reopen(&store, &mut rx, &why) else { return };
+                    counters.reopens.inc();
+                    (db, tips, ids) = reopened;
                 }
             }
         }
     })?;
     Ok(tx)
+}
+
+type Reopened = (Arc<Database>, HashMap<AgentId, ChainTip>, Ids);
+
+/// Reopens the store with a growing delay, refusing the requests that arrive meanwhile;
+/// None when every sender is gone (the collector is stopping).
+fn reopen(store: &Store, rx: &mut mpsc::Receiver<WriteOp>, why: &str) -> Option<Reopened> {
+    let refusal = format!("the store is unavailable: {why}");
+    let mut delay = REOPEN_FIRST_DELAY;
+    loop {
+        let mut waited = Duration::ZERO;
+        while waited < delay {
+            loop {
+                match rx.try_recv() {
+                    Ok(op) => fail(op, &refusal),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return None,
+                }
+            }
+            std::thread::sleep(REFUSE_EVERY);
+            waited += REFUSE_EVERY;
+        }
+        match store.reopen().and_then(|db| cached(&db).map(|(tips, ids)| (db, tips, ids))) {
+            Ok(reopened) => {
+                tracing::info!("store reopened; storing and acknowledging batches again");
+                return Some(reopened);
+            }
+            Err(e) => {
+                store.failed(format!("{why}; reopening failed: {e:#}"));
+                tracing::warn!(error = %format!("{e:#}"), retry_in = ?delay, "cannot reopen the store yet");
+                delay = (delay * 2).min(REOPEN_MAX_DELAY);
+            }
+        }
+    }
 }
 
 /// The answer for one request, held until the group's commit succeeds.

@@ -19,10 +19,10 @@ const CONCURRENT: usize = 16;
 
 fn main() -> anyhow::Result<()> {
     let data = std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: store-crash-writer DATA_DIR"))?;
-    let db = Arc::new(store::open(std::path::Path::new(&data))?);
-    let mut tip: Option<ChainTip> = store::chain_tips(&db)?.get(&AGENT).copied();
+    let shared = Arc::new(store::Store::open(std::path::Path::new(&data), Default::default())?);
+    let mut tip: Option<ChainTip> = store::chain_tips(&*shared.db()?)?.get(&AGENT).copied();
     let key = Ed25519KeyPair::from_seed_unchecked(&SEED).map_err(|_| anyhow::anyhow!("bad seed"))?;
-    let tx = writer::start(db, Box::new(|_| {}), Box::new(|| {}), Default::default())?;
+    let tx = writer::start(shared, Box::new(|_| {}), Box::new(|| {}), Default::default())?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut out = std::io::stdout().lock();
