@@ -64,7 +64,7 @@ pub struct Spool {
 impl Spool {
     pub fn open(path: &Path, max_bytes: u64) -> Result<Arc<Spool>> {
         // redb would create the file with the process umask; unsent events are private.
-        crate::state::create_private_file(path)?;
+        haidang_private::create_private_file(path)?;
         let db = Database::create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => {
                 anyhow::anyhow!("spool {} is in use by another haidang-agent; stop it first", path.display())

@@ -73,19 +73,7 @@ impl State {
     /// line per path: it holds the agent's private key and its unsent events, and a directory
     /// made beforehand (`install -d`) is 0755. What cannot be tightened stops the agent.
     pub fn create_dir(&self) -> Result<()> {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            builder.mode(0o700);
-        }
-        builder
-            .create(&self.root)
-            .with_context(|| format!("cannot create the state directory {}", self.root.display()))?;
-        #[cfg(unix)]
-        tighten(&self.root)?;
-        Ok(())
+        haidang_private::secure_dir(&self.root, "state directory")
     }
 
     pub fn save(&self, identity: &Identity, key_pkcs8: &[u8], cert: &[u8], ca: &[u8]) -> Result<()> {
@@ -137,49 +125,4 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-#[cfg(unix)]
-fn tighten(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    // Symbolic links are neither followed nor changed: chmod would act on their target.
-    let meta = std::fs::symlink_metadata(path).with_context(|| format!("cannot inspect {}", path.display()))?;
-    let wanted = if meta.is_dir() {
-        0o700
-    } else if meta.is_file() {
-        0o600
-    } else {
-        return Ok(());
-    };
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(wanted)).with_context(|| {
-            format!("{} is accessible to other users (mode {mode:o}) and cannot be tightened", path.display())
-        })?;
-        tracing::warn!(
-            path = %path.display(),
-            was = format_args!("{mode:o}"),
-            now = format_args!("{wanted:o}"),
-            "tightened the permissions of a state directory entry other users could access"
-        );
-    }
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(path).with_context(|| format!("cannot list {}", path.display()))? {
-            tighten(&entry?.path())?;
-        }
-    }
-    Ok(())
-}
-
-/// Creates an empty file only the agent's user can read, unless it exists (for files a
-/// library creates with the process umask, such as the redb spool).
-pub fn create_private_file(path: &Path) -> Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path).map(drop).with_context(|| format!("cannot create {}", path.display()))
 }

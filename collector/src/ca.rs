@@ -105,7 +105,7 @@ fn ca_params() -> Result<CertificateParams> {
 
 fn create(data: &Path) -> Result<()> {
     let dir = data.join("ca");
-    crate::datadir::secure(&dir)?;
+    haidang_private::secure_dir(&dir, "data directory")?;
     let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut params = ca_params()?;
     params.not_before = (SystemTime::now() - Duration::from_secs(3600)).into();

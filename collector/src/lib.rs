@@ -5,7 +5,6 @@ pub mod admin;
 pub mod api;
 pub mod ca;
 pub mod correlate;
-pub mod datadir;
 pub mod fleet;
 pub mod gate;
 pub mod http;

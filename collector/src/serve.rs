@@ -48,7 +48,7 @@ pub struct Collector {
 }
 
 pub async fn start(opts: &ServeOptions) -> Result<Collector> {
-    crate::datadir::secure(&opts.data)?;
+    haidang_private::secure_dir(&opts.data, "data directory")?;
     let metrics = Arc::new(Metrics::new());
     let store = Arc::new(store::Store::open(&opts.data, metrics.store_healthy.clone())?);
     let ca = Arc::new(CertificateAuthority::open_or_create(&opts.data)?);

@@ -73,7 +73,7 @@ impl Baseline {
         }
         // A small page cache: the baseline is read once per path per scan, and the agent's
         // memory budget matters more than re-reading a page from the OS cache.
-        crate::state::create_private_file(file)?;
+        haidang_private::create_private_file(file)?;
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(file)

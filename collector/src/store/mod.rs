@@ -56,7 +56,7 @@ pub struct EventFilter {
 pub fn open(data: &Path) -> Result<Database> {
     let path = data.join(DB_FILE);
     // redb would create the file with the process umask; the store is as private as the CA key.
-    crate::datadir::create_private_file(&path)?;
+    haidang_private::create_private_file(&path)?;
     let db = Database::create(&path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => anyhow::anyhow!(
             "data directory {} is already in use by another haidang-collector; stop it or choose another --data",
