@@ -92,9 +92,19 @@ pub struct Publisher {
 impl Publisher {
     pub async fn run(self) {
         let started = Timestamp::now().to_rfc3339();
+        // One line when writing starts failing and one when it works again, not one a tick.
+        let mut failing = false;
         loop {
-            if let Err(e) = self.publish(&started) {
-                tracing::warn!(error = %e, "cannot write status file");
+            match self.publish(&started) {
+                Ok(()) if failing => {
+                    tracing::info!("status file written again");
+                    failing = false;
+                }
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "cannot write status file; retrying quietly");
+                    failing = true;
+                }
+                _ => {}
             }
             tokio::time::sleep(PUBLISH_INTERVAL).await;
         }

@@ -230,6 +230,11 @@ impl Agent {
         signal(&mut self.child, libc::SIGTERM);
     }
 
+    /// Whether the agent process is still alive (it has not exited or been reaped).
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().is_ok_and(|exited| exited.is_none()))
+    }
+
     pub fn status(&self) -> Value {
         let out = Command::new(bin("haidang-agent"))
             .args(["status", "--json", "--state"])

@@ -342,29 +342,33 @@ fn fill_up(path: &Path) {
     let _ = file.sync_all();
 }
 
-#[test]
-fn the_collector_stops_acks_on_a_full_disk_says_why_and_resumes_when_space_returns() {
-    require_root("loop-mount a small ext4 filesystem for the collector's data directory");
+/// Formats a 24 MB ext4 image in `dir` and mounts it on `dir/name`, for `what`.
+fn mount_small_ext4(dir: &Path, name: &str, what: &str) -> (std::path::PathBuf, Unmount) {
+    require_root(&format!("loop-mount a small ext4 filesystem for {what}"));
     require_program("mkfs.ext4");
     require_program("mount");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let image = dir.path().join("disk.img");
+    let image = dir.join(format!("{name}.img"));
     std::fs::File::create(&image).expect("image").set_len(24 << 20).expect("size image");
     let image_arg = image.to_str().expect("utf-8 path");
     run_checked("mkfs.ext4", &["-q", "-F", "-m", "0", image_arg]);
-    // The mount point itself is the data directory, so the collector's log (written beside
-    // it) stays off the small filesystem.
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).expect("mkdir data");
-    let data_arg = data.to_str().expect("utf-8 path");
-    let mounted = std::process::Command::new("mount").args(["-o", "loop", image_arg, data_arg]).output();
+    let mount_point = dir.join(name);
+    std::fs::create_dir(&mount_point).expect("mkdir mount point");
+    let mounted = std::process::Command::new("mount").args(["-o", "loop", image_arg]).arg(&mount_point).output();
     let mounted = mounted.unwrap_or_else(|e| panic!("cannot run mount: {e}"));
     assert!(
         mounted.status.success(),
         "this test needs a loop device to mount a small ext4 image: {}",
         String::from_utf8_lossy(&mounted.stderr)
     );
-    let _unmount = Unmount(data.clone());
+    (mount_point.clone(), Unmount(mount_point))
+}
+
+#[test]
+fn the_collector_stops_acks_on_a_full_disk_says_why_and_resumes_when_space_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The mount point itself is the data directory, so the collector's log (written beside
+    // it) stays off the small filesystem.
+    let (data, _unmount) = mount_small_ext4(dir.path(), "data", "the collector's data directory");
     let mut collector = Collector::start(&data);
     let agent = RawAgent::enroll(&collector, "full-disk");
     let mut conn = agent.connect().expect("connect");
@@ -431,7 +435,9 @@ fn the_collector_stops_acks_on_a_full_disk_says_why_and_resumes_when_space_retur
     drop(conn);
     collector.stop();
     let verified = std::process::Command::new(bin("haidang-collector"))
-        .args(["verify", "--data", data_arg])
+        .arg("verify")
+        .arg("--data")
+        .arg(&data)
         .output()
         .expect("run verify");
     assert!(
@@ -440,4 +446,88 @@ fn the_collector_stops_acks_on_a_full_disk_says_why_and_resumes_when_space_retur
         String::from_utf8_lossy(&verified.stdout),
         String::from_utf8_lossy(&verified.stderr)
     );
+}
+
+#[test]
+fn the_agent_spool_on_a_full_disk_drops_the_oldest_with_a_gap_and_recovers_without_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The mount point is the agent's state directory: its spool fills the small filesystem;
+    // its log and config sit beside it.
+    let (state, _unmount) = mount_small_ext4(dir.path(), "state", "the agent's state directory");
+    let data = dir.path().join("data");
+    let mut collector = Collector::start(&data);
+    let (quic, http) = (collector.quic, collector.http);
+    let config = "[process]\nenabled = true\n[spool]\nmax_bytes = \"1GiB\"\n[uplink]\nheartbeat_interval = \"1h\"\n";
+    let mut agent = Agent::enroll(&collector, &state, config);
+    // With the collector away, everything the agent records stays in its spool.
+    collector.stop();
+    agent.start();
+    let log = dir.path().join("agent.log");
+    wait_until(WAIT, "the agent to start", || read_log(&log).contains("agent running").then_some(()));
+    // Every process started here is two events (start, exit) for the process sensor. The
+    // spool holds a few megabytes of them before the disk fills up.
+    wait_until(Duration::from_secs(120), "the spool to hold 3 MiB", || {
+        for _ in 0..200 {
+            let _ = std::process::Command::new("true").status();
+        }
+        agent.status()["spool_bytes"].as_u64().is_some_and(|b| b >= 3 << 20).then_some(())
+    });
+    fill_up(&state.join("filler"));
+
+    // Three times, so the spool is seen going on with the newest events while the disk
+    // stays full, not just surviving one failed write.
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let kept_going = |log: &str| {
+        log.contains("disk full: dropped the oldest unsent events to make room")
+            && log.matches("dropped the oldest unsent events").count() >= 3
+    };
+    while !kept_going(&read_log(&log)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after 180 s of process events the spool has not made room three times:\n{}",
+            read_log(&log)
+        );
+        for _ in 0..200 {
+            let _ = std::process::Command::new("true").status();
+        }
+    }
+    assert!(agent.is_running(), "the agent exited on a full disk:\n{}", read_log(&log));
+
+    std::fs::remove_file(state.join("filler")).expect("remove filler");
+    let collector = Collector::start_on(&data, quic, http);
+    let marker = format!("spool-recovered-{}", std::process::id());
+    let events = wait_until(Duration::from_secs(120), "events recorded after space returned to arrive", || {
+        let _ = std::process::Command::new("sh").args(["-c", &format!("exit 0 # {marker}")]).status();
+        let events = collector.events(&agent.id, None);
+        let arrived = events
+            .iter()
+            .any(|e| e["kind"] == "process" && e["command_line"].as_str().is_some_and(|c| c.contains(&marker)));
+        arrived.then_some(events)
+    });
+    assert!(agent.is_running(), "the agent was restarted or exited:\n{}", read_log(&log));
+    let log_text = read_log(&log);
+    assert!(log_text.contains("the spool is written again"), "the log says when writing resumed:\n{log_text}");
+
+    // Every sequence number up to the newest stored is either stored or inside a gap's range,
+    // never both: nothing lost goes unreported and nothing reported lost was delivered.
+    let stored: std::collections::BTreeSet<u64> = events.iter().map(|e| e["seq"].as_u64().expect("seq")).collect();
+    let gaps: Vec<(u64, u64, u64, String)> = events
+        .iter()
+        .filter(|e| e["kind"] == "gap")
+        .map(|e| {
+            let n = |k: &str| e[k].as_u64().expect("gap field");
+            (n("lost"), n("first_lost_seq"), n("last_lost_seq"), e["reason"].as_str().unwrap_or_default().to_string())
+        })
+        .collect();
+    let disk_full: u64 = gaps.iter().filter(|g| g.3.contains("the disk is full")).map(|g| g.0).sum();
+    assert!(disk_full > 0, "a gap record says the disk was full: {gaps:?}");
+    let newest = *stored.last().expect("events");
+    for seq in 1..=newest {
+        let in_gap = gaps.iter().any(|&(_, first, last, _)| (first..=last).contains(&seq));
+        assert!(
+            stored.contains(&seq) != in_gap,
+            "sequence number {seq} is {} (gaps: {gaps:?})",
+            if in_gap { "both stored and reported lost" } else { "neither stored nor reported lost" }
+        );
+    }
 }
