@@ -5,20 +5,25 @@
 //! Each correction rewrites the parsed rule between parse and compile into one rsigma evaluates
 //! as the specification says, so nothing is added to the per-event work of the engine.
 
-use rsigma_parser::{Detection, DetectionItem, FieldSpec, Modifier, SigmaRule, SigmaString, SigmaValue};
+use rsigma_parser::{
+    Detection, DetectionItem, FieldSpec, Modifier, SigmaRule, SigmaString, SigmaValue, SpecialChar, StringPart,
+};
 
-/// Rewrites every detection of `rule`.
-pub(crate) fn rewrite(rule: &mut SigmaRule) {
+/// Rewrites every detection of `rule`; the reason the rule is refused when the specification
+/// asks for what no log field can hold.
+pub(crate) fn rewrite(rule: &mut SigmaRule) -> Result<(), String> {
     for detection in rule.detection.named.values_mut() {
-        rewrite_detection(detection);
+        rewrite_detection(detection)?;
     }
+    Ok(())
 }
 
-fn rewrite_detection(detection: &mut Detection) {
+fn rewrite_detection(detection: &mut Detection) -> Result<(), String> {
     match detection {
         Detection::AllOf(items) => {
             for item in items.iter_mut() {
                 values_are_strings(item);
+                utf16_without_base64(item)?;
             }
             let mut split = Vec::new();
             for item in std::mem::take(items) {
@@ -30,11 +35,90 @@ fn rewrite_detection(detection: &mut Detection) {
                 *items = split;
             }
         }
-        Detection::AnyOf(parts) | Detection::And(parts) => parts.iter_mut().for_each(rewrite_detection),
+        Detection::AnyOf(parts) | Detection::And(parts) => parts.iter_mut().try_for_each(rewrite_detection)?,
         Detection::Keywords(values) => values.iter_mut().for_each(value_as_string),
-        Detection::ArrayMatch { body, .. } => rewrite_detection(body),
-        Detection::Conditional { named, .. } => named.values_mut().for_each(rewrite_detection),
+        Detection::ArrayMatch { body, .. } => rewrite_detection(body)?,
+        Detection::Conditional { named, .. } => named.values_mut().try_for_each(rewrite_detection)?,
     }
+    Ok(())
+}
+
+/// Encodes the values of a `wide`/`utf16le`/`utf16be`/`utf16` item that no base64 encoding
+/// follows, as the text a log field holding those bytes reads as.
+///
+/// Appendix, "Encoding": "`utf16le`: Transforms value to UTF16-LE encoding, e.g. `cmd` > `63 00
+/// 6d 00 64 00`", "`utf16be`: … `00 63 00 6d 00 64`", "`wide`: an alias for the `utf16le`
+/// modifier". rsigma 0.23 computes the encoded bytes only for base64 and otherwise matches the
+/// value as written, so `F|wide: cmd` matched `cmd`. The value becomes its encoded bytes, one
+/// character each (`c\0m\0d\0`); wildcards stay wildcards between the encoded pieces (`?`, one
+/// character, becomes two: one UTF-16 unit is two bytes), and the other modifiers (`contains`,
+/// …) apply as before. A byte that is not ASCII (any character beyond it, and `utf16`'s byte
+/// order mark `FF FE`) cannot be in a text field: such a rule is refused, as pySigma refuses
+/// `wide` for a value that is not ASCII.
+fn utf16_without_base64(item: &mut DetectionItem) -> Result<(), String> {
+    let modifiers = &item.field.modifiers;
+    let Some(encoding) =
+        modifiers.iter().copied().find(|m| matches!(m, Modifier::Wide | Modifier::Utf16be | Modifier::Utf16))
+    else {
+        return Ok(());
+    };
+    if modifiers.iter().any(|m| matches!(m, Modifier::Base64 | Modifier::Base64Offset)) {
+        return Ok(());
+    }
+    let name = match encoding {
+        Modifier::Wide => "wide/utf16le",
+        Modifier::Utf16be => "utf16be",
+        _ => "utf16",
+    };
+    let unsupported = modifiers.iter().find(|m| {
+        !matches!(
+            m,
+            Modifier::Wide
+                | Modifier::Utf16be
+                | Modifier::Utf16
+                | Modifier::Contains
+                | Modifier::StartsWith
+                | Modifier::EndsWith
+                | Modifier::All
+                | Modifier::Cased
+        )
+    });
+    if let Some(other) = unsupported {
+        return Err(format!("{name} without base64 next to {other:?} is not supported"));
+    }
+    if encoding == Modifier::Utf16 {
+        return Err("utf16 without base64: its byte order mark (FF FE) is not text a log field can hold".to_owned());
+    }
+    for value in &mut item.values {
+        let SigmaValue::String(text) = value else { continue };
+        let mut parts = Vec::with_capacity(text.parts.len());
+        for part in &text.parts {
+            let plain = match part {
+                StringPart::Plain(plain) => plain,
+                // One character is one UTF-16 unit: two bytes.
+                StringPart::Special(SpecialChar::WildcardSingle) => {
+                    parts.extend([part.clone(), part.clone()]);
+                    continue;
+                }
+                StringPart::Special(_) => {
+                    parts.push(part.clone());
+                    continue;
+                }
+            };
+            if !plain.is_ascii() {
+                return Err(format!(
+                    "{name} without base64 of a value that is not ASCII ({:?}): its bytes are not text a log field can hold",
+                    text.original
+                ));
+            }
+            let encoded: String =
+                plain.chars().flat_map(|c| if encoding == Modifier::Wide { [c, '\0'] } else { ['\0', c] }).collect();
+            parts.push(StringPart::Plain(encoded));
+        }
+        text.parts = parts;
+    }
+    item.field.modifiers.retain(|m| !matches!(m, Modifier::Wide | Modifier::Utf16be));
+    Ok(())
 }
 
 /// Makes numbers and booleans written in a rule plain strings, unless a numeric modifier asks
