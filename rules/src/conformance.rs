@@ -5,24 +5,43 @@
 //! Each correction rewrites the parsed rule between parse and compile into one rsigma evaluates
 //! as the specification says, so nothing is added to the per-event work of the engine.
 
+use crate::written::{self, Number, WrittenNumbers};
+
 use rsigma_parser::{
     Detection, DetectionItem, FieldSpec, Modifier, SigmaRule, SigmaString, SigmaValue, SpecialChar, StringPart,
 };
 
-/// Rewrites every detection of `rule`; the reason the rule is refused when the specification
-/// asks for what no log field can hold.
-pub(crate) fn rewrite(rule: &mut SigmaRule) -> Result<(), String> {
+/// Rewrites every detection of `rule`, whose file is `text`; the reason the rule is refused
+/// when the specification asks for what no log field can hold.
+pub(crate) fn rewrite(rule: &mut SigmaRule, text: &str) -> Result<(), String> {
+    // Floats are rare in rules: their file is read again only for a rule that has one.
+    let numbers = if rule.detection.named.values().any(has_float) {
+        written::written_numbers(text, &rule.title, rule.id.as_deref())
+    } else {
+        WrittenNumbers::default()
+    };
     for detection in rule.detection.named.values_mut() {
-        rewrite_detection(detection)?;
+        rewrite_detection(detection, &numbers)?;
     }
     Ok(())
 }
 
-fn rewrite_detection(detection: &mut Detection) -> Result<(), String> {
+fn has_float(detection: &Detection) -> bool {
+    let float = |value: &SigmaValue| matches!(value, SigmaValue::Float(_));
+    match detection {
+        Detection::AllOf(items) => items.iter().flat_map(|i| &i.values).any(float),
+        Detection::AnyOf(parts) | Detection::And(parts) => parts.iter().any(has_float),
+        Detection::Keywords(values) => values.iter().any(float),
+        Detection::ArrayMatch { body, .. } => has_float(body),
+        Detection::Conditional { named, .. } => named.values().any(has_float),
+    }
+}
+
+fn rewrite_detection(detection: &mut Detection, numbers: &WrittenNumbers) -> Result<(), String> {
     match detection {
         Detection::AllOf(items) => {
             for item in items.iter_mut() {
-                values_are_strings(item);
+                values_are_strings(item, numbers)?;
                 utf16_without_base64(item)?;
             }
             let mut split = Vec::new();
@@ -35,10 +54,14 @@ fn rewrite_detection(detection: &mut Detection) -> Result<(), String> {
                 *items = split;
             }
         }
-        Detection::AnyOf(parts) | Detection::And(parts) => parts.iter_mut().try_for_each(rewrite_detection)?,
-        Detection::Keywords(values) => values.iter_mut().for_each(value_as_string),
-        Detection::ArrayMatch { body, .. } => rewrite_detection(body)?,
-        Detection::Conditional { named, .. } => named.values_mut().try_for_each(rewrite_detection)?,
+        Detection::AnyOf(parts) | Detection::And(parts) => {
+            parts.iter_mut().try_for_each(|part| rewrite_detection(part, numbers))?;
+        }
+        Detection::Keywords(values) => values.iter_mut().try_for_each(|value| value_as_string(value, numbers))?,
+        Detection::ArrayMatch { body, .. } => rewrite_detection(body, numbers)?,
+        Detection::Conditional { named, .. } => {
+            named.values_mut().try_for_each(|part| rewrite_detection(part, numbers))?;
+        }
     }
     Ok(())
 }
@@ -127,8 +150,9 @@ fn utf16_without_base64(item: &mut DetectionItem) -> Result<(), String> {
 /// Spec, "General": "All values are treated as case-insensitive strings."; appendix "Numeric
 /// Modifiers": `lt`, `lte`, `gt`, `gte` compare numbers. rsigma compiles an unquoted `445` to a
 /// numeric equality that parses the event's string as a number, so it matched `"0445"` and
-/// `"445.0"`, and an unquoted `true` to a boolean test that matched `"yes"` and `"1"`.
-fn values_are_strings(item: &mut DetectionItem) {
+/// `"445.0"`, and an unquoted `true` to a boolean test that matched `"yes"` and `"1"`. A float
+/// becomes the text it was written as (`1.50`, not `1.5`), read back from the file.
+fn values_are_strings(item: &mut DetectionItem, numbers: &WrittenNumbers) -> Result<(), String> {
     let numeric = item.field.modifiers.iter().any(|m| {
         matches!(
             m,
@@ -146,18 +170,20 @@ fn values_are_strings(item: &mut DetectionItem) {
         )
     });
     if !numeric {
-        item.values.iter_mut().for_each(value_as_string);
+        item.values.iter_mut().try_for_each(|value| value_as_string(value, numbers))?;
     }
+    Ok(())
 }
 
-fn value_as_string(value: &mut SigmaValue) {
+fn value_as_string(value: &mut SigmaValue, numbers: &WrittenNumbers) -> Result<(), String> {
     let text = match value {
         SigmaValue::Integer(n) => n.to_string(),
-        SigmaValue::Float(f) => f.to_string(),
+        SigmaValue::Float(f) => numbers.text(Number::Float(f.to_bits()), f)?.unwrap_or_else(|| f.to_string()),
         SigmaValue::Bool(b) => b.to_string(),
-        SigmaValue::String(_) | SigmaValue::Null => return,
+        SigmaValue::String(_) | SigmaValue::Null => return Ok(()),
     };
     *value = SigmaValue::String(SigmaString::from_raw(&text));
+    Ok(())
 }
 
 /// Replaces a `base64offset` item by the three encodings' stable parts, each searched for.

@@ -16,6 +16,7 @@ mod placeholders;
 mod presence;
 mod shipped;
 mod windows;
+mod written;
 
 use std::path::Path;
 

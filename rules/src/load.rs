@@ -298,7 +298,7 @@ fn parse_text(file: &Path, text: &str, placeholders: &Placeholders, parsed: &mut
             report.push(file, DocumentKind::Detection, rule.id.as_deref(), Some(&rule.title), Some(reason));
             continue;
         }
-        if let Err(reason) = conformance::rewrite(&mut rule) {
+        if let Err(reason) = conformance::rewrite(&mut rule, text) {
             report.push(file, DocumentKind::Detection, rule.id.as_deref(), Some(&rule.title), Some(reason));
             continue;
         }

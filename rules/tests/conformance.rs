@@ -71,6 +71,23 @@ fn an_unquoted_number_is_the_string_of_its_digits() {
 }
 
 #[test]
+fn an_unquoted_float_is_the_string_as_written() {
+    clause(
+        "General: \"All values are treated as case-insensitive strings.\"",
+        "    sel:\n        F: 1.50\n        G:\n            - 2e3\n            - .5",
+        &[json!({"F": "1.50", "G": "2E3"}), json!({"F": "1.50", "G": ".5"})],
+        &[json!({"F": "1.5", "G": "2e3"}), json!({"F": 1.5, "G": "2e3"}), json!({"F": "1.50", "G": "2000"})],
+    );
+    // One number written two ways: the parsed rule cannot tell which value is which.
+    let yaml = "title: Two ways\nid: 00000000-0000-4000-8000-00000000c0f2\nlogsource:\n    product: test\ndetection:\n    \
+                sel:\n        F: 1.5\n        G: 1.50\n    condition: sel\n";
+    let (rules, report) = RuleSet::load_documents(&[("two_ways.yml", yaml)]);
+    assert_eq!(rules.detection_rules(), 0);
+    let skipped: Vec<String> = report.skipped_entries().map(|e| e.to_string()).collect();
+    assert!(skipped.len() == 1 && skipped[0].contains("written both as 1.5 and as 1.50"), "{skipped:?}");
+}
+
+#[test]
 fn an_unquoted_boolean_is_the_string_true_or_false() {
     clause(
         "General: \"All values are treated as case-insensitive strings.\"",
