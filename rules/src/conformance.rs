@@ -5,20 +5,44 @@
 //! Each correction rewrites the parsed rule between parse and compile into one rsigma evaluates
 //! as the specification says, so nothing is added to the per-event work of the engine.
 
-use rsigma_parser::{Detection, DetectionItem, FieldSpec, Modifier, SigmaRule, SigmaString, SigmaValue};
+use crate::written::{self, Number, WrittenNumbers};
 
-/// Rewrites every detection of `rule`.
-pub(crate) fn rewrite(rule: &mut SigmaRule) {
+use rsigma_parser::{
+    Detection, DetectionItem, FieldSpec, Modifier, SigmaRule, SigmaString, SigmaValue, SpecialChar, StringPart,
+};
+
+/// Rewrites every detection of `rule`, whose file is `text`; the reason the rule is refused
+/// when the specification asks for what no log field can hold.
+pub(crate) fn rewrite(rule: &mut SigmaRule, text: &str) -> Result<(), String> {
+    // Floats are rare in rules: their file is read again only for a rule that has one.
+    let numbers = if rule.detection.named.values().any(has_float) {
+        written::written_numbers(text, &rule.title, rule.id.as_deref())
+    } else {
+        WrittenNumbers::default()
+    };
     for detection in rule.detection.named.values_mut() {
-        rewrite_detection(detection);
+        rewrite_detection(detection, &numbers)?;
+    }
+    Ok(())
+}
+
+fn has_float(detection: &Detection) -> bool {
+    let float = |value: &SigmaValue| matches!(value, SigmaValue::Float(_));
+    match detection {
+        Detection::AllOf(items) => items.iter().flat_map(|i| &i.values).any(float),
+        Detection::AnyOf(parts) | Detection::And(parts) => parts.iter().any(has_float),
+        Detection::Keywords(values) => values.iter().any(float),
+        Detection::ArrayMatch { body, .. } => has_float(body),
+        Detection::Conditional { named, .. } => named.values().any(has_float),
     }
 }
 
-fn rewrite_detection(detection: &mut Detection) {
+fn rewrite_detection(detection: &mut Detection, numbers: &WrittenNumbers) -> Result<(), String> {
     match detection {
         Detection::AllOf(items) => {
             for item in items.iter_mut() {
-                values_are_strings(item);
+                values_are_strings(item, numbers)?;
+                utf16_without_base64(item)?;
             }
             let mut split = Vec::new();
             for item in std::mem::take(items) {
@@ -30,11 +54,94 @@ fn rewrite_detection(detection: &mut Detection) {
                 *items = split;
             }
         }
-        Detection::AnyOf(parts) | Detection::And(parts) => parts.iter_mut().for_each(rewrite_detection),
-        Detection::Keywords(values) => values.iter_mut().for_each(value_as_string),
-        Detection::ArrayMatch { body, .. } => rewrite_detection(body),
-        Detection::Conditional { named, .. } => named.values_mut().for_each(rewrite_detection),
+        Detection::AnyOf(parts) | Detection::And(parts) => {
+            parts.iter_mut().try_for_each(|part| rewrite_detection(part, numbers))?;
+        }
+        Detection::Keywords(values) => values.iter_mut().try_for_each(|value| value_as_string(value, numbers))?,
+        Detection::ArrayMatch { body, .. } => rewrite_detection(body, numbers)?,
+        Detection::Conditional { named, .. } => {
+            named.values_mut().try_for_each(|part| rewrite_detection(part, numbers))?;
+        }
     }
+    Ok(())
+}
+
+/// Encodes the values of a `wide`/`utf16le`/`utf16be`/`utf16` item that no base64 encoding
+/// follows, as the text a log field holding those bytes reads as.
+///
+/// Appendix, "Encoding": "`utf16le`: Transforms value to UTF16-LE encoding, e.g. `cmd` > `63 00
+/// 6d 00 64 00`", "`utf16be`: … `00 63 00 6d 00 64`", "`wide`: an alias for the `utf16le`
+/// modifier". rsigma 0.23 computes the encoded bytes only for base64 and otherwise matches the
+/// value as written, so `F|wide: cmd` matched `cmd`. The value becomes its encoded bytes, one
+/// character each (`c\0m\0d\0`); wildcards stay wildcards between the encoded pieces (`?`, one
+/// character, becomes two: one UTF-16 unit is two bytes), and the other modifiers (`contains`,
+/// …) apply as before. A byte that is not ASCII (any character beyond it, and `utf16`'s byte
+/// order mark `FF FE`) cannot be in a text field: such a rule is refused, as pySigma refuses
+/// `wide` for a value that is not ASCII.
+fn utf16_without_base64(item: &mut DetectionItem) -> Result<(), String> {
+    let modifiers = &item.field.modifiers;
+    let Some(encoding) =
+        modifiers.iter().copied().find(|m| matches!(m, Modifier::Wide | Modifier::Utf16be | Modifier::Utf16))
+    else {
+        return Ok(());
+    };
+    if modifiers.iter().any(|m| matches!(m, Modifier::Base64 | Modifier::Base64Offset)) {
+        return Ok(());
+    }
+    let name = match encoding {
+        Modifier::Wide => "wide/utf16le",
+        Modifier::Utf16be => "utf16be",
+        _ => "utf16",
+    };
+    let unsupported = modifiers.iter().find(|m| {
+        !matches!(
+            m,
+            Modifier::Wide
+                | Modifier::Utf16be
+                | Modifier::Utf16
+                | Modifier::Contains
+                | Modifier::StartsWith
+                | Modifier::EndsWith
+                | Modifier::All
+                | Modifier::Cased
+        )
+    });
+    if let Some(other) = unsupported {
+        return Err(format!("{name} without base64 next to {other:?} is not supported"));
+    }
+    if encoding == Modifier::Utf16 {
+        return Err("utf16 without base64: its byte order mark (FF FE) is not text a log field can hold".to_owned());
+    }
+    for value in &mut item.values {
+        let SigmaValue::String(text) = value else { continue };
+        let mut parts = Vec::with_capacity(text.parts.len());
+        for part in &text.parts {
+            let plain = match part {
+                StringPart::Plain(plain) => plain,
+                // One character is one UTF-16 unit: two bytes.
+                StringPart::Special(SpecialChar::WildcardSingle) => {
+                    parts.extend([part.clone(), part.clone()]);
+                    continue;
+                }
+                StringPart::Special(_) => {
+                    parts.push(part.clone());
+                    continue;
+                }
+            };
+            if !plain.is_ascii() {
+                return Err(format!(
+                    "{name} without base64 of a value that is not ASCII ({:?}): its bytes are not text a log field can hold",
+                    text.original
+                ));
+            }
+            let encoded: String =
+                plain.chars().flat_map(|c| if encoding == Modifier::Wide { [c, '\0'] } else { ['\0', c] }).collect();
+            parts.push(StringPart::Plain(encoded));
+        }
+        text.parts = parts;
+    }
+    item.field.modifiers.retain(|m| !matches!(m, Modifier::Wide | Modifier::Utf16be));
+    Ok(())
 }
 
 /// Makes numbers and booleans written in a rule plain strings, unless a numeric modifier asks
@@ -43,8 +150,9 @@ fn rewrite_detection(detection: &mut Detection) {
 /// Spec, "General": "All values are treated as case-insensitive strings."; appendix "Numeric
 /// Modifiers": `lt`, `lte`, `gt`, `gte` compare numbers. rsigma compiles an unquoted `445` to a
 /// numeric equality that parses the event's string as a number, so it matched `"0445"` and
-/// `"445.0"`, and an unquoted `true` to a boolean test that matched `"yes"` and `"1"`.
-fn values_are_strings(item: &mut DetectionItem) {
+/// `"445.0"`, and an unquoted `true` to a boolean test that matched `"yes"` and `"1"`. A float
+/// becomes the text it was written as (`1.50`, not `1.5`), read back from the file.
+fn values_are_strings(item: &mut DetectionItem, numbers: &WrittenNumbers) -> Result<(), String> {
     let numeric = item.field.modifiers.iter().any(|m| {
         matches!(
             m,
@@ -62,18 +170,20 @@ fn values_are_strings(item: &mut DetectionItem) {
         )
     });
     if !numeric {
-        item.values.iter_mut().for_each(value_as_string);
+        item.values.iter_mut().try_for_each(|value| value_as_string(value, numbers))?;
     }
+    Ok(())
 }
 
-fn value_as_string(value: &mut SigmaValue) {
+fn value_as_string(value: &mut SigmaValue, numbers: &WrittenNumbers) -> Result<(), String> {
     let text = match value {
         SigmaValue::Integer(n) => n.to_string(),
-        SigmaValue::Float(f) => f.to_string(),
+        SigmaValue::Float(f) => numbers.text(Number::Float(f.to_bits()), f)?.unwrap_or_else(|| f.to_string()),
         SigmaValue::Bool(b) => b.to_string(),
-        SigmaValue::String(_) | SigmaValue::Null => return,
+        SigmaValue::String(_) | SigmaValue::Null => return Ok(()),
     };
     *value = SigmaValue::String(SigmaString::from_raw(&text));
+    Ok(())
 }
 
 /// Replaces a `base64offset` item by the three encodings' stable parts, each searched for.

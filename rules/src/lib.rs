@@ -16,10 +16,11 @@ mod placeholders;
 mod presence;
 mod shipped;
 mod windows;
+mod written;
 
 use std::path::Path;
 
-use correlation::BuildingBlocks;
+use correlation::{BuildingBlocks, GroupScopes, ValuesOnly};
 use detection::Detection;
 
 pub use load::{DocumentKind, LoadReport, MAX_RULE_FILE_BYTES, ReportEntry};
@@ -46,10 +47,16 @@ pub struct RuleSet {
     /// in; the detection rules it holds itself (only those correlations name, see `load`) are
     /// never evaluated there.
     correlation: rsigma_eval::CorrelationEngine,
-    /// Which of the engine's results are reported; see [`correlation::BuildingBlocks`].
-    building_blocks: BuildingBlocks,
+    /// Which of the engine's results are reported.
+    reported: Reported,
     detection_rules: usize,
     correlation_rules: usize,
+}
+
+/// What decides which of the correlation engine's results are reported.
+struct Reported {
+    building_blocks: BuildingBlocks,
+    scopes: GroupScopes,
 }
 
 impl RuleSet {
@@ -87,11 +94,11 @@ impl RuleSet {
     fn new(
         detection: Detection,
         correlation: rsigma_eval::CorrelationEngine,
-        building_blocks: BuildingBlocks,
+        reported: Reported,
         detection_rules: usize,
         correlation_rules: usize,
     ) -> RuleSet {
-        RuleSet { detection, correlation, building_blocks, detection_rules, correlation_rules }
+        RuleSet { detection, correlation, reported, detection_rules, correlation_rules }
     }
 
     /// How many detection rules loaded (correlation-only building blocks included).
@@ -123,15 +130,17 @@ impl RuleSet {
     /// Feeds one event's detections into the correlation windows at `time_secs` (event time,
     /// Unix seconds) and returns what should be reported: the detections, then the
     /// correlations that fired, less those of rules referenced by a correlation without
-    /// `generate: true` (they only feed their correlations).
+    /// `generate: true` (they only feed their correlations) and those of events without a
+    /// value for a `group-by` field (they belong to no group).
     pub fn correlate<E: Event>(
         &mut self,
         event: &E,
         detections: Vec<EvaluationResult>,
         time_secs: i64,
     ) -> Vec<EvaluationResult> {
-        let mut results = self.correlation.process_with_detections(event, detections, time_secs);
-        results.retain(|result| self.building_blocks.reported(result));
+        let mut results = self.correlation.process_with_detections(&ValuesOnly(event), detections, time_secs);
+        results
+            .retain(|result| self.reported.building_blocks.reported(result) && self.reported.scopes.complete(result));
         results
     }
 

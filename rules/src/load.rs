@@ -11,10 +11,10 @@ use rsigma_eval::{CompiledRule, CorrelationConfig, CorrelationEngine, Correlatio
 use rsigma_parser::{CorrelationRule, FilterRule, SigmaCollection, SigmaRule, parse_sigma_yaml};
 use serde::Serialize;
 
-use crate::RuleSet;
-use crate::correlation::{self, BuildingBlocks};
+use crate::correlation::{self, BuildingBlocks, GroupScopes};
 use crate::detection::Detection;
 use crate::placeholders::Placeholders;
+use crate::{Reported, RuleSet};
 use crate::{conformance, presence};
 
 /// Rule files larger than this are refused: SigmaHQ's largest is under 100 KiB, and a rule file
@@ -202,8 +202,9 @@ pub(crate) fn load<P: AsRef<Path>>(
         let rules = compiled.into_iter().map(|(rule, _)| rule).collect();
         Detection::one_engine(rules, |engine| add_filters(engine, parsed.filters, &mut report))
     };
+    let scopes = GroupScopes::new(parsed.correlations.iter().map(|c| &c.doc));
     let correlations = add_correlations(&mut correlation, parsed.correlations, &known, &mut report);
-    (RuleSet::new(detection, correlation, building_blocks, detections, correlations), report)
+    (RuleSet::new(detection, correlation, Reported { building_blocks, scopes }, detections, correlations), report)
 }
 
 fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>, report: &mut LoadReport) {
@@ -297,7 +298,10 @@ fn parse_text(file: &Path, text: &str, placeholders: &Placeholders, parsed: &mut
             report.push(file, DocumentKind::Detection, rule.id.as_deref(), Some(&rule.title), Some(reason));
             continue;
         }
-        conformance::rewrite(&mut rule);
+        if let Err(reason) = conformance::rewrite(&mut rule, text) {
+            report.push(file, DocumentKind::Detection, rule.id.as_deref(), Some(&rule.title), Some(reason));
+            continue;
+        }
         presence::rewrite(&mut rule);
         kept.push(rule);
     }
@@ -444,8 +448,11 @@ fn add_correlations(
 ) -> usize {
     // Correlations may reference other correlations, so every correlation identity is known
     // before any is checked; a refused one is not, so a chain over it is reported too.
+    let identities: Vec<String> =
+        correlations.iter().flat_map(|c| c.doc.id.iter().chain(c.doc.name.iter()).cloned()).collect();
+    let chained: HashSet<&str> = identities.iter().map(String::as_str).collect();
     let mut known = detections.clone();
-    for c in correlations.iter().filter(|c| correlation::refusal(&c.doc).is_none()) {
+    for c in correlations.iter().filter(|c| correlation::refusal(&c.doc, &chained).is_none()) {
         known.extend(c.doc.id.iter().cloned());
         known.extend(c.doc.name.iter().cloned());
     }
@@ -453,7 +460,7 @@ fn add_correlations(
     for Sourced { file, doc } in correlations {
         let id = doc.id.as_deref();
         let missing: Vec<&str> = doc.rules.iter().map(String::as_str).filter(|r| !known.contains(*r)).collect();
-        let outcome = if let Some(refused) = correlation::refusal(&doc) {
+        let outcome = if let Some(refused) = correlation::refusal(&doc, &chained) {
             Some(refused)
         } else if missing.is_empty() {
             engine.add_correlation(&doc).err().map(|e| e.to_string())

@@ -71,6 +71,23 @@ fn an_unquoted_number_is_the_string_of_its_digits() {
 }
 
 #[test]
+fn an_unquoted_float_is_the_string_as_written() {
+    clause(
+        "General: \"All values are treated as case-insensitive strings.\"",
+        "    sel:\n        F: 1.50\n        G:\n            - 2e3\n            - .5",
+        &[json!({"F": "1.50", "G": "2E3"}), json!({"F": "1.50", "G": ".5"})],
+        &[json!({"F": "1.5", "G": "2e3"}), json!({"F": 1.5, "G": "2e3"}), json!({"F": "1.50", "G": "2000"})],
+    );
+    // One number written two ways: the parsed rule cannot tell which value is which.
+    let yaml = "title: Two ways\nid: 00000000-0000-4000-8000-00000000c0f2\nlogsource:\n    product: test\ndetection:\n    \
+                sel:\n        F: 1.5\n        G: 1.50\n    condition: sel\n";
+    let (rules, report) = RuleSet::load_documents(&[("two_ways.yml", yaml)]);
+    assert_eq!(rules.detection_rules(), 0);
+    let skipped: Vec<String> = report.skipped_entries().map(|e| e.to_string()).collect();
+    assert!(skipped.len() == 1 && skipped[0].contains("written both as 1.5 and as 1.50"), "{skipped:?}");
+}
+
+#[test]
 fn an_unquoted_boolean_is_the_string_true_or_false() {
     clause(
         "General: \"All values are treated as case-insensitive strings.\"",
@@ -368,6 +385,23 @@ fn modifier_base64() {
 }
 
 #[test]
+fn encoded_values_are_matched_without_case_unless_cased() {
+    clause(
+        "cased: \"Values are applied case sensitively. Default Sigma behavior is case-insensitive matching.\" \
+         (base64: \"The value is encoded with Base64.\")",
+        "    sel:\n        F|base64: 'cmd'",
+        &[field("Y21k"), field("y21K")],
+        &[field("Y21kZA==")],
+    );
+    clause(
+        "cased: \"Values are applied case sensitively.\" (with base64 and base64offset)",
+        "    sel:\n        F|base64|cased: 'cmd'\n        G|base64offset|contains|cased: 'cmd'",
+        &[json!({"F": "Y21k", "G": base64(b"xcmd")})],
+        &[json!({"F": "y21K", "G": base64(b"xcmd")}), json!({"F": "Y21k", "G": base64(b"xcmd").to_lowercase()})],
+    );
+}
+
+#[test]
 fn modifier_base64offset_finds_the_value_at_every_offset_whatever_follows() {
     clause(
         "base64offset: \"There are three variants for shifts by zero to two bytes and except the first and last byte the encoded values have a static part in the middle that can be recognized.\"",
@@ -428,6 +462,61 @@ fn modifier_utf16_with_base64() {
         &[field(base64(&with_bom))],
         &[field(base64(&utf16le("cmd"))), field(base64(b"cmd"))],
     );
+}
+
+/// An event whose field `F` holds UTF-16 bytes: text with a NUL beside each ASCII character.
+fn bytes_as_text(bytes: &[u8]) -> Value {
+    field(Value::String(bytes.iter().map(|&b| char::from(b)).collect()))
+}
+
+#[test]
+fn modifier_utf16le_and_wide_without_base64_match_the_encoded_bytes() {
+    for modifier in ["wide", "utf16le"] {
+        clause(
+            "utf16le: \"Transforms value to UTF16-LE encoding, e.g. `cmd` > `63 00 6d 00 64 00`\"; \"`wide`: an alias \
+             for the `utf16le` modifier.\"",
+            &format!("    sel:\n        F|{modifier}|contains: 'cmd'"),
+            &[bytes_as_text(&[b"x\0 \0".as_slice(), &utf16le("CMD"), b"/\0".as_slice()].concat())],
+            &[field("cmd"), bytes_as_text(&utf16be("cmd")), bytes_as_text(&utf16le("cmx"))],
+        );
+    }
+    clause(
+        "utf16le: \"Transforms value to UTF16-LE encoding\"; String Wildcard: \"`?` to replace a single mandatory \
+         character\" (two bytes in UTF-16)",
+        "    sel:\n        F|wide: 'c?d*'",
+        &[bytes_as_text(&utf16le("cmd.exe")), bytes_as_text(&utf16le("c d"))],
+        &[field("cmd.exe"), bytes_as_text(&utf16le("cd"))],
+    );
+}
+
+#[test]
+fn modifier_utf16be_without_base64_matches_the_encoded_bytes() {
+    clause(
+        "utf16be: \"Transforms value to UTF16-BE encoding, e.g. `cmd` > `00 63 00 6d 00 64`\"",
+        "    sel:\n        F|utf16be|startswith: 'cmd'",
+        &[bytes_as_text(&utf16be("cmd.exe"))],
+        &[field("cmd.exe"), bytes_as_text(&utf16le("cmd.exe"))],
+    );
+}
+
+/// The bytes of `utf16` (its byte order mark) and of a character beyond ASCII are not text:
+/// the rule is refused at load, with its reason.
+#[test]
+fn utf16_without_base64_that_is_not_text_is_refused() {
+    for (detection, reason) in [
+        ("F|utf16: 'cmd'", "byte order mark"),
+        ("F|wide|contains: 'café'", "not ASCII"),
+        ("F|wide|windash: '-x'", "not supported"),
+    ] {
+        let yaml = format!(
+            "title: Refused\nid: 00000000-0000-4000-8000-00000000c0f1\nlogsource:\n    product: test\ndetection:\n    \
+             sel:\n        {detection}\n    condition: sel\n"
+        );
+        let (rules, report) = RuleSet::load_documents(&[("refused.yml", &yaml)]);
+        assert_eq!(rules.detection_rules(), 0, "{yaml}");
+        let skipped: Vec<String> = report.skipped_entries().map(|e| e.to_string()).collect();
+        assert!(skipped.len() == 1 && skipped[0].contains(reason), "{detection}: {skipped:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
