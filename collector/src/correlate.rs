@@ -23,6 +23,7 @@ use haidang_rules::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use crate::backlog::BacklogClock;
 use crate::metrics::Metrics;
 use crate::store::records::Alert;
 use crate::store::writer::WriteOp;
@@ -118,6 +119,7 @@ type ReloadReply = oneshot::Sender<LoadSummary>;
 #[derive(Clone)]
 pub struct Correlator {
     wakeup: Arc<Wakeup>,
+    backlog: Arc<BacklogClock>,
     reloads: std::sync::mpsc::Sender<ReloadReply>,
     current: Arc<Mutex<LoadSummary>>,
 }
@@ -136,6 +138,11 @@ impl Correlator {
         answer.await.context("the correlate stage stopped during the reload")
     }
 
+    /// How long the oldest batch waiting to be correlated has waited.
+    pub fn backlog_wait(&self) -> Duration {
+        self.backlog.oldest_wait()
+    }
+
     /// The report of the rules in use now.
     pub fn rules(&self) -> LoadSummary {
         match self.current.lock() {
@@ -152,6 +159,7 @@ pub fn start(
     metrics: Arc<Metrics>,
     sources: RuleSources,
     wakeup: Arc<Wakeup>,
+    backlog: Arc<BacklogClock>,
 ) -> Result<Correlator> {
     let (mut rules, report) = sources.load();
     let summary = LoadSummary::of(&rules, &report);
@@ -159,6 +167,9 @@ pub fn start(
     metrics.rules_loaded.set(i64::try_from(summary.loaded).unwrap_or(i64::MAX));
     if let Some(saved) = store::correlation_state(&*store.db()?)? {
         restore(&mut rules, &saved);
+    }
+    if store::pending_count(&*store.db()?)? > 0 {
+        backlog.queued(store::next_pending_id(&*store.db()?)?.saturating_sub(1));
     }
     let (reloads, reload_requests) = std::sync::mpsc::channel();
     let current = Arc::new(Mutex::new(summary));
@@ -171,10 +182,11 @@ pub fn start(
         reload_requests,
         current: current.clone(),
         agents: HashMap::new(),
+        backlog: backlog.clone(),
     };
     let thread_wakeup = wakeup.clone();
     std::thread::Builder::new().name("correlate".into()).spawn(move || stage.run(&thread_wakeup))?;
-    Ok(Correlator { wakeup, reloads, current })
+    Ok(Correlator { wakeup, backlog, reloads, current })
 }
 
 fn restore(rules: &mut RuleSet, saved: &[u8]) {
@@ -203,6 +215,7 @@ struct Stage {
     reload_requests: std::sync::mpsc::Receiver<ReloadReply>,
     current: Arc<Mutex<LoadSummary>>,
     agents: HashMap<AgentId, AgentInfo>,
+    backlog: Arc<BacklogClock>,
 }
 
 /// One stored event on its way through the rules.
@@ -276,7 +289,11 @@ impl Stage {
         }
         let state = serde_json::to_vec(&self.rules.export_state())?;
         let events = items.len();
+        let last_done = done.last().copied();
         let stored = self.commit(done, alerts, state)?;
+        if let Some(last) = last_done {
+            self.backlog.correlated(last);
+        }
         self.metrics.events_correlated.inc_by(events as u64);
         self.metrics
             .correlate_backlog

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod backlog;
 pub mod ca;
 pub mod correlate;
 pub mod fleet;

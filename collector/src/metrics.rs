@@ -36,6 +36,7 @@ pub struct Metrics {
     pub events_correlated: Counter,
     pub rules_loaded: Gauge,
     pub correlate_backlog: Gauge,
+    pub correlate_backlog_age: Gauge,
     pub unauthenticated_connections: Gauge,
     pub connections_refused: Family<Reason, Counter>,
     pub quic_retries: Counter,
@@ -67,6 +68,7 @@ impl Metrics {
         let events_correlated = Counter::default();
         let rules_loaded = Gauge::default();
         let correlate_backlog = Gauge::default();
+        let correlate_backlog_age = Gauge::default();
         let unauthenticated_connections = Gauge::default();
         let connections_refused = Family::<Reason, Counter>::default();
         let quic_retries = Counter::default();
@@ -111,6 +113,11 @@ impl Metrics {
             "Stored batches waiting for the correlate stage",
             correlate_backlog.clone(),
         );
+        registry.register(
+            "correlate_backlog_age_seconds",
+            "How long the oldest batch waiting for the correlate stage has waited",
+            correlate_backlog_age.clone(),
+        );
         registry.register("rules_loaded", "Sigma rule documents loaded (shipped and configured)", rules_loaded.clone());
         registry.register(
             "unauthenticated_connections",
@@ -147,6 +154,7 @@ impl Metrics {
             events_correlated,
             rules_loaded,
             correlate_backlog,
+            correlate_backlog_age,
             unauthenticated_connections,
             connections_refused,
             quic_retries,

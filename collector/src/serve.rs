@@ -2,6 +2,7 @@
 //! together and runs them until Ctrl-C or SIGTERM.
 
 use crate::api::{self, App};
+use crate::backlog::BacklogClock;
 use crate::ca::{CertificateAuthority, write_secret};
 use crate::correlate::{self, Correlator, RuleSources, Wakeup};
 use crate::fleet::{CLOSE_SHUTDOWN, Fleet};
@@ -57,11 +58,15 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
     let fleet = Arc::new(Fleet::new(store::agents(&*store.db()?)?));
     let observer_fleet = fleet.clone();
     let wakeup = Arc::new(Wakeup::default());
-    let writer_wakeup = wakeup.clone();
+    let backlog = Arc::new(BacklogClock::default());
+    let (writer_wakeup, writer_backlog) = (wakeup.clone(), backlog.clone());
     let writer = writer::start(
         store.clone(),
         Box::new(move |changed| observer_fleet.update(changed)),
-        Box::new(move || writer_wakeup.wake()),
+        Box::new(move |last| {
+            writer_backlog.queued(last);
+            writer_wakeup.wake();
+        }),
         writer::WriterCounters {
             commits: metrics.store_commits.clone(),
             commit_failures: metrics.store_commit_failures.clone(),
@@ -73,7 +78,7 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
         None => Placeholders::default(),
     };
     let sources = RuleSources { dirs: opts.rules.clone(), placeholders };
-    let correlator = correlate::start(store.clone(), writer.clone(), metrics.clone(), sources, wakeup)?;
+    let correlator = correlate::start(store.clone(), writer.clone(), metrics.clone(), sources, wakeup, backlog)?;
 
     let endpoint = quic::endpoint(&ca, opts.quic)?;
     let quic_addr = endpoint.local_addr()?;

@@ -1,8 +1,8 @@
 //! Hardening against local users and unauthenticated peers (issue 14), each against a real
 //! collector process: what the data and state directories let other users read, what an
 //! agent-supplied string can do to the log, and how much an attacker without a token or
-//! certificate can make the collector do, and whether the collector recovers from a full disk
-//! by itself.
+//! certificate can make the collector do, and whether the collector and the agent's spool
+//! recover from a full disk by themselves.
 
 use haidang_proto::enroll::EnrollResponse;
 use haidang_proto::wire::CollectorFrame;
@@ -426,7 +426,7 @@ fn the_collector_stops_acks_on_a_full_disk_says_why_and_resumes_when_space_retur
     conn.send_batch(&next).expect("send batch");
     assert_eq!(conn.expect_ack().batch_no, next.header.batch_no);
     let health = http_get(collector.http, "/healthz");
-    assert!(health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"), "{health}");
+    assert!(health.starts_with("HTTP/1.1 200") && health.contains("\r\n\r\nok\nstore: ok\n"), "{health}");
     assert_eq!(metric(&collector, "haidang_store_healthy"), 1);
     assert!(metric(&collector, "haidang_store_reopens_total") >= 1);
     let stored = collector.events(&agent.id.to_string(), None).iter().filter(|e| has_marker(e, "full")).count();

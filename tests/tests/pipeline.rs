@@ -80,7 +80,15 @@ fn file_and_process_events_reach_the_collector_with_their_fields() {
     let metrics = collector.metrics();
     assert!(metrics.contains("haidang_events_received_total"), "{metrics}");
     assert!(metrics.contains("haidang_agents_connected 1"), "{metrics}");
-    assert!(haidang_tests::http_get(collector.http, "/healthz").ends_with("ok\n"));
+    // Every batch stored so far has been correlated: no backlog, and no batch left waiting
+    // on the clock (one left behind would show as a wait of a second or more by now).
+    let health = wait_until(WAIT, "/healthz to show an empty correlation backlog", || {
+        let health = haidang_tests::http_get(collector.http, "/healthz");
+        health.contains("correlation backlog: 0 batches, the oldest waiting 0 s\n").then_some(health)
+    });
+    assert!(health.starts_with("HTTP/1.1 200") && health.contains("\r\n\r\nok\nstore: ok\n"), "{health}");
+    let metrics = collector.metrics();
+    assert!(metrics.contains("haidang_correlate_backlog_age_seconds 0\n"), "{metrics}");
 }
 
 /// The running agent's YARA scanner: a file planted in a watched directory reaches the

@@ -144,7 +144,8 @@ async fn authorize(State(app): State<Arc<App>>, headers: HeaderMap, request: Req
     }
 }
 
-/// Liveness: answers `ok` while the collector runs.
+/// Health: the first line is `ok` while the collector can store, else `unavailable: WHY`;
+/// then one `part: state` line each for the store and the correlate stage's backlog.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses(
         (status = 200, description = "The collector is running and can store", body = String,
@@ -152,9 +153,17 @@ async fn authorize(State(app): State<Arc<App>>, headers: HeaderMap, request: Req
         (status = 503, description = "The collector cannot store (and so acknowledges nothing); the body says why",
             body = String, content_type = "text/plain")))]
 async fn healthz(State(app): State<Arc<App>>) -> (StatusCode, String) {
+    let backlog = format!(
+        "correlation backlog: {} batches, the oldest waiting {} s\n",
+        app.metrics.correlate_backlog.get(),
+        app.correlator.backlog_wait().as_secs()
+    );
     match app.store.problem() {
-        None => (StatusCode::OK, "ok\n".into()),
-        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("unavailable: {}\n", why.replace('\n', " "))),
+        None => (StatusCode::OK, format!("ok\nstore: ok\n{backlog}")),
+        Some(why) => {
+            let why = why.replace(['\n', '\r'], " ");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("unavailable: store: {why}\nstore: {why}\n{backlog}"))
+        }
     }
 }
 
@@ -167,6 +176,7 @@ async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
         app.metrics.store_bytes.set(meta.len() as i64);
     }
     app.metrics.agents_connected.set(app.fleet.connected_count() as i64);
+    app.metrics.correlate_backlog_age.set(i64::try_from(app.correlator.backlog_wait().as_secs()).unwrap_or(i64::MAX));
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.render())
 }
 

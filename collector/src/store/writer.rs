@@ -98,8 +98,9 @@ pub enum WriteOp {
 /// Called after each commit with the agents whose records changed.
 pub type FleetObserver = Box<dyn Fn(&[AgentRecord]) + Send>;
 
-/// Called after a commit that stored new batches (to wake the correlate stage).
-pub type BatchObserver = Box<dyn Fn() + Send>;
+/// Called after a commit that stored new batches, with the last queue id it gave them (to wake
+/// the correlate stage).
+pub type BatchObserver = Box<dyn Fn(u64) + Send>;
 
 /// Counters the writer hands out, rolled back together when a commit fails.
 #[derive(Clone, Copy)]
@@ -149,7 +150,7 @@ pub fn start(
                         on_fleet_change(&changed);
                     }
                     if ids.next_pending != ids_before.next_pending {
-                        on_new_batches();
+                        on_new_batches(ids.next_pending - 1);
                     }
                     for (op, result) in group.into_iter().zip(results) {
                         result.send(op);

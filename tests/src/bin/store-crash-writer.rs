@@ -22,7 +22,7 @@ fn main() -> anyhow::Result<()> {
     let shared = Arc::new(store::Store::open(std::path::Path::new(&data), Default::default())?);
     let mut tip: Option<ChainTip> = store::chain_tips(&*shared.db()?)?.get(&AGENT).copied();
     let key = Ed25519KeyPair::from_seed_unchecked(&SEED).map_err(|_| anyhow::anyhow!("bad seed"))?;
-    let tx = writer::start(shared, Box::new(|_| {}), Box::new(|| {}), Default::default())?;
+    let tx = writer::start(shared, Box::new(|_| {}), Box::new(|_| {}), Default::default())?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         let mut out = std::io::stdout().lock();
