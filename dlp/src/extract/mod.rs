@@ -508,8 +508,22 @@ enum Kind {
     Pdf,
     Mail,
     Image,
+    /// A container the walker does not open, named: its text is compressed or encrypted, so
+    /// reading its bytes as text would find nothing and say nothing.
+    Unopened(&'static str),
     Text,
 }
+
+/// Signatures of containers the walker does not open (spec §4 names zip; these are what
+/// agencies also exchange), and their names in verdicts.
+const UNOPENED: [(&[u8], &str); 6] = [
+    (b"7z\xBC\xAF\x27\x1C", "7z archive"),
+    (b"Rar!\x1A\x07", "RAR archive"),
+    (b"\x1F\x8B\x08", "gzip stream"),
+    (b"\xFD7zXZ\x00", "xz stream"),
+    (b"\x28\xB5\x2F\xFD", "zstd stream"),
+    (b"MSCF\0\0\0\0", "cabinet archive"),
+];
 
 fn sniff(name: &str, bytes: &[u8]) -> Kind {
     let head = &bytes[..bytes.len().min(1024)];
@@ -527,6 +541,10 @@ fn sniff(name: &str, bytes: &[u8]) -> Kind {
         || bytes.starts_with(b"MM\0*")
     {
         Kind::Image
+    } else if let Some((_, what)) = UNOPENED.iter().find(|(magic, _)| bytes.starts_with(magic)) {
+        Kind::Unopened(what)
+    } else if bytes.starts_with(b"BZh") && bytes.get(4..10) == Some(b"1AY&SY") {
+        Kind::Unopened("bzip2 stream")
     } else if mail::looks_like_mail(name, head) {
         Kind::Mail
     } else {
@@ -562,7 +580,8 @@ impl<'l> Walker<'l> {
             return;
         }
         let kind = sniff(path, bytes);
-        if kind != Kind::Text && kind != Kind::Image && depth >= self.limits.max_depth {
+        let container = !matches!(kind, Kind::Text | Kind::Image | Kind::Unopened(_));
+        if container && depth >= self.limits.max_depth {
             let why = format!("containers nested more than {} deep", self.limits.max_depth);
             self.verdict(path, Reason::OverLimit(why));
             return;
@@ -575,6 +594,7 @@ impl<'l> Walker<'l> {
             Kind::Pdf => pdf::walk(self, path, bytes, depth),
             Kind::Mail => mail::walk(self, path, bytes, depth),
             Kind::Image => self.verdict(path, Reason::Unsupported("image (text in images needs OCR)".into())),
+            Kind::Unopened(what) => self.verdict(path, Reason::Unsupported(format!("{what} (not opened)"))),
             Kind::Text => self.bytes(path, bytes, false),
         }));
         if caught.is_err() {

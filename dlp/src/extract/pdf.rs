@@ -53,13 +53,18 @@ pub(super) fn walk(w: &mut Walker, path: &str, bytes: &[u8], depth: u32) {
             w.verdict(&page, Reason::Corrupt("pdf: page or its content missing".into()));
             continue;
         }
-        let lines = match page_text(&document, page_id, limit) {
-            Ok(lines) => lines,
+        let (lines, draws) = match page_text(&document, page_id, limit) {
+            Ok(page) => page,
             Err(e) => {
                 w.verdict(&page, Reason::Corrupt(format!("pdf page: {e}")));
                 continue;
             }
         };
+        // A scanned page is an image with no text: had it a stamp, it would be in the picture.
+        if lines.is_empty() && draws {
+            let why = "pdf page without a text layer, drawn from images or forms (OCR is not enabled, spec §3.7)";
+            w.verdict(&page, Reason::Unsupported(why.into()));
+        }
         let size = lines.iter().flat_map(|l| &l.segments).map(|(_, text)| text.len() as u64).sum();
         if !w.reserve(&page, size) {
             return;
@@ -75,7 +80,8 @@ pub(super) fn walk(w: &mut Walker, path: &str, bytes: &[u8], depth: u32) {
 /// font's `/BaseFont` (spec §8.1; subset prefixes such as `ABCDEF+.VnTime` dropped). A new
 /// line starts where the text position moves down (`Td`/`TD` with a vertical offset, `T*`,
 /// `'`, `"`, a new `Tm` row) or a text object ends, so a stamp keeps its own short line.
-fn page_text(document: &Document, page: ObjectId, limit: usize) -> Result<Vec<Paragraph>, lopdf::Error> {
+/// Also whether the page draws external objects (`Do`: images, forms), whose text is not read.
+fn page_text(document: &Document, page: ObjectId, limit: usize) -> Result<(Vec<Paragraph>, bool), lopdf::Error> {
     let mut fonts = BTreeMap::new();
     for (name, font) in document.get_page_fonts(page)? {
         let Ok(encoding) = font.get_font_encoding_with_limit(document, limit) else { continue };
@@ -92,6 +98,7 @@ fn page_text(document: &Document, page: ObjectId, limit: usize) -> Result<Vec<Pa
     let mut lines = vec![Paragraph::default()];
     let mut font = None;
     let mut row: Option<f32> = None;
+    let mut draws = false;
     for operation in &content.operations {
         let operands = operation.operands.as_slice();
         let new_line = match operation.operator.as_str() {
@@ -110,11 +117,12 @@ fn page_text(document: &Document, page: ObjectId, limit: usize) -> Result<Vec<Pa
             "Tf" => font = operands.first().and_then(|n| n.as_name().ok()).and_then(|n| fonts.get(n)),
             "Tj" | "TJ" | "'" => show(&mut lines, font, operands),
             "\"" => show(&mut lines, font, operands.get(2..).unwrap_or_default()),
+            "Do" => draws = true,
             _ => {}
         }
     }
     lines.retain(|l| !l.is_empty());
-    Ok(lines)
+    Ok((lines, draws))
 }
 
 /// Appends shown strings to the last line; a large negative kerning in a `TJ` array is a

@@ -730,3 +730,57 @@ fn only_an_extractor_that_keeps_read_buffers_keeps_one() {
     let kept = READ_BUFFER.take();
     assert!(kept.is_empty() && kept.capacity() > 1_800_000, "a batch scan keeps its buffer: {}", kept.capacity());
 }
+
+/// Issue 25 class 6: every file the walk cannot read fully says why — archives it does not
+/// open, image-only PDF pages — and text that merely starts like one is still read.
+#[test]
+fn containers_not_opened_and_pages_without_text_are_never_silent() {
+    let seven_zip = b"7z\xBC\xAF\x27\x1C\x00\x04TUYET MAT".to_vec();
+    let archive = zip_of(&[
+        ("a.7z", &seven_zip),
+        ("b.rar", b"Rar!\x1A\x07\x01\x00TUYET MAT"),
+        ("c.gz", b"\x1F\x8B\x08\x00\x00\x00\x00\x00"),
+        ("d.bz2", b"BZh91AY&SY\x00\x00"),
+        ("e.xz", b"\xFD7zXZ\x00\x00"),
+        ("f.txt", b"BZh is how the note starts. CCCD 056090000123"),
+    ]);
+    let (findings, extraction) = scan("bundle.zip", &archive);
+    let unsupported: Vec<String> = verdicts(&extraction)
+        .into_iter()
+        .map(|(path, reason)| match reason {
+            Reason::Unsupported(why) => format!("{path}: {why}"),
+            other => panic!("{path}: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        unsupported,
+        [
+            "bundle.zip/a.7z: 7z archive (not opened)",
+            "bundle.zip/b.rar: RAR archive (not opened)",
+            "bundle.zip/c.gz: gzip stream (not opened)",
+            "bundle.zip/d.bz2: bzip2 stream (not opened)",
+            "bundle.zip/e.xz: xz stream (not opened)",
+        ]
+    );
+    assert_eq!(findings, expect(&[("cccd", 1, "bundle.zip/f.txt")]));
+
+    // Page 1 has text; page 2 is a scanned image, drawn and nothing else.
+    let image = "<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8 /Length 1 >>\nstream\n\x00\nendstream";
+    let pdf = pdf_of(&[
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        "<< /Type /Pages /Kids [3 0 R 5 0 R] /Count 2 >>".into(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 7 0 R >> >> /Contents 4 0 R >>".into(),
+        stream("BT /F1 12 Tf 72 760 Td (Cong van so 12) Tj ET"),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /XObject << /Im1 6 0 R >> >> /Contents 9 0 R >>".into(),
+        image.into(),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".into(),
+        "<< /Producer (scanner) >>".into(),
+        stream("q 595 0 0 842 0 0 cm /Im1 Do Q"),
+    ]);
+    let extraction = extract("scan.pdf", &pdf, &Limits::default());
+    assert!(
+        matches!(&verdicts(&extraction)[..], [(p, Reason::Unsupported(why))] if p == "scan.pdf/page[2]" && why.contains("text layer")),
+        "{:?}",
+        extraction.verdicts
+    );
+}
