@@ -344,6 +344,33 @@ fn grouped_identifiers_are_joined() {
     assert_eq!(find(&findings, DetectorId::Cccd).map(|f| f.count), Some(1), "{findings:?}");
 }
 
+/// Issue 25 class 5, CSV: a column's header is the context of its cells. A tax-code column's
+/// ten-digit values (which pass as mobile numbers too) are tax codes, certainly; the same
+/// values in a column with no header keyword stay ambiguous and low.
+#[test]
+fn csv_columns_take_their_header_as_context() {
+    let csv = "stt,ho_ten,ma_so_thue,so_bhxh,ghi_chu\n\
+        1,Nguyen Van A,0912345675,7912345678,x\n\
+        2,Tran Thi B,0912345682,7912345679,y\n";
+    let findings = set().scan_bytes("ds/danhsach.csv", csv.as_bytes(), Hints::default());
+    let mst = find(&findings, DetectorId::Mst).expect("tax codes");
+    assert_eq!((mst.count, mst.counts.high), (2, 2), "{findings:?}");
+    assert!(find(&findings, DetectorId::Phone).is_none(), "{findings:?}");
+    let bhxh = find(&findings, DetectorId::Bhxh).expect("social insurance numbers");
+    assert_eq!(bhxh.count, 2, "{findings:?}");
+    // The same file under another name is not read as a table: the keyword window alone
+    // leaves the tax codes low (or takes one for the BHXH number the header beside names).
+    let plain = set().scan_bytes("ds/danhsach.txt", csv.as_bytes(), Hints::default());
+    assert_eq!(find(&plain, DetectorId::Mst).map(|f| f.counts.high), Some(0), "{plain:?}");
+    // Semicolons and quotes, and a first line of data, which is no header.
+    let semi = "\"Họ và tên\";\"Số CCCD\"\n\"Lê, C\";056090000123\n";
+    let found = set().scan_bytes("a.csv", semi.as_bytes(), Hints::default());
+    assert_eq!(find(&found, DetectorId::Cccd).map(|f| f.confidence), Some(Confidence::High), "{found:?}");
+    let headless = "1;056090000123\n";
+    let found = set().scan_bytes("b.csv", headless.as_bytes(), Hints::default());
+    assert_eq!(find(&found, DetectorId::Cccd).map(|f| f.confidence), Some(Confidence::Medium), "{found:?}");
+}
+
 #[test]
 fn legacy_files_are_recognised_by_their_words() {
     // A TCVN3 letter head and a CMND number in one file without font information.
