@@ -4,7 +4,7 @@
 //! bounded time with a clear verdict.
 
 use super::*;
-use crate::Config;
+use crate::{Config, Confidence, DetectorId};
 use std::io::{Cursor, Write};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
@@ -783,4 +783,136 @@ fn containers_not_opened_and_pages_without_text_are_never_silent() {
         "{:?}",
         extraction.verdicts
     );
+}
+
+fn docx_cell(paragraphs: &[&str]) -> String {
+    let body: String = paragraphs.iter().map(|p| paragraph(&run(None, p))).collect();
+    format!("<w:tc>{body}</w:tc>")
+}
+
+fn docx_table(rows: &[&[&[&str]]]) -> String {
+    let rows: String = rows
+        .iter()
+        .map(|cells| format!("<w:tr>{}</w:tr>", cells.iter().map(|c| docx_cell(c)).collect::<String>()))
+        .collect();
+    format!("<w:tbl>{rows}</w:tbl>")
+}
+
+/// Ten paragraphs of prose, so that what follows is past the top of the page.
+fn docx_prose() -> String {
+    (0..10).map(|i| paragraph(&run(None, &format!("Đoạn {i} của báo cáo về công tác năm nay.")))).collect()
+}
+
+/// Issue 25 class 2: the "Số: …/KH-UBND" block is a table whose cell holds the number and,
+/// in a second paragraph, the stamp; class 5: a stamp cell sharing its row with other cells.
+/// Both are past the top of the page, so only their own lines can make them stamps.
+#[test]
+fn docx_stamps_in_multi_paragraph_cells_and_shared_rows() {
+    let block = docx_table(&[&[
+        &["UBND TỈNH KHÁNH HÒA", "Số: 12/KH-UBND", "MẬT"],
+        &["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc"],
+    ]]);
+    let shared_row = docx_table(&[&[&["Kính gửi: Sở Nội vụ tỉnh Khánh Hòa và các đơn vị liên quan"], &["TUYỆT MẬT"]]]);
+    let body = format!("{}{block}{}{shared_row}", docx_prose(), docx_prose());
+    let (findings, extraction) = scan("kh.docx", &docx(&body, "", ""));
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    assert_eq!(findings, expect(&[("M1", 1, "kh.docx/word/document.xml"), ("M3", 1, "kh.docx/word/document.xml")]));
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    assert!(result.findings.iter().all(|f| f.confidence == Confidence::Critical), "{:?}", result.findings);
+}
+
+/// Issue 25 class 5, DOCX: a column's header is the context of its cells — a tax-code column
+/// of numbers that pass as mobiles too, a BHXH column beside it, a grouped CCCD column
+/// (class 1 in a docx view) — and box digits in a row still join.
+#[test]
+fn docx_table_columns_take_their_header_as_context() {
+    let people = docx_table(&[
+        &[&["STT"], &["Họ và tên"], &["Mã số thuế"], &["Số BHXH"], &["Số CCCD"]],
+        &[&["1"], &["Nguyễn Văn A"], &["0912345675"], &["7912345678"], &["056 090 123 456"]],
+        &[&["2"], &["Trần Thị B"], &["0912345682"], &["7912345679"], &["056.090.123.457"]],
+    ]);
+    let boxes: Vec<&[&str]> = std::iter::once(&["Số định danh"][..])
+        .chain(["0", "5", "6", "0", "9", "0", "0", "0", "0", "1", "2", "3"].iter().map(std::slice::from_ref))
+        .collect();
+    let form = docx_table(&[&boxes]);
+    let (findings, extraction) = scan("ds.docx", &docx(&format!("{}{people}{form}", docx_prose()), "", ""));
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    assert_eq!(
+        findings,
+        expect(&[
+            ("bhxh", 2, "ds.docx/word/document.xml"),
+            ("cccd", 3, "ds.docx/word/document.xml"),
+            ("mst", 2, "ds.docx/word/document.xml"),
+        ])
+    );
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    let mst = result.findings.iter().find(|f| f.detector == DetectorId::Mst).expect("tax codes");
+    assert_eq!(mst.counts.high, 2, "{mst:?}");
+    let cccd = result.findings.iter().find(|f| f.detector == DetectorId::Cccd).expect("CCCD");
+    assert_eq!(cccd.counts.high, 3, "{cccd:?}");
+}
+
+/// Issue 25 class 5, XLSX: the header row is shared strings, the values numbers, cells
+/// sparse (`r="D2"` after `B2`); the header names each column however far down the row is.
+#[test]
+fn xlsx_columns_take_their_header_as_context() {
+    let shared = r#"<sst><si><t>DANH SÁCH NỘP THUẾ</t></si><si><t>ho_ten</t></si><si><t>ma_so_thue</t></si><si><t>ghi_chu</t></si><si><t>so_bhxh</t></si></sst>"#;
+    let mut rows = String::from(
+        r#"<row r="1"><c r="A1" t="s"><v>0</v></c></row><row r="2"><c r="A2" t="s"><v>1</v></c><c r="B2" t="s"><v>2</v></c><c r="C2" t="s"><v>3</v></c><c r="D2" t="s"><v>4</v></c></row>"#,
+    );
+    for (i, (mst, bhxh)) in [("0912345675", "7912345678"), ("0912345682", "7912345679")].iter().enumerate() {
+        let r = i + 3;
+        rows.push_str(&format!(
+            r#"<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>Người {r}</t></is></c><c r="B{r}"><v>{mst}</v></c><c r="D{r}"><v>{bhxh}</v></c></row>"#
+        ));
+    }
+    let sheet = format!("<worksheet><sheetData>{rows}</sheetData></worksheet>");
+    let xlsx = zip_of(&[
+        ("[Content_Types].xml", b"<Types/>"),
+        ("xl/sharedStrings.xml", shared.as_bytes()),
+        ("xl/worksheets/sheet1.xml", sheet.as_bytes()),
+    ]);
+    let extraction = extract("thue.xlsx", &xlsx, &Limits::default());
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    assert_eq!(
+        summary(&result.findings),
+        expect(&[("bhxh", 2, "thue.xlsx/xl/worksheets/sheet1.xml"), ("mst", 2, "thue.xlsx/xl/worksheets/sheet1.xml")])
+    );
+    let mst = result.findings.iter().find(|f| f.detector == DetectorId::Mst).expect("tax codes");
+    assert_eq!(mst.counts.high, 2, "{mst:?}");
+}
+
+/// Issue 25 class 5, ODS: a spreadsheet's table with a title row, a header row and repeated
+/// empty cells; a stamp cell in a row of other cells stands on its own line.
+#[test]
+fn ods_columns_take_their_header_as_context() {
+    let ns = r#"xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0""#;
+    let cell = |text: &str| format!("<table:table-cell><text:p>{text}</text:p></table:table-cell>");
+    let row = |cells: &[&str]| {
+        format!("<table:table-row>{}</table:table-row>", cells.iter().map(|c| cell(c)).collect::<String>())
+    };
+    let gap = r#"<table:table-cell table:number-columns-repeated="2"/>"#;
+    let data = |name: &str, mst: &str| format!("<table:table-row>{}{gap}{}</table:table-row>", cell(name), cell(mst));
+    let content = format!(
+        r#"<office:document-content {ns}><office:body><office:spreadsheet><table:table table:name="Sheet1">{}{}{}{}{}</table:table></office:spreadsheet></office:body></office:document-content>"#,
+        row(&["Danh sách doanh nghiệp"]),
+        row(&["Tên", "Ghi chú", "Khác", "Mã số thuế"]),
+        data("Công ty A", "0912345675"),
+        data("Công ty B", "0912345682"),
+        row(&["Ghi chú chung về tài liệu này của đơn vị", "TỐI MẬT"]),
+    );
+    let ods = zip_of(&[
+        ("mimetype", b"application/vnd.oasis.opendocument.spreadsheet"),
+        ("META-INF/manifest.xml", b"<manifest:manifest/>"),
+        ("content.xml", content.as_bytes()),
+    ]);
+    let extraction = extract("dn.ods", &ods, &Limits::default());
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    assert_eq!(summary(&result.findings), expect(&[("M2", 1, "dn.ods/content.xml"), ("mst", 2, "dn.ods/content.xml")]));
+    let mst = result.findings.iter().find(|f| f.detector == DetectorId::Mst).expect("tax codes");
+    assert_eq!(mst.counts.high, 2, "{mst:?}");
+    let stamp = result.findings.iter().find(|f| f.detector == DetectorId::M2).expect("stamp");
+    assert_eq!(stamp.confidence, Confidence::Critical);
 }
