@@ -201,9 +201,14 @@ fn ooxml_entry(
         }
         return;
     }
+    if name == "xl/workbook.xml" {
+        return w.paragraphs(child, &xml::sheet_names(data), true, 0);
+    }
     // Metadata (title, keywords, category, custom properties) is element text, not runs.
     let metadata = name.starts_with("docProps/") || name.starts_with("customXml/");
-    let vocabulary = if metadata { Vocabulary::Odf } else { Vocabulary::Ooxml };
+    // Legacy PowerPoint comments hold their text in `p:text`, not in runs.
+    let loose_text = metadata || name.starts_with("ppt/comments/");
+    let vocabulary = if loose_text { Vocabulary::Odf } else { Vocabulary::Ooxml };
     let header = name.starts_with("word/header") || name.starts_with("word/footer");
     let body = name == "word/document.xml" || name.starts_with("ppt/slides/slide");
     let top = if body { TOP_PARAGRAPHS } else { 0 };

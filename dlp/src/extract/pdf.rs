@@ -4,7 +4,7 @@
 //! fonts are legacy Vietnamese fonts are decoded as those fonts store text.
 
 use super::super::legacy::{Encoding, font_encoding};
-use super::xml::{Paragraph, TOP_PARAGRAPHS};
+use super::xml::{self, Fonts, Paragraph, TOP_PARAGRAPHS, Vocabulary};
 use super::{Reason, Walker};
 use lopdf::content::Content;
 use lopdf::{Document, LoadOptions, Object, ObjectId, decode_text_string};
@@ -26,6 +26,7 @@ pub(super) fn walk(w: &mut Walker, path: &str, bytes: &[u8], depth: u32) {
         return w.verdict(path, Reason::Encrypted);
     }
     info(w, path, &document);
+    xmp(w, path, &document);
     let pages = document.get_pages();
     // lopdf repairs damaged files leniently and skips what it cannot find: pages fewer than
     // the page tree counts, or page content that is not there, is text lost.
@@ -165,6 +166,35 @@ fn info(w: &mut Walker, path: &str, document: &Document) {
         }
     }
     w.text(&format!("{path}/info"), text, None, true);
+}
+
+/// The document's XMP metadata (the catalog's `/Metadata` stream): title, subject, keywords,
+/// rights, each field on its line, where the document information dictionary may say nothing.
+fn xmp(w: &mut Walker, path: &str, document: &Document) {
+    let limit = usize::try_from(w.limits.max_part_bytes).unwrap_or(usize::MAX);
+    let metadata =
+        document.catalog().and_then(|catalog| catalog.get_deref(b"Metadata", document)).and_then(Object::as_stream);
+    let Ok(stream) = metadata else { return };
+    let child = format!("{path}/metadata");
+    let content = if stream.dict.has(b"Filter") {
+        stream.decompressed_content_with_limit(limit)
+    } else {
+        Ok(stream.content.clone())
+    };
+    match content {
+        Ok(xml) => {
+            if w.reserve(&child, xml.len() as u64) {
+                match xml::paragraphs(&xml, Vocabulary::Odf, &Fonts::default()) {
+                    Ok(paragraphs) => w.paragraphs(&child, &paragraphs, true, 0),
+                    Err((paragraphs, why)) => {
+                        w.paragraphs(&child, &paragraphs, true, 0);
+                        w.verdict(&child, Reason::Corrupt(format!("xmp: {why}")));
+                    }
+                }
+            }
+        }
+        Err(e) => w.verdict(&child, Reason::Corrupt(format!("pdf metadata: {e}"))),
+    }
 }
 
 /// Text of a page's annotations (`/Contents`, and `/RC` rich text of free-text ones).

@@ -4,7 +4,7 @@
 //! bounded time with a clear verdict.
 
 use super::*;
-use crate::{Config, Confidence, DetectorId};
+use crate::{Confidence, Config, DetectorId};
 use std::io::{Cursor, Write};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
@@ -915,4 +915,95 @@ fn ods_columns_take_their_header_as_context() {
     assert_eq!(mst.counts.high, 2, "{mst:?}");
     let stamp = result.findings.iter().find(|f| f.detector == DetectorId::M2).expect("stamp");
     assert_eq!(stamp.confidence, Confidence::Critical);
+}
+
+/// Issue 25 class 3: metadata and page furniture (spec §3.3, §4) — OOXML core and custom
+/// properties, docx comments and footers, xlsx page headers and sheet names, legacy pptx
+/// comments, ODF user-defined properties.
+#[test]
+fn office_metadata_and_page_furniture_are_read() {
+    let core = r#"<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Kế hoạch bảo vệ</dc:title><dc:subject>Phương án</dc:subject><cp:keywords>TUYỆT MẬT</cp:keywords><cp:category>TÀI LIỆU THU HỒI</cp:category></cp:coreProperties>"#;
+    let custom = r#"<Properties xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"><property fmtid="{D5CDD505-2E9C-101B-9397-08002B2CF9AE}" pid="2" name="Độ mật"><vt:lpwstr>Tối mật</vt:lpwstr></property></Properties>"#;
+    let comments = format!(
+        r#"<w:comments {W}><w:comment w:id="0"><w:p>{}</w:p></w:comment></w:comments>"#,
+        run(None, "Số CCCD: 056090000123")
+    );
+    let footer = format!(r#"<w:ftr {W}>{}</w:ftr>"#, paragraph(&run(None, "Trang 2 — XEM XONG TRẢ LẠI")));
+    let document = format!(r#"<w:document {W}><w:body>{}</w:body></w:document>"#, paragraph(&run(None, "Nội dung")));
+    let docx = zip_of(&[
+        ("[Content_Types].xml", b"<Types/>"),
+        ("word/document.xml", document.as_bytes()),
+        ("word/comments.xml", comments.as_bytes()),
+        ("word/footer1.xml", footer.as_bytes()),
+        ("docProps/core.xml", core.as_bytes()),
+        ("docProps/custom.xml", custom.as_bytes()),
+    ]);
+    let extraction = extract("kh.docx", &docx, &Limits::default());
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    assert_eq!(
+        summary(&result.findings),
+        expect(&[
+            ("C1", 1, "kh.docx/word/footer1.xml"),
+            ("M1", 1, "kh.docx/docProps/core.xml"),
+            ("M4", 1, "kh.docx/docProps/custom.xml"),
+            ("M5", 1, "kh.docx/docProps/core.xml"),
+            ("cccd", 1, "kh.docx/word/comments.xml"),
+        ])
+    );
+    let weights: Vec<_> = result.findings.iter().filter(|f| f.detector.is_marking()).map(|f| f.confidence).collect();
+    assert_eq!(weights, [Confidence::Critical, Confidence::Critical, Confidence::High, Confidence::Medium]);
+
+    let sheet = r#"<worksheet><sheetData><row r="1"><c r="A1"><v>1</v></c></row></sheetData><headerFooter><oddHeader>&amp;L&amp;"Times New Roman,Bold"&amp;14&amp;KFF0000TỐI MẬT&amp;RTrang &amp;P / &amp;N</oddHeader><oddFooter>&amp;CLiên hệ dlp.test@example.gov.vn</oddFooter></headerFooter></worksheet>"#;
+    let workbook = r#"<workbook><sheets><sheet name="MẬT" sheetId="1" r:id="rId1" xmlns:r="r"/></sheets></workbook>"#;
+    let xlsx = zip_of(&[
+        ("[Content_Types].xml", b"<Types/>"),
+        ("xl/workbook.xml", workbook.as_bytes()),
+        ("xl/worksheets/sheet1.xml", sheet.as_bytes()),
+    ]);
+    let (findings, extraction) = scan("so.xlsx", &xlsx);
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    assert_eq!(
+        findings,
+        expect(&[
+            ("M2", 1, "so.xlsx/xl/worksheets/sheet1.xml"),
+            ("M3", 1, "so.xlsx/xl/workbook.xml"),
+            ("email", 1, "so.xlsx/xl/worksheets/sheet1.xml"),
+        ])
+    );
+
+    let comment = r#"<p:cmLst xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"><p:cm authorId="0"><p:text>Gửi bản này cho dlp.test@example.gov.vn</p:text></p:cm></p:cmLst>"#;
+    let pptx = zip_of(&[("[Content_Types].xml", b"<Types/>"), ("ppt/comments/comment1.xml", comment.as_bytes())]);
+    assert_eq!(scan("s.pptx", &pptx).0, expect(&[("email", 1, "s.pptx/ppt/comments/comment1.xml")]));
+
+    let meta = r#"<office:document-meta xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><office:meta><dc:title>Báo cáo</dc:title><meta:keyword>LƯU HÀNH NỘI BỘ</meta:keyword><meta:user-defined meta:name="Độ mật">Mật</meta:user-defined></office:meta></office:document-meta>"#;
+    let odt = zip_of(&[
+        ("mimetype", b"application/vnd.oasis.opendocument.text"),
+        ("META-INF/manifest.xml", b"<manifest:manifest/>"),
+        ("content.xml", b"<office:document-content/>"),
+        ("meta.xml", meta.as_bytes()),
+    ]);
+    assert_eq!(scan("bc.odt", &odt).0, expect(&[("C1", 1, "bc.odt/meta.xml"), ("M4", 1, "bc.odt/meta.xml")]));
+}
+
+/// Issue 25 class 3, PDF: the information dictionary's keywords and the XMP metadata stream.
+#[test]
+fn pdf_information_and_xmp_metadata_are_read() {
+    let xmp = r#"<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:pdf="http://ns.adobe.com/pdf/1.3/"><dc:title><rdf:Alt><rdf:li xml:lang="x-default">Phương án</rdf:li></rdf:Alt></dc:title><dc:subject><rdf:Bag><rdf:li>TỐI MẬT</rdf:li><rdf:li>TÀI LIỆU THU HỒI</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>"#;
+    let pdf = pdf_of(&[
+        "<< /Type /Catalog /Pages 2 0 R /Metadata 6 0 R >>".into(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".into(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>".into(),
+        stream("BT /F1 12 Tf 72 760 Td (Noi dung) Tj ET"),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".into(),
+        format!("<< /Type /Metadata /Subtype /XML /Length {} >>\nstream\n{xmp}\nendstream", xmp.len()),
+        "<< >>".into(),
+        format!("<< /Title <{}> /Keywords <{}> >>", utf16_hex("Kế hoạch"), utf16_hex("TUYỆT MẬT")),
+    ]);
+    let (findings, extraction) = scan("pa.pdf", &pdf);
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    assert_eq!(
+        findings,
+        expect(&[("M1", 1, "pa.pdf/info"), ("M2", 1, "pa.pdf/metadata"), ("M5", 1, "pa.pdf/metadata")])
+    );
 }

@@ -54,6 +54,16 @@ impl Paragraph {
     pub(super) fn is_empty(&self) -> bool {
         self.segments.iter().all(|(_, text)| text.trim().is_empty())
     }
+
+    /// Ends the current line, unless it is empty.
+    fn end_line(&mut self) {
+        if let Some((_, text)) = self.segments.last_mut()
+            && !text.trim_end_matches([' ', '\t']).ends_with('\n')
+            && !text.trim().is_empty()
+        {
+            text.push('\n');
+        }
+    }
 }
 
 /// A table being read: the header of its columns once its first row of two or more cells
@@ -337,6 +347,12 @@ pub(super) fn paragraphs(
                     let paragraph = Paragraph { prominent: boxes > 0, ..Paragraph::default() };
                     open.push((paragraph, None));
                 } else if matches!(local, "tbl" | "table") {
+                    // A sheet's name is on its tab, as a heading is on a page (`table:name`).
+                    if let Some(name) = attribute(&e, "name") {
+                        let mut heading = Paragraph { prominent: true, ..Paragraph::default() };
+                        heading.push(None, &name);
+                        deliver(heading, &mut tables, &mut done);
+                    }
                     tables.push(Table::default());
                 } else if matches!(local, "tr" | "table-row") {
                     if tables.is_empty() {
@@ -352,6 +368,14 @@ pub(super) fn paragraphs(
                 } else if local == "t" || local == "delText" {
                     in_t += 1;
                 } else {
+                    // A custom document property is a field: its name labels its value, so
+                    // a property "Độ mật" holding "Mật" reads as the field it is.
+                    if vocabulary == Vocabulary::Odf
+                        && matches!(local, "property" | "user-defined")
+                        && let Some(name) = attribute(&e, "name")
+                    {
+                        add_text(&format!("{name}: "), &mut open, &mut loose, run.as_ref(), fonts);
+                    }
                     properties(&e, &mut open, run.as_mut());
                     separate(local, &mut open, &mut loose, run.as_ref(), fonts);
                 }
@@ -386,6 +410,9 @@ pub(super) fn paragraphs(
                 "r" => run = None,
                 "t" | "delText" => in_t = in_t.saturating_sub(1),
                 local if is_box(local) => boxes = boxes.saturating_sub(1),
+                // Text outside paragraphs is metadata, an element per field (title,
+                // keywords, subject): each ends its line, as a field stands on its own.
+                _ if open.is_empty() => loose.end_line(),
                 _ => {}
             },
             Event::Text(e) if in_t > 0 || vocabulary == Vocabulary::Odf => {
@@ -558,6 +585,8 @@ pub(super) fn sheet_lines(xml: &[u8], shared: &[Paragraph]) -> Result<Vec<Paragr
     let mut shared_cell = false;
     let mut in_value = false;
     let mut cell = Paragraph::default();
+    // The text of a page header or footer being read.
+    let mut furniture: Option<String> = None;
     loop {
         let event = match reader.read_event() {
             Ok(event) => event,
@@ -579,6 +608,31 @@ pub(super) fn sheet_lines(xml: &[u8], shared: &[Paragraph]) -> Result<Vec<Paragr
                 row.push(Vec::new());
             }
             Event::Start(e) if matches!(e.local_name().as_ref(), "v" | "t") => in_value = true,
+            Event::Start(e) if is_page_furniture(e.local_name().as_ref()) => furniture = Some(String::new()),
+            Event::End(e) if is_page_furniture(e.local_name().as_ref()) => {
+                let text = furniture.take().map(|codes| header_footer_text(&codes)).unwrap_or_default();
+                let mut paragraph = Paragraph { prominent: true, ..Paragraph::default() };
+                paragraph.push(None, &text);
+                if !paragraph.is_empty() {
+                    done.push(paragraph);
+                }
+            }
+            Event::Text(e) if furniture.is_some() => {
+                if let Some(codes) = furniture.as_mut() {
+                    codes.push_str(&e.xml10_content());
+                }
+            }
+            Event::GeneralRef(e) if furniture.is_some() => {
+                let resolved = match e.resolve_char_ref() {
+                    Ok(Some(c)) => Some(c),
+                    _ if e.as_ref() == "amp" => Some('&'),
+                    _ if e.as_ref() == "quot" => Some('"'),
+                    _ => None,
+                };
+                if let (Some(c), Some(codes)) = (resolved, furniture.as_mut()) {
+                    codes.push(c);
+                }
+            }
             Event::End(e) => match e.local_name().as_ref() {
                 "c" => {
                     if let Some(slot) = tables[0].row.last_mut() {
@@ -611,6 +665,66 @@ pub(super) fn sheet_lines(xml: &[u8], shared: &[Paragraph]) -> Result<Vec<Paragr
                 return Ok(done);
             }
             _ => {}
+        }
+    }
+}
+
+/// Elements of a worksheet's page header and footer (printed on every page: stamp position).
+fn is_page_furniture(local: &str) -> bool {
+    matches!(local, "oddHeader" | "oddFooter" | "evenHeader" | "evenFooter" | "firstHeader" | "firstFooter")
+}
+
+/// The text of a SpreadsheetML header or footer, its formatting codes taken out: `&L`, `&C`
+/// and `&R` start the left, centre and right sections (lines of their own), `&"font,style"`,
+/// `&12` (size) and `&KFF0000` (colour) format, other `&x` codes are fields (page number,
+/// date, file name), and `&&` is an ampersand.
+fn header_footer_text(codes: &str) -> String {
+    let mut out = String::new();
+    let mut chars = codes.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '&' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('&') => out.push('&'),
+            Some('"') => {
+                for c in chars.by_ref() {
+                    if c == '"' {
+                        break;
+                    }
+                }
+            }
+            Some('L' | 'C' | 'R') => out.push('\n'),
+            Some('K') => {
+                for _ in 0..6 {
+                    chars.next_if(|c| c.is_ascii_alphanumeric() || *c == '+' || *c == '-');
+                }
+            }
+            Some(d) if d.is_ascii_digit() => while chars.next_if(char::is_ascii_digit).is_some() {},
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The names of a workbook's sheets (`xl/workbook.xml`), a line each: a sheet's name is on its
+/// tab, as a heading is on a page, so it sits where stamps sit.
+pub(super) fn sheet_names(xml: &[u8]) -> Vec<Paragraph> {
+    let text = decode(xml);
+    let mut reader = Reader::from_str(&text);
+    let mut names = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e) | Event::Empty(e)) if e.local_name().as_ref() == "sheet" => {
+                if let Some(name) = attribute(&e, "name") {
+                    let mut line = Paragraph { prominent: true, ..Paragraph::default() };
+                    line.push(None, &name);
+                    names.push(line);
+                }
+            }
+            Ok(Event::Eof) | Err(_) => return names,
+            Ok(_) => {}
         }
     }
 }
