@@ -25,6 +25,7 @@ mod child;
 mod mail;
 mod ole;
 mod pdf;
+mod pdf_layout;
 #[cfg(test)]
 mod tests;
 mod xml;

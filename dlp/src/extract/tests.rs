@@ -1007,3 +1007,59 @@ fn pdf_information_and_xmp_metadata_are_read() {
         expect(&[("M1", 1, "pa.pdf/info"), ("M2", 1, "pa.pdf/metadata"), ("M5", 1, "pa.pdf/metadata")])
     );
 }
+
+/// Issue 25 class 4: text split across text objects, drawn glyph by glyph, or on one
+/// baseline with another block, reads as `pdftotext` reads it. The font is `.VnTime`
+/// (TCVN3 bytes: `TUYÖT MËT` is TUYỆT MẬT) with widths of 600 thousandths.
+#[test]
+fn pdf_text_is_rebuilt_from_positions() {
+    let widths = vec!["600"; 224].join(" ");
+    let font = format!(
+        "<< /Type /Font /Subtype /TrueType /BaseFont /ABCDEF+.VnTime /Encoding /WinAnsiEncoding /FirstChar 32 /LastChar 255 /Widths [{widths}] >>"
+    );
+    // One glyph per text object, placed by its own matrix; spaces are not drawn, only left.
+    let glyphs = |text: &[u8], x: f32, y: f32| -> String {
+        let mut out = String::new();
+        for (i, b) in text.iter().enumerate() {
+            if *b != b' ' {
+                let at = x + 8.4 * i as f32;
+                out.push_str(&format!("BT /F1 14 Tf 1 0 0 1 {at:.1} {y} Tm <{b:02X}> Tj ET\n"));
+            }
+        }
+        out
+    };
+    // The stamp in two text objects, in reverse order; a CCCD and a second stamp glyph by glyph.
+    let page1 = format!(
+        "BT /F1 14 Tf 130.8 760 Td <CB54> Tj ET\nBT /F1 14 Tf 72 760 Td <545559D654204D> Tj ET\n{}{}",
+        glyphs(b"So CCCD: 056090000123", 72.0, 700.0),
+        glyphs(b"T\xE8I M\xCBT", 72.0, 500.0),
+    );
+    // A letterhead: the agency on the left, the stamp far to the right on the same baseline.
+    let page2 = "BT /F1 13 Tf 72 780 Td (UBND TINH KHANH HOA) Tj 380 0 Td <4DCB54> Tj ET";
+    let pdf = pdf_of(&[
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        "<< /Type /Pages /Kids [3 0 R 5 0 R] /Count 2 >>".into(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 7 0 R >> >> /Contents 4 0 R >>".into(),
+        stream(&page1),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 7 0 R >> >> /Contents 6 0 R >>".into(),
+        stream(page2),
+        font,
+        "<< /Producer (test) >>".into(),
+    ]);
+    let extraction = extract("tl.pdf", &pdf, &Limits::default());
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    assert_eq!(
+        summary(&result.findings),
+        expect(&[
+            ("M1", 1, "tl.pdf/page[1]"),
+            ("M2", 1, "tl.pdf/page[1]"),
+            ("M3", 1, "tl.pdf/page[2]"),
+            ("cccd", 1, "tl.pdf/page[1]")
+        ])
+    );
+    for finding in &result.findings {
+        let expected = if finding.detector.is_marking() { Confidence::Critical } else { Confidence::High };
+        assert_eq!(finding.confidence, expected, "{finding:?}");
+    }
+}
