@@ -7,6 +7,7 @@
 //! it (a BHXH column beside a tax-code column).
 
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
 
 /// Which lines of a part's text are cells under a column header.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +60,19 @@ pub(crate) enum ColumnContext<'a> {
         delimiter: u8,
         /// Classes of each column's header.
         classes: Vec<u16>,
+        /// Where the last look-up left off: candidates come in order, most on the line of
+        /// the last, so the delimiters before one are counted on from there.
+        cursor: Cell<Cursor>,
     },
+}
+
+/// A place in a delimited text and what is known there.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Cursor {
+    line_start: usize,
+    at: usize,
+    column: usize,
+    quoted: bool,
 }
 
 impl<'a> ColumnContext<'a> {
@@ -89,7 +102,7 @@ impl<'a> ColumnContext<'a> {
                 if classes.iter().all(|&c| c == 0) {
                     return ColumnContext::None;
                 }
-                ColumnContext::Delimited { text, delimiter, classes }
+                ColumnContext::Delimited { text, delimiter, classes, cursor: Cell::default() }
             }
         }
     }
@@ -108,15 +121,29 @@ impl<'a> ColumnContext<'a> {
                     .copied()
                     .unwrap_or(0)
             }
-            ColumnContext::Delimited { text, delimiter, classes } => {
+            ColumnContext::Delimited { text, delimiter, classes, cursor } => {
                 let bytes = text.as_bytes();
                 let offset = offset.min(bytes.len());
-                let start = memchr::memrchr(b'\n', &bytes[..offset]).map_or(0, |p| p + 1);
+                let mut here = cursor.get();
+                let same_line = here.at <= offset && memchr::memchr(b'\n', &bytes[here.at..offset]).is_none();
+                if !same_line {
+                    let line_start = memchr::memrchr(b'\n', &bytes[..offset]).map_or(0, |p| p + 1);
+                    here = Cursor { line_start, at: line_start, column: 0, quoted: false };
+                }
+                for &b in &bytes[here.at..offset] {
+                    if b == b'"' {
+                        here.quoted = !here.quoted;
+                    } else if b == *delimiter && !here.quoted {
+                        here.column += 1;
+                    }
+                }
+                here.at = offset;
+                cursor.set(here);
                 // The header line is no cell of its own column.
-                if start == 0 {
+                if here.line_start == 0 {
                     return 0;
                 }
-                classes.get(column(&bytes[start..offset], *delimiter)).copied().unwrap_or(0)
+                classes.get(here.column).copied().unwrap_or(0)
             }
         }
     }
@@ -146,20 +173,6 @@ fn cells(line: &str, delimiter: u8) -> Vec<String> {
     out
 }
 
-/// The column of the end of `before`, the start of a delimited line: delimiters outside quotes.
-fn column(before: &[u8], delimiter: u8) -> usize {
-    let mut quoted = false;
-    let mut column = 0;
-    for &b in before {
-        if b == b'"' {
-            quoted = !quoted;
-        } else if b == delimiter && !quoted {
-            column += 1;
-        }
-    }
-    column
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +194,9 @@ mod tests {
         assert_eq!(at("0311638525"), 1);
         assert_eq!(at("b\""), 0);
         assert_eq!(at("so_cccd"), 0, "the header line is no cell");
+        // Looked up out of order, and again in order.
+        assert_eq!(at("0311638525"), 1);
+        assert_eq!(at("056090000123"), 2);
         let data = "1,056090000123\n2,056090000124\n";
         assert!(matches!(ColumnContext::new(data, Layout::Delimited, classify), ColumnContext::None));
     }
