@@ -37,8 +37,10 @@ use super::{Buffers, Columns, DetectorSet, Finding, Hints, legacy::Encoding};
 use cache::Cache;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xml::Paragraph;
@@ -689,6 +691,8 @@ impl<'l> Walker<'l> {
             text: String,
             lines: u32,
             columns: Columns,
+            /// Index of each header in `columns.headers`.
+            headers: HashMap<Rc<str>, u32>,
         }
         let mut groups: Vec<Group> = Vec::new();
         let mut index = 0;
@@ -713,7 +717,8 @@ impl<'l> Walker<'l> {
                 let at = match groups.iter().position(|g| g.key == key) {
                     Some(at) => at,
                     None => {
-                        groups.push(Group { key, text: String::new(), lines: 0, columns: Columns::default() });
+                        let columns = Columns::default();
+                        groups.push(Group { key, text: String::new(), lines: 0, columns, headers: HashMap::new() });
                         groups.len() - 1
                     }
                 };
@@ -721,12 +726,10 @@ impl<'l> Walker<'l> {
                 let breaks = u32::try_from(memchr::memchr_iter(b'\n', line.as_bytes()).count()).unwrap_or(u32::MAX);
                 if let Some(header) = &paragraph.header {
                     let columns = &mut group.columns;
-                    let known = columns.headers.iter().position(|h| **h == **header);
-                    let header = known.unwrap_or_else(|| {
+                    let header = *group.headers.entry(header.clone()).or_insert_with(|| {
                         columns.headers.push(header.to_string());
-                        columns.headers.len() - 1
+                        u32::try_from(columns.headers.len() - 1).unwrap_or(u32::MAX)
                     });
-                    let header = u32::try_from(header).unwrap_or(u32::MAX);
                     for line in group.lines..=group.lines.saturating_add(breaks) {
                         columns.lines.push((line, header));
                     }

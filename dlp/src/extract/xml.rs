@@ -389,7 +389,8 @@ pub(super) fn paragraphs(
                     let repeated = attribute(&e, "number-columns-repeated").and_then(|n| n.parse::<usize>().ok());
                     // Spreadsheets repeat empty cells to the last column: only the columns a
                     // header can have matter.
-                    for _ in 0..repeated.unwrap_or(1).clamp(1, MAX_COLUMNS) {
+                    let room = MAX_COLUMNS.saturating_sub(table.row.len());
+                    for _ in 0..repeated.unwrap_or(1).clamp(1, MAX_COLUMNS).min(room) {
                         table.row.push(Vec::new());
                     }
                 }
