@@ -3,10 +3,14 @@
 //! ("TUYỆT M" and "ẬT", or one glyph per text object), and says nothing of words or lines.
 //! Strings on one baseline make a line, left to right; a gap wider than a space between two
 //! of them is a word break, a gap of several characters a break between blocks (the two
-//! columns of a letterhead); the lines go from the top of the page down.
+//! columns of a letterhead); the lines go from the top of the page down. Baselines of two or
+//! more blocks are table rows: the first of them, when it has no digits, is the header, and
+//! each block below takes the header of the column it lies under, until a line of one block
+//! ends the table.
 
 use super::super::legacy::Encoding;
 use super::xml::Paragraph;
+use std::rc::Rc;
 
 /// A string drawn on a page, in user space.
 #[derive(Debug, Clone)]
@@ -51,32 +55,84 @@ pub(super) fn lines(mut pieces: Vec<Piece>) -> Vec<Paragraph> {
         }
     }
     let mut out = Vec::new();
-    for mut row in rows {
-        row.sort_by(|a, b| a.x0.total_cmp(&b.x0));
-        let mut line = Paragraph::default();
-        let mut last: Option<Piece> = None;
-        for piece in row {
-            if let Some(previous) = &last {
-                let size = previous.size.abs().max(piece.size.abs()).max(1.0);
-                // A string drawn again over itself (bold by overprinting) is said once.
-                if piece.text == previous.text && (piece.x0 - previous.x0).abs() < 0.5 * size {
-                    continue;
-                }
-                let gap = piece.x0 - previous.x1;
-                let space = if previous.measured && piece.measured { SPACE_MEASURED } else { SPACE_ESTIMATED };
-                if gap > BLOCK_GAP * size {
-                    out.push(std::mem::take(&mut line));
-                } else if gap > space * size && !ends_blank(&line) && !piece.text.starts_with(char::is_whitespace) {
-                    line.push(previous.legacy, " ");
-                }
-            }
-            line.push(piece.legacy, &piece.text);
-            last = Some(piece);
+    // The table being read (a run of lines of two or more blocks), and its header, if its
+    // first line had no digits: the header blocks' extents and texts.
+    let mut table: Option<Option<Vec<Column>>> = None;
+    for row in rows {
+        let blocks = blocks(row);
+        if blocks.len() < 2 {
+            // A line of one block is prose: any table has ended.
+            table = None;
+        } else if table.is_none() {
+            let texts: Vec<String> = blocks.iter().map(|(_, _, line)| line.plain()).collect();
+            let header = !texts.iter().any(|t| t.bytes().any(|b| b.is_ascii_digit()));
+            table =
+                Some(header.then(|| {
+                    blocks.iter().zip(&texts).map(|((x0, x1, _), t)| (*x0, *x1, Rc::from(t.as_str()))).collect()
+                }));
         }
-        out.push(line);
+        for (index, (x0, x1, mut line)) in blocks.into_iter().enumerate() {
+            if let Some(Some(columns)) = &table {
+                line.header = column_of(columns, x0, x1);
+            }
+            line.joined = index > 0;
+            out.push(line);
+        }
     }
     out.retain(|line| !line.is_empty());
     out
+}
+
+/// The blocks of a baseline, left to right, with their extents: its strings joined into
+/// words, a gap of [`BLOCK_GAP`] starting a new block.
+fn blocks(mut row: Vec<Piece>) -> Vec<(f32, f32, Paragraph)> {
+    row.sort_by(|a, b| a.x0.total_cmp(&b.x0));
+    let mut out: Vec<(f32, f32, Paragraph)> = Vec::new();
+    let mut last: Option<Piece> = None;
+    for piece in row {
+        let mut new_block = last.is_none();
+        if let Some(previous) = &last {
+            let size = previous.size.abs().max(piece.size.abs()).max(1.0);
+            // A string drawn again over itself (bold by overprinting) is said once.
+            if piece.text == previous.text && (piece.x0 - previous.x0).abs() < 0.5 * size {
+                continue;
+            }
+            let gap = piece.x0 - previous.x1;
+            let space = if previous.measured && piece.measured { SPACE_MEASURED } else { SPACE_ESTIMATED };
+            if gap > BLOCK_GAP * size {
+                new_block = true;
+            } else if let Some((_, _, line)) = out.last_mut()
+                && gap > space * size
+                && !ends_blank(line)
+                && !piece.text.starts_with(char::is_whitespace)
+            {
+                line.push(previous.legacy, " ");
+            }
+        }
+        if new_block {
+            out.push((piece.x0, piece.x1, Paragraph::default()));
+        }
+        if let Some((_, x1, line)) = out.last_mut() {
+            line.push(piece.legacy, &piece.text);
+            *x1 = x1.max(piece.x1);
+        }
+        last = Some(piece);
+    }
+    out
+}
+
+/// A column of a table: where its header block starts and ends, and its text.
+type Column = (f32, f32, Rc<str>);
+
+/// The header of the column a block at `x0..x1` lies in: the header block it overlaps most,
+/// else none.
+fn column_of(columns: &[Column], x0: f32, x1: f32) -> Option<Rc<str>> {
+    columns
+        .iter()
+        .map(|(h0, h1, text)| (x1.min(*h1) - x0.max(*h0), text))
+        .filter(|(overlap, _)| *overlap > 0.0)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, text)| text.clone())
 }
 
 fn ends_blank(line: &Paragraph) -> bool {

@@ -1063,3 +1063,34 @@ fn pdf_text_is_rebuilt_from_positions() {
         assert_eq!(finding.confidence, expected, "{finding:?}");
     }
 }
+
+/// Issue 25 class 5, PDF: a table drawn as strings at positions — a header row, then rows
+/// whose cells lie under it — gives each cell its column's header as context.
+#[test]
+fn pdf_table_columns_take_their_header_as_context() {
+    let rows = [("Nguyen Van A", "0912345675", "7912345678"), ("Tran Thi B", "0912345682", "7912345679")];
+    let rows = rows.iter().chain(&[("Le Van C", "0912345717", "7912345680"), ("Pham D", "0912345724", "7912345681")]);
+    let mut content =
+        String::from("BT /F1 12 Tf 72 700 Td (Ho ten) Tj 178 0 Td (Ma so thue) Tj 150 0 Td (So BHXH) Tj ET\n");
+    for (i, (name, mst, bhxh)) in rows.enumerate() {
+        let y = 680 - 20 * i;
+        content.push_str(&format!("BT /F1 12 Tf 72 {y} Td ({name}) Tj 178 0 Td ({mst}) Tj 150 0 Td ({bhxh}) Tj ET\n"));
+    }
+    content.push_str("BT /F1 12 Tf 72 560 Td (Tong cong bon nguoi) Tj ET");
+    let pdf = pdf_of(&[
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".into(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>".into(),
+        stream(&content),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".into(),
+        "<< >>".into(),
+        "<< >>".into(),
+        "<< /Producer (test) >>".into(),
+    ]);
+    let extraction = extract("ds.pdf", &pdf, &Limits::default());
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    assert_eq!(summary(&result.findings), expect(&[("bhxh", 4, "ds.pdf/page[1]"), ("mst", 4, "ds.pdf/page[1]")]));
+    let mst = result.findings.iter().find(|f| f.detector == DetectorId::Mst).expect("tax codes");
+    assert_eq!(mst.counts.high, 4, "{mst:?}");
+}

@@ -47,7 +47,7 @@ impl Paragraph {
     }
 
     /// The text of all segments, trimmed.
-    fn plain(&self) -> String {
+    pub(super) fn plain(&self) -> String {
         self.segments.iter().map(|(_, text)| text.as_str()).collect::<String>().trim().to_string()
     }
 
