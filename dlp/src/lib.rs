@@ -16,6 +16,9 @@
 //!   [`Extractor`](extract::Extractor), which parses untrusted documents in an isolated child
 //!   process and caches results by content hash — for files ([`scan_document`]) and for
 //!   objects held in memory ([`inspect_bytes`]).
+//! - [`Columns`]: which lines of a part are table cells under which column header, so that
+//!   the header is the context of the identifiers in them ([`ObjectScan::add_table_text`];
+//!   `.csv` and `.tsv` parts take the header from their first line).
 //! - [`policy`]: which findings matter on which [`Channel`], and the [`Action`] to take.
 //! - [`legacy`]: the legacy Vietnamese encodings (TCVN3, VNI, Windows-1258, VISCII, VIQR).
 //!
