@@ -16,6 +16,9 @@
 //!   [`Extractor`](extract::Extractor), which parses untrusted documents in an isolated child
 //!   process and caches results by content hash — for files ([`scan_document`]) and for
 //!   objects held in memory ([`inspect_bytes`]).
+//! - [`Columns`]: which lines of a part are table cells under which column header, so that
+//!   the header is the context of the identifiers in them ([`ObjectScan::add_table_text`];
+//!   `.csv` and `.tsv` parts take the header from their first line).
 //! - [`policy`]: which findings matter on which [`Channel`], and the [`Action`] to take.
 //! - [`legacy`]: the legacy Vietnamese encodings (TCVN3, VNI, Windows-1258, VISCII, VIQR).
 //!
@@ -50,6 +53,7 @@ mod finding;
 pub mod legacy;
 mod markings;
 pub mod policy;
+mod table;
 #[cfg(test)]
 mod tests;
 mod view;
@@ -59,6 +63,7 @@ pub use detectors::BuildError;
 pub use finding::{Confidence, ConfidenceCounts, DetectorId, Finding, Location, SecrecyLevel, ViewKind};
 pub use legacy::{Encoding, font_encoding};
 pub use policy::{Action, Channel, Policy, PolicyError};
+pub use table::Columns;
 pub use view::View;
 
 use canon::{Canonical, OffsetMap};
@@ -67,6 +72,7 @@ use finding::{Aggregator, Instances};
 use legacy::{SINGLE_BYTE, Scorer, Sniffed};
 use markings::Markings;
 use std::time::{SystemTime, UNIX_EPOCH};
+use table::Layout;
 
 /// Settings of the detectors.
 #[derive(Debug, Clone)]
@@ -190,6 +196,8 @@ struct Part<'a> {
     name: &'a str,
     input_len: usize,
     hints: Hints,
+    /// Where its table cells find their column headers.
+    layout: Layout<'a>,
 }
 
 /// The findings of one object being gathered, part by part. Identifiers count once per
@@ -203,22 +211,34 @@ pub struct ObjectScan<'a> {
 impl ObjectScan<'_> {
     /// Scans a view with every detector.
     pub fn add_view(&mut self, view: &View) {
-        self.run(view, Scope::All);
+        self.run(view, Scope::All, Layout::None);
     }
 
     /// Scans a part given as text. Runs of it that look like legacy text read through
-    /// Windows-1252 (`TUYÖT MËT`) are also decoded and scanned (spec §3.5).
+    /// Windows-1252 (`TUYÖT MËT`) are also decoded and scanned (spec §3.5). A part named
+    /// `.csv` or `.tsv` takes its first line as the header of its columns.
     pub fn add_text(&mut self, part: &str, text: &str, hints: Hints) {
+        self.add_text_layout(part, text, hints, Layout::of_name(part));
+    }
+
+    /// [`ObjectScan::add_text`] for a part whose lines `columns` names are table cells under
+    /// column headers, which are the context of the identifiers in them.
+    pub fn add_table_text(&mut self, part: &str, text: &str, hints: Hints, columns: &Columns) {
+        let layout = if columns.is_empty() { Layout::of_name(part) } else { Layout::Lines(columns) };
+        self.add_text_layout(part, text, hints, layout);
+    }
+
+    fn add_text_layout(&mut self, part: &str, text: &str, hints: Hints, layout: Layout<'_>) {
         match hints.encoding.and_then(|encoding| View::seen(part, text, encoding)) {
-            Some(view) => self.add_view(&view.prominent(hints.prominent)),
-            None => self.text_views(Part { name: part, input_len: text.len(), hints }, text, None),
+            Some(view) => self.run(&view.prominent(hints.prominent), Scope::All, layout),
+            None => self.text_views(Part { name: part, input_len: text.len(), hints, layout }, text, None),
         }
     }
 
     /// Scans a part given as bytes: Unicode by BOM or content, else the legacy encoding it
     /// reads best in — and, for markings, its short lines in the other legacy encodings too.
     pub fn add_bytes(&mut self, part: &str, bytes: &[u8], hints: Hints) {
-        let part = Part { name: part, input_len: bytes.len(), hints };
+        let part = Part { name: part, input_len: bytes.len(), hints, layout: Layout::of_name(part) };
         if let Some(encoding) = hints.encoding {
             let (raw, map) = legacy::decode_mapped(bytes, encoding);
             self.scan_built(part, ViewKind::Legacy(encoding), &raw, Some(map), Scope::All);
@@ -262,16 +282,16 @@ impl ObjectScan<'_> {
         let spare = std::mem::take(&mut self.buffers.canonical);
         let view = View::build_in(spare, part.name, kind, raw, raw_to_input, part.input_len);
         let view = view.prominent(part.hints.prominent);
-        self.run(&view, scope);
+        self.run(&view, scope, part.layout);
         let letters_only = view.letters_only();
         self.buffers.canonical = view.recycle();
         letters_only
     }
 
-    fn run(&mut self, view: &View, scope: Scope) {
+    fn run(&mut self, view: &View, scope: Scope, layout: Layout<'_>) {
         let mut found = Instances::new(&mut self.aggregator, view);
         if scope == Scope::All {
-            self.set.identifiers.scan(view, &mut found);
+            self.set.identifiers.scan(view, layout, &mut found);
         }
         self.set.markings.scan(view, &mut found);
     }

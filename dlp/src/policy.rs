@@ -9,6 +9,7 @@
 //!     detectors: [cccd]
 //!     min_confidence: medium        # low (default), medium, high, critical
 //!     min_count: 10                 # distinct values seen with at least min_confidence
+//!     combined: false               # true: min_count counts the values of all its detectors together
 //!     action: block                 # audit, alert, block
 //!     citations: ["Law 91/2025/QH15"]
 //! could_not_inspect:
@@ -125,6 +126,11 @@ pub struct Rule {
     /// Distinct instances needed (spec §6: ≥ 10 distinct CCCD is bulk personal data).
     #[serde(default = "one", deserialize_with = "positive")]
     pub min_count: usize,
+    /// `min_count` counts the distinct values of all of `detectors` together (spec §6 S2: ten
+    /// identifiers of mixed kinds), rather than of each detector on its own; when reached, the
+    /// rule covers every finding of those detectors.
+    #[serde(default)]
+    pub combined: bool,
     /// What to do about a finding it covers.
     pub action: Action,
     /// Legal basis, as text for reports (spec §0: citations change, detector ids do not).
@@ -394,13 +400,25 @@ impl Policy {
         could_not_inspect: &'a [(String, Reason)],
     ) -> Decision<'a> {
         let applies = |channels: &[Channel]| channels.iter().any(|&c| c == channel || c == Channel::Any);
+        let all = findings;
+        let count = |r: &Rule, finding: &Finding| {
+            if r.combined {
+                all.iter()
+                    .filter(|f| r.detectors.contains(&f.detector))
+                    .map(|f| f.counts.at_least(r.min_confidence))
+                    .sum()
+            } else {
+                finding.counts.at_least(r.min_confidence)
+            }
+        };
         let findings = findings
             .iter()
             .filter_map(|finding| {
                 let rules = self.rules.iter().filter(|r| {
                     applies(&r.channels)
                         && r.detectors.contains(&finding.detector)
-                        && finding.counts.at_least(r.min_confidence) >= r.min_count
+                        && finding.counts.at_least(r.min_confidence) > 0
+                        && count(r, finding) >= r.min_count
                 });
                 strongest(rules.map(|r| (r.action, r.id.as_str()))).map(|(action, rule)| Covered {
                     item: finding,
@@ -558,6 +576,38 @@ mod tests {
         // Ten low-confidence candidates are not ten identifiers.
         let weak = [finding(DetectorId::Cccd, 10, Confidence::Low)];
         assert!(decided(&policy, Channel::Usb, &weak).is_empty());
+    }
+
+    /// Issue 25 class 7: §6 counts 12-digit personal tax codes (found as `cccd`) towards S1,
+    /// not 10-digit enterprise codes; identifiers of mixed kinds count together for S2.
+    #[test]
+    fn enterprise_tax_codes_are_not_bulk_personal_data_and_mixed_kinds_add_up() {
+        let policy = Policy::shipped().expect("shipped policy");
+        let enterprises = [finding(DetectorId::Mst, 40, Confidence::High)];
+        assert_eq!(
+            decided(&policy, Channel::Usb, &enterprises),
+            [(DetectorId::Mst, Action::Audit, "single-identifier".into())]
+        );
+        let persons = [finding(DetectorId::Cccd, 10, Confidence::High)];
+        assert_eq!(policy.decide(Channel::Usb, &persons, &[]).action(), Some(Action::Block));
+        // Six CCCD and five BHXH numbers: no kind reaches ten, together they are eleven.
+        let mixed = [
+            finding(DetectorId::Cccd, 6, Confidence::High),
+            finding(DetectorId::Bhxh, 5, Confidence::Medium),
+            finding(DetectorId::Mst, 9, Confidence::High),
+        ];
+        assert_eq!(
+            decided(&policy, Channel::Usb, &mixed),
+            [
+                (DetectorId::Cccd, Action::Alert, "s2-mixed-identifiers-egress".into()),
+                (DetectorId::Bhxh, Action::Alert, "s2-mixed-identifiers-egress".into()),
+                (DetectorId::Mst, Action::Audit, "single-identifier".into()),
+            ]
+        );
+        // Enterprise codes do not make up the ten, and at rest mixed kinds are only recorded.
+        let short = [finding(DetectorId::Cccd, 6, Confidence::High), finding(DetectorId::Mst, 9, Confidence::High)];
+        assert_eq!(policy.decide(Channel::Usb, &short, &[]).action(), Some(Action::Audit));
+        assert_eq!(policy.decide(Channel::AtRest, &mixed, &[]).action(), Some(Action::Audit));
     }
 
     #[test]

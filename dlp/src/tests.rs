@@ -307,6 +307,70 @@ fn box_digits_need_an_identifier_length_and_no_neighbouring_group() {
     assert_identifier("Số CCCD: ０５６０９００００１２３", DetectorId::Cccd, true, Some(Confidence::High));
 }
 
+/// Issue 25 class 1: identifiers in their common written forms. Spec §1 has the digit view
+/// collapse separators before the §2 patterns run; SPEC.md "Identifiers" says which groupings.
+#[test]
+fn grouped_identifiers_are_joined() {
+    for input in [
+        "Số CCCD: 056 090 123 456",
+        "Số CCCD: 056.090.123.456",
+        "Số CCCD: 056-090-123-456",
+        "Căn cước: 0560 9012 3456",
+        "Số định danh cá nhân: 056090 123456",
+    ] {
+        assert_identifier(input, DetectorId::Cccd, true, Some(Confidence::High));
+    }
+    assert_identifier("Ông A, 056 090 123 456, trú tại", DetectorId::Cccd, true, Some(Confidence::Medium));
+    assert_identifier("Số CMND: 225 123 456", DetectorId::Cmnd, true, Some(Confidence::Medium));
+    assert_identifier("Số CMND: 225-123-456", DetectorId::Cmnd, true, Some(Confidence::Medium));
+    assert_identifier("MST: 0311 638 525", DetectorId::Mst, true, Some(Confidence::High));
+    assert_identifier("MST: 031.163.8525", DetectorId::Mst, true, Some(Confidence::High));
+    assert_identifier("MST chi nhánh: 0311 638 525-027", DetectorId::Mst, true, Some(Confidence::High));
+    assert_identifier("Mã số BHXH: 7912 345 678", DetectorId::Bhxh, true, Some(Confidence::Medium));
+    // A grouped ten-digit number without tax-code context is a phone number, not a tax code;
+    // with it, it is the tax code only.
+    assert_identifier("Gọi 0912 345 675 nhé", DetectorId::Phone, true, Some(Confidence::Medium));
+    assert!(find(&text("Gọi 0912 345 675 nhé"), DetectorId::Mst).is_none());
+    assert_identifier("Mã số thuế 0912 345 675", DetectorId::Mst, true, Some(Confidence::High));
+    // Pieces of longer grouped numbers, amounts and lists of small numbers are none.
+    assert_identifier("Số CCCD: 056 090 123 456 7", DetectorId::Cccd, false, None);
+    assert_identifier("TK 1 056 090 123 456", DetectorId::Cccd, false, None);
+    assert_identifier("Số CMND kèm theo. Số tiền: 150.000.000 đồng", DetectorId::Cmnd, false, None);
+    assert_identifier("Mục 01 02 03 04 05 06", DetectorId::Cccd, false, None);
+    assert_identifier("Số CCCD: 056 090-123 456", DetectorId::Cccd, false, None);
+    assert_identifier("Thẻ 4111 1111 1111 1111", DetectorId::Card, true, Some(Confidence::High));
+    // One person, two spellings: one distinct value.
+    let findings = text("CCCD 056090123456; bản sao: CCCD 056 090 123 456");
+    assert_eq!(find(&findings, DetectorId::Cccd).map(|f| f.count), Some(1), "{findings:?}");
+}
+
+/// Issue 25 class 5, CSV: a column's header is the context of its cells. A tax-code column's
+/// ten-digit values (which pass as mobile numbers too) are tax codes, certainly; the same
+/// values in a column with no header keyword stay ambiguous and low.
+#[test]
+fn csv_columns_take_their_header_as_context() {
+    let csv = "stt,ho_ten,ma_so_thue,so_bhxh,ghi_chu\n\
+        1,Nguyen Van A,0912345675,7912345678,x\n\
+        2,Tran Thi B,0912345682,7912345679,y\n";
+    let findings = set().scan_bytes("ds/danhsach.csv", csv.as_bytes(), Hints::default());
+    let mst = find(&findings, DetectorId::Mst).expect("tax codes");
+    assert_eq!((mst.count, mst.counts.high), (2, 2), "{findings:?}");
+    assert!(find(&findings, DetectorId::Phone).is_none(), "{findings:?}");
+    let bhxh = find(&findings, DetectorId::Bhxh).expect("social insurance numbers");
+    assert_eq!(bhxh.count, 2, "{findings:?}");
+    // The same file under another name is not read as a table: the keyword window alone
+    // leaves the tax codes low (or takes one for the BHXH number the header beside names).
+    let plain = set().scan_bytes("ds/danhsach.txt", csv.as_bytes(), Hints::default());
+    assert_eq!(find(&plain, DetectorId::Mst).map(|f| f.counts.high), Some(0), "{plain:?}");
+    // Semicolons and quotes, and a first line of data, which is no header.
+    let semi = "\"Họ và tên\";\"Số CCCD\"\n\"Lê, C\";056090000123\n";
+    let found = set().scan_bytes("a.csv", semi.as_bytes(), Hints::default());
+    assert_eq!(find(&found, DetectorId::Cccd).map(|f| f.confidence), Some(Confidence::High), "{found:?}");
+    let headless = "1;056090000123\n";
+    let found = set().scan_bytes("b.csv", headless.as_bytes(), Hints::default());
+    assert_eq!(find(&found, DetectorId::Cccd).map(|f| f.confidence), Some(Confidence::Medium), "{found:?}");
+}
+
 #[test]
 fn legacy_files_are_recognised_by_their_words() {
     // A TCVN3 letter head and a CMND number in one file without font information.

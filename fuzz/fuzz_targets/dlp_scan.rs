@@ -1,5 +1,5 @@
 //! The DLP content scanner on arbitrary bytes: encoding sniffing, every legacy decoder, the
-//! views and all detectors must never panic, and findings must stay well-formed (a count,
+//! views, column headers of delimited files and all detectors must never panic, and findings must stay well-formed (a count,
 //! a line, an offset inside the input, a masked sample exactly for identifiers).
 #![no_main]
 
@@ -25,6 +25,8 @@ fn check(input_len: usize, findings: &[Finding]) {
 fuzz_target!(|data: &[u8]| {
     let set = &*DETECTORS;
     check(data.len(), &set.scan_bytes("fuzz", data, Hints::default()));
+    // A delimited file's first line is read as the header of its columns.
+    check(data.len(), &set.scan_bytes("fuzz.csv", data, Hints::default()));
     let text = String::from_utf8_lossy(data);
     check(text.len(), &set.scan_text("fuzz", &text, Hints { encoding: None, prominent: true }));
     for encoding in ENCODINGS {

@@ -1,5 +1,6 @@
-//! The OOXML and ODF XML walkers (runs, fonts, styles, text boxes, tables, worksheets) on
-//! arbitrary XML, wrapped in a valid zip so the bytes reach them.
+//! The OOXML and ODF XML walkers (runs, fonts, styles, text boxes, tables and their column
+//! headers, worksheets with shared strings and page headers, sheet names, document
+//! properties) on arbitrary XML, wrapped in a valid zip so the bytes reach them.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -24,7 +25,9 @@ fuzz_target!(|data: &[u8]| {
     let xlsx = [
         ("[Content_Types].xml", &b"<Types/>"[..]),
         ("xl/sharedStrings.xml", styles),
+        ("xl/workbook.xml", styles),
         ("xl/worksheets/sheet1.xml", body),
+        ("docProps/custom.xml", body),
     ];
     let odt = [("META-INF/manifest.xml", &b"<manifest/>"[..]), ("content.xml", body), ("styles.xml", styles)];
     for (name, entries) in [("f.docx", &docx[..]), ("f.xlsx", &xlsx[..]), ("f.odt", &odt[..])] {

@@ -125,6 +125,23 @@ fn a_corrupt_document_is_reported_not_inspected_and_exit_2() {
     assert_eq!((code, objects[0]["action"].as_str()), (Some(2), Some("block")));
 }
 
+/// Issue 25 class 6: an archive the walker does not open is reported with its reason and
+/// exit 2, never passed as clean.
+#[test]
+fn a_7z_archive_is_reported_not_inspected() {
+    let tree = tempfile::tempdir().expect("tempdir");
+    let root = fs::canonicalize(tree.path()).expect("canonical");
+    let archive = root.join("hoso.7z");
+    fs::write(&archive, b"7z\xBC\xAF\x27\x1C\x00\x04compressed").expect("write");
+
+    let (code, objects, stderr) = scan_json(std::slice::from_ref(&archive), &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    let v = &objects[0];
+    assert_eq!((v["kind"].as_str(), v["container_path"].as_str()), (Some("not_scanned"), Some("hoso.7z")), "{v}");
+    assert_eq!(v["reason"].as_str(), Some("unsupported: 7z archive (not opened)"), "{v}");
+}
+
 #[test]
 fn a_clean_file_exits_0() {
     let tree = tempfile::tempdir().expect("tempdir");

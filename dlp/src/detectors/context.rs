@@ -10,6 +10,7 @@
 
 use super::super::canon;
 use super::super::data::KEYWORDS;
+use super::super::table::{ColumnContext, Layout};
 use super::BuildError;
 use super::keywords::{self, Keywords, Stop};
 use std::cell::RefCell;
@@ -25,9 +26,20 @@ impl Context {
         Ok(Context { keywords: Keywords::new(&KEYWORDS)?, window })
     }
 
-    /// The context of one view's text, for looking up the windows around its candidates.
-    pub(crate) fn of<'a>(&'a self, text: &'a str) -> ViewContext<'a> {
-        ViewContext { context: self, text, index: RefCell::new(KeywordIndex::default()) }
+    /// The context of one view's text laid out as `layout`, for looking up the windows
+    /// around its candidates.
+    pub(crate) fn of<'a>(&'a self, text: &'a str, layout: Layout<'a>) -> ViewContext<'a> {
+        let columns = ColumnContext::new(text, layout, |header| self.header_classes(header));
+        ViewContext { context: self, text, index: RefCell::new(KeywordIndex::default()), columns }
+    }
+
+    /// The classes of the keywords a column header holds, its words split at any character
+    /// that is not a letter or digit (`ma_so_thue`, `So-CCCD`).
+    fn header_classes(&self, header: &str) -> u16 {
+        let mut folded = String::new();
+        canon::strip_fold_into(header, &mut folded);
+        let words: Vec<u8> = folded.bytes().map(|b| if b.is_ascii_alphanumeric() { b } else { b' ' }).collect();
+        self.keyword_classes(&words)
     }
 
     /// The classes of the keywords that stand as whole words in `folded`.
@@ -52,12 +64,18 @@ pub(crate) struct ViewContext<'a> {
     context: &'a Context,
     text: &'a str,
     index: RefCell<KeywordIndex>,
+    columns: ColumnContext<'a>,
 }
 
 impl ViewContext<'_> {
     /// Keyword classes (bits of [`super::super::data::class`]) found within the window
     /// around `text[start..end]`.
+    /// In a table cell whose column header names an identifier, the header's classes.
     pub(crate) fn around(&self, start: usize, end: usize) -> u16 {
+        let column = self.columns.at(start);
+        if column != 0 {
+            return column;
+        }
         // A character is four bytes at most, so the window lies within `reach` bytes; where
         // a span covers that and holds no keyword there, the window need not be measured.
         let reach = 4 * self.context.window;
@@ -370,7 +388,7 @@ mod tests {
         let filler = " Văn bản hành chính không có số nào ở đây cả.".repeat(20);
         let sparse = format!("{filler} sdt 0912345678{filler}{filler} 0312345678 mst{filler} cccd: 056012345678");
         for (text, spans) in [(&dense, 1), (&sparse, 3)] {
-            let view = context.of(text);
+            let view = context.of(text, crate::table::Layout::None);
             let mut answers = Vec::new();
             // Two passes, as two detectors would make.
             for _ in 0..2 {
@@ -387,7 +405,7 @@ mod tests {
         }
         // Rows with no keyword but in their header: most windows are answered unmeasured.
         let text = format!("so cccd,sdt\n{}", "1,Nguyễn Văn An,056012345678,0912345678\n".repeat(50));
-        let view = context.of(&text);
+        let view = context.of(&text, crate::table::Layout::None);
         for _ in 0..2 {
             for (at, _) in text.match_indices('0') {
                 let (from, to) = window(&text, at, at + 1, 40);

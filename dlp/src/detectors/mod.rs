@@ -33,6 +33,7 @@ mod travel;
 
 use super::Config;
 use super::finding::{Confidence, DetectorId, Instance, Instances, Sample, ViewKind};
+use super::table::Layout;
 use super::view::View;
 use super::wide::position_from;
 use context::{Context, ViewContext};
@@ -86,12 +87,12 @@ impl Identifiers {
         })
     }
 
-    pub(crate) fn scan(&self, view: &View, out: &mut Instances<'_>) {
+    pub(crate) fn scan(&self, view: &View, layout: Layout<'_>, out: &mut Instances<'_>) {
         let text = view.text();
         let mut scan = Scan {
             text,
             stretches: Vec::new(),
-            context: self.context.of(text),
+            context: self.context.of(text, layout),
             config: &self.config,
             kind: view.kind(),
             out,

@@ -4,12 +4,14 @@
 //! The regexes of the spec (`\b[0-9]{12}\b`, `\b[0-9]{9}\b`, `\b[0-9]{10}…\b`) are all "a
 //! maximal digit run of length n between non-word characters", so one pass over the digit
 //! runs serves them all. The same pass joins box digits (spec §1): single digits separated by
-//! single spaces or cell bars, when the run has the length of an identifier.
+//! single spaces or cell bars, when the run has the length of an identifier. Identifiers
+//! written in groups (`056 090 123 456`, `056.090.123.456`, `0560-9012-3456`) are joined too:
+//! the digit view of §1 collapses their separators before the patterns run.
 
 use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
 use super::super::finding::{Confidence, DetectorId};
 use super::super::wide::with_avx2;
-use super::{Pattern, Scan, find_from, is_digit, is_word, kind, mst_valid, starts_word, stretches, walk};
+use super::{Pattern, Scan, Stretch, find_from, is_digit, is_word, kind, mst_valid, starts_word, stretches, walk};
 use std::borrow::Cow;
 
 pub(super) struct Numbers {
@@ -22,6 +24,25 @@ const BOX_LENGTHS: [usize; 3] = [9, 10, 12];
 /// Separators between box digits: a space (tabs are spaces in the view) or a cell bar.
 const BOX_SEPARATORS: [u8; 2] = [b' ', b'|'];
 
+/// Separators between the groups of a grouped identifier.
+const GROUP_SEPARATORS: [u8; 3] = [b' ', b'.', b'-'];
+
+/// Digits in one group of a grouped identifier: `056 090 123 456`, `0560 9012 3456`,
+/// `056090 123456`. Groups of one digit are box digits; of two, lists of small numbers
+/// (`01 02 03 04 05 06`) would read as identifiers.
+const GROUP_DIGITS: std::ops::RangeInclusive<usize> = 3..=6;
+
+/// How the digits of a candidate are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// One run of digits.
+    Contiguous,
+    /// One digit per box or cell.
+    Boxed,
+    /// Groups of digits between single separators of one kind.
+    Grouped(u8),
+}
+
 impl Numbers {
     pub(super) fn new() -> Result<Self, regex::Error> {
         Ok(Numbers { bhyt: Pattern::new(r"\b([A-Z]{2}) ?([1-5]) ?([0-9]{2}) ?([0-9]{10})\b")? })
@@ -29,15 +50,38 @@ impl Numbers {
 
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
         runs(self, scan);
+        self.grouped(scan);
         self.bhyt(scan);
     }
 
-    fn candidate<'a>(&self, scan: &mut Scan<'a, '_>, number: Cow<'a, str>, start: usize, end: usize, contiguous: bool) {
+    fn candidate<'a>(&self, scan: &mut Scan<'a, '_>, number: Cow<'a, str>, start: usize, end: usize, form: Form) {
         match number.len() {
             12 => twelve(scan, number, start, end),
-            9 => nine(scan, number, start, end),
-            10 => ten(scan, number, start, end, contiguous),
+            // Dots group the thousands of amounts (`150.000.000` đồng), which have nine digits
+            // as often as an old identity card has.
+            9 if form != Form::Grouped(b'.') => nine(scan, number, start, end),
+            10 => ten(scan, number, start, end, form),
             _ => {}
+        }
+    }
+
+    /// Identifiers written in groups: in the stretches of the view that hold enough digits and
+    /// a separator, maximal chains of digit runs linked by single separators, all of one kind,
+    /// whose groups are of [`GROUP_DIGITS`] and whose digits make an identifier's length.
+    /// A chain that is part of a longer grouped number (an account, a card) is not one.
+    fn grouped(&self, scan: &mut Scan<'_, '_>) {
+        let separators = kind::SPACE | kind::DOT | kind::DASH;
+        let stretches: Vec<Stretch> = scan
+            .stretches
+            .iter()
+            .filter(|stretch| stretch.digits >= 9 && stretch.kinds & separators != 0)
+            .copied()
+            .collect();
+        for stretch in stretches {
+            for (start, end, form) in chains(scan.bytes(), stretch.start, stretch.end) {
+                let number = super::digits(&scan.bytes()[start..end]);
+                self.candidate(scan, Cow::Owned(number), start, end, form);
+            }
         }
     }
 
@@ -108,7 +152,7 @@ fn walk_runs(numbers: &Numbers, scan: &mut Scan<'_, '_>) {
             boxed.end = Some(end);
         } else {
             boxed.flush(numbers, scan);
-            numbers.candidate(scan, Cow::Borrowed(&text[start..end]), start, end, true);
+            numbers.candidate(scan, Cow::Borrowed(&text[start..end]), start, end, Form::Contiguous);
         }
     });
     boxed.flush(numbers, scan);
@@ -132,7 +176,7 @@ impl Boxed {
             let goes_on = bytes.get(end).is_some_and(|b| BOX_SEPARATORS.contains(b)) && is_digit(bytes.get(end + 1));
             if !goes_on && BOX_LENGTHS.contains(&self.digits.len()) {
                 let number = std::mem::take(&mut self.digits);
-                numbers.candidate(scan, Cow::Owned(number), start, end, false);
+                numbers.candidate(scan, Cow::Owned(number), start, end, Form::Boxed);
             }
         }
         *self = Boxed::default();
@@ -179,9 +223,47 @@ fn nine<'a>(scan: &mut Scan<'a, '_>, number: Cow<'a, str>, start: usize, end: us
     }
 }
 
-/// MST (with its branch suffix) and BHXH — spec §2.3, §2.5.
-fn ten<'a>(scan: &mut Scan<'a, '_>, number: Cow<'a, str>, start: usize, end: usize, contiguous: bool) {
-    let branch = if contiguous { branch_suffix(scan.bytes(), end) } else { None };
+/// The grouped numbers in `bytes[start..end]`, as their start, end and form: chains of two
+/// or more digit runs linked by one separator byte each, the same one throughout, every run
+/// of [`GROUP_DIGITS`], the digits [`BOX_LENGTHS`] in all, standing as a word and not going on
+/// through a separator into more digits (but for a tax code's `-NNN` branch).
+fn chains(bytes: &[u8], start: usize, end: usize) -> Vec<(usize, usize, Form)> {
+    let run_end = |from: usize| bytes[from..end].iter().position(|b| !b.is_ascii_digit()).map_or(end, |p| from + p);
+    let linked = |at: usize| at + 1 < end && GROUP_SEPARATORS.contains(&bytes[at]) && bytes[at + 1].is_ascii_digit();
+    let mut found = Vec::new();
+    let mut at = start;
+    while let Some(first) = bytes[at..end].iter().position(u8::is_ascii_digit).map(|p| at + p) {
+        let mut last = run_end(first);
+        let mut runs = vec![(first, last)];
+        let separator = bytes.get(last).copied().filter(|_| linked(last));
+        if let Some(separator) = separator {
+            while linked(last) && bytes[last] == separator {
+                let next = run_end(last + 1);
+                runs.push((last + 1, next));
+                last = next;
+            }
+        }
+        at = last;
+        let Some(separator) = separator else { continue };
+        let digits: usize = runs.iter().map(|(s, e)| e - s).sum();
+        let groups = runs.iter().all(|(s, e)| GROUP_DIGITS.contains(&(e - s)));
+        let before = first >= 2 && GROUP_SEPARATORS.contains(&bytes[first - 1]) && is_digit(bytes.get(first - 2));
+        let branch = digits == 10 && branch_suffix(bytes, last).is_some();
+        let word = starts_word(bytes, first) && !is_word(bytes.get(last)) && !before && (!linked(last) || branch);
+        if groups && word && BOX_LENGTHS.contains(&digits) {
+            found.push((first, last, Form::Grouped(separator)));
+        }
+    }
+    found
+}
+
+/// MST (with its branch suffix) and BHXH — spec §2.3, §2.5. A grouped ten-digit number is
+/// as often a phone number written `0912 345 678`: it is a tax code only where context says so.
+fn ten<'a>(scan: &mut Scan<'a, '_>, number: Cow<'a, str>, start: usize, end: usize, form: Form) {
+    let branch = match form {
+        Form::Contiguous | Form::Grouped(b' ' | b'.') => branch_suffix(scan.bytes(), end),
+        Form::Boxed | Form::Grouped(_) => None,
+    };
     let number_end = branch.as_ref().map_or(end, |(_, e)| *e);
     let context = scan.context(start, number_end);
     if context & class::BHXH != 0 && context & class::MST == 0 {
@@ -197,7 +279,7 @@ fn ten<'a>(scan: &mut Scan<'a, '_>, number: Cow<'a, str>, start: usize, end: usi
     }
     let confidence = if context & class::MST != 0 {
         Confidence::High
-    } else if context & (class::PHONE | class::CARD | class::BHYT) != 0 {
+    } else if matches!(form, Form::Grouped(_)) || context & (class::PHONE | class::CARD | class::BHYT) != 0 {
         return;
     } else if branch.is_some() {
         Confidence::Medium

@@ -63,11 +63,13 @@ impl Phone {
             }
             let context = scan.context(start, end);
             // A 10-digit string starting 0 may be a tax code too (spec §2.3): without context
-            // neither reading is trusted.
-            let doubles_as_mst = !international && contiguous && mst_valid(value.as_bytes());
+            // neither reading is trusted; with tax-code context, written in groups or not, it
+            // is the tax code (the number detector reports it).
+            let valid_mst = !international && mst_valid(value.as_bytes());
+            let doubles_as_mst = valid_mst && contiguous;
             let confidence = if context & class::PHONE != 0 {
                 Confidence::High
-            } else if doubles_as_mst && context & class::MST != 0 {
+            } else if valid_mst && context & class::MST != 0 {
                 continue;
             } else if doubles_as_mst {
                 Confidence::Low

@@ -37,6 +37,14 @@ pub(super) fn walk(w: &mut Walker, path: &str, bytes: &[u8], depth: u32) {
     {
         fonts = Fonts::parse(&styles);
     }
+    // Worksheets hold shared strings by index: their header row names the columns.
+    let mut shared = Vec::new();
+    if format == Format::Ooxml
+        && let Some(index) = archive.index_for_name("xl/sharedStrings.xml")
+        && let Some((_, strings)) = read_entry(w, &mut archive, path, index)
+    {
+        shared = xml::shared_strings(&strings);
+    }
     // An encrypted ODF document is a zip of encrypted streams that its manifest describes;
     // its XML would only read as corrupt.
     if format == Format::Odf
@@ -53,7 +61,7 @@ pub(super) fn walk(w: &mut Walker, path: &str, bytes: &[u8], depth: u32) {
         let Some((name, data)) = read_entry(w, &mut archive, path, index) else { continue };
         let child = format!("{path}/{name}");
         match format {
-            Format::Ooxml => ooxml_entry(w, &child, &name, &data, depth, &fonts),
+            Format::Ooxml => ooxml_entry(w, &child, &name, &data, depth, &fonts, &shared),
             Format::Odf => odf_entry(w, &child, &name, &data, depth),
             Format::Plain => w.walk(&child, &data, depth + 1),
         }
@@ -167,7 +175,15 @@ fn is_thumbnail(name: &str) -> bool {
     name.starts_with("docProps/thumbnail") || name.starts_with("Thumbnails/")
 }
 
-fn ooxml_entry(w: &mut Walker, child: &str, name: &str, data: &[u8], depth: u32, fonts: &Fonts) {
+fn ooxml_entry(
+    w: &mut Walker,
+    child: &str,
+    name: &str,
+    data: &[u8],
+    depth: u32,
+    fonts: &Fonts,
+    shared: &[xml::Paragraph],
+) {
     if ooxml_is_formatting(name) || is_thumbnail(name) {
         return;
     }
@@ -176,18 +192,23 @@ fn ooxml_entry(w: &mut Walker, child: &str, name: &str, data: &[u8], depth: u32,
         return w.walk(child, data, depth + 1);
     }
     if name.starts_with("xl/worksheets/") {
-        match xml::sheet_text(data) {
-            Ok(text) => w.text(child, text, None, false),
-            Err((text, why)) => {
-                w.text(child, text, None, false);
+        match xml::sheet_lines(data, shared) {
+            Ok(lines) => w.paragraphs(child, &lines, false, 0),
+            Err((lines, why)) => {
+                w.paragraphs(child, &lines, false, 0);
                 w.verdict(child, Reason::Corrupt(format!("xml: {why}")));
             }
         }
         return;
     }
+    if name == "xl/workbook.xml" {
+        return w.paragraphs(child, &xml::sheet_names(data), true, 0);
+    }
     // Metadata (title, keywords, category, custom properties) is element text, not runs.
     let metadata = name.starts_with("docProps/") || name.starts_with("customXml/");
-    let vocabulary = if metadata { Vocabulary::Odf } else { Vocabulary::Ooxml };
+    // Legacy PowerPoint comments hold their text in `p:text`, not in runs.
+    let loose_text = metadata || name.starts_with("ppt/comments/");
+    let vocabulary = if loose_text { Vocabulary::Odf } else { Vocabulary::Ooxml };
     let header = name.starts_with("word/header") || name.starts_with("word/footer");
     let body = name == "word/document.xml" || name.starts_with("ppt/slides/slide");
     let top = if body { TOP_PARAGRAPHS } else { 0 };

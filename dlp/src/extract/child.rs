@@ -13,6 +13,7 @@
 //! in-process from the one read that hashed them.
 
 use super::{Content, Extraction, Limits, Part, Reason, Verdict, extract, read_limited, root_name};
+use crate::Columns;
 use crate::legacy::Encoding;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsStr;
@@ -93,6 +94,7 @@ enum Frame {
         container_path: String,
         content: WireContent,
         prominent: bool,
+        columns: Columns,
     },
     Verdict(Verdict),
     /// The child finished: without it, the output is incomplete.
@@ -228,6 +230,7 @@ fn child(target: &Path) -> u8 {
                 Content::Bytes(bytes) => WireContent::Bytes(bytes),
             },
             prominent: part.prominent,
+            columns: part.columns,
         })
         .chain(extraction.verdicts.into_iter().map(Frame::Verdict))
         .chain(std::iter::once(Frame::Done));
@@ -288,14 +291,14 @@ fn read_frames(mut stdout: impl Read, max_frame: u64, max_total: u64) -> Receive
             return received;
         }
         match postcard::from_bytes::<Frame>(&bytes) {
-            Ok(Frame::Part { container_path, content, prominent }) => {
+            Ok(Frame::Part { container_path, content, prominent, columns }) => {
                 let content = match content {
                     WireContent::Text { text, encoding } => {
                         Content::Text { text, encoding: encoding.and_then(encoding_of) }
                     }
                     WireContent::Bytes(bytes) => Content::Bytes(bytes),
                 };
-                received.extraction.parts.push(Part { container_path, content, prominent });
+                received.extraction.parts.push(Part { container_path, content, prominent, columns });
             }
             Ok(Frame::Verdict(verdict)) => received.extraction.verdicts.push(verdict),
             Ok(Frame::Done) => {

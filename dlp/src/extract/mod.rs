@@ -25,6 +25,7 @@ mod child;
 mod mail;
 mod ole;
 mod pdf;
+mod pdf_layout;
 #[cfg(test)]
 mod tests;
 mod xml;
@@ -32,12 +33,14 @@ mod xml;
 pub(crate) use child::Request;
 pub use child::{SUBCOMMAND, run_child, run_child_if_requested};
 
-use super::{Buffers, DetectorSet, Finding, Hints, legacy::Encoding};
+use super::{Buffers, Columns, DetectorSet, Finding, Hints, legacy::Encoding};
 use cache::Cache;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xml::Paragraph;
@@ -107,6 +110,8 @@ pub struct Part {
     pub content: Content,
     /// Sits where stamps sit: a header, a text box, a red run, the top of the first page.
     pub prominent: bool,
+    /// The lines of its text that are table cells, and the headers of their columns.
+    pub columns: Columns,
 }
 
 /// Why part of a document was not inspected.
@@ -431,7 +436,8 @@ fn scan_extraction_in(
     for part in &extraction.parts {
         match &part.content {
             Content::Text { text, encoding } => {
-                object.add_text(&part.container_path, text, Hints { encoding: *encoding, prominent: part.prominent })
+                let hints = Hints { encoding: *encoding, prominent: part.prominent };
+                object.add_table_text(&part.container_path, text, hints, &part.columns)
             }
             Content::Bytes(bytes) => {
                 object.add_bytes(&part.container_path, bytes, Hints { encoding: None, prominent: part.prominent })
@@ -508,8 +514,22 @@ enum Kind {
     Pdf,
     Mail,
     Image,
+    /// A container the walker does not open, named: its text is compressed or encrypted, so
+    /// reading its bytes as text would find nothing and say nothing.
+    Unopened(&'static str),
     Text,
 }
+
+/// Signatures of containers the walker does not open (spec §4 names zip; these are what
+/// agencies also exchange), and their names in verdicts.
+const UNOPENED: [(&[u8], &str); 6] = [
+    (b"7z\xBC\xAF\x27\x1C", "7z archive"),
+    (b"Rar!\x1A\x07", "RAR archive"),
+    (b"\x1F\x8B\x08", "gzip stream"),
+    (b"\xFD7zXZ\x00", "xz stream"),
+    (b"\x28\xB5\x2F\xFD", "zstd stream"),
+    (b"MSCF\0\0\0\0", "cabinet archive"),
+];
 
 fn sniff(name: &str, bytes: &[u8]) -> Kind {
     let head = &bytes[..bytes.len().min(1024)];
@@ -527,6 +547,10 @@ fn sniff(name: &str, bytes: &[u8]) -> Kind {
         || bytes.starts_with(b"MM\0*")
     {
         Kind::Image
+    } else if let Some((_, what)) = UNOPENED.iter().find(|(magic, _)| bytes.starts_with(magic)) {
+        Kind::Unopened(what)
+    } else if bytes.starts_with(b"BZh") && bytes.get(4..10) == Some(b"1AY&SY") {
+        Kind::Unopened("bzip2 stream")
     } else if mail::looks_like_mail(name, head) {
         Kind::Mail
     } else {
@@ -562,7 +586,8 @@ impl<'l> Walker<'l> {
             return;
         }
         let kind = sniff(path, bytes);
-        if kind != Kind::Text && kind != Kind::Image && depth >= self.limits.max_depth {
+        let container = !matches!(kind, Kind::Text | Kind::Image | Kind::Unopened(_));
+        if container && depth >= self.limits.max_depth {
             let why = format!("containers nested more than {} deep", self.limits.max_depth);
             self.verdict(path, Reason::OverLimit(why));
             return;
@@ -575,6 +600,7 @@ impl<'l> Walker<'l> {
             Kind::Pdf => pdf::walk(self, path, bytes, depth),
             Kind::Mail => mail::walk(self, path, bytes, depth),
             Kind::Image => self.verdict(path, Reason::Unsupported("image (text in images needs OCR)".into())),
+            Kind::Unopened(what) => self.verdict(path, Reason::Unsupported(format!("{what} (not opened)"))),
             Kind::Text => self.bytes(path, bytes, false),
         }));
         if caught.is_err() {
@@ -622,16 +648,21 @@ impl<'l> Walker<'l> {
     }
 
     fn text(&mut self, path: &str, text: String, encoding: Option<Encoding>, prominent: bool) {
+        self.table_text(path, text, encoding, prominent, Columns::default());
+    }
+
+    fn table_text(&mut self, path: &str, text: String, encoding: Option<Encoding>, prominent: bool, columns: Columns) {
         if !text.trim().is_empty() {
             let content = Content::Text { text, encoding };
-            self.out.parts.push(Part { container_path: path.to_string(), content, prominent });
+            self.out.parts.push(Part { container_path: path.to_string(), content, prominent, columns });
         }
     }
 
     fn bytes(&mut self, path: &str, bytes: &[u8], prominent: bool) {
         if !bytes.is_empty() {
             let content = Content::Bytes(bytes.to_vec());
-            self.out.parts.push(Part { container_path: path.to_string(), content, prominent });
+            let columns = Columns::default();
+            self.out.parts.push(Part { container_path: path.to_string(), content, prominent, columns });
         }
     }
 
@@ -642,19 +673,34 @@ impl<'l> Walker<'l> {
         let mut walker = Walker::new(limits);
         if !walker.out_of_time(name) && !bytes.is_empty() {
             let content = Content::Bytes(std::mem::take(bytes));
-            walker.out.parts.push(Part { container_path: name.to_string(), content, prominent: false });
+            let columns = Columns::default();
+            walker.out.parts.push(Part { container_path: name.to_string(), content, prominent: false, columns });
         }
         walker.out
     }
 
     /// Groups paragraphs into parts by font encoding and prominence, a line per paragraph: the
     /// detector set decodes each legacy part as its font says and lets stamps count by position.
+    /// Table cells keep their column headers ([`Columns`]); the lines of one table row after
+    /// its first do not count towards the `top` paragraphs.
     fn paragraphs(&mut self, child: &str, paragraphs: &[Paragraph], all_prominent: bool, top: usize) {
         // Keyed by the font's legacy encoding (None: Unicode) and prominence.
         type Key = (Option<Encoding>, bool);
-        let mut groups: Vec<(Key, String)> = Vec::new();
-        for (index, paragraph) in paragraphs.iter().enumerate() {
-            let prominent = all_prominent || paragraph.prominent || index < top;
+        struct Group {
+            key: Key,
+            text: String,
+            lines: u32,
+            columns: Columns,
+            /// Index of each header in `columns.headers`.
+            headers: HashMap<Rc<str>, u32>,
+        }
+        let mut groups: Vec<Group> = Vec::new();
+        let mut index = 0;
+        for paragraph in paragraphs {
+            if !paragraph.joined {
+                index += 1;
+            }
+            let prominent = all_prominent || paragraph.prominent || index <= top;
             let mut lines: Vec<(Key, String)> = Vec::new();
             for (encoding, text) in &paragraph.segments {
                 let key = (*encoding, prominent);
@@ -668,19 +714,33 @@ impl<'l> Walker<'l> {
                 }
             }
             for (key, line) in lines {
-                let at = match groups.iter().position(|(k, _)| *k == key) {
+                let at = match groups.iter().position(|g| g.key == key) {
                     Some(at) => at,
                     None => {
-                        groups.push((key, String::new()));
+                        let columns = Columns::default();
+                        groups.push(Group { key, text: String::new(), lines: 0, columns, headers: HashMap::new() });
                         groups.len() - 1
                     }
                 };
-                groups[at].1.push_str(&line);
-                groups[at].1.push('\n');
+                let group = &mut groups[at];
+                let breaks = u32::try_from(memchr::memchr_iter(b'\n', line.as_bytes()).count()).unwrap_or(u32::MAX);
+                if let Some(header) = &paragraph.header {
+                    let columns = &mut group.columns;
+                    let header = *group.headers.entry(header.clone()).or_insert_with(|| {
+                        columns.headers.push(header.to_string());
+                        u32::try_from(columns.headers.len() - 1).unwrap_or(u32::MAX)
+                    });
+                    for line in group.lines..=group.lines.saturating_add(breaks) {
+                        columns.lines.push((line, header));
+                    }
+                }
+                group.text.push_str(&line);
+                group.text.push('\n');
+                group.lines = group.lines.saturating_add(breaks).saturating_add(1);
             }
         }
-        for ((encoding, prominent), text) in groups {
-            self.text(child, text, encoding, prominent);
+        for Group { key: (encoding, prominent), text, columns, .. } in groups {
+            self.table_text(child, text, encoding, prominent, columns);
         }
     }
 }

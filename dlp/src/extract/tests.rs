@@ -4,7 +4,7 @@
 //! bounded time with a clear verdict.
 
 use super::*;
-use crate::Config;
+use crate::{Confidence, Config, DetectorId};
 use std::io::{Cursor, Write};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
@@ -729,4 +729,368 @@ fn only_an_extractor_that_keeps_read_buffers_keeps_one() {
     childless(Limits::default(), dir.path()).scan_document(&set, &text).expect("scan");
     let kept = READ_BUFFER.take();
     assert!(kept.is_empty() && kept.capacity() > 1_800_000, "a batch scan keeps its buffer: {}", kept.capacity());
+}
+
+/// Issue 25 class 6: every file the walk cannot read fully says why — archives it does not
+/// open, image-only PDF pages — and text that merely starts like one is still read.
+#[test]
+fn containers_not_opened_and_pages_without_text_are_never_silent() {
+    let seven_zip = b"7z\xBC\xAF\x27\x1C\x00\x04TUYET MAT".to_vec();
+    let archive = zip_of(&[
+        ("a.7z", &seven_zip),
+        ("b.rar", b"Rar!\x1A\x07\x01\x00TUYET MAT"),
+        ("c.gz", b"\x1F\x8B\x08\x00\x00\x00\x00\x00"),
+        ("d.bz2", b"BZh91AY&SY\x00\x00"),
+        ("e.xz", b"\xFD7zXZ\x00\x00"),
+        ("f.txt", b"BZh is how the note starts. CCCD 056090000123"),
+    ]);
+    let (findings, extraction) = scan("bundle.zip", &archive);
+    let unsupported: Vec<String> = verdicts(&extraction)
+        .into_iter()
+        .map(|(path, reason)| match reason {
+            Reason::Unsupported(why) => format!("{path}: {why}"),
+            other => panic!("{path}: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        unsupported,
+        [
+            "bundle.zip/a.7z: 7z archive (not opened)",
+            "bundle.zip/b.rar: RAR archive (not opened)",
+            "bundle.zip/c.gz: gzip stream (not opened)",
+            "bundle.zip/d.bz2: bzip2 stream (not opened)",
+            "bundle.zip/e.xz: xz stream (not opened)",
+        ]
+    );
+    assert_eq!(findings, expect(&[("cccd", 1, "bundle.zip/f.txt")]));
+
+    // Page 1 has text; page 2 is a scanned image, drawn and nothing else.
+    let image = "<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray /BitsPerComponent 8 /Length 1 >>\nstream\n\x00\nendstream";
+    let pdf = pdf_of(&[
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        "<< /Type /Pages /Kids [3 0 R 5 0 R] /Count 2 >>".into(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 7 0 R >> >> /Contents 4 0 R >>".into(),
+        stream("BT /F1 12 Tf 72 760 Td (Cong van so 12) Tj ET"),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /XObject << /Im1 6 0 R >> >> /Contents 9 0 R >>".into(),
+        image.into(),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".into(),
+        "<< /Producer (scanner) >>".into(),
+        stream("q 595 0 0 842 0 0 cm /Im1 Do Q"),
+    ]);
+    let extraction = extract("scan.pdf", &pdf, &Limits::default());
+    assert!(
+        matches!(&verdicts(&extraction)[..], [(p, Reason::Unsupported(why))] if p == "scan.pdf/page[2]" && why.contains("text layer")),
+        "{:?}",
+        extraction.verdicts
+    );
+}
+
+fn docx_cell(paragraphs: &[&str]) -> String {
+    let body: String = paragraphs.iter().map(|p| paragraph(&run(None, p))).collect();
+    format!("<w:tc>{body}</w:tc>")
+}
+
+fn docx_table(rows: &[&[&[&str]]]) -> String {
+    let rows: String = rows
+        .iter()
+        .map(|cells| format!("<w:tr>{}</w:tr>", cells.iter().map(|c| docx_cell(c)).collect::<String>()))
+        .collect();
+    format!("<w:tbl>{rows}</w:tbl>")
+}
+
+/// Ten paragraphs of prose, so that what follows is past the top of the page.
+fn docx_prose() -> String {
+    (0..10).map(|i| paragraph(&run(None, &format!("Đoạn {i} của báo cáo về công tác năm nay.")))).collect()
+}
+
+/// Issue 25 class 2: the "Số: …/KH-UBND" block is a table whose cell holds the number and,
+/// in a second paragraph, the stamp; class 5: a stamp cell sharing its row with other cells.
+/// Both are past the top of the page, so only their own lines can make them stamps.
+#[test]
+fn docx_stamps_in_multi_paragraph_cells_and_shared_rows() {
+    let block = docx_table(&[&[
+        &["UBND TỈNH KHÁNH HÒA", "Số: 12/KH-UBND", "MẬT"],
+        &["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc"],
+    ]]);
+    let shared_row = docx_table(&[&[&["Kính gửi: Sở Nội vụ tỉnh Khánh Hòa và các đơn vị liên quan"], &["TUYỆT MẬT"]]]);
+    let body = format!("{}{block}{}{shared_row}", docx_prose(), docx_prose());
+    let (findings, extraction) = scan("kh.docx", &docx(&body, "", ""));
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    assert_eq!(findings, expect(&[("M1", 1, "kh.docx/word/document.xml"), ("M3", 1, "kh.docx/word/document.xml")]));
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    assert!(result.findings.iter().all(|f| f.confidence == Confidence::Critical), "{:?}", result.findings);
+}
+
+/// Issue 25 class 5, DOCX: a column's header is the context of its cells — a tax-code column
+/// of numbers that pass as mobiles too, a BHXH column beside it, a grouped CCCD column
+/// (class 1 in a docx view) — and box digits in a row still join.
+#[test]
+fn docx_table_columns_take_their_header_as_context() {
+    let people = docx_table(&[
+        &[&["STT"], &["Họ và tên"], &["Mã số thuế"], &["Số BHXH"], &["Số CCCD"]],
+        &[&["1"], &["Nguyễn Văn A"], &["0912345675"], &["7912345678"], &["056 090 123 456"]],
+        &[&["2"], &["Trần Thị B"], &["0912345682"], &["7912345679"], &["056.090.123.457"]],
+    ]);
+    let boxes: Vec<&[&str]> = std::iter::once(&["Số định danh"][..])
+        .chain(["0", "5", "6", "0", "9", "0", "0", "0", "0", "1", "2", "3"].iter().map(std::slice::from_ref))
+        .collect();
+    let form = docx_table(&[&boxes]);
+    let (findings, extraction) = scan("ds.docx", &docx(&format!("{}{people}{form}", docx_prose()), "", ""));
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    assert_eq!(
+        findings,
+        expect(&[
+            ("bhxh", 2, "ds.docx/word/document.xml"),
+            ("cccd", 3, "ds.docx/word/document.xml"),
+            ("mst", 2, "ds.docx/word/document.xml"),
+        ])
+    );
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    let mst = result.findings.iter().find(|f| f.detector == DetectorId::Mst).expect("tax codes");
+    assert_eq!(mst.counts.high, 2, "{mst:?}");
+    let cccd = result.findings.iter().find(|f| f.detector == DetectorId::Cccd).expect("CCCD");
+    assert_eq!(cccd.counts.high, 3, "{cccd:?}");
+}
+
+/// Issue 25 class 5, XLSX: the header row is shared strings, the values numbers, cells
+/// sparse (`r="D2"` after `B2`); the header names each column however far down the row is.
+#[test]
+fn xlsx_columns_take_their_header_as_context() {
+    let shared = r#"<sst><si><t>DANH SÁCH NỘP THUẾ</t></si><si><t>ho_ten</t></si><si><t>ma_so_thue</t></si><si><t>ghi_chu</t></si><si><t>so_bhxh</t></si></sst>"#;
+    let mut rows = String::from(
+        r#"<row r="1"><c r="A1" t="s"><v>0</v></c></row><row r="2"><c r="A2" t="s"><v>1</v></c><c r="B2" t="s"><v>2</v></c><c r="C2" t="s"><v>3</v></c><c r="D2" t="s"><v>4</v></c></row>"#,
+    );
+    for (i, (mst, bhxh)) in [("0912345675", "7912345678"), ("0912345682", "7912345679")].iter().enumerate() {
+        let r = i + 3;
+        rows.push_str(&format!(
+            r#"<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>Người {r}</t></is></c><c r="B{r}"><v>{mst}</v></c><c r="D{r}"><v>{bhxh}</v></c></row>"#
+        ));
+    }
+    let sheet = format!("<worksheet><sheetData>{rows}</sheetData></worksheet>");
+    let xlsx = zip_of(&[
+        ("[Content_Types].xml", b"<Types/>"),
+        ("xl/sharedStrings.xml", shared.as_bytes()),
+        ("xl/worksheets/sheet1.xml", sheet.as_bytes()),
+    ]);
+    let extraction = extract("thue.xlsx", &xlsx, &Limits::default());
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    assert_eq!(
+        summary(&result.findings),
+        expect(&[("bhxh", 2, "thue.xlsx/xl/worksheets/sheet1.xml"), ("mst", 2, "thue.xlsx/xl/worksheets/sheet1.xml")])
+    );
+    let mst = result.findings.iter().find(|f| f.detector == DetectorId::Mst).expect("tax codes");
+    assert_eq!(mst.counts.high, 2, "{mst:?}");
+}
+
+/// Issue 25 class 5, ODS: a spreadsheet's table with a title row, a header row and repeated
+/// empty cells; a stamp cell in a row of other cells stands on its own line.
+#[test]
+fn ods_columns_take_their_header_as_context() {
+    let ns = r#"xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0""#;
+    let cell = |text: &str| format!("<table:table-cell><text:p>{text}</text:p></table:table-cell>");
+    let row = |cells: &[&str]| {
+        format!("<table:table-row>{}</table:table-row>", cells.iter().map(|c| cell(c)).collect::<String>())
+    };
+    let gap = r#"<table:table-cell table:number-columns-repeated="2"/>"#;
+    let data = |name: &str, mst: &str| format!("<table:table-row>{}{gap}{}</table:table-row>", cell(name), cell(mst));
+    let content = format!(
+        r#"<office:document-content {ns}><office:body><office:spreadsheet><table:table table:name="Sheet1">{}{}{}{}{}</table:table></office:spreadsheet></office:body></office:document-content>"#,
+        row(&["Danh sách doanh nghiệp"]),
+        row(&["Tên", "Ghi chú", "Khác", "Mã số thuế"]),
+        data("Công ty A", "0912345675"),
+        data("Công ty B", "0912345682"),
+        row(&["Ghi chú chung về tài liệu này của đơn vị", "TỐI MẬT"]),
+    );
+    let ods = zip_of(&[
+        ("mimetype", b"application/vnd.oasis.opendocument.spreadsheet"),
+        ("META-INF/manifest.xml", b"<manifest:manifest/>"),
+        ("content.xml", content.as_bytes()),
+    ]);
+    let extraction = extract("dn.ods", &ods, &Limits::default());
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    assert_eq!(summary(&result.findings), expect(&[("M2", 1, "dn.ods/content.xml"), ("mst", 2, "dn.ods/content.xml")]));
+    let mst = result.findings.iter().find(|f| f.detector == DetectorId::Mst).expect("tax codes");
+    assert_eq!(mst.counts.high, 2, "{mst:?}");
+    let stamp = result.findings.iter().find(|f| f.detector == DetectorId::M2).expect("stamp");
+    assert_eq!(stamp.confidence, Confidence::Critical);
+}
+
+/// Issue 25 class 3: metadata and page furniture (spec §3.3, §4) — OOXML core and custom
+/// properties, docx comments and footers, xlsx page headers and sheet names, legacy pptx
+/// comments, ODF user-defined properties.
+#[test]
+fn office_metadata_and_page_furniture_are_read() {
+    let core = r#"<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Kế hoạch bảo vệ</dc:title><dc:subject>Phương án</dc:subject><cp:keywords>TUYỆT MẬT</cp:keywords><cp:category>TÀI LIỆU THU HỒI</cp:category></cp:coreProperties>"#;
+    let custom = r#"<Properties xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes"><property fmtid="{D5CDD505-2E9C-101B-9397-08002B2CF9AE}" pid="2" name="Độ mật"><vt:lpwstr>Tối mật</vt:lpwstr></property></Properties>"#;
+    let comments = format!(
+        r#"<w:comments {W}><w:comment w:id="0"><w:p>{}</w:p></w:comment></w:comments>"#,
+        run(None, "Số CCCD: 056090000123")
+    );
+    let footer = format!(r#"<w:ftr {W}>{}</w:ftr>"#, paragraph(&run(None, "Trang 2 — XEM XONG TRẢ LẠI")));
+    let document = format!(r#"<w:document {W}><w:body>{}</w:body></w:document>"#, paragraph(&run(None, "Nội dung")));
+    let docx = zip_of(&[
+        ("[Content_Types].xml", b"<Types/>"),
+        ("word/document.xml", document.as_bytes()),
+        ("word/comments.xml", comments.as_bytes()),
+        ("word/footer1.xml", footer.as_bytes()),
+        ("docProps/core.xml", core.as_bytes()),
+        ("docProps/custom.xml", custom.as_bytes()),
+    ]);
+    let extraction = extract("kh.docx", &docx, &Limits::default());
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    assert_eq!(
+        summary(&result.findings),
+        expect(&[
+            ("C1", 1, "kh.docx/word/footer1.xml"),
+            ("M1", 1, "kh.docx/docProps/core.xml"),
+            ("M4", 1, "kh.docx/docProps/custom.xml"),
+            ("M5", 1, "kh.docx/docProps/core.xml"),
+            ("cccd", 1, "kh.docx/word/comments.xml"),
+        ])
+    );
+    let weights: Vec<_> = result.findings.iter().filter(|f| f.detector.is_marking()).map(|f| f.confidence).collect();
+    assert_eq!(weights, [Confidence::Critical, Confidence::Critical, Confidence::High, Confidence::Medium]);
+
+    let sheet = r#"<worksheet><sheetData><row r="1"><c r="A1"><v>1</v></c></row></sheetData><headerFooter><oddHeader>&amp;L&amp;"Times New Roman,Bold"&amp;14&amp;KFF0000TỐI MẬT&amp;RTrang &amp;P / &amp;N</oddHeader><oddFooter>&amp;CLiên hệ dlp.test@example.gov.vn</oddFooter></headerFooter></worksheet>"#;
+    let workbook = r#"<workbook><sheets><sheet name="MẬT" sheetId="1" r:id="rId1" xmlns:r="r"/></sheets></workbook>"#;
+    let xlsx = zip_of(&[
+        ("[Content_Types].xml", b"<Types/>"),
+        ("xl/workbook.xml", workbook.as_bytes()),
+        ("xl/worksheets/sheet1.xml", sheet.as_bytes()),
+    ]);
+    let (findings, extraction) = scan("so.xlsx", &xlsx);
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    assert_eq!(
+        findings,
+        expect(&[
+            ("M2", 1, "so.xlsx/xl/worksheets/sheet1.xml"),
+            ("M3", 1, "so.xlsx/xl/workbook.xml"),
+            ("email", 1, "so.xlsx/xl/worksheets/sheet1.xml"),
+        ])
+    );
+
+    let comment = r#"<p:cmLst xmlns:p="http://schemas.openxmlformats.org/presentationml/2006/main"><p:cm authorId="0"><p:text>Gửi bản này cho dlp.test@example.gov.vn</p:text></p:cm></p:cmLst>"#;
+    let pptx = zip_of(&[("[Content_Types].xml", b"<Types/>"), ("ppt/comments/comment1.xml", comment.as_bytes())]);
+    assert_eq!(scan("s.pptx", &pptx).0, expect(&[("email", 1, "s.pptx/ppt/comments/comment1.xml")]));
+
+    let meta = r#"<office:document-meta xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><office:meta><dc:title>Báo cáo</dc:title><meta:keyword>LƯU HÀNH NỘI BỘ</meta:keyword><meta:user-defined meta:name="Độ mật">Mật</meta:user-defined></office:meta></office:document-meta>"#;
+    let odt = zip_of(&[
+        ("mimetype", b"application/vnd.oasis.opendocument.text"),
+        ("META-INF/manifest.xml", b"<manifest:manifest/>"),
+        ("content.xml", b"<office:document-content/>"),
+        ("meta.xml", meta.as_bytes()),
+    ]);
+    assert_eq!(scan("bc.odt", &odt).0, expect(&[("C1", 1, "bc.odt/meta.xml"), ("M4", 1, "bc.odt/meta.xml")]));
+}
+
+/// Issue 25 class 3, PDF: the information dictionary's keywords and the XMP metadata stream.
+#[test]
+fn pdf_information_and_xmp_metadata_are_read() {
+    let xmp = r#"<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:pdf="http://ns.adobe.com/pdf/1.3/"><dc:title><rdf:Alt><rdf:li xml:lang="x-default">Phương án</rdf:li></rdf:Alt></dc:title><dc:subject><rdf:Bag><rdf:li>TỐI MẬT</rdf:li><rdf:li>TÀI LIỆU THU HỒI</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>"#;
+    let pdf = pdf_of(&[
+        "<< /Type /Catalog /Pages 2 0 R /Metadata 6 0 R >>".into(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".into(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>".into(),
+        stream("BT /F1 12 Tf 72 760 Td (Noi dung) Tj ET"),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".into(),
+        format!("<< /Type /Metadata /Subtype /XML /Length {} >>\nstream\n{xmp}\nendstream", xmp.len()),
+        "<< >>".into(),
+        format!("<< /Title <{}> /Keywords <{}> >>", utf16_hex("Kế hoạch"), utf16_hex("TUYỆT MẬT")),
+    ]);
+    let (findings, extraction) = scan("pa.pdf", &pdf);
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    assert_eq!(
+        findings,
+        expect(&[("M1", 1, "pa.pdf/info"), ("M2", 1, "pa.pdf/metadata"), ("M5", 1, "pa.pdf/metadata")])
+    );
+}
+
+/// Issue 25 class 4: text split across text objects, drawn glyph by glyph, or on one
+/// baseline with another block, reads as `pdftotext` reads it. The font is `.VnTime`
+/// (TCVN3 bytes: `TUYÖT MËT` is TUYỆT MẬT) with widths of 600 thousandths.
+#[test]
+fn pdf_text_is_rebuilt_from_positions() {
+    let widths = vec!["600"; 224].join(" ");
+    let font = format!(
+        "<< /Type /Font /Subtype /TrueType /BaseFont /ABCDEF+.VnTime /Encoding /WinAnsiEncoding /FirstChar 32 /LastChar 255 /Widths [{widths}] >>"
+    );
+    // One glyph per text object, placed by its own matrix; spaces are not drawn, only left.
+    let glyphs = |text: &[u8], x: f32, y: f32| -> String {
+        let mut out = String::new();
+        for (i, b) in text.iter().enumerate() {
+            if *b != b' ' {
+                let at = x + 8.4 * i as f32;
+                out.push_str(&format!("BT /F1 14 Tf 1 0 0 1 {at:.1} {y} Tm <{b:02X}> Tj ET\n"));
+            }
+        }
+        out
+    };
+    // The stamp in two text objects, in reverse order; a CCCD and a second stamp glyph by glyph.
+    let page1 = format!(
+        "BT /F1 14 Tf 130.8 760 Td <CB54> Tj ET\nBT /F1 14 Tf 72 760 Td <545559D654204D> Tj ET\n{}{}",
+        glyphs(b"So CCCD: 056090000123", 72.0, 700.0),
+        glyphs(b"T\xE8I M\xCBT", 72.0, 500.0),
+    );
+    // A letterhead: the agency on the left, the stamp far to the right on the same baseline.
+    let page2 = "BT /F1 13 Tf 72 780 Td (UBND TINH KHANH HOA) Tj 380 0 Td <4DCB54> Tj ET";
+    let pdf = pdf_of(&[
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        "<< /Type /Pages /Kids [3 0 R 5 0 R] /Count 2 >>".into(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 7 0 R >> >> /Contents 4 0 R >>".into(),
+        stream(&page1),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 7 0 R >> >> /Contents 6 0 R >>".into(),
+        stream(page2),
+        font,
+        "<< /Producer (test) >>".into(),
+    ]);
+    let extraction = extract("tl.pdf", &pdf, &Limits::default());
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    assert_eq!(
+        summary(&result.findings),
+        expect(&[
+            ("M1", 1, "tl.pdf/page[1]"),
+            ("M2", 1, "tl.pdf/page[1]"),
+            ("M3", 1, "tl.pdf/page[2]"),
+            ("cccd", 1, "tl.pdf/page[1]")
+        ])
+    );
+    for finding in &result.findings {
+        let expected = if finding.detector.is_marking() { Confidence::Critical } else { Confidence::High };
+        assert_eq!(finding.confidence, expected, "{finding:?}");
+    }
+}
+
+/// Issue 25 class 5, PDF: a table drawn as strings at positions — a header row, then rows
+/// whose cells lie under it — gives each cell its column's header as context.
+#[test]
+fn pdf_table_columns_take_their_header_as_context() {
+    let rows = [("Nguyen Van A", "0912345675", "7912345678"), ("Tran Thi B", "0912345682", "7912345679")];
+    let rows = rows.iter().chain(&[("Le Van C", "0912345717", "7912345680"), ("Pham D", "0912345724", "7912345681")]);
+    let mut content =
+        String::from("BT /F1 12 Tf 72 700 Td (Ho ten) Tj 178 0 Td (Ma so thue) Tj 150 0 Td (So BHXH) Tj ET\n");
+    for (i, (name, mst, bhxh)) in rows.enumerate() {
+        let y = 680 - 20 * i;
+        content.push_str(&format!("BT /F1 12 Tf 72 {y} Td ({name}) Tj 178 0 Td ({mst}) Tj 150 0 Td ({bhxh}) Tj ET\n"));
+    }
+    content.push_str("BT /F1 12 Tf 72 560 Td (Tong cong bon nguoi) Tj ET");
+    let pdf = pdf_of(&[
+        "<< /Type /Catalog /Pages 2 0 R >>".into(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".into(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>".into(),
+        stream(&content),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".into(),
+        "<< >>".into(),
+        "<< >>".into(),
+        "<< /Producer (test) >>".into(),
+    ]);
+    let extraction = extract("ds.pdf", &pdf, &Limits::default());
+    assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
+    let result = scan_extraction(&set(), &extraction, [0; 32]);
+    assert_eq!(summary(&result.findings), expect(&[("bhxh", 4, "ds.pdf/page[1]"), ("mst", 4, "ds.pdf/page[1]")]));
+    let mst = result.findings.iter().find(|f| f.detector == DetectorId::Mst).expect("tax codes");
+    assert_eq!(mst.counts.high, 4, "{mst:?}");
 }
