@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # A fresh clone every run gains little from incremental caches, which are the bulk of the disk.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
-echo "== system packages the end-to-end tests use (loop devices, sshfs share, CUPS; as root)"
+echo "== system packages the tests use (loop devices, sshfs share, CUPS, mingw-w64, Wine; as root)"
 # tests/tests/dlp_channels.rs mounts an ext4 loop image and an sshfs of a loopback sshd; it
 # fails, naming what is missing, when these are absent; tests/tests/dlp_print.rs needs CUPS
 # (it starts cupsd itself). Installed only if missing.
@@ -20,13 +20,17 @@ command -v sshfs >/dev/null 2>&1 || need+=(sshfs)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 [ -x /usr/sbin/cupsd ] || need+=(cups)
+# The Windows agent is cross-checked here: ring's build script needs the mingw C compiler.
+command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need+=(gcc-mingw-w64-x86-64)
+# ... and runs under Wine (tests/tests/windows_agent.rs).
+[ -x /usr/lib/wine/wine64 ] || command -v wine64 >/dev/null 2>&1 || need+=(wine64)
 command -v lpadmin >/dev/null 2>&1 || need+=(cups-client)
 command -v lpr >/dev/null 2>&1 || need+=(cups-bsd)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
     else
-        echo "missing ${need[*]}: install them (the DLP channel tests need them and root)" >&2
+        echo "missing ${need[*]}: install them (the DLP channel tests and the Windows cross-check need them)" >&2
     fi
 fi
 
@@ -34,9 +38,13 @@ echo "== format"
 cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== clippy for the Windows agent (x86_64-pc-windows-gnu), so Windows code cannot rot"
+rustup target list --installed | grep -qx x86_64-pc-windows-gnu || rustup target add x86_64-pc-windows-gnu
+cargo clippy --target x86_64-pc-windows-gnu -p haidang-agent --locked -- -D warnings
 echo "== fuzz targets compile (run them with scripts/fuzz.sh)"
 cargo check --manifest-path fuzz/Cargo.toml --locked --bins
-echo "== build (the end-to-end tests run these binaries)"
+echo "== build (the end-to-end tests run these binaries, the Windows agent under Wine)"
 cargo build --workspace --bins --locked
+cargo build --target x86_64-pc-windows-gnu -p haidang-agent --locked
 echo "== tests"
 cargo test --workspace --locked --no-fail-fast

@@ -77,8 +77,9 @@ pub(crate) enum Command {
         #[arg(long, value_name = "DIR")]
         yara: Option<PathBuf>,
         /// Compile the YARA rules afresh and do not keep them. By default they are kept, once
-        /// compiled, in $XDG_CACHE_HOME/haidang/yara-rules (else ~/.cache/haidang/yara-rules)
-        /// and used again while the rule files and this program are unchanged.
+        /// compiled, in $XDG_CACHE_HOME/haidang/yara-rules (else ~/.cache/haidang/yara-rules,
+        /// else %LOCALAPPDATA%\haidang\yara-rules) and used again while the rule files and
+        /// this program are unchanged.
         #[arg(long, requires = "yara")]
         no_rule_cache: bool,
         /// Look inside documents for Vietnamese personal data and state-secret markings.
@@ -237,7 +238,7 @@ impl FimTarget {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let canonical = |p: &Path| std::fs::canonicalize(p).or_else(|_| std::path::absolute(p));
+        let canonical = |p: &Path| haidang_agent::paths::canonicalize(p).or_else(|_| std::path::absolute(p));
         let db_dir = canonical(db_dir).with_context(|| format!("bad --db {}", self.db.display()))?;
         for p in &cfg.paths {
             if canonical(p).is_ok_and(|p| p.starts_with(&db_dir)) {

@@ -11,6 +11,7 @@ pub mod health;
 pub mod heap;
 pub mod lifecycle;
 pub mod net;
+pub mod paths;
 pub mod process;
 pub mod run;
 pub mod scan;

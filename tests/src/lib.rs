@@ -6,6 +6,7 @@
 
 pub mod raw;
 pub mod system;
+pub mod wine;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};

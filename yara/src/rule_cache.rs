@@ -83,13 +83,14 @@ impl RuleCache {
         RuleCache { dir: dir.into() }
     }
 
-    /// The per-user default, for a command run by a person (`haidang-agent scan`): `$XDG_CACHE_HOME/haidang/yara-rules`,
-    /// else `~/.cache/haidang/yara-rules`; none without either variable.
+    /// The per-user default, for a command run by a person (`haidang-agent scan`):
+    /// `$XDG_CACHE_HOME/haidang/yara-rules`, else `~/.cache/haidang/yara-rules`, else (on
+    /// Windows) `%LOCALAPPDATA%\haidang\yara-rules`; none without any of these variables.
     pub fn per_user() -> Option<RuleCache> {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .filter(|v| Path::new(v).is_absolute())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| Path::new(&h).join(".cache")))?;
+        let absolute = |name: &str| std::env::var_os(name).filter(|v| Path::new(v).is_absolute()).map(PathBuf::from);
+        let base = absolute("XDG_CACHE_HOME")
+            .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| Path::new(&h).join(".cache")))
+            .or_else(|| absolute("LOCALAPPDATA"))?;
         Some(RuleCache::new(base.join("haidang").join("yara-rules")))
     }
 

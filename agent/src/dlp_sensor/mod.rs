@@ -322,6 +322,10 @@ impl Channels {
                 }
             }
         }
+        #[cfg(not(target_os = "linux"))]
+        if cfg.print {
+            status.set_print("off: print jobs are inspected through CUPS, which this platform does not have".into());
+        }
         if !cfg.at_rest_paths.is_empty() {
             let at_rest = AtRest {
                 inspector,

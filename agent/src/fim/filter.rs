@@ -23,7 +23,7 @@ impl PathFilter {
     pub(crate) fn new(cfg: &FimConfig, own: &[PathBuf]) -> Result<PathFilter> {
         let mut roots: Vec<PathBuf> = Vec::new();
         for p in &cfg.paths {
-            let root = match std::fs::canonicalize(p) {
+            let root = match crate::paths::canonicalize(p) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(path = %p.display(), error = %e, "FIM path is not accessible now; it is watched from the next rescan on which it exists");
@@ -41,7 +41,7 @@ impl PathFilter {
                 kept.push(r);
             }
         }
-        let own = own.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
+        let own = own.iter().map(|p| crate::paths::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
         Ok(PathFilter {
             roots: kept,
             own,

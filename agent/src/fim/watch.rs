@@ -15,6 +15,7 @@ pub(crate) enum Signal {
     /// Something happened to this path; look at it.
     Changed(PathBuf),
     /// This process wrote to this path, whose inode is (device, number) (fanotify).
+    #[cfg_attr(not(target_os = "linux"), expect(dead_code, reason = "only fanotify names writers so far"))]
     Written(PathBuf, Option<(u64, u64)>, Actor),
     /// Events were lost; only a full rescan can tell what happened.
     Overflow(&'static str),

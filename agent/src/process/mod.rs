@@ -7,18 +7,22 @@
 //! table every [`ProcessConfig::poll_interval`] and needs no privilege, but misses processes
 //! that live shorter than that.
 
+mod command_line;
 mod config;
-pub(crate) mod enrich;
-mod netlink;
-mod poll;
-mod stream;
-mod table;
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(windows)]
+mod windows;
+
+#[cfg(target_os = "linux")]
+use linux as platform;
+#[cfg(windows)]
+use windows as platform;
 
 pub use config::ProcessConfig;
 
 use crate::spool::{Observation, Recorder};
 use anyhow::Context;
-use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -29,8 +33,6 @@ const BATCH_MAX: usize = 256;
 const BATCH_WAIT: Duration = Duration::from_millis(50);
 /// Observations waiting for the recorder; a full channel makes the sensor threads wait.
 const CHANNEL: usize = 4096;
-/// Bit of CAP_NET_ADMIN in the capability sets of `/proc/PID/status`.
-const CAP_NET_ADMIN: u32 = 12;
 
 /// How the sensor learns of processes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,42 +53,10 @@ impl Backend {
     }
 }
 
-/// Decides which backend this process may use: [`Backend::Netlink`] when it runs as root or
-/// holds CAP_NET_ADMIN and the kernel acknowledges a subscription to the process connector
-/// (it does not in a network namespace other than the initial one, e.g. in most containers),
-/// else [`Backend::Polling`]. Logs the reason. Blocks for up to two seconds.
+/// Decides which backend this process may use on this platform, and logs why. Blocks for
+/// up to two seconds.
 pub fn select_backend() -> Backend {
-    if !has_privilege() {
-        tracing::info!("process sensor: polling (netlink needs root or CAP_NET_ADMIN)");
-        return Backend::Polling;
-    }
-    match netlink::Connector::subscribe() {
-        Ok(_) => {
-            tracing::info!("process sensor: netlink process connector");
-            Backend::Netlink
-        }
-        Err(e) => {
-            tracing::info!(error = %e, "process sensor: polling (the netlink process connector is not usable)");
-            Backend::Polling
-        }
-    }
-}
-
-/// Root, or CAP_NET_ADMIN in the effective set (an agent run by systemd with
-/// `AmbientCapabilities=CAP_NET_ADMIN`).
-fn has_privilege() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return false;
-    };
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
+    platform::select_backend()
 }
 
 /// Runs the sensor until the recorder fails or the sensor stops, recording observations in
@@ -98,7 +68,7 @@ pub async fn run(cfg: ProcessConfig, backend: Backend, recorder: Recorder) -> an
         tracing::info!("process sensor disabled by configuration");
         return Ok(());
     }
-    let mut sensor = tokio::task::spawn_blocking(move || Sensor::start(&cfg, backend, Path::new("/proc")))
+    let mut sensor = tokio::task::spawn_blocking(move || Sensor::start(&cfg, backend))
         .await
         .context("the process sensor failed to start")??;
     while let Some(batch) = next_batch(&mut sensor.events).await {
@@ -130,16 +100,9 @@ struct Sensor {
 
 impl Sensor {
     /// Records the processes already running, then starts the backend's threads.
-    fn start(cfg: &ProcessConfig, backend: Backend, proc_root: &Path) -> anyhow::Result<Sensor> {
+    fn start(cfg: &ProcessConfig, backend: Backend) -> anyhow::Result<Sensor> {
         let (tx, events) = mpsc::channel(CHANNEL);
-        let worker = match backend {
-            Backend::Netlink => {
-                let connector =
-                    netlink::Connector::subscribe().context("cannot subscribe to the netlink process connector")?;
-                stream::spawn(connector, proc_root, tx)?
-            }
-            Backend::Polling => poll::spawn(proc_root, cfg.poll_interval, tx)?,
-        };
+        let worker = platform::spawn(cfg, backend, tx)?;
         Ok(Sensor { events, worker })
     }
 
@@ -157,7 +120,7 @@ impl Sensor {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use haidang_proto::EventBody;
@@ -206,7 +169,7 @@ mod tests {
         assert_eq!(event.image.as_str().as_bytes(), image.as_os_str().as_bytes());
         assert_eq!(event.command_line.as_str(), EXPECTED_COMMAND_LINE);
         // SAFETY: geteuid has no preconditions.
-        let me = enrich::Enricher::new().user_name(unsafe { libc::geteuid() });
+        let me = linux::enrich::Enricher::new().user_name(unsafe { libc::geteuid() });
         assert_eq!(event.user.as_str(), me);
         let own_image = std::env::current_exe().expect("own executable");
         assert_eq!(event.parent_image.as_ref().map(|t| t.as_str().as_bytes()), Some(own_image.as_os_str().as_bytes()));
@@ -220,7 +183,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn polling_backend_reports_start_and_exit_of_a_real_process() {
-        let mut sensor = Sensor::start(&polling_config(), Backend::Polling, Path::new("/proc")).expect("start");
+        let mut sensor = Sensor::start(&polling_config(), Backend::Polling).expect("start");
         let mut child = spawn_sleep();
         let pid = child.id();
         let start = wait_for(&mut sensor.events, pid, ProcessAction::Start).await;
@@ -235,7 +198,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn netlink_backend_reports_real_processes_with_exit_codes() {
-        let probe = netlink::Connector::subscribe();
+        let probe = linux::netlink::Connector::subscribe();
         let selected = select_backend();
         match probe {
             Err(e) => {
@@ -245,10 +208,10 @@ mod tests {
             }
             // Kernels since 6.6 serve unprivileged listeners, but the agent only selects
             // netlink with privilege; the connector itself is still tested.
-            Ok(_) if has_privilege() => assert_eq!(selected, Backend::Netlink),
+            Ok(_) if linux::has_privilege() => assert_eq!(selected, Backend::Netlink),
             Ok(_) => assert_eq!(selected, Backend::Polling),
         }
-        let mut sensor = Sensor::start(&polling_config(), Backend::Netlink, Path::new("/proc")).expect("start");
+        let mut sensor = Sensor::start(&polling_config(), Backend::Netlink).expect("start");
 
         let mut child = spawn_sleep();
         let pid = child.id();

@@ -376,7 +376,7 @@ fn walk(roots: &[PathBuf]) -> (Vec<PathBuf>, Vec<Unscanned>) {
     let mut errors = Vec::new();
     for root in roots {
         let root = match std::fs::symlink_metadata(root) {
-            Ok(md) if md.file_type().is_symlink() => std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()),
+            Ok(md) if md.file_type().is_symlink() => crate::paths::canonicalize(root).unwrap_or_else(|_| root.clone()),
             _ => root.clone(),
         };
         walk_into(root, &mut files, &mut errors);

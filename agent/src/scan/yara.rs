@@ -58,9 +58,10 @@ impl Engine {
     /// them there once compiled); rules left out are warned about on stderr.
     pub(super) fn load(dir: &Path, rule_cache: bool) -> Result<Engine> {
         let paths = [dir.to_path_buf()];
-        let (rules, origin) = match RuleCache::per_user().filter(|_| rule_cache) {
-            Some(cache) => cache.load(&paths)?,
-            None => (Rules::load(&paths)?, Origin::CompiledNotStored("--no-rule-cache".into())),
+        let (rules, origin) = match (rule_cache, RuleCache::per_user()) {
+            (true, Some(cache)) => cache.load(&paths)?,
+            (true, None) => (Rules::load(&paths)?, Origin::CompiledNotStored("no per-user cache directory".into())),
+            (false, _) => (Rules::load(&paths)?, Origin::CompiledNotStored("--no-rule-cache".into())),
         };
         crate::heap::give_back();
         for problem in &rules.report.problems {

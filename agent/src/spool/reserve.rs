@@ -73,11 +73,10 @@ impl Reserve {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
-    #[cfg(unix)]
     #[test]
     fn the_reserve_is_real_blocks_that_are_given_back_and_taken_again() {
         use std::os::unix::fs::MetadataExt;

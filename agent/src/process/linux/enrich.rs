@@ -49,7 +49,7 @@ pub(crate) fn capture(proc_root: &Path, pid: u32) -> Snapshot {
         snap.uid = status.euid;
         kthread = status.kthread;
     }
-    snap.command_line = std::fs::read(dir.join("cmdline")).ok().map(|raw| format_command_line(&raw));
+    snap.command_line = std::fs::read(dir.join("cmdline")).ok().map(|raw| crate::process::command_line::format(&raw));
     // Older kernels have no `Kthread:` line. Kernel threads are then told by their
     // parent, kthreadd, and their empty command line: a user-mode helper that kthreadd
     // spawned and that exec'd (modprobe, a core-dump handler) has one, and must be reported.
@@ -101,36 +101,6 @@ fn parse_status(raw: &[u8]) -> Status {
         }
     }
     status
-}
-
-/// Joins the NUL-separated arguments of `/proc/PID/cmdline` with spaces, in double quotes
-/// when an argument is empty or holds whitespace or a quote, so the arguments stay tellable
-/// apart. A process that rewrote its title without NULs is passed through.
-pub(crate) fn format_command_line(raw: &[u8]) -> Vec<u8> {
-    let raw = raw.strip_suffix(b"\0").unwrap_or(raw);
-    if raw.is_empty() {
-        return Vec::new();
-    }
-    let mut out = Vec::with_capacity(raw.len() + 8);
-    for (i, arg) in raw.split(|&b| b == 0).enumerate() {
-        if i > 0 {
-            out.push(b' ');
-        }
-        let needs_quotes = arg.is_empty() || arg.iter().any(|b| b.is_ascii_whitespace() || *b == b'"');
-        if needs_quotes {
-            out.push(b'"');
-            for &b in arg {
-                if b == b'"' || b == b'\\' {
-                    out.push(b'\\');
-                }
-                out.push(b);
-            }
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(arg);
-        }
-    }
-    out
 }
 
 /// Identifies one version of one file: a changed or replaced binary gets a new key.
@@ -233,15 +203,6 @@ pub(crate) fn lookup_user(uid: u32) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn command_line_quotes_only_arguments_that_need_it() {
-        assert_eq!(format_command_line(b"/bin/sleep\x005\x00"), b"/bin/sleep 5");
-        assert_eq!(format_command_line(b"sh\0-c\0echo \"hi\" there\0\0x\0"), br#"sh -c "echo \"hi\" there" "" x"#);
-        assert_eq!(format_command_line(b"nginx: worker process"), b"\"nginx: worker process\"");
-        assert_eq!(format_command_line(b""), b"");
-        assert_eq!(format_command_line(b"\xffbad\0ok\0"), b"\xffbad ok");
-    }
 
     #[test]
     fn status_fields_are_parsed_and_garbage_is_tolerated() {

@@ -1,0 +1,72 @@
+//! The process sensor on Linux: the netlink process connector when the agent may use it,
+//! else polling `/proc`.
+
+pub(super) mod enrich;
+pub(super) mod netlink;
+mod poll;
+mod stream;
+mod table;
+
+use super::{Backend, ProcessConfig};
+use crate::spool::Observation;
+use anyhow::Context;
+use std::path::Path;
+use std::thread::JoinHandle;
+use tokio::sync::mpsc;
+
+/// Bit of CAP_NET_ADMIN in the capability sets of `/proc/PID/status`.
+const CAP_NET_ADMIN: u32 = 12;
+
+/// [`Backend::Netlink`] when this process runs as root or holds CAP_NET_ADMIN and the kernel
+/// acknowledges a subscription to the process connector (it does not in a network namespace
+/// other than the initial one, e.g. in most containers), else [`Backend::Polling`].
+pub(super) fn select_backend() -> Backend {
+    if !has_privilege() {
+        tracing::info!("process sensor: polling (netlink needs root or CAP_NET_ADMIN)");
+        return Backend::Polling;
+    }
+    match netlink::Connector::subscribe() {
+        Ok(_) => {
+            tracing::info!("process sensor: netlink process connector");
+            Backend::Netlink
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "process sensor: polling (the netlink process connector is not usable)");
+            Backend::Polling
+        }
+    }
+}
+
+/// Root, or CAP_NET_ADMIN in the effective set (an agent run by systemd with
+/// `AmbientCapabilities=CAP_NET_ADMIN`).
+pub(super) fn has_privilege() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
+}
+
+/// Records the processes already running, then starts the backend's threads.
+pub(super) fn spawn(
+    cfg: &ProcessConfig,
+    backend: Backend,
+    out: mpsc::Sender<Observation>,
+) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
+    let proc_root = Path::new("/proc");
+    match backend {
+        Backend::Netlink => {
+            let connector =
+                netlink::Connector::subscribe().context("cannot subscribe to the netlink process connector")?;
+            stream::spawn(connector, proc_root, out)
+        }
+        Backend::Polling => poll::spawn(proc_root, cfg.poll_interval, out),
+    }
+}

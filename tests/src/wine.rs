@@ -1,0 +1,91 @@
+//! Runs the cross-built Windows agent under Wine: finds the `.exe` beside this build, a Wine
+//! prefix of the tests' own, and what Debian 12's Wine 8 lacks for a Rust program (see
+//! `tests/wine/bcryptprimitives.c`). Everything missing fails the test with what to do.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const TARGET: &str = "x86_64-pc-windows-gnu";
+
+/// The Windows agent built by `cargo build --target x86_64-pc-windows-gnu -p haidang-agent`
+/// into the same target directory as this test.
+pub fn agent_exe() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // <target>/<profile>/deps/<test> -> <target>
+    let target = exe.ancestors().nth(3).expect("target directory");
+    let profile = exe.ancestors().nth(2).and_then(Path::file_name).expect("profile directory");
+    let path = target.join(TARGET).join(profile).join("haidang-agent.exe");
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build --target {TARGET} -p haidang-agent` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// The `wine64` loader: Debian's `wine64` package puts it in /usr/lib/wine.
+fn loader() -> PathBuf {
+    let candidates =
+        [PathBuf::from("/usr/lib/wine/wine64"), PathBuf::from("/usr/bin/wine64"), PathBuf::from("/usr/bin/wine")];
+    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!("these tests need Wine: run scripts/test.sh, which installs it, or apt-get install wine64")
+    })
+}
+
+/// A Wine prefix beside the Windows build, made once per test run, with the shim DLL.
+fn prefix() -> &'static Path {
+    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let exe = agent_exe();
+        let prefix = exe.parent().expect("build directory").join("wine-prefix");
+        let system32 = prefix.join("drive_c/windows/system32");
+        if !system32.join("kernel32.dll").exists() {
+            let booted = Command::new(loader())
+                .arg("wineboot")
+                .arg("--init")
+                .env("WINEPREFIX", &prefix)
+                .env("WINEDEBUG", "-all")
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run wineboot: {e}"));
+            assert!(booted.status.success(), "wineboot failed: {}", String::from_utf8_lossy(&booted.stderr));
+        }
+        let shim = system32.join("bcryptprimitives.dll");
+        if !shim.exists() {
+            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("wine");
+            let built = Command::new("x86_64-w64-mingw32-gcc")
+                .args(["-O2", "-shared", "-o"])
+                .arg(&shim)
+                .arg(source.join("bcryptprimitives.c"))
+                .arg(source.join("bcryptprimitives.def"))
+                .arg("-ladvapi32")
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("cannot run x86_64-w64-mingw32-gcc (apt-get install gcc-mingw-w64-x86-64): {e}")
+                });
+            assert!(
+                built.status.success(),
+                "the ProcessPrng shim does not build: {}",
+                String::from_utf8_lossy(&built.stderr)
+            );
+        }
+        prefix
+    })
+}
+
+/// Runs the Windows agent with `args` under Wine, from `cwd`.
+pub fn run_agent(args: &[&str]) -> Output {
+    Command::new(loader())
+        .arg(agent_exe())
+        .args(args)
+        .env("WINEPREFIX", prefix())
+        .env("WINEDEBUG", "-all")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the Windows agent under Wine: {e}"))
+}
+
+/// How a Linux path appears to a Windows program under Wine (drive Z: is the root).
+pub fn windows_path(path: &Path) -> String {
+    format!("Z:{}", path.to_str().expect("UTF-8 path").replace('/', "\\"))
+}
