@@ -2,16 +2,13 @@
 //! rsigma 0.23 reads them otherwise (the table, with the upstream reports, is in
 //! `rules/README.md`).
 //!
-//! Each correction is made around the engine, not in it: a rule rewritten between parse and
-//! compile, a rule refused at load with its reason, or a result the engine emits and the
-//! specification does not report.
+//! Here, the corrections made at load (a rule rewritten after rsigma parses it, a rule refused
+//! with its reason) and in what is reported; the windows are `correlator`'s.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use rsigma_eval::{EvaluationResult, Event, EventValue, ResultBody};
+use rsigma_eval::EvaluationResult;
 use rsigma_parser::{ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType, SigmaRule};
-use serde_json::Value;
 
 /// Gives every named rule without an `id` its `name` as id.
 ///
@@ -116,26 +113,22 @@ fn temporal_without_condition(text: &str) -> HashSet<Identity> {
 /// unsigned, so `lt: -100` became a threshold near 2^64.
 ///
 /// `value_count`, `value_sum`, `value_avg` (and rsigma's `value_median`) over another
-/// correlation: "Related rules" lets any correlation refer to correlations, but rsigma feeds
-/// a chained correlation's firing only into event and temporal windows; in the others it is
-/// dropped, so the rule would load and never fire (a fired correlation carries no field
-/// values to count or add up either).
+/// correlation: "Related rules" lets any correlation refer to correlations, but the
+/// specification defines no field value of a correlation's firing to count or add up (rsigma
+/// 0.23 loaded such a rule and never fired it).
 ///
 /// `value_percentile`: the specification says only "Check when a certain percentage of
 /// observed values occur. Hint: median is a percentile 50", with an example that compares a
-/// string field (`image`) to `lte: 1`. rsigma 0.23 computes a numeric percentile at a rank
-/// given by a `percentile:` key the specification does not have, and then returns that value
-/// without testing the condition, so the rule fires on every event that carries a number in
-/// the field. A post-filter of its results would still leave rsigma's suppression and
-/// chained correlations acting on the false firings, and no other rsigma window can count
-/// the share of a value; refusing the rule, with this reason in the load report, is the
-/// correct answer our layer can give.
+/// string field (`image`) to `lte: 1`: it does not say what is compared with the condition, so
+/// there is nothing to evaluate to the letter. (rsigma 0.23 computes a numeric percentile at a
+/// rank given by a `percentile:` key the specification does not have, and fires without
+/// testing the condition.)
 pub(crate) fn refusal(rule: &CorrelationRule, correlations: &HashSet<&str>) -> Option<String> {
     if rule.correlation_type == CorrelationType::ValuePercentile {
         return Some(
-            "value_percentile is not supported: rsigma 0.23 fires it on every event with a numeric field \
-             without testing its condition, and the specification's \"percentage of observed values\" cannot \
-             be evaluated by any other rsigma window"
+            "value_percentile is not supported: the specification's \"percentage of observed values\" does not say \
+             what the condition is compared with (rsigma 0.23 fires it on every event with a numeric field without \
+             testing its condition)"
                 .to_owned(),
         );
     }
@@ -155,91 +148,13 @@ pub(crate) fn refusal(rule: &CorrelationRule, correlations: &HashSet<&str>) -> O
         rule.rules.iter().map(String::as_str).filter(|reference| correlations.contains(reference)).collect();
     if !counts_events_or_rules && !chained.is_empty() {
         return Some(format!(
-            "{:?} over a correlation ({}) is not supported: rsigma 0.23 feeds a chained correlation only into \
-             event_count and temporal windows, so this rule would never fire",
+            "{:?} over a correlation ({}) is not supported: the specification defines no field value of a \
+             correlation's firing to count or add up",
             rule.correlation_type,
             chained.join(", ")
         ));
     }
     None
-}
-
-/// An event as the correlation windows read it: a field whose value is null has no value.
-///
-/// Correlation "Condition": `value_count` counts "distinct values contained in the field";
-/// "Temporal Proximity": "The values of fields defined in group-by must all have the same
-/// value". rsigma 0.23 counts a null as the value `"null"` (the same as that string) in
-/// `value_count`, and puts events whose group-by field is null in one group. Windows event
-/// logs render an empty `<Data/>` as null. Presented this way, a null field is what a missing
-/// one is: not counted, and in no group (see [`GroupScopes`]). Detection has already run on
-/// the event as it is.
-pub(crate) struct ValuesOnly<'a, E>(pub(crate) &'a E);
-
-impl<E: Event> Event for ValuesOnly<'_, E> {
-    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
-        self.0.get_field(path).filter(|value| !value.is_null())
-    }
-
-    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
-        self.0.any_string_value(pred)
-    }
-
-    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
-        self.0.all_string_values()
-    }
-
-    fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
-        self.0.visit_string_values(visit);
-    }
-
-    fn to_json(&self) -> Value {
-        self.0.to_json()
-    }
-
-    fn field_keys(&self) -> Vec<Cow<'_, str>> {
-        self.0.field_keys()
-    }
-
-    fn top_level_keys(&self) -> Option<Vec<Cow<'_, str>>> {
-        self.0.top_level_keys()
-    }
-
-    fn visit_top_level_keys(&self, visit: &mut dyn FnMut(&str)) -> bool {
-        self.0.visit_top_level_keys(visit)
-    }
-}
-
-/// Which correlation results belong to a group: those with a value for every `group-by` field.
-///
-/// "Temporal Proximity": "The values of fields defined in group-by must all have the same value
-/// (e.g. the same host or user)." rsigma 0.23 gives an event without a group-by field (or, seen
-/// through [`ValuesOnly`], with it null) the group "no value", so events from every host that
-/// lacks the field were counted together. Those events can only ever fill a window of such a
-/// group, so leaving out the results of these windows leaves the events uncounted.
-#[derive(Default)]
-pub(crate) struct GroupScopes {
-    /// Correlation result id (its `id`, else `name`, else `title`) → number of group-by fields.
-    fields: HashMap<String, usize>,
-}
-
-impl GroupScopes {
-    pub(crate) fn new<'a>(correlations: impl IntoIterator<Item = &'a CorrelationRule>) -> GroupScopes {
-        let mut fields: HashMap<String, usize> = HashMap::new();
-        for correlation in correlations {
-            let key = correlation.id.as_ref().unwrap_or(&correlation.title).clone();
-            // Two correlations with one identity: the smaller scope, so neither loses a firing.
-            let count = fields.entry(key).or_insert(correlation.group_by.len());
-            *count = (*count).min(correlation.group_by.len());
-        }
-        GroupScopes { fields }
-    }
-
-    /// False for a correlation result whose group lacks a value for a group-by field.
-    pub(crate) fn complete(&self, result: &EvaluationResult) -> bool {
-        let ResultBody::Correlation(body) = &result.body else { return true };
-        let key = result.header.rule_id.as_ref().unwrap_or(&result.header.rule_title);
-        self.fields.get(key).is_none_or(|&fields| body.group_key.len() >= fields)
-    }
 }
 
 /// The rules, detection or correlation, whose own results are not reported: those referenced
