@@ -24,6 +24,8 @@ use rsigma_parser::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::correlation::Written;
+
 /// Entries one window keeps; beyond it the oldest are dropped. A count threshold the cap would
 /// keep out of reach is refused at load.
 pub(crate) const MAX_WINDOW_ENTRIES: usize = 10_000;
@@ -132,7 +134,7 @@ pub(crate) struct Correlator {
 }
 
 /// Why a correlation cannot be evaluated by these windows, if it cannot.
-pub(crate) fn unsupported(rule: &CorrelationRule) -> Option<String> {
+pub(crate) fn unsupported(rule: &CorrelationRule, thresholds: &[(ConditionOperator, f64)]) -> Option<String> {
     if rule.window != WindowMode::Sliding {
         return Some(format!("rsigma's {:?} window is not supported: the specification's windows slide", rule.window));
     }
@@ -156,14 +158,12 @@ pub(crate) fn unsupported(rule: &CorrelationRule) -> Option<String> {
         return Some("rsigma.suppress is not a timespan".to_owned());
     }
     let counts = matches!(rule.correlation_type, CorrelationType::EventCount | CorrelationType::ValueCount);
-    if let CorrelationCondition::Threshold { predicates, .. } = &rule.condition
-        && counts
-        && predicates.iter().any(|(op, value)| {
-            let reach = if *op == ConditionOperator::Gt { value.saturating_add(1) } else { *value };
-            matches!(op, ConditionOperator::Gt | ConditionOperator::Gte | ConditionOperator::Eq)
-                && reach > MAX_WINDOW_ENTRIES as u64
-        })
-    {
+    let beyond_a_window = |&(op, value): &(ConditionOperator, f64)| match op {
+        ConditionOperator::Gt => value >= MAX_WINDOW_ENTRIES as f64,
+        ConditionOperator::Gte | ConditionOperator::Eq => value > MAX_WINDOW_ENTRIES as f64,
+        _ => false,
+    };
+    if counts && thresholds.iter().any(beyond_a_window) {
         return Some(format!("the condition asks for more than the {MAX_WINDOW_ENTRIES} events a window keeps"));
     }
     None
@@ -172,17 +172,13 @@ pub(crate) fn unsupported(rule: &CorrelationRule) -> Option<String> {
 impl Correlator {
     /// Compiles `correlations` (each already checked with [`unsupported`]); `detections` are the
     /// id and name of every detection rule that loaded (results carry the id).
-    pub(crate) fn new(
-        correlations: &[CorrelationRule],
-        detections: &[(String, Option<String>)],
-        suppress: u64,
-    ) -> Self {
+    pub(crate) fn new(correlations: &[Written], detections: &[(String, Option<String>)], suppress: u64) -> Self {
         let compiled: Vec<Correlation> = correlations.iter().map(|c| compile(c, suppress)).collect();
         let mut referrers: HashMap<String, Vec<(usize, u16)>> = HashMap::new();
         let identities = detections
             .iter()
             .map(|(id, name)| (id.as_str(), name.as_deref()))
-            .chain(correlations.iter().filter_map(|c| Some((c.id.as_deref()?, c.name.as_deref()))));
+            .chain(correlations.iter().filter_map(|c| Some((c.rule.id.as_deref()?, c.rule.name.as_deref()))));
         for (id, name) in identities {
             for (index, correlation) in compiled.iter().enumerate() {
                 for (position, reference) in correlation.refs.iter().enumerate() {
@@ -584,13 +580,12 @@ fn event_id<E: Event>(event: &E) -> Option<Box<str>> {
     EVENT_ID_FIELDS.iter().find_map(|field| event.get_field(field).as_ref().and_then(text)).map(Into::into)
 }
 
-fn compile(rule: &CorrelationRule, suppress: u64) -> Correlation {
-    let (predicates, fields, expression) = match &rule.condition {
-        CorrelationCondition::Threshold { predicates, field, .. } => {
-            (predicates.iter().map(|&(op, v)| (op, v as f64)).collect(), field.clone().unwrap_or_default(), None)
-        }
-        CorrelationCondition::Extended(expression) => (Vec::new(), Vec::new(), Some(expression.clone())),
+fn compile(Written { rule, thresholds }: &Written, suppress: u64) -> Correlation {
+    let (fields, expression) = match &rule.condition {
+        CorrelationCondition::Threshold { field, .. } => (field.clone().unwrap_or_default(), None),
+        CorrelationCondition::Extended(expression) => (Vec::new(), Some(expression.clone())),
     };
+    let predicates = thresholds.clone();
     let group_by: Vec<GroupField> = rule
         .group_by
         .iter()

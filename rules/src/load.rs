@@ -8,11 +8,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use rsigma_eval::{CompiledRule, Engine};
-use rsigma_parser::{CorrelationRule, FilterRule, SigmaCollection, SigmaRule, parse_sigma_yaml};
+use rsigma_parser::{FilterRule, SigmaCollection, SigmaRule, parse_sigma_yaml};
 use serde::Serialize;
 
 use crate::RuleSet;
-use crate::correlation::{self, BuildingBlocks};
+use crate::correlation::{self, BuildingBlocks, Written};
 use crate::correlator::{self, Correlator};
 use crate::detection::Detection;
 use crate::placeholders::Placeholders;
@@ -149,7 +149,7 @@ struct Sourced<T> {
 #[derive(Default)]
 struct Parsed {
     rules: Vec<Sourced<SigmaRule>>,
-    correlations: Vec<Sourced<CorrelationRule>>,
+    correlations: Vec<Sourced<Written>>,
     filters: Vec<Sourced<FilterRule>>,
 }
 
@@ -173,7 +173,7 @@ pub(crate) fn load<P: AsRef<Path>>(
     }
     let building_blocks = BuildingBlocks::new(
         &parsed.rules.iter().map(|r| &r.doc).collect::<Vec<_>>(),
-        &parsed.correlations.iter().map(|c| &c.doc).collect::<Vec<_>>(),
+        &parsed.correlations.iter().map(|c| &c.doc.rule).collect::<Vec<_>>(),
     );
     let (compiled, identities) = add_detections(parsed.rules, &mut report);
     let detections = compiled.len();
@@ -259,6 +259,8 @@ fn parse_file(file: &Path, placeholders: &Placeholders, parsed: &mut Parsed, rep
 }
 
 fn parse_text(file: &Path, text: &str, placeholders: &Placeholders, parsed: &mut Parsed, report: &mut LoadReport) {
+    let (text, thresholds) = correlation::written_thresholds(text);
+    let text = text.as_ref();
     let collection = match parse_sigma_yaml(text) {
         Ok(c) => c,
         Err(e) => {
@@ -287,7 +289,9 @@ fn parse_text(file: &Path, text: &str, placeholders: &Placeholders, parsed: &mut
     }
     let rules = kept;
     parsed.rules.extend(rules.into_iter().map(|doc| Sourced { file: file.to_path_buf(), doc }));
-    parsed.correlations.extend(correlations.into_iter().map(|doc| Sourced { file: file.to_path_buf(), doc }));
+    parsed.correlations.extend(
+        correlations.into_iter().map(|rule| Sourced { file: file.to_path_buf(), doc: Written::new(rule, &thresholds) }),
+    );
     parsed.filters.extend(filters.into_iter().map(|doc| Sourced { file: file.to_path_buf(), doc }));
 }
 
@@ -408,26 +412,29 @@ fn add_filters(engine: &mut Engine, filters: Vec<Sourced<FilterRule>>, report: &
 }
 
 fn add_correlations(
-    correlations: Vec<Sourced<CorrelationRule>>,
+    correlations: Vec<Sourced<Written>>,
     detections: &Identities,
     report: &mut LoadReport,
 ) -> Correlator {
     // Correlations may reference other correlations, so every correlation identity is known
     // before any is checked; a refused one is not, so a chain over it is reported too.
     let identities: Vec<String> =
-        correlations.iter().flat_map(|c| c.doc.id.iter().chain(c.doc.name.iter()).cloned()).collect();
+        correlations.iter().flat_map(|c| c.doc.rule.id.iter().chain(c.doc.rule.name.iter()).cloned()).collect();
     let chained: HashSet<&str> = identities.iter().map(String::as_str).collect();
-    let why_not =
-        |rule: &CorrelationRule| correlation::refusal(rule, &chained).or_else(|| correlator::unsupported(rule));
+    let why_not = |written: &Written| {
+        correlation::refusal(&written.rule, &chained)
+            .or_else(|| correlator::unsupported(&written.rule, &written.thresholds))
+    };
     let mut known: HashSet<&str> =
         detections.iter().flat_map(|(id, name)| std::iter::once(id.as_str()).chain(name.as_deref())).collect();
     for c in correlations.iter().filter(|c| why_not(&c.doc).is_none()) {
-        known.extend(c.doc.id.as_deref());
-        known.extend(c.doc.name.as_deref());
+        known.extend(c.doc.rule.id.as_deref());
+        known.extend(c.doc.rule.name.as_deref());
     }
     let mut loaded = Vec::new();
     for Sourced { file, doc } in &correlations {
-        let missing: Vec<&str> = doc.rules.iter().map(String::as_str).filter(|r| !known.contains(*r)).collect();
+        let rule = &doc.rule;
+        let missing: Vec<&str> = rule.rules.iter().map(String::as_str).filter(|r| !known.contains(*r)).collect();
         let outcome = if let Some(refused) = why_not(doc) {
             Some(refused)
         } else if missing.is_empty() {
@@ -438,7 +445,7 @@ fn add_correlations(
         if outcome.is_none() {
             loaded.push(doc.clone());
         }
-        report.push(file, DocumentKind::Correlation, doc.id.as_deref(), Some(&doc.title), outcome);
+        report.push(file, DocumentKind::Correlation, rule.id.as_deref(), Some(&rule.title), outcome);
     }
     Correlator::new(&loaded, detections, SUPPRESS_SECS)
 }

@@ -537,13 +537,6 @@ fn unsupported_correlations_are_refused_with_their_reason() {
     );
     let reason = refusal(&chained_value_count);
     assert!(reason.contains("over a correlation") && reason.contains(CORRELATION), "{reason}");
-
-    let negative = format!(
-        "{RULES}---\ntitle: Under test\nid: {CORRELATION}\ncorrelation:\n    type: value_sum\n    rules: [rule_a]\n    \
-         group-by: [Host]\n    timespan: 1h\n    condition: {{field: Delta, lt: -100}}\n"
-    );
-    let reason = refusal(&negative);
-    assert!(reason.contains("negative"), "{reason}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -694,15 +687,29 @@ fn a_chained_correlation_without_a_group_by_value_feeds_no_parent() {
     }
 }
 
-/// Value Average, note: "The `condition` for value_avg requires a comparison operator (like gt,
-/// gte, etc.) and compares it to an integer or float threshold." rsigma-parser takes integer
-/// thresholds only: a float threshold is refused at load, with the parser's reason.
 #[test]
-fn departure_a_float_threshold_is_refused() {
-    let yaml = format!(
-        "{RULES}---\ntitle: Under test\nid: {CORRELATION}\ncorrelation:\n    type: value_avg\n    rules: [rule_a]\n    \
-         group-by: [Host]\n    timespan: 1h\n    condition: {{field: BytesOut, gt: 500.5}}\n"
+fn thresholds_are_integers_or_floats_of_either_sign() {
+    let out = |bytes: i64| json!({ "Step": "a", "Host": "h1", "BytesOut": bytes });
+    let avg = |criterion: &str| {
+        format!(
+            "    type: value_avg\n    rules: [rule_a]\n    group-by: [Host]\n    timespan: 1h\n    condition:\n        \
+             field: BytesOut\n        {criterion}"
+        )
+    };
+    let spec = "Value Average, note: \"The `condition` for value_avg requires a comparison operator (like gt, gte, etc.) \
+                and compares it to an integer or float threshold.\"";
+    // Averages 500, then 500.5, then 501.
+    let events = [(0, out(500)), (1, out(501)), (2, out(502))];
+    clause(spec, &avg("gt: 500.5"), NO_SUPPRESSION, &[(&events, &[false, false, true])]);
+    clause(spec, &avg("eq: 500.5"), NO_SUPPRESSION, &[(&events, &[false, true, false])]);
+    clause(spec, &avg("gte: 500.25\n        lt: 500.75"), NO_SUPPRESSION, &[(&events, &[false, true, false])]);
+
+    let delta = |n: i64| json!({ "Step": "a", "Host": "h1", "Delta": n });
+    clause(
+        "Condition: \"`lt`: The count must be lesser than the given value\", of a `value_sum` that may be negative",
+        "    type: value_sum\n    rules: [rule_a]\n    group-by: [Host]\n    timespan: 1h\n    condition:\n        \
+         field: Delta\n        lt: -100",
+        NO_SUPPRESSION,
+        &[(&[(0, delta(-50)), (1, delta(-50)), (2, delta(-1))], &[false, false, true])],
     );
-    let reason = refusal(&yaml);
-    assert!(reason.contains("requires a numeric value"), "{reason}");
 }
