@@ -267,7 +267,7 @@ impl Correlator {
             self.entries = (self.entries + window.entries.len()).saturating_sub(before);
             if let Some((end_time, aggregate, refs)) = judged {
                 let last = self.last_alert.get(&key).copied();
-                if last.is_none_or(|last| (end_time - last).abs() >= correlation.suppress) {
+                if last.is_none_or(|last| end_time.saturating_sub(last).saturating_abs() >= correlation.suppress) {
                     self.last_alert.insert(key.clone(), last.map_or(end_time, |l| l.max(end_time)));
                     out.push(result(correlation, &key.1, aggregate, refs));
                     fired.push((index, end_time));
@@ -315,7 +315,8 @@ impl Correlator {
             !window.entries.is_empty()
         });
         self.entries = self.windows.values().map(|w| w.entries.len()).sum();
-        self.last_alert.retain(|(index, _), last| (now - *last).abs() < correlations[*index].suppress);
+        self.last_alert
+            .retain(|(index, _), last| now.saturating_sub(*last).saturating_abs() < correlations[*index].suppress);
     }
 
     pub(crate) fn export_state(&self) -> CorrelationSnapshot {
@@ -400,10 +401,10 @@ impl Window {
         let mut first = true;
         loop {
             let end_time = self.entries[end].time;
-            if end_time - time > correlation.timespan {
+            if end_time.saturating_sub(time) > correlation.timespan {
                 return None;
             }
-            let start = self.entries.partition_point(|e| e.time < end_time - correlation.timespan);
+            let start = self.entries.partition_point(|e| e.time < end_time.saturating_sub(correlation.timespan));
             let span = start..end + 1;
             if let Some(value) = aggregate(correlation, &self.entries, span.clone(), None)
                 && (first || aggregate(correlation, &self.entries, span.clone(), Some(at)).is_none())
@@ -610,7 +611,7 @@ fn compile(Written { rule, thresholds }: &Written, suppress: u64) -> Correlation
         kind: rule.correlation_type,
         refs: rule.rules.clone(),
         group_by,
-        timespan: i64::try_from(rule.timespan.seconds).unwrap_or(i64::MAX / 4),
+        timespan: i64::try_from(rule.timespan.seconds).unwrap_or(i64::MAX),
         predicates,
         fields,
         expression,
@@ -773,6 +774,22 @@ detection: {selection: {Step: b}, condition: selection}
              condition: {{gt: {MAX_WINDOW_ENTRIES}}}"
         ));
         assert!(skipped.iter().any(|s| s.contains("events a window keeps")), "{skipped:?}");
+    }
+
+    /// Times and timespans at the ends of their ranges come from outside the process.
+    #[test]
+    fn extreme_times_and_timespans_do_not_overflow() {
+        for timespan in ["1s", "9000000000000000000s", "100000000000y"] {
+            let (mut rules, _) = load(&format!(
+                "rsigma.suppress: 0s\ncorrelation:\n    type: event_count\n    rules: [rule_a]\n    group-by: [Host]\n    \
+                 timespan: {timespan}\n    condition: {{gte: 2}}"
+            ));
+            assert_eq!(rules.correlation_rules(), 1, "{timespan}");
+            let a = |t: i64| (t, step("a", "h1"));
+            fired(&mut rules, &[a(i64::MAX), a(i64::MIN), a(0), a(i64::MAX), a(i64::MIN)]);
+            rules.evict_expired(i64::MIN);
+            rules.evict_expired(i64::MAX);
+        }
     }
 
     #[test]
