@@ -35,7 +35,10 @@ pub(crate) const MAX_ENTRIES: usize = 1_000_000;
 /// Windows (correlation and group) kept together; beyond it as [`MAX_ENTRIES`].
 pub(crate) const MAX_WINDOWS: usize = 100_000;
 /// How much older than the newest event of its group an event may arrive and still be counted
-/// with every event it shares a window with: a window keeps its events this long past a timespan.
+/// with every event it shares a window with: a timespan, at most this. A window keeps its events
+/// that long past a timespan, so at most twice what a window in time order needs: the collector
+/// saves every window after each round, and a one-minute window of a busy agent kept an hour
+/// longer would be sixty times larger.
 pub(crate) const LATE_SECS: i64 = 3600;
 /// Events a firing names (the latest of its window), as rsigma's default.
 const MAX_REFS: usize = 10;
@@ -256,7 +259,8 @@ impl Correlator {
             let Some(group) = group_of(&self.correlations[index], event, &positions) else { continue };
             let Some(value) = value_of(&self.correlations[index], event, positions) else { continue };
             let key = (index, group);
-            if !self.windows.contains_key(&key) && self.windows.len() >= MAX_WINDOWS {
+            let new_group = !self.windows.contains_key(&key);
+            if (new_group && self.windows.len() >= MAX_WINDOWS) || self.last_alert.len() > MAX_WINDOWS {
                 self.shed(MAX_WINDOWS * 9 / 10, MAX_ENTRIES);
             }
             let correlation = &self.correlations[index];
@@ -301,14 +305,17 @@ impl Correlator {
                 self.entries -= window.entries.len().min(self.entries);
             }
         }
+        // A group's suppression goes with its window, so that neither outgrows the bound.
+        let windows = &self.windows;
+        self.last_alert.retain(|key, _| windows.contains_key(key));
     }
 
-    /// Drops what can no longer count at `now` (event time): entries older than a timespan and
-    /// [`LATE_SECS`], and suppressions that have run out.
+    /// Drops what can no longer count at `now` (event time): entries older than [`kept_for`],
+    /// and suppressions that have run out.
     pub(crate) fn evict_expired(&mut self, now: i64) {
         let correlations = &self.correlations;
         self.windows.retain(|(index, _), window| {
-            let keep_from = now.saturating_sub(correlations[*index].timespan).saturating_sub(LATE_SECS);
+            let keep_from = now.saturating_sub(kept_for(correlations[*index].timespan));
             while window.entries.front().is_some_and(|e| e.time < keep_from) {
                 window.entries.pop_front();
             }
@@ -380,7 +387,7 @@ impl Window {
         let mut at = self.entries.partition_point(|e| e.time <= time);
         self.entries.insert(at, entry);
         let newest = self.entries.back().map_or(time, |e| e.time);
-        let keep_from = newest.saturating_sub(timespan).saturating_sub(LATE_SECS);
+        let keep_from = newest.saturating_sub(kept_for(timespan));
         while self.entries.len() > MAX_WINDOW_ENTRIES || self.entries.front().is_some_and(|e| e.time < keep_from) {
             self.entries.pop_front();
             at = at.saturating_sub(1);
@@ -424,6 +431,12 @@ impl Window {
             }
         }
     }
+}
+
+/// How long a window keeps an event after the newest of its group: a timespan, and as long
+/// again for events that arrive late (at most [`LATE_SECS`]).
+fn kept_for(timespan: i64) -> i64 {
+    timespan.saturating_add(timespan.min(LATE_SECS))
 }
 
 /// The correlation's value over `entries[span]` (less the one at `skip`), if it meets the
@@ -790,6 +803,26 @@ detection: {selection: {Step: b}, condition: selection}
             rules.evict_expired(i64::MIN);
             rules.evict_expired(i64::MAX);
         }
+    }
+
+    #[test]
+    fn beyond_the_bounds_the_windows_with_the_oldest_newest_event_go() {
+        let (mut rules, _) = load(
+            "correlation:\n    type: event_count\n    rules: [rule_a]\n    group-by: [Host]\n    timespan: 1h\n    \
+             condition: {gte: 1}",
+        );
+        let events = [(30, step("a", "h1")), (10, step("a", "h2")), (20, step("a", "h3")), (40, step("a", "h2"))];
+        assert_eq!(fired(&mut rules, &events), [true, true, true, false]);
+        let correlator = &mut rules.correlation;
+        assert_eq!((correlator.windows.len(), correlator.entries, correlator.last_alert.len()), (3, 4, 3));
+        correlator.shed(2, usize::MAX);
+        let mut left: Vec<&str> = correlator.windows.keys().map(|(_, group)| group[0].as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["h1", "h2"]);
+        assert_eq!((correlator.entries, correlator.last_alert.len()), (3, 2));
+        correlator.shed(usize::MAX, 2);
+        assert_eq!(correlator.windows.keys().map(|(_, group)| group[0].as_str()).collect::<Vec<_>>(), ["h2"]);
+        assert_eq!(correlator.entries, 2);
     }
 
     #[test]
