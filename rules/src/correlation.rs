@@ -2,16 +2,14 @@
 //! rsigma 0.23 reads them otherwise (the table, with the upstream reports, is in
 //! `rules/README.md`).
 //!
-//! Each correction is made around the engine, not in it: a rule rewritten between parse and
-//! compile, a rule refused at load with its reason, or a result the engine emits and the
-//! specification does not report.
+//! Here, the corrections made at load (a rule rewritten after rsigma parses it, a rule refused
+//! with its reason) and in what is reported; the windows are `correlator`'s.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use rsigma_eval::{EvaluationResult, Event, EventValue, ResultBody};
+use rsigma_eval::EvaluationResult;
 use rsigma_parser::{ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType, SigmaRule};
-use serde_json::Value;
 
 /// Gives every named rule without an `id` its `name` as id.
 ///
@@ -63,7 +61,7 @@ pub(crate) fn temporal_requires_all_rules(text: &str, correlations: &mut [Correl
 
 /// What tells one correlation document from the others in its file.
 #[derive(PartialEq, Eq, Hash)]
-struct Identity {
+pub(crate) struct Identity {
     title: String,
     id: Option<String>,
     name: Option<String>,
@@ -105,6 +103,121 @@ fn temporal_without_condition(text: &str) -> HashSet<Identity> {
     found
 }
 
+/// A correlation condition's thresholds, as written: numbers of either sign, whole or not.
+pub(crate) type Thresholds = Vec<(ConditionOperator, f64)>;
+
+/// A parsed correlation rule, with its thresholds as written (its parsed condition holds them
+/// as rsigma-parser read them).
+#[derive(Clone)]
+pub(crate) struct Written {
+    pub(crate) rule: CorrelationRule,
+    pub(crate) thresholds: Thresholds,
+}
+
+impl Written {
+    /// `rule` with its thresholds from `written` (see [`written_thresholds`]).
+    pub(crate) fn new(rule: CorrelationRule, written: &HashMap<Identity, Thresholds>) -> Written {
+        let thresholds = written.get(&Identity::of(&rule)).cloned().unwrap_or_else(|| match &rule.condition {
+            // Not read from the file (a parsed default): as parsed, and whole.
+            CorrelationCondition::Threshold { predicates, .. } => {
+                predicates.iter().map(|&(op, value)| (op, value as f64)).collect()
+            }
+            CorrelationCondition::Extended(_) => Vec::new(),
+        });
+        Written { rule, thresholds }
+    }
+}
+
+const OPERATORS: [(&str, ConditionOperator); 6] = [
+    ("lt", ConditionOperator::Lt),
+    ("lte", ConditionOperator::Lte),
+    ("gt", ConditionOperator::Gt),
+    ("gte", ConditionOperator::Gte),
+    ("eq", ConditionOperator::Eq),
+    ("neq", ConditionOperator::Neq),
+];
+
+/// Every correlation's condition thresholds as written in `text`, and the text rsigma-parser is
+/// to parse.
+///
+/// Spec, "Value Average": "compares it to an integer or float threshold"; "Condition": "The count
+/// must be lesser than the given value", of a `value_sum` that may be negative. rsigma-parser
+/// 0.23 refuses a float threshold ("requires a numeric value") and casts a negative one to a
+/// number near 2^64. The thresholds are read here instead, and a correlation document with a
+/// threshold that is not a whole number is handed to the parser with 0 in its place (the
+/// parser's copy of a condition is not evaluated). Other documents reach it as written.
+pub(crate) fn written_thresholds(text: &str) -> (Cow<'_, str>, HashMap<Identity, Thresholds>) {
+    use yaml_serde::Value;
+    let mut found = HashMap::new();
+    let mut rewritten: Option<String> = None;
+    for (start, document) in documents(text) {
+        let Ok(Value::Mapping(mut parsed)) = yaml_serde::from_str::<Value>(document) else {
+            if let Some(rewritten) = rewritten.as_mut() {
+                rewritten.push_str(document);
+            }
+            continue;
+        };
+        let text_of = |key: &str| parsed.get(key).and_then(Value::as_str).map(str::to_owned);
+        let identity = Identity {
+            title: text_of("title").unwrap_or_default(),
+            id: text_of("id").or_else(|| text_of("name")),
+            name: text_of("name"),
+        };
+        let condition = match parsed.get_mut("correlation") {
+            Some(Value::Mapping(correlation)) => correlation.get_mut("condition"),
+            _ => None,
+        };
+        let Some(Value::Mapping(condition)) = condition else {
+            if let Some(rewritten) = rewritten.as_mut() {
+                rewritten.push_str(document);
+            }
+            continue;
+        };
+        let mut thresholds = Vec::new();
+        let mut fractional = false;
+        for (key, operator) in OPERATORS {
+            if let Some(value) = condition.get_mut(key)
+                && let Some(number) = value.as_f64()
+            {
+                thresholds.push((operator, number));
+                if value.as_i64().is_none() && value.as_u64().is_none() {
+                    fractional = true;
+                    *value = Value::Number(0.into());
+                }
+            }
+        }
+        found.insert(identity, thresholds);
+        let replacement = if fractional { yaml_serde::to_string(&Value::Mapping(parsed)).ok() } else { None };
+        match (replacement, &mut rewritten) {
+            (Some(replacement), _) => {
+                let rewritten = rewritten.get_or_insert_with(|| text[..start].to_owned());
+                rewritten.push_str(if document.starts_with("---") { "---\n" } else { "" });
+                rewritten.push_str(&replacement);
+            }
+            (None, Some(rewritten)) => rewritten.push_str(document),
+            (None, None) => {}
+        }
+    }
+    (rewritten.map_or(Cow::Borrowed(text), Cow::Owned), found)
+}
+
+/// The YAML documents of `text` with their offsets, each from its `---` line (the first from
+/// the start): concatenated, the text.
+fn documents(text: &str) -> Vec<(usize, &str)> {
+    let mut starts = vec![0];
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let separator =
+            line.strip_prefix("---").is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace));
+        if separator && offset > 0 {
+            starts.push(offset);
+        }
+        offset += line.len();
+    }
+    starts.push(text.len());
+    starts.windows(2).map(|w| (w[0], &text[w[0]..w[1]])).collect()
+}
+
 /// Why a correlation rule is refused at load, if it is. `correlations` holds the identities (ids
 /// and names) of every correlation rule parsed.
 ///
@@ -112,40 +225,25 @@ fn temporal_without_condition(text: &str) -> HashSet<Identity> {
 /// query from a rule which contains a feature that is not supported". Each refusal below
 /// answers a rule rsigma 0.23 would load and then evaluate otherwise than the specification.
 ///
-/// A condition threshold below zero: rsigma-parser reads it as a signed number cast to
-/// unsigned, so `lt: -100` became a threshold near 2^64.
-///
 /// `value_count`, `value_sum`, `value_avg` (and rsigma's `value_median`) over another
-/// correlation: "Related rules" lets any correlation refer to correlations, but rsigma feeds
-/// a chained correlation's firing only into event and temporal windows; in the others it is
-/// dropped, so the rule would load and never fire (a fired correlation carries no field
-/// values to count or add up either).
+/// correlation: "Related rules" lets any correlation refer to correlations, but the
+/// specification defines no field value of a correlation's firing to count or add up (rsigma
+/// 0.23 loaded such a rule and never fired it).
 ///
 /// `value_percentile`: the specification says only "Check when a certain percentage of
 /// observed values occur. Hint: median is a percentile 50", with an example that compares a
-/// string field (`image`) to `lte: 1`. rsigma 0.23 computes a numeric percentile at a rank
-/// given by a `percentile:` key the specification does not have, and then returns that value
-/// without testing the condition, so the rule fires on every event that carries a number in
-/// the field. A post-filter of its results would still leave rsigma's suppression and
-/// chained correlations acting on the false firings, and no other rsigma window can count
-/// the share of a value; refusing the rule, with this reason in the load report, is the
-/// correct answer our layer can give.
+/// string field (`image`) to `lte: 1`: it does not say what is compared with the condition, so
+/// there is nothing to evaluate to the letter. (rsigma 0.23 computes a numeric percentile at a
+/// rank given by a `percentile:` key the specification does not have, and fires without
+/// testing the condition.)
 pub(crate) fn refusal(rule: &CorrelationRule, correlations: &HashSet<&str>) -> Option<String> {
     if rule.correlation_type == CorrelationType::ValuePercentile {
         return Some(
-            "value_percentile is not supported: rsigma 0.23 fires it on every event with a numeric field \
-             without testing its condition, and the specification's \"percentage of observed values\" cannot \
-             be evaluated by any other rsigma window"
+            "value_percentile is not supported: the specification's \"percentage of observed values\" does not say \
+             what the condition is compared with (rsigma 0.23 fires it on every event with a numeric field without \
+             testing its condition)"
                 .to_owned(),
         );
-    }
-    if let CorrelationCondition::Threshold { predicates, .. } = &rule.condition
-        && let Some((operator, _)) = predicates.iter().find(|(_, value)| i64::try_from(*value).is_err())
-    {
-        return Some(format!(
-            "the condition's {operator:?} threshold is negative (or beyond 2^63): rsigma 0.23 reads a negative \
-             threshold as a number near 2^64"
-        ));
     }
     let counts_events_or_rules = matches!(
         rule.correlation_type,
@@ -155,91 +253,13 @@ pub(crate) fn refusal(rule: &CorrelationRule, correlations: &HashSet<&str>) -> O
         rule.rules.iter().map(String::as_str).filter(|reference| correlations.contains(reference)).collect();
     if !counts_events_or_rules && !chained.is_empty() {
         return Some(format!(
-            "{:?} over a correlation ({}) is not supported: rsigma 0.23 feeds a chained correlation only into \
-             event_count and temporal windows, so this rule would never fire",
+            "{:?} over a correlation ({}) is not supported: the specification defines no field value of a \
+             correlation's firing to count or add up",
             rule.correlation_type,
             chained.join(", ")
         ));
     }
     None
-}
-
-/// An event as the correlation windows read it: a field whose value is null has no value.
-///
-/// Correlation "Condition": `value_count` counts "distinct values contained in the field";
-/// "Temporal Proximity": "The values of fields defined in group-by must all have the same
-/// value". rsigma 0.23 counts a null as the value `"null"` (the same as that string) in
-/// `value_count`, and puts events whose group-by field is null in one group. Windows event
-/// logs render an empty `<Data/>` as null. Presented this way, a null field is what a missing
-/// one is: not counted, and in no group (see [`GroupScopes`]). Detection has already run on
-/// the event as it is.
-pub(crate) struct ValuesOnly<'a, E>(pub(crate) &'a E);
-
-impl<E: Event> Event for ValuesOnly<'_, E> {
-    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
-        self.0.get_field(path).filter(|value| !value.is_null())
-    }
-
-    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
-        self.0.any_string_value(pred)
-    }
-
-    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
-        self.0.all_string_values()
-    }
-
-    fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
-        self.0.visit_string_values(visit);
-    }
-
-    fn to_json(&self) -> Value {
-        self.0.to_json()
-    }
-
-    fn field_keys(&self) -> Vec<Cow<'_, str>> {
-        self.0.field_keys()
-    }
-
-    fn top_level_keys(&self) -> Option<Vec<Cow<'_, str>>> {
-        self.0.top_level_keys()
-    }
-
-    fn visit_top_level_keys(&self, visit: &mut dyn FnMut(&str)) -> bool {
-        self.0.visit_top_level_keys(visit)
-    }
-}
-
-/// Which correlation results belong to a group: those with a value for every `group-by` field.
-///
-/// "Temporal Proximity": "The values of fields defined in group-by must all have the same value
-/// (e.g. the same host or user)." rsigma 0.23 gives an event without a group-by field (or, seen
-/// through [`ValuesOnly`], with it null) the group "no value", so events from every host that
-/// lacks the field were counted together. Those events can only ever fill a window of such a
-/// group, so leaving out the results of these windows leaves the events uncounted.
-#[derive(Default)]
-pub(crate) struct GroupScopes {
-    /// Correlation result id (its `id`, else `name`, else `title`) → number of group-by fields.
-    fields: HashMap<String, usize>,
-}
-
-impl GroupScopes {
-    pub(crate) fn new<'a>(correlations: impl IntoIterator<Item = &'a CorrelationRule>) -> GroupScopes {
-        let mut fields: HashMap<String, usize> = HashMap::new();
-        for correlation in correlations {
-            let key = correlation.id.as_ref().unwrap_or(&correlation.title).clone();
-            // Two correlations with one identity: the smaller scope, so neither loses a firing.
-            let count = fields.entry(key).or_insert(correlation.group_by.len());
-            *count = (*count).min(correlation.group_by.len());
-        }
-        GroupScopes { fields }
-    }
-
-    /// False for a correlation result whose group lacks a value for a group-by field.
-    pub(crate) fn complete(&self, result: &EvaluationResult) -> bool {
-        let ResultBody::Correlation(body) = &result.body else { return true };
-        let key = result.header.rule_id.as_ref().unwrap_or(&result.header.rule_title);
-        self.fields.get(key).is_none_or(|&fields| body.group_key.len() >= fields)
-    }
 }
 
 /// The rules, detection or correlation, whose own results are not reported: those referenced
@@ -446,6 +466,23 @@ level: medium
         let event = serde_json::json!({ "Step": "a", "Host": "h1", "Size": 5 });
         let results = engine.process_event_at(&JsonEvent::borrow(&event), 100);
         assert!(results.iter().any(|r| r.header.rule_id.as_deref() == Some("00000000-0000-4000-8000-0000000000f7")));
+    }
+    /// A document re-written for the parser (its float threshold) leaves the others of its file
+    /// as written: a detection's unquoted float is still the string written (`1.50`).
+    #[test]
+    fn a_float_threshold_leaves_the_other_documents_as_written() {
+        let yaml = "title: Avg\nid: 00000000-0000-4000-8000-0000000000f9\ncorrelation:\n    type: value_avg\n    \
+                    rules: [rule_v]\n    group-by: [Host]\n    timespan: 60s\n    condition: {field: Size, gt: 1.25}\n\
+                    --- \ntitle: V\nname: rule_v\nlogsource: {product: test}\ndetection: {selection: {Version: 1.50}, \
+                    condition: selection}\n";
+        let (written, thresholds) = super::written_thresholds(yaml);
+        assert!(written.ends_with("--- \ntitle: V\nname: rule_v\nlogsource: {product: test}\ndetection: {selection: {Version: 1.50}, condition: selection}\n"), "{written}");
+        assert_eq!(thresholds.values().collect::<Vec<_>>(), [&vec![(rsigma_parser::ConditionOperator::Gt, 1.25)]]);
+        let mut rules = load(yaml);
+        let event = |version: &str, size: f64| serde_json::json!({ "Version": version, "Host": "h1", "Size": size });
+        let out = fired(&mut rules, &[(0, event("1.5", 2.0)), (1, event("1.50", 1.0)), (2, event("1.50", 2.0))]);
+        let avg = "correlation 00000000-0000-4000-8000-0000000000f9";
+        assert_eq!(out, [vec![], vec![], vec![avg.to_owned()]]);
     }
     /// The upstream behaviour `name_stands_for_missing_id` answers, pinned: when this fails,
     /// rsigma routes id-less rules by name itself.

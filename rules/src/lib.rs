@@ -1,14 +1,16 @@
 //! The detection engine: Sigma rules, evaluated by rsigma, over Hải Đăng's own events and over
 //! Windows event logs.
 //!
-//! rsigma does the matching and the correlation windows; this crate decides which rules load
-//! (and reports every one that does not), how our typed events look to a rule, and which
-//! logsource each event belongs to.
+//! rsigma does the matching; the correlation windows are this crate's own (`correlator`, where
+//! rsigma's depart from the specification). This crate also decides which rules load (and
+//! reports every one that does not), how our typed events look to a rule, and which logsource
+//! each event belongs to.
 
 #![warn(missing_docs)]
 
 mod conformance;
 mod correlation;
+mod correlator;
 mod detection;
 mod load;
 mod native;
@@ -20,13 +22,15 @@ mod written;
 
 use std::path::Path;
 
-use correlation::{BuildingBlocks, GroupScopes, ValuesOnly};
+use correlation::BuildingBlocks;
+use correlator::Correlator;
 use detection::Detection;
 
+pub use correlator::CorrelationSnapshot;
 pub use load::{DocumentKind, LoadReport, MAX_RULE_FILE_BYTES, ReportEntry};
 pub use native::NativeEvent;
 pub use placeholders::Placeholders;
-pub use rsigma_eval::{CorrelationSnapshot, EvaluationResult, Event, ResultBody};
+pub use rsigma_eval::{EvaluationResult, Event, ResultBody};
 pub use rsigma_parser::LogSource;
 pub use windows::WinEvent;
 
@@ -43,20 +47,11 @@ pub mod testing {
 /// updates state and runs on one ([`RuleSet::correlate`]).
 pub struct RuleSet {
     detection: Detection,
-    /// The correlation rules and their windows. Detections are computed by `detection` and fed
-    /// in; the detection rules it holds itself (only those correlations name, see `load`) are
-    /// never evaluated there.
-    correlation: rsigma_eval::CorrelationEngine,
-    /// Which of the engine's results are reported.
-    reported: Reported,
-    detection_rules: usize,
-    correlation_rules: usize,
-}
-
-/// What decides which of the correlation engine's results are reported.
-struct Reported {
+    /// The correlation rules and their windows, fed the detections of `detection`.
+    correlation: Correlator,
+    /// Which results are reported.
     building_blocks: BuildingBlocks,
-    scopes: GroupScopes,
+    detection_rules: usize,
 }
 
 impl RuleSet {
@@ -93,12 +88,11 @@ impl RuleSet {
 
     fn new(
         detection: Detection,
-        correlation: rsigma_eval::CorrelationEngine,
-        reported: Reported,
+        correlation: Correlator,
+        building_blocks: BuildingBlocks,
         detection_rules: usize,
-        correlation_rules: usize,
     ) -> RuleSet {
-        RuleSet { detection, correlation, reported, detection_rules, correlation_rules }
+        RuleSet { detection, correlation, building_blocks, detection_rules }
     }
 
     /// How many detection rules loaded (correlation-only building blocks included).
@@ -108,7 +102,7 @@ impl RuleSet {
 
     /// How many correlation rules loaded.
     pub fn correlation_rules(&self) -> usize {
-        self.correlation_rules
+        self.correlation.len()
     }
 
     /// Matches one event against the detection rules whose logsource it belongs to; with no
@@ -128,19 +122,19 @@ impl RuleSet {
     }
 
     /// Feeds one event's detections into the correlation windows at `time_secs` (event time,
-    /// Unix seconds) and returns what should be reported: the detections, then the
-    /// correlations that fired, less those of rules referenced by a correlation without
-    /// `generate: true` (they only feed their correlations) and those of events without a
-    /// value for a `group-by` field (they belong to no group).
+    /// Unix seconds; events may come in any order) and returns what should be reported: the
+    /// detections, then the correlations that fired, less those of rules referenced by a
+    /// correlation without `generate: true` (they only feed their correlations).
     pub fn correlate<E: Event>(
         &mut self,
         event: &E,
         detections: Vec<EvaluationResult>,
         time_secs: i64,
     ) -> Vec<EvaluationResult> {
-        let mut results = self.correlation.process_with_detections(&ValuesOnly(event), detections, time_secs);
-        results
-            .retain(|result| self.reported.building_blocks.reported(result) && self.reported.scopes.complete(result));
+        let fired = self.correlation.process(event, &detections, time_secs);
+        let mut results = detections;
+        results.extend(fired);
+        results.retain(|result| self.building_blocks.reported(result));
         results
     }
 
@@ -150,13 +144,14 @@ impl RuleSet {
     }
 
     /// Restores windows exported earlier (possibly by a different rule set: windows of
-    /// correlations that no longer exist are dropped). False if the snapshot's format is
-    /// from an incompatible engine version.
+    /// correlations that no longer exist, or changed their type, rules, groups or fields, are
+    /// dropped). False if the snapshot's format is from an incompatible engine version.
     pub fn import_state(&mut self, snapshot: CorrelationSnapshot) -> bool {
         self.correlation.import_state(snapshot)
     }
 
-    /// Drops windows that can no longer fire at `now_secs`, bounding memory on quiet streams.
+    /// Drops window entries that can no longer count at `now_secs` (event time), bounding
+    /// memory on quiet streams.
     pub fn evict_expired(&mut self, now_secs: i64) {
         self.correlation.evict_expired(now_secs);
     }

@@ -7,14 +7,15 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use rsigma_eval::{CompiledRule, CorrelationConfig, CorrelationEngine, CorrelationEventMode, Engine};
-use rsigma_parser::{CorrelationRule, FilterRule, SigmaCollection, SigmaRule, parse_sigma_yaml};
+use rsigma_eval::{CompiledRule, Engine};
+use rsigma_parser::{FilterRule, SigmaCollection, SigmaRule, parse_sigma_yaml};
 use serde::Serialize;
 
-use crate::correlation::{self, BuildingBlocks, GroupScopes};
+use crate::RuleSet;
+use crate::correlation::{self, BuildingBlocks, Written};
+use crate::correlator::{self, Correlator};
 use crate::detection::Detection;
 use crate::placeholders::Placeholders;
-use crate::{Reported, RuleSet};
 use crate::{conformance, presence};
 
 /// Rule files larger than this are refused: SigmaHQ's largest is under 100 KiB, and a rule file
@@ -148,7 +149,7 @@ struct Sourced<T> {
 #[derive(Default)]
 struct Parsed {
     rules: Vec<Sourced<SigmaRule>>,
-    correlations: Vec<Sourced<CorrelationRule>>,
+    correlations: Vec<Sourced<Written>>,
     filters: Vec<Sourced<FilterRule>>,
 }
 
@@ -170,31 +171,11 @@ pub(crate) fn load<P: AsRef<Path>>(
         report.files += files.len();
         parse_files(&files, placeholders, &mut parsed, &mut report);
     }
-    // Refs keep only (time, event id) per buffered event: enough for an alert to name its
-    // triggering events, without holding event bodies in memory or in the saved state.
-    // A correlation that fired for a group stays quiet for `SUPPRESS_SECS`: a wiper deleting
-    // a hundred thousand files is one alert every few minutes, not one per file.
-    let config = CorrelationConfig {
-        correlation_event_mode: CorrelationEventMode::Refs,
-        suppress: Some(SUPPRESS_SECS),
-        ..CorrelationConfig::default()
-    };
-    let mut correlation = CorrelationEngine::new(config);
-    // rsigma's `emit_detections` stays at its default (report everything): which results are
-    // reported is decided by `BuildingBlocks`, which reads `generate` as the specification does.
     let building_blocks = BuildingBlocks::new(
         &parsed.rules.iter().map(|r| &r.doc).collect::<Vec<_>>(),
-        &parsed.correlations.iter().map(|c| &c.doc).collect::<Vec<_>>(),
+        &parsed.correlations.iter().map(|c| &c.doc.rule).collect::<Vec<_>>(),
     );
-    // The correlation engine looks a detection's rule name up among the rules added to it, and
-    // takes settings from their `rsigma.*` attributes: those rules are added to it too.
-    let referenced: HashSet<&str> =
-        parsed.correlations.iter().flat_map(|c| c.doc.rules.iter().map(String::as_str)).collect();
-    let for_correlation = |rule: &SigmaRule| {
-        rule.custom_attributes.keys().any(|k| k.starts_with("rsigma."))
-            || [&rule.id, &rule.name].into_iter().flatten().any(|r| referenced.contains(r.as_str()))
-    };
-    let (compiled, known) = add_detections(&mut correlation, parsed.rules, &for_correlation, &mut report);
+    let (compiled, identities) = add_detections(parsed.rules, &mut report);
     let detections = compiled.len();
     let detection = if parsed.filters.is_empty() {
         Detection::families(compiled)
@@ -202,9 +183,8 @@ pub(crate) fn load<P: AsRef<Path>>(
         let rules = compiled.into_iter().map(|(rule, _)| rule).collect();
         Detection::one_engine(rules, |engine| add_filters(engine, parsed.filters, &mut report))
     };
-    let scopes = GroupScopes::new(parsed.correlations.iter().map(|c| &c.doc));
-    let correlations = add_correlations(&mut correlation, parsed.correlations, &known, &mut report);
-    (RuleSet::new(detection, correlation, Reported { building_blocks, scopes }, detections, correlations), report)
+    let correlation = add_correlations(parsed.correlations, &identities, &mut report);
+    (RuleSet::new(detection, correlation, building_blocks, detections), report)
 }
 
 fn collect_rule_files(path: &Path, out: &mut Vec<PathBuf>, report: &mut LoadReport) {
@@ -279,6 +259,8 @@ fn parse_file(file: &Path, placeholders: &Placeholders, parsed: &mut Parsed, rep
 }
 
 fn parse_text(file: &Path, text: &str, placeholders: &Placeholders, parsed: &mut Parsed, report: &mut LoadReport) {
+    let (text, thresholds) = correlation::written_thresholds(text);
+    let text = text.as_ref();
     let collection = match parse_sigma_yaml(text) {
         Ok(c) => c,
         Err(e) => {
@@ -307,7 +289,9 @@ fn parse_text(file: &Path, text: &str, placeholders: &Placeholders, parsed: &mut
     }
     let rules = kept;
     parsed.rules.extend(rules.into_iter().map(|doc| Sourced { file: file.to_path_buf(), doc }));
-    parsed.correlations.extend(correlations.into_iter().map(|doc| Sourced { file: file.to_path_buf(), doc }));
+    parsed.correlations.extend(
+        correlations.into_iter().map(|rule| Sourced { file: file.to_path_buf(), doc: Written::new(rule, &thresholds) }),
+    );
     parsed.filters.extend(filters.into_iter().map(|doc| Sourced { file: file.to_path_buf(), doc }));
 }
 
@@ -320,8 +304,9 @@ fn read_bounded(file: &Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()))
 }
 
-/// Identities (ids and names) of the detection rules that loaded, for correlation references.
-type Known = HashSet<String>;
+/// The id, and name, of each detection rule that loaded with an id (a rule with a name has
+/// one, see `name_stands_for_missing_id`), for correlation references.
+type Identities = Vec<(String, Option<String>)>;
 
 /// Compiles the detection rules on every core; returns those that compile, each with its
 /// number of detection values, and their identities.
@@ -331,12 +316,7 @@ type Known = HashSet<String>;
 /// are folded in only at doubling watermarks: adding SigmaHQ's rules one by one left 1,706
 /// unindexed, 2.6x the CPU per event). A rule's YAML is dropped once it is compiled, before any
 /// index is built.
-fn add_detections(
-    correlation: &mut CorrelationEngine,
-    rules: Vec<Sourced<SigmaRule>>,
-    for_correlation: &(dyn Fn(&SigmaRule) -> bool + Sync),
-    report: &mut LoadReport,
-) -> (Vec<(CompiledRule, usize)>, Known) {
+fn add_detections(rules: Vec<Sourced<SigmaRule>>, report: &mut LoadReport) -> (Vec<(CompiledRule, usize)>, Identities) {
     let mut first_seen: HashMap<String, PathBuf> = HashMap::new();
     let mut unique = Vec::with_capacity(rules.len());
     for Sourced { file, doc } in rules {
@@ -351,28 +331,22 @@ fn add_detections(
         unique.push(Sourced { file, doc });
     }
     let mut loaded = Vec::with_capacity(unique.len());
-    let mut known = Known::new();
-    for compiled in compile_all(unique, for_correlation) {
-        let Compiled { file, id, name, title, values, outcome, doc } = compiled;
+    let mut identities = Identities::new();
+    for compiled in compile_all(unique) {
+        let Compiled { file, id, name, title, values, outcome } = compiled;
         let skipped = match outcome {
             Ok(rule) => {
-                if let Some(doc) = doc
-                    && let Err(e) = correlation.add_rule(&doc)
-                {
-                    // Compiled once already, so this is an engine fault, not the rule's.
-                    Some(format!("adding the rule to the correlation engine: {e}"))
-                } else {
-                    loaded.push((rule, values));
-                    known.extend(id.iter().cloned());
-                    known.extend(name);
-                    None
+                loaded.push((rule, values));
+                if let Some(id) = &id {
+                    identities.push((id.clone(), name));
                 }
+                None
             }
             Err(e) => Some(e),
         };
         report.push(&file, DocumentKind::Detection, id.as_deref(), Some(&title), skipped);
     }
-    (loaded, known)
+    (loaded, identities)
 }
 
 /// A detection rule compiled, or why not, with what the load still needs of its YAML.
@@ -384,12 +358,10 @@ struct Compiled {
     /// How many values its detections match against.
     values: usize,
     outcome: Result<CompiledRule, String>,
-    /// The YAML, kept only for the correlation engine.
-    doc: Option<SigmaRule>,
 }
 
 /// Compiles `rules` on every core, each thread a contiguous run; results in input order.
-fn compile_all(rules: Vec<Sourced<SigmaRule>>, for_correlation: &(dyn Fn(&SigmaRule) -> bool + Sync)) -> Vec<Compiled> {
+fn compile_all(rules: Vec<Sourced<SigmaRule>>) -> Vec<Compiled> {
     let compile = |Sourced { file, doc }: Sourced<SigmaRule>| Compiled {
         outcome: rsigma_eval::compile_rule(&doc).map_err(|e| e.to_string()),
         values: detection_values(&doc),
@@ -397,7 +369,6 @@ fn compile_all(rules: Vec<Sourced<SigmaRule>>, for_correlation: &(dyn Fn(&SigmaR
         name: doc.name.clone(),
         title: doc.title.clone(),
         file,
-        doc: for_correlation(&doc).then_some(doc),
     };
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let run = rules.len().div_ceil(workers).max(1);
@@ -441,36 +412,40 @@ fn add_filters(engine: &mut Engine, filters: Vec<Sourced<FilterRule>>, report: &
 }
 
 fn add_correlations(
-    engine: &mut CorrelationEngine,
-    correlations: Vec<Sourced<CorrelationRule>>,
-    detections: &Known,
+    correlations: Vec<Sourced<Written>>,
+    detections: &Identities,
     report: &mut LoadReport,
-) -> usize {
+) -> Correlator {
     // Correlations may reference other correlations, so every correlation identity is known
     // before any is checked; a refused one is not, so a chain over it is reported too.
     let identities: Vec<String> =
-        correlations.iter().flat_map(|c| c.doc.id.iter().chain(c.doc.name.iter()).cloned()).collect();
+        correlations.iter().flat_map(|c| c.doc.rule.id.iter().chain(c.doc.rule.name.iter()).cloned()).collect();
     let chained: HashSet<&str> = identities.iter().map(String::as_str).collect();
-    let mut known = detections.clone();
-    for c in correlations.iter().filter(|c| correlation::refusal(&c.doc, &chained).is_none()) {
-        known.extend(c.doc.id.iter().cloned());
-        known.extend(c.doc.name.iter().cloned());
+    let why_not = |written: &Written| {
+        correlation::refusal(&written.rule, &chained)
+            .or_else(|| correlator::unsupported(&written.rule, &written.thresholds))
+    };
+    let mut known: HashSet<&str> =
+        detections.iter().flat_map(|(id, name)| std::iter::once(id.as_str()).chain(name.as_deref())).collect();
+    for c in correlations.iter().filter(|c| why_not(&c.doc).is_none()) {
+        known.extend(c.doc.rule.id.as_deref());
+        known.extend(c.doc.rule.name.as_deref());
     }
-    let mut loaded = 0;
-    for Sourced { file, doc } in correlations {
-        let id = doc.id.as_deref();
-        let missing: Vec<&str> = doc.rules.iter().map(String::as_str).filter(|r| !known.contains(*r)).collect();
-        let outcome = if let Some(refused) = correlation::refusal(&doc, &chained) {
+    let mut loaded = Vec::new();
+    for Sourced { file, doc } in &correlations {
+        let rule = &doc.rule;
+        let missing: Vec<&str> = rule.rules.iter().map(String::as_str).filter(|r| !known.contains(*r)).collect();
+        let outcome = if let Some(refused) = why_not(doc) {
             Some(refused)
         } else if missing.is_empty() {
-            engine.add_correlation(&doc).err().map(|e| e.to_string())
+            None
         } else {
             Some(format!("references rules that did not load: {}", missing.join(", ")))
         };
         if outcome.is_none() {
-            loaded += 1;
+            loaded.push(doc.clone());
         }
-        report.push(&file, DocumentKind::Correlation, id, Some(&doc.title), outcome);
+        report.push(file, DocumentKind::Correlation, rule.id.as_deref(), Some(&rule.title), outcome);
     }
-    loaded
+    Correlator::new(&loaded, detections, SUPPRESS_SECS)
 }

@@ -537,79 +537,179 @@ fn unsupported_correlations_are_refused_with_their_reason() {
     );
     let reason = refusal(&chained_value_count);
     assert!(reason.contains("over a correlation") && reason.contains(CORRELATION), "{reason}");
-
-    let negative = format!(
-        "{RULES}---\ntitle: Under test\nid: {CORRELATION}\ncorrelation:\n    type: value_sum\n    rules: [rule_a]\n    \
-         group-by: [Host]\n    timespan: 1h\n    condition: {{field: Delta, lt: -100}}\n"
-    );
-    let reason = refusal(&negative);
-    assert!(reason.contains("negative"), "{reason}");
 }
 
 // ---------------------------------------------------------------------------------------------
-// Departures left in rsigma 0.23 (rules/README.md, "Known and left as they are"), pinned: when
-// one of these fails, rsigma has changed and the README's entry should be revisited.
+// Event time, not arrival order; events, not detections; chains.
 // ---------------------------------------------------------------------------------------------
 
-/// Temporal Proximity: "All events … must occur in the time frame defined by timespan." An
-/// event that arrives after a later one is compared with every event in the window, so events
-/// 100 s apart fire a one-minute correlation.
+/// The collector feeds the windows in the order batches are stored, and an agent back online
+/// uploads late: an event may arrive after later ones.
 #[test]
-fn departure_an_event_out_of_order_is_counted_with_later_events() {
-    let mut rules = load(
-        "    type: event_count\n    rules: [rule_a]\n    group-by: [Host]\n    timespan: 1m\n    condition:\n        \
-         gte: 2",
+fn an_event_out_of_order_is_counted_only_with_events_within_a_timespan_of_it() {
+    let spec = "Temporal Proximity: \"All events defined by the rules referred by the rule field must occur in the time \
+                frame defined by timespan.\"; \"The time frame should not be restricted to boundaries\" — whatever \
+                order the events arrive in";
+    let count = |gte: u32| {
+        format!(
+            "    type: event_count\n    rules: [rule_a]\n    group-by: [Host]\n    timespan: 1m\n    condition:\n        \
+             gte: {gte}"
+        )
+    };
+    let a = |time: i64| (time, step("a", "h1"));
+    clause(
+        spec,
+        &count(2),
+        NO_SUPPRESSION,
+        &[
+            // 100 s apart, the later one first.
+            (&[a(100), a(0)], &[false, false]),
+            // Late, but within a minute of the one before it.
+            (&[a(100), a(50)], &[false, true]),
+            (&[a(0), a(100), a(50)], &[false, false, true]),
+            // Exactly a timespan before, and one second more.
+            (&[a(100), a(40)], &[false, true]),
+            (&[a(100), a(39)], &[false, false]),
+        ],
+    );
+    // Within a minute of each of the others, but they are 100 s apart: never three in a minute.
+    clause(spec, &count(3), NO_SUPPRESSION, &[(&[a(0), a(100), a(50)], &[false, false, false])]);
+    clause(spec, &count(3), NO_SUPPRESSION, &[(&[a(0), a(100), a(50), a(20)], &[false, false, false, true])]);
+
+    let ordered = "    type: temporal_ordered\n    rules: [rule_a, rule_b]\n    group-by: [Host]\n    timespan: 1m";
+    clause(
+        "Ordered Temporal Proximity: \"requires in addition that the events appear in the order provided in the \
+         *rule* attribute\" — in event time, not arrival order",
+        ordered,
         "",
+        &[
+            (&[(10, step("b", "h1")), (5, step("a", "h1"))], &[false, true]),
+            (&[(10, step("b", "h1")), (15, step("a", "h1"))], &[false, false]),
+            (&[(100, step("b", "h1")), (5, step("a", "h1"))], &[false, false]),
+        ],
     );
-    assert_eq!(firings(&mut rules, &[(100, step("a", "h1")), (0, step("a", "h1"))]), [false, true]);
+
+    let sent = |time: i64, bytes: i64| (time, json!({ "Step": "a", "Host": "h1", "bytes_sent": bytes }));
+    clause(
+        "Value Sum: \"Check if the `sum` of a number field match a limit\", of the events within the timespan",
+        "    type: value_sum\n    rules: [rule_a]\n    group-by: [Host]\n    timespan: 1m\n    condition:\n        \
+         field: bytes_sent\n        gt: 1000",
+        "",
+        &[(&[sent(100, 600), sent(0, 600)], &[false, false]), (&[sent(100, 600), sent(45, 600)], &[false, true])],
+    );
 }
 
-/// Event Count: "Counts events occurring in the given time frame specified by the referred
-/// Sigma rule or rules." One event matched by two referred rules is counted twice.
-#[test]
-fn departure_an_event_of_two_referred_rules_is_counted_twice() {
-    let both = "
+/// A second rule matching `Step: a`, so that one event matches two referred rules.
+const RULE_A_TOO: &str = "
 title: A too
 id: 00000000-0000-4000-8000-0000000000a2
 name: rule_a_too
 logsource: {product: test}
 detection: {selection: {Step: a}, condition: selection}
 ";
-    let yaml = format!(
-        "{RULES}---{both}---\ntitle: Under test\nid: {CORRELATION}\ncorrelation:\n    type: event_count\n    \
-         rules: [rule_a, rule_a_too]\n    group-by: [Host]\n    timespan: 1m\n    condition:\n        gte: 2\n"
-    );
-    let (mut rules, report) = RuleSet::load_documents(&[("double.yml", &yaml)]);
-    assert!(!report.has_errors());
-    assert_eq!(firings(&mut rules, &[(0, step("a", "h1"))]), [true]);
+
+#[test]
+fn an_event_matched_by_two_referred_rules_is_counted_once() {
+    let spec = "Event Count: \"Counts events occurring in the given time frame specified by the referred Sigma rule or \
+                rules.\" — events, not rule matches; Value Sum: \"the `sum` of a number field\" of those events";
+    let cases: [(&str, Sequence); 3] = [
+        (
+            "type: event_count\n    rules: [rule_a, rule_a_too]\n    group-by: [Host]\n    timespan: 1m\n    \
+             condition:\n        gte: 2",
+            (&[(0, json!({"Step": "a", "Host": "h1"}))], &[false]),
+        ),
+        (
+            "type: event_count\n    rules: [rule_a, rule_a_too]\n    group-by: [Host]\n    timespan: 1m\n    \
+             condition:\n        gte: 2",
+            (&[(0, json!({"Step": "a", "Host": "h1"})), (1, json!({"Step": "a", "Host": "h1"}))], &[false, true]),
+        ),
+        (
+            "type: value_sum\n    rules: [rule_a, rule_a_too]\n    group-by: [Host]\n    timespan: 1m\n    \
+             condition:\n        field: bytes_sent\n        gt: 1000",
+            (&[(0, json!({"Step": "a", "Host": "h1", "bytes_sent": 600}))], &[false]),
+        ),
+    ];
+    for (correlation, (events, expected)) in cases {
+        let yaml = format!(
+            "{RULES}---{RULE_A_TOO}---\ntitle: Under test\nid: {CORRELATION}\ncorrelation:\n    {correlation}\n"
+        );
+        let (mut rules, report) = RuleSet::load_documents(&[("double.yml", &yaml)]);
+        assert!(!report.has_errors());
+        assert_eq!(firings(&mut rules, events), expected, "spec: {spec}\n{correlation}");
+    }
 }
 
-/// Ordered Temporal Proximity, note: "Even if the rule many_failed_logins groups by the
-/// "ComputerName" field, the correlation rule only uses its own `group-by` "User"." A chained
-/// firing carries only its own group's values, so a parent grouping by another field never
-/// sees it with the detections of that field's value.
-#[test]
-fn departure_a_chained_correlation_grouped_by_other_fields_never_fires() {
+/// A correlation `many_a` (event_count of `rule_a`, grouped by `child_group`) chained under the
+/// correlation under test (`rule_b` after `many_a`, grouped by `parent_group`).
+fn chain(child_group: &str, parent_group: &str) -> RuleSet {
     let yaml = format!(
         "{RULES}---\ntitle: Many a\nname: many_a\ncorrelation:\n    type: event_count\n    rules: [rule_a]\n    \
-         group-by: [Host]\n    timespan: 10m\n    condition: {{gte: 2}}\n---\ntitle: Under test\nid: {CORRELATION}\n\
-         correlation:\n    type: temporal_ordered\n    rules: [many_a, rule_b]\n    group-by: [User]\n    timespan: 10m\n"
+         group-by: {child_group}\n    timespan: 10m\n    condition: {{gte: 2}}\n---\ntitle: Under test\nid: {CORRELATION}\n\
+         correlation:\n    type: temporal_ordered\n    rules: [many_a, rule_b]\n    group-by: {parent_group}\n    timespan: 10m\n"
     );
-    let (mut rules, report) = RuleSet::load_documents(&[("chain.yml", &yaml)]);
+    let (rules, report) = RuleSet::load_documents(&[("chain.yml", &yaml)]);
     assert!(!report.has_errors());
-    let event = |step: &str| json!({ "Step": step, "Host": "h1", "User": "alice" });
-    assert_eq!(firings(&mut rules, &[(0, event("a")), (1, event("a")), (2, event("b"))]), [false, false, false]);
+    rules
 }
 
-/// Value Average, note: "The `condition` for value_avg requires a comparison operator (like gt,
-/// gte, etc.) and compares it to an integer or float threshold." rsigma-parser takes integer
-/// thresholds only: a float threshold is refused at load, with the parser's reason.
 #[test]
-fn departure_a_float_threshold_is_refused() {
-    let yaml = format!(
-        "{RULES}---\ntitle: Under test\nid: {CORRELATION}\ncorrelation:\n    type: value_avg\n    rules: [rule_a]\n    \
-         group-by: [Host]\n    timespan: 1h\n    condition: {{field: BytesOut, gt: 500.5}}\n"
+fn a_chained_correlation_is_grouped_by_the_parent_s_own_group_by() {
+    let spec = "Ordered Temporal Proximity, note: \"Even if the rule many_failed_logins groups by the \"ComputerName\" \
+                field, the correlation rule only uses its own `group-by` \"User\".\"";
+    let event = |step: &str, user: &str| json!({ "Step": step, "Host": "h1", "User": user });
+    let check = |child: &str, parent: &str, (events, expected): Sequence| {
+        let mut rules = chain(child, parent);
+        assert_eq!(firings(&mut rules, events), expected, "spec: {spec}\nchild {child}, parent {parent}: {events:?}");
+    };
+    // The child groups by a field the parent does not, and the other way round.
+    let alice_alice = [(0, event("a", "alice")), (1, event("a", "alice")), (2, event("b", "alice"))];
+    check("[Host]", "[User]", (&alice_alice, &[false, false, true]));
+    let alice_bob = [(0, event("a", "alice")), (1, event("a", "alice")), (2, event("b", "bob"))];
+    check("[Host]", "[User]", (&alice_bob, &[false, false, false]));
+    // The specification's case: the child groups by more fields than the parent.
+    check("[User, Host]", "[User]", (&alice_alice, &[false, false, true]));
+    check("[User, Host]", "[User]", (&alice_bob, &[false, false, false]));
+}
+
+#[test]
+fn a_chained_correlation_without_a_group_by_value_feeds_no_parent() {
+    let spec = "Temporal Proximity: \"The values of fields defined in group-by must all have the same value (e.g. the \
+                same host or user).\" — events without a User belong to no group of the child, which cannot fire \
+                for them, nor feed its parent";
+    let no_user = |step: &str| json!({ "Step": step, "Host": "h1" });
+    let user = |step: &str| json!({ "Step": step, "Host": "h1", "User": "alice" });
+    for (events, expected) in [
+        ([(0, no_user("a")), (1, no_user("a")), (2, no_user("b"))], [false, false, false]),
+        ([(0, user("a")), (1, user("a")), (2, no_user("b"))], [false, false, true]),
+    ] {
+        let mut rules = chain("[Host, User]", "[Host]");
+        assert_eq!(firings(&mut rules, &events), expected, "spec: {spec}\n{events:?}");
+    }
+}
+
+#[test]
+fn thresholds_are_integers_or_floats_of_either_sign() {
+    let out = |bytes: i64| json!({ "Step": "a", "Host": "h1", "BytesOut": bytes });
+    let avg = |criterion: &str| {
+        format!(
+            "    type: value_avg\n    rules: [rule_a]\n    group-by: [Host]\n    timespan: 1h\n    condition:\n        \
+             field: BytesOut\n        {criterion}"
+        )
+    };
+    let spec = "Value Average, note: \"The `condition` for value_avg requires a comparison operator (like gt, gte, etc.) \
+                and compares it to an integer or float threshold.\"";
+    // Averages 500, then 500.5, then 501.
+    let events = [(0, out(500)), (1, out(501)), (2, out(502))];
+    clause(spec, &avg("gt: 500.5"), NO_SUPPRESSION, &[(&events, &[false, false, true])]);
+    clause(spec, &avg("eq: 500.5"), NO_SUPPRESSION, &[(&events, &[false, true, false])]);
+    clause(spec, &avg("gte: 500.25\n        lt: 500.75"), NO_SUPPRESSION, &[(&events, &[false, true, false])]);
+
+    let delta = |n: i64| json!({ "Step": "a", "Host": "h1", "Delta": n });
+    clause(
+        "Condition: \"`lt`: The count must be lesser than the given value\", of a `value_sum` that may be negative",
+        "    type: value_sum\n    rules: [rule_a]\n    group-by: [Host]\n    timespan: 1h\n    condition:\n        \
+         field: Delta\n        lt: -100",
+        NO_SUPPRESSION,
+        &[(&[(0, delta(-50)), (1, delta(-50)), (2, delta(-1))], &[false, false, true])],
     );
-    let reason = refusal(&yaml);
-    assert!(reason.contains("requires a numeric value"), "{reason}");
 }
