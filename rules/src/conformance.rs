@@ -14,8 +14,9 @@ use rsigma_parser::{
 /// Rewrites every detection of `rule`, whose file is `text`; the reason the rule is refused
 /// when the specification asks for what no log field can hold.
 pub(crate) fn rewrite(rule: &mut SigmaRule, text: &str) -> Result<(), String> {
-    // Floats are rare in rules: their file is read again only for a rule that has one.
-    let numbers = if rule.detection.named.values().any(has_float) {
+    // Floats and integers written other than in decimal (`0x1F`, `0o17`, `+5`) are rare: the
+    // file is read again only for a rule that has one, not for the thousands of `EventID: 4624`.
+    let numbers = if rule.detection.named.values().any(|d| needs_written_text(d, text)) {
         written::written_numbers(text, &rule.title, rule.id.as_deref())
     } else {
         WrittenNumbers::default()
@@ -26,15 +27,32 @@ pub(crate) fn rewrite(rule: &mut SigmaRule, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn has_float(detection: &Detection) -> bool {
-    let float = |value: &SigmaValue| matches!(value, SigmaValue::Float(_));
+/// Whether `detection` holds a float, or an integer whose decimal text the file `text` does not
+/// hold as a plain scalar (so it was written `0x1F`, `0o17` or `+5`).
+fn needs_written_text(detection: &Detection, text: &str) -> bool {
+    let needs = |value: &SigmaValue| match value {
+        SigmaValue::Float(_) => true,
+        SigmaValue::Integer(n) => !holds_plain_scalar(text, &n.to_string()),
+        _ => false,
+    };
     match detection {
-        Detection::AllOf(items) => items.iter().flat_map(|i| &i.values).any(float),
-        Detection::AnyOf(parts) | Detection::And(parts) => parts.iter().any(has_float),
-        Detection::Keywords(values) => values.iter().any(float),
-        Detection::ArrayMatch { body, .. } => has_float(body),
-        Detection::Conditional { named, .. } => named.values().any(has_float),
+        Detection::AllOf(items) => items.iter().flat_map(|i| &i.values).any(needs),
+        Detection::AnyOf(parts) | Detection::And(parts) => parts.iter().any(|d| needs_written_text(d, text)),
+        Detection::Keywords(values) => values.iter().any(needs),
+        Detection::ArrayMatch { body, .. } => needs_written_text(body, text),
+        Detection::Conditional { named, .. } => named.values().any(|d| needs_written_text(d, text)),
     }
+}
+
+/// Whether `scalar` appears in the YAML `text` as a plain scalar of its own: after a space, a
+/// tab or a flow delimiter, and before the end of the line, a comment or a flow delimiter.
+fn holds_plain_scalar(text: &str, scalar: &str) -> bool {
+    text.match_indices(scalar).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + scalar.len()..].chars().next();
+        matches!(before, Some(' ' | '\t' | '[' | '{' | ','))
+            && matches!(after, None | Some('\n' | '\r' | ' ' | '\t' | '#' | ',' | ']' | '}'))
+    })
 }
 
 fn rewrite_detection(detection: &mut Detection, numbers: &WrittenNumbers) -> Result<(), String> {
@@ -177,7 +195,7 @@ fn values_are_strings(item: &mut DetectionItem, numbers: &WrittenNumbers) -> Res
 
 fn value_as_string(value: &mut SigmaValue, numbers: &WrittenNumbers) -> Result<(), String> {
     let text = match value {
-        SigmaValue::Integer(n) => n.to_string(),
+        SigmaValue::Integer(n) => numbers.text(Number::Integer(*n), n)?.unwrap_or_else(|| n.to_string()),
         SigmaValue::Float(f) => numbers.text(Number::Float(f.to_bits()), f)?.unwrap_or_else(|| f.to_string()),
         SigmaValue::Bool(b) => b.to_string(),
         SigmaValue::String(_) | SigmaValue::Null => return Ok(()),

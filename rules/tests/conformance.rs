@@ -88,6 +88,24 @@ fn an_unquoted_float_is_the_string_as_written() {
 }
 
 #[test]
+fn an_unquoted_integer_in_another_base_is_the_string_as_written() {
+    clause(
+        "General: \"All values are treated as case-insensitive strings.\"",
+        "    sel:\n        F: 0x1F\n        G: +5\n        H: 0o17\n        I: 4624",
+        &[
+            json!({"F": "0x1F", "G": "+5", "H": "0o17", "I": "4624"}),
+            json!({"F": "0X1f", "G": "+5", "H": "0O17", "I": 4624}),
+        ],
+        &[
+            json!({"F": "31", "G": "+5", "H": "0o17", "I": "4624"}),
+            json!({"F": 31, "G": "+5", "H": "0o17", "I": "4624"}),
+            json!({"F": "0x1F", "G": "5", "H": "0o17", "I": "4624"}),
+            json!({"F": "0x1F", "G": "+5", "H": "15", "I": "4624"}),
+        ],
+    );
+}
+
+#[test]
 fn an_unquoted_boolean_is_the_string_true_or_false() {
     clause(
         "General: \"All values are treated as case-insensitive strings.\"",
