@@ -149,6 +149,10 @@ const OPERATORS: [(&str, ConditionOperator); 6] = [
 pub(crate) fn written_thresholds(text: &str) -> (Cow<'_, str>, HashMap<Identity, Thresholds>) {
     use yaml_serde::Value;
     let mut found = HashMap::new();
+    // Most files hold detection rules only: they are not parsed a second time.
+    if !text.contains("correlation") {
+        return (Cow::Borrowed(text), found);
+    }
     let mut rewritten: Option<String> = None;
     for (start, document) in documents(text) {
         let Ok(Value::Mapping(mut parsed)) = yaml_serde::from_str::<Value>(document) else {
