@@ -117,6 +117,12 @@ pub(crate) enum Command {
     /// enrollment; the entry stays in the vault as evidence).
     #[command(subcommand)]
     Vault(VaultCommand),
+    /// The agent as a Windows service (HaiDangAgent): install it (started at boot as
+    /// LocalSystem, restarted on failure), uninstall it, or run it (what the service control
+    /// manager starts).
+    #[cfg(windows)]
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Internal: parses one untrusted document for the DLP content walker and streams its
     /// parts on stdout; the agent runs itself so under memory and CPU limits.
     #[command(name = haidang_dlp::extract::SUBCOMMAND, hide = true)]
@@ -260,4 +266,29 @@ fn parse_channel(name: &str) -> Result<haidang_dlp::Channel, String> {
         Some(Channel::Any) | None => Err("expected usb, share, print, at_rest, web or email".into()),
         Some(channel) => Ok(channel),
     }
+}
+
+#[cfg(windows)]
+#[derive(Subcommand)]
+pub(crate) enum ServiceCommand {
+    /// Register the service (as an administrator); start it with `sc start HaiDangAgent`.
+    Install {
+        /// State directory written by `enroll`.
+        #[arg(long)]
+        state: PathBuf,
+        /// TOML configuration (see README).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Stop the service if it runs, and remove it; the state directory is kept.
+    Uninstall,
+    /// Run as the service; only the service control manager starts this.
+    Run {
+        /// State directory written by `enroll`.
+        #[arg(long)]
+        state: PathBuf,
+        /// TOML configuration (see README).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }

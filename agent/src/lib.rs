@@ -15,6 +15,8 @@ pub mod paths;
 pub mod process;
 pub mod run;
 pub mod scan;
+#[cfg(windows)]
+pub mod service;
 pub mod spool;
 pub mod state;
 pub mod status;

@@ -34,12 +34,15 @@ const FIRST_RUN: &str = "first run of this agent";
 pub enum StopCause {
     /// A signal to the agent's process, by name (`SIGTERM`, `SIGINT`, `Ctrl-C`).
     Signal(&'static str),
+    /// The Windows service control manager (a stop, or the machine shutting down).
+    ServiceControlManager,
 }
 
 impl fmt::Display for StopCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StopCause::Signal(name) => write!(f, "stopped by {name}"),
+            StopCause::ServiceControlManager => f.write_str("stopped by the service control manager"),
         }
     }
 }

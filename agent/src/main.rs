@@ -135,6 +135,18 @@ fn run_cli(command: Command) -> Result<ExitCode> {
             let restored = vault.open()?.restore(&id, to.as_deref())?;
             render::restored(&id, &restored);
         }
+        #[cfg(windows)]
+        Command::Service(cli::ServiceCommand::Install { state, config }) => {
+            haidang_agent::service::install(&state, config.as_deref())?;
+            println!("service {} installed; start it with: sc start {0}", haidang_agent::service::SERVICE_NAME);
+        }
+        #[cfg(windows)]
+        Command::Service(cli::ServiceCommand::Uninstall) => {
+            haidang_agent::service::uninstall()?;
+            println!("service {} removed; the state directory is kept", haidang_agent::service::SERVICE_NAME);
+        }
+        #[cfg(windows)]
+        Command::Service(cli::ServiceCommand::Run { state, config }) => haidang_agent::service::run(state, config)?,
         Command::Extract { file } => {
             return Ok(haidang_dlp::extract::run_child(&file));
         }
