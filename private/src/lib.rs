@@ -12,6 +12,9 @@
 use anyhow::{Context, Result};
 use std::path::Path;
 
+#[cfg(windows)]
+mod windows;
+
 /// Creates `dir` (0700) if it is missing, and tightens it and everything in it that is
 /// accessible to group or others: directories to 0700, files to 0600. `what` names the
 /// directory in errors and log lines ("state directory", "data directory").
@@ -26,6 +29,8 @@ pub fn secure_dir(dir: &Path, what: &str) -> Result<()> {
     builder.create(dir).with_context(|| format!("cannot create the {what} {}", dir.display()))?;
     #[cfg(unix)]
     tighten(dir, what)?;
+    #[cfg(windows)]
+    windows::restrict(dir).with_context(|| format!("cannot restrict access to the {what} {}", dir.display()))?;
     Ok(())
 }
 
