@@ -77,6 +77,32 @@ pub async fn run(cfg: ProcessConfig, backend: Backend, recorder: Recorder) -> an
     sensor.stopped().await
 }
 
+/// Starts the thread of a polling backend: every `interval`, `reconcile` says what started and
+/// ended since its last call. The thread ends when `out` is closed, or with the error that
+/// stopped `reconcile`.
+fn spawn_polling(
+    interval: Duration,
+    out: mpsc::Sender<Observation>,
+    mut reconcile: impl FnMut() -> anyhow::Result<Vec<haidang_proto::event::ProcessEvent>> + Send + 'static,
+) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
+    std::thread::Builder::new()
+        .name("process-poll".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(interval);
+                if out.is_closed() {
+                    return Ok(());
+                }
+                for event in reconcile()? {
+                    if out.blocking_send(Observation::now(haidang_proto::EventBody::Process(event))).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        })
+        .context("cannot start the process polling thread")
+}
+
 /// The next observations to record together, or `None` when the sensor has stopped.
 async fn next_batch(events: &mut mpsc::Receiver<Observation>) -> Option<Vec<Observation>> {
     let mut batch = vec![events.recv().await?];

@@ -5,9 +5,8 @@
 
 use super::{Backend, ProcessConfig, command_line};
 use crate::spool::Observation;
-use anyhow::Context;
+use haidang_proto::Text;
 use haidang_proto::event::{ProcessAction, ProcessEvent};
-use haidang_proto::{EventBody, Text};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -30,23 +29,7 @@ pub(super) fn spawn(
     let mut table = Table::new();
     table.reconcile();
     tracing::debug!(processes = table.known.len(), "process table recorded");
-    let interval = cfg.poll_interval;
-    std::thread::Builder::new()
-        .name("process-poll".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(interval);
-                if out.is_closed() {
-                    return Ok(());
-                }
-                for event in table.reconcile() {
-                    if out.blocking_send(Observation::now(EventBody::Process(event))).is_err() {
-                        return Ok(());
-                    }
-                }
-            }
-        })
-        .context("cannot start the process polling thread")
+    super::spawn_polling(cfg.poll_interval, out, move || Ok(table.reconcile()))
 }
 
 /// Images larger than this are not hashed (as on Linux).

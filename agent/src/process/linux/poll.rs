@@ -6,7 +6,6 @@
 use super::table::ProcessTable;
 use crate::spool::Observation;
 use anyhow::Context;
-use haidang_proto::EventBody;
 use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -23,22 +22,7 @@ pub(crate) fn spawn(
     table.baseline().with_context(|| format!("cannot list processes in {}", proc_root.display()))?;
     tracing::debug!(processes = table.len(), "process table recorded");
     let root = proc_root.to_owned();
-    std::thread::Builder::new()
-        .name("process-poll".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(interval);
-                if out.is_closed() {
-                    return Ok(());
-                }
-                let events =
-                    table.reconcile().with_context(|| format!("cannot list processes in {}", root.display()))?;
-                for event in events {
-                    if out.blocking_send(Observation::now(EventBody::Process(event))).is_err() {
-                        return Ok(());
-                    }
-                }
-            }
-        })
-        .context("cannot start the process polling thread")
+    super::super::spawn_polling(interval, out, move || {
+        table.reconcile().with_context(|| format!("cannot list processes in {}", root.display()))
+    })
 }
