@@ -11,7 +11,7 @@
 use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
 use super::super::finding::{Confidence, DetectorId};
 use super::super::wide::with_avx2;
-use super::{Pattern, Scan, Stretch, find_from, is_digit, is_word, kind, mst_valid, starts_word, stretches, walk};
+use super::{Pattern, Scan, find_from, is_digit, is_word, kind, mst_valid, starts_word, stretches, walk};
 use std::borrow::Cow;
 
 pub(super) struct Numbers {
@@ -71,13 +71,12 @@ impl Numbers {
     /// A chain that is part of a longer grouped number (an account, a card) is not one.
     fn grouped(&self, scan: &mut Scan<'_, '_>) {
         let separators = kind::SPACE | kind::DOT | kind::DASH;
-        let stretches: Vec<Stretch> = scan
-            .stretches
-            .iter()
-            .filter(|stretch| stretch.digits >= 9 && stretch.kinds & separators != 0)
-            .copied()
-            .collect();
-        for stretch in stretches {
+        // By index: candidates are reported through `scan`, which holds the stretches.
+        for index in 0..scan.stretches.len() {
+            let stretch = scan.stretches[index];
+            if stretch.digits < 9 || stretch.kinds & separators == 0 {
+                continue;
+            }
             for (start, end, form) in chains(scan.bytes(), stretch.start, stretch.end) {
                 let number = super::digits(&scan.bytes()[start..end]);
                 self.candidate(scan, Cow::Owned(number), start, end, form);
@@ -128,7 +127,8 @@ fn walk_runs(numbers: &Numbers, scan: &mut Scan<'_, '_>) {
     let mut boxed = Boxed::default();
     let text = scan.text;
     let bytes = text.as_bytes();
-    let stretches = walk(bytes, |start, end| {
+    let mut stretches = std::mem::take(&mut scan.stretches);
+    walk(bytes, &mut stretches, |start, end| {
         // Only a bounded run of one digit or of an identifier's length counts; any other
         // only ends a run of box digits, which the next run that counts does as well,
         // as it cannot join one that ended before another run.
