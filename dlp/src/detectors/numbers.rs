@@ -109,7 +109,8 @@ impl Numbers {
                 (false, true) => Confidence::Medium,
                 (false, false) => Confidence::Low,
             };
-            let value: String = scan.text[range.clone()].chars().filter(|c| *c != ' ').collect();
+            let mut value = String::with_capacity(range.len());
+            value.extend(scan.text[range.clone()].chars().filter(|c| *c != ' '));
             scan.emit(DetectorId::Bhyt, value, confidence, range.start);
         }
     }
@@ -234,19 +235,20 @@ fn chains(bytes: &[u8], start: usize, end: usize) -> Vec<(usize, usize, Form)> {
     let mut at = start;
     while let Some(first) = bytes[at..end].iter().position(u8::is_ascii_digit).map(|p| at + p) {
         let mut last = run_end(first);
-        let mut runs = vec![(first, last)];
+        // The chain's digits, and whether every run of it is a group.
+        let mut digits = last - first;
+        let mut groups = GROUP_DIGITS.contains(&digits);
         let separator = bytes.get(last).copied().filter(|_| linked(last));
         if let Some(separator) = separator {
             while linked(last) && bytes[last] == separator {
                 let next = run_end(last + 1);
-                runs.push((last + 1, next));
+                digits += next - (last + 1);
+                groups &= GROUP_DIGITS.contains(&(next - (last + 1)));
                 last = next;
             }
         }
         at = last;
         let Some(separator) = separator else { continue };
-        let digits: usize = runs.iter().map(|(s, e)| e - s).sum();
-        let groups = runs.iter().all(|(s, e)| GROUP_DIGITS.contains(&(e - s)));
         let before = first >= 2 && GROUP_SEPARATORS.contains(&bytes[first - 1]) && is_digit(bytes.get(first - 2));
         let branch = digits == 10 && branch_suffix(bytes, last).is_some();
         let word = starts_word(bytes, first) && !is_word(bytes.get(last)) && !before && (!linked(last) || branch);
