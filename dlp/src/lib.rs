@@ -180,12 +180,14 @@ enum Scope {
 #[derive(Debug, Default)]
 pub(crate) struct Buffers {
     canonical: Canonical,
+    /// A view's stretches of digits: in logs and tables, a few every line.
+    stretches: Vec<detectors::Stretch>,
 }
 
 impl Buffers {
     /// Bytes of memory held.
     pub(crate) fn capacity(&self) -> usize {
-        self.canonical.capacity()
+        self.canonical.capacity() + self.stretches.capacity() * std::mem::size_of::<detectors::Stretch>()
     }
 }
 
@@ -291,7 +293,7 @@ impl ObjectScan<'_> {
     fn run(&mut self, view: &View, scope: Scope, layout: Layout<'_>) {
         let mut found = Instances::new(&mut self.aggregator, view);
         if scope == Scope::All {
-            self.set.identifiers.scan(view, layout, &mut found);
+            self.set.identifiers.scan(view, layout, &mut found, &mut self.buffers.stretches);
         }
         self.set.markings.scan(view, &mut found);
     }

@@ -6,6 +6,7 @@
 //! decides, where the cells of neighbouring columns, within the keyword window, would blur
 //! it (a BHXH column beside a tax-code column).
 
+use super::wide;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 
@@ -125,16 +126,27 @@ impl<'a> ColumnContext<'a> {
                 let bytes = text.as_bytes();
                 let offset = offset.min(bytes.len());
                 let mut here = cursor.get();
-                let same_line = here.at <= offset && memchr::memchr(b'\n', &bytes[here.at..offset]).is_none();
-                if !same_line {
-                    let line_start = memchr::memrchr(b'\n', &bytes[..offset]).map_or(0, |p| p + 1);
+                // The last line break before `offset`: looked for back to the cursor only,
+                // when the cursor is behind `offset`.
+                let line_start = if here.at <= offset {
+                    memchr::memrchr(b'\n', &bytes[here.at..offset]).map(|p| here.at + p + 1)
+                } else {
+                    Some(memchr::memrchr(b'\n', &bytes[..offset]).map_or(0, |p| p + 1))
+                };
+                if let Some(line_start) = line_start {
                     here = Cursor { line_start, at: line_start, column: 0, quoted: false };
                 }
-                for &b in &bytes[here.at..offset] {
-                    if b == b'"' {
-                        here.quoted = !here.quoted;
-                    } else if b == *delimiter && !here.quoted {
-                        here.column += 1;
+                let cells = &bytes[here.at..offset];
+                // Unquoted cells, most of them, have their delimiters counted a block at a time.
+                if !here.quoted && memchr::memchr(b'"', cells).is_none() {
+                    here.column += wide::count(cells, *delimiter);
+                } else {
+                    for &b in cells {
+                        if b == b'"' {
+                            here.quoted = !here.quoted;
+                        } else if b == *delimiter && !here.quoted {
+                            here.column += 1;
+                        }
                     }
                 }
                 here.at = offset;

@@ -3,7 +3,8 @@
 use super::canon::{self, Canonical, OffsetMap};
 use super::finding::{Location, ViewKind};
 use super::legacy::{self, Encoding};
-use std::sync::OnceLock;
+use super::wide;
+use std::sync::{Mutex, PoisonError};
 
 /// Canonical text of one part of an object, with what detectors need to know about it: the
 /// part's name, the view (Unicode or a decoded legacy encoding), whether the text sits where
@@ -17,7 +18,9 @@ pub struct View {
     raw_to_input: Option<OffsetMap>,
     input_len: usize,
     ascii: bool,
-    line_starts: OnceLock<Vec<usize>>,
+    /// The offset last located and its line: the next line is counted from there, as the
+    /// few offsets an object's findings are reported at are mostly located in order.
+    last_line: Mutex<(usize, usize)>,
 }
 
 impl View {
@@ -77,7 +80,7 @@ impl View {
             raw_to_input,
             input_len,
             ascii,
-            line_starts: OnceLock::new(),
+            last_line: Mutex::new((0, 1)),
         }
     }
 
@@ -116,14 +119,24 @@ impl View {
         self.canonical.letters_only
     }
 
+    /// The line (from 1) canonical offset `offset` is on.
+    fn line_of(&self, offset: usize) -> usize {
+        let bytes = self.canonical.text.as_bytes();
+        let offset = offset.min(bytes.len());
+        let mut last = self.last_line.lock().unwrap_or_else(PoisonError::into_inner);
+        let (at, line) = *last;
+        let line = if offset >= at {
+            line + wide::count(&bytes[at..offset], b'\n')
+        } else {
+            line - wide::count(&bytes[offset..at], b'\n')
+        };
+        *last = (offset, line);
+        line
+    }
+
     /// Location of canonical offset `offset`.
     pub(crate) fn locate(&self, offset: usize) -> Location {
-        let starts = self.line_starts.get_or_init(|| {
-            std::iter::once(0)
-                .chain(memchr::memchr_iter(b'\n', self.canonical.text.as_bytes()).map(|i| i + 1))
-                .collect()
-        });
-        let line = starts.partition_point(|&s| s <= offset);
+        let line = self.line_of(offset);
         let raw = self.canonical.map.to_source(offset);
         // Approximate mappings (see `OffsetMap`) must still point into the input.
         let input = self.raw_to_input.as_ref().map_or(raw, |m| m.to_source(raw)).min(self.input_len);

@@ -51,9 +51,43 @@ pub(crate) fn position_from(bytes: &[u8], from: usize, is: impl Fn(u8) -> bool) 
     bytes.get(at..)?.iter().position(|&b| is(b)).map(|p| at + p)
 }
 
+with_avx2! {
+    /// How many of the bytes of `bytes` are `byte`.
+    pub(crate) fn count(bytes: &[u8], byte: u8) -> usize = count_in_lanes;
+}
+
+/// [`count`]: a byte-wide counter for each byte of a block, which compiles to vector compares
+/// and adds; the counters are summed before they can overflow.
+#[inline(always)]
+fn count_in_lanes(bytes: &[u8], byte: u8) -> usize {
+    const BLOCK: usize = 32;
+    let mut total = 0;
+    let mut chunks = bytes.chunks_exact(BLOCK * usize::from(u8::MAX));
+    for chunk in &mut chunks {
+        let mut lanes = [0u8; BLOCK];
+        for block in chunk.chunks_exact(BLOCK) {
+            for (lane, &b) in lanes.iter_mut().zip(block) {
+                *lane += u8::from(b == byte);
+            }
+        }
+        total += lanes.iter().map(|&lane| usize::from(lane)).sum::<usize>();
+    }
+    total + chunks.remainder().iter().filter(|&&b| b == byte).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_byte_is_counted_in_chunks_blocks_and_the_rest() {
+        for len in [0, 1, 31, 32, 33, 8159, 8160, 8161, 20000] {
+            let bytes: Vec<u8> = (0..len).map(|i| if i % 7 == 3 || i % 13 == 0 { b'\n' } else { b'x' }).collect();
+            let expected = bytes.iter().filter(|&&b| b == b'\n').count();
+            assert_eq!(count(&bytes, b'\n'), expected, "{len}");
+            assert_eq!(count(&vec![b'\n'; len], b'\n'), len, "{len}");
+        }
+    }
 
     #[test]
     fn the_first_byte_of_a_kind_is_found_in_any_block() {

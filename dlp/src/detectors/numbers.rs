@@ -11,7 +11,7 @@
 use super::super::data::{BHYT_GROUPS, CCCD_PROVINCES, class};
 use super::super::finding::{Confidence, DetectorId};
 use super::super::wide::with_avx2;
-use super::{Pattern, Scan, Stretch, find_from, is_digit, is_word, kind, mst_valid, starts_word, stretches, walk};
+use super::{Pattern, Scan, find_from, is_digit, is_word, kind, mst_valid, starts_word, stretches, walk};
 use std::borrow::Cow;
 
 pub(super) struct Numbers {
@@ -71,13 +71,12 @@ impl Numbers {
     /// A chain that is part of a longer grouped number (an account, a card) is not one.
     fn grouped(&self, scan: &mut Scan<'_, '_>) {
         let separators = kind::SPACE | kind::DOT | kind::DASH;
-        let stretches: Vec<Stretch> = scan
-            .stretches
-            .iter()
-            .filter(|stretch| stretch.digits >= 9 && stretch.kinds & separators != 0)
-            .copied()
-            .collect();
-        for stretch in stretches {
+        // By index: candidates are reported through `scan`, which holds the stretches.
+        for index in 0..scan.stretches.len() {
+            let stretch = scan.stretches[index];
+            if stretch.digits < 9 || stretch.kinds & separators == 0 {
+                continue;
+            }
             for (start, end, form) in chains(scan.bytes(), stretch.start, stretch.end) {
                 let number = super::digits(&scan.bytes()[start..end]);
                 self.candidate(scan, Cow::Owned(number), start, end, form);
@@ -110,7 +109,8 @@ impl Numbers {
                 (false, true) => Confidence::Medium,
                 (false, false) => Confidence::Low,
             };
-            let value: String = scan.text[range.clone()].chars().filter(|c| *c != ' ').collect();
+            let mut value = String::with_capacity(range.len());
+            value.extend(scan.text[range.clone()].chars().filter(|c| *c != ' '));
             scan.emit(DetectorId::Bhyt, value, confidence, range.start);
         }
     }
@@ -128,7 +128,8 @@ fn walk_runs(numbers: &Numbers, scan: &mut Scan<'_, '_>) {
     let mut boxed = Boxed::default();
     let text = scan.text;
     let bytes = text.as_bytes();
-    let stretches = walk(bytes, |start, end| {
+    let mut stretches = std::mem::take(&mut scan.stretches);
+    walk(bytes, &mut stretches, |start, end| {
         // Only a bounded run of one digit or of an identifier's length counts; any other
         // only ends a run of box digits, which the next run that counts does as well,
         // as it cannot join one that ended before another run.
@@ -234,19 +235,20 @@ fn chains(bytes: &[u8], start: usize, end: usize) -> Vec<(usize, usize, Form)> {
     let mut at = start;
     while let Some(first) = bytes[at..end].iter().position(u8::is_ascii_digit).map(|p| at + p) {
         let mut last = run_end(first);
-        let mut runs = vec![(first, last)];
+        // The chain's digits, and whether every run of it is a group.
+        let mut digits = last - first;
+        let mut groups = GROUP_DIGITS.contains(&digits);
         let separator = bytes.get(last).copied().filter(|_| linked(last));
         if let Some(separator) = separator {
             while linked(last) && bytes[last] == separator {
                 let next = run_end(last + 1);
-                runs.push((last + 1, next));
+                digits += next - (last + 1);
+                groups &= GROUP_DIGITS.contains(&(next - (last + 1)));
                 last = next;
             }
         }
         at = last;
         let Some(separator) = separator else { continue };
-        let digits: usize = runs.iter().map(|(s, e)| e - s).sum();
-        let groups = runs.iter().all(|(s, e)| GROUP_DIGITS.contains(&(e - s)));
         let before = first >= 2 && GROUP_SEPARATORS.contains(&bytes[first - 1]) && is_digit(bytes.get(first - 2));
         let branch = digits == 10 && branch_suffix(bytes, last).is_some();
         let word = starts_word(bytes, first) && !is_word(bytes.get(last)) && !before && (!linked(last) || branch);
