@@ -77,6 +77,39 @@ pub async fn run(cfg: ProcessConfig, backend: Backend, recorder: Recorder) -> an
     sensor.stopped().await
 }
 
+/// What the sensor knows of a live process, from which its start and exit events are written
+/// the same way by every backend.
+#[derive(Clone, Debug)]
+struct Facts {
+    ppid: u32,
+    image: haidang_proto::Text,
+    command_line: haidang_proto::Text,
+    user: haidang_proto::Text,
+    image_hash: Option<[u8; 32]>,
+}
+
+impl Facts {
+    fn event(
+        &self,
+        action: haidang_proto::event::ProcessAction,
+        pid: u32,
+        parent_image: Option<haidang_proto::Text>,
+        exit_code: Option<i32>,
+    ) -> haidang_proto::event::ProcessEvent {
+        haidang_proto::event::ProcessEvent {
+            action,
+            pid,
+            ppid: self.ppid,
+            image: self.image.clone(),
+            command_line: self.command_line.clone(),
+            user: self.user.clone(),
+            parent_image,
+            image_hash: self.image_hash,
+            exit_code,
+        }
+    }
+}
+
 /// Starts the thread of a polling backend: every `interval`, `reconcile` says what started and
 /// ended since its last call. The thread ends when `out` is closed, or with the error that
 /// stopped `reconcile`.

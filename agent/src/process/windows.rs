@@ -3,7 +3,7 @@
 //! that ended. A process is known by its pid and start time, so a reused pid is a new
 //! process. Processes shorter-lived than the interval go unseen; exit codes are not known.
 
-use super::{Backend, ProcessConfig, command_line};
+use super::{Backend, Facts, ProcessConfig, command_line};
 use crate::spool::Observation;
 use haidang_proto::Text;
 use haidang_proto::event::{ProcessAction, ProcessEvent};
@@ -39,12 +39,9 @@ const MAX_CACHED_HASHES: usize = 4096;
 
 #[derive(Clone, Debug)]
 struct Known {
+    /// With the pid, tells a process from a later one that reuses its pid.
     start_time: u64,
-    ppid: u32,
-    image: Text,
-    command_line: Text,
-    user: Text,
-    image_hash: Option<[u8; 32]>,
+    facts: Facts,
 }
 
 type HashCache = HashMap<PathBuf, (SystemTime, Option<[u8; 32]>)>;
@@ -92,7 +89,7 @@ impl Table {
                 }
                 earlier => {
                     if let Some(ended) = earlier {
-                        events.push(event(ProcessAction::Exit, pid, &ended, None));
+                        events.push(ended.facts.event(ProcessAction::Exit, pid, None, None));
                     }
                     known.insert(pid, describe(process, users, hashes));
                     started.push(pid);
@@ -100,13 +97,13 @@ impl Table {
             }
         }
         for (pid, ended) in previous {
-            events.push(event(ProcessAction::Exit, pid, &ended, None));
+            events.push(ended.facts.event(ProcessAction::Exit, pid, None, None));
         }
         if *recorded {
             for pid in started {
                 let process = &known[&pid];
-                let parent = known.get(&process.ppid).map(|p| p.image.clone());
-                events.push(event(ProcessAction::Start, pid, process, parent));
+                let parent = known.get(&process.facts.ppid).map(|p| p.facts.image.clone());
+                events.push(process.facts.event(ProcessAction::Start, pid, parent, None));
             }
         }
         *recorded = true;
@@ -126,8 +123,7 @@ fn describe(process: &sysinfo::Process, users: &Users, hashes: &mut HashCache) -
         Some(uid) => users.get_user_by_id(uid).map_or_else(|| uid.to_string(), |u| u.name().to_string()),
         None => String::new(),
     };
-    Known {
-        start_time: process.start_time(),
+    let facts = Facts {
         ppid: process.parent().map_or(0, Pid::as_u32),
         image_hash: image.as_deref().and_then(|path| hash_image(path, hashes)),
         image: match &image {
@@ -136,7 +132,8 @@ fn describe(process: &sysinfo::Process, users: &Users, hashes: &mut HashCache) -
         },
         command_line: Text::from_bytes(&command_line::format(&args)),
         user: Text::from(user),
-    }
+    };
+    Known { start_time: process.start_time(), facts }
 }
 
 /// BLAKE3 of an image, read once per version of the file.
@@ -161,18 +158,4 @@ fn hash_image(path: &Path, hashes: &mut HashCache) -> Option<[u8; 32]> {
     }
     hashes.insert(path.to_path_buf(), (modified, hash));
     hash
-}
-
-fn event(action: ProcessAction, pid: u32, process: &Known, parent_image: Option<Text>) -> ProcessEvent {
-    ProcessEvent {
-        action,
-        pid,
-        ppid: process.ppid,
-        image: process.image.clone(),
-        command_line: process.command_line.clone(),
-        user: process.user.clone(),
-        parent_image,
-        image_hash: process.image_hash,
-        exit_code: None,
-    }
 }

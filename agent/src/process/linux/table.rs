@@ -4,23 +4,15 @@
 //! holds more than the machine's live processes.
 
 use super::enrich::{self, Enricher, Snapshot};
+use crate::process::Facts;
 use haidang_proto::Text;
 use haidang_proto::event::{ProcessAction, ProcessEvent};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
-struct Info {
-    ppid: u32,
-    image: Text,
-    command_line: Text,
-    user: Text,
-    image_hash: Option<[u8; 32]>,
-}
-
-#[derive(Clone, Debug)]
 enum Entry {
-    Process(Info),
+    Process(Facts),
     /// Kernel threads are tracked only so that they are not read again on every poll;
     /// they never produce events.
     Kernel,
@@ -53,24 +45,13 @@ impl ProcessTable {
     pub(crate) fn started(&mut self, snap: Snapshot) -> Option<ProcessEvent> {
         let pid = snap.pid;
         let info = self.insert(snap)?.clone();
-        let parent_image = self.parent_image(info.ppid);
-        Some(ProcessEvent {
-            action: ProcessAction::Start,
-            pid,
-            ppid: info.ppid,
-            image: info.image,
-            command_line: info.command_line,
-            user: info.user,
-            parent_image,
-            image_hash: info.image_hash,
-            exit_code: None,
-        })
+        Some(info.event(ProcessAction::Start, pid, self.parent_image(info.ppid), None))
     }
 
     /// A process forked: until it execs (or exits) it runs its parent's image.
     pub(crate) fn forked(&mut self, parent: u32, child: u32) {
         if let Some(Entry::Process(info)) = self.entries.get(&parent) {
-            let info = Info { ppid: parent, ..info.clone() };
+            let info = Facts { ppid: parent, ..info.clone() };
             self.entries.insert(child, Entry::Process(info));
         }
     }
@@ -81,18 +62,7 @@ impl ProcessTable {
         let Entry::Process(info) = self.entries.remove(&pid)? else {
             return None;
         };
-        let parent_image = self.parent_image(info.ppid);
-        Some(ProcessEvent {
-            action: ProcessAction::Exit,
-            pid,
-            ppid: info.ppid,
-            image: info.image,
-            command_line: info.command_line,
-            user: info.user,
-            parent_image,
-            image_hash: info.image_hash,
-            exit_code,
-        })
+        Some(info.event(ProcessAction::Exit, pid, self.parent_image(info.ppid), exit_code))
     }
 
     /// Brings the table in line with `/proc`: a start for each new pid, an exit for each
@@ -116,7 +86,7 @@ impl ProcessTable {
         self.entries.len()
     }
 
-    fn insert(&mut self, snap: Snapshot) -> Option<&Info> {
+    fn insert(&mut self, snap: Snapshot) -> Option<&Facts> {
         if snap.kernel_thread {
             self.entries.insert(snap.pid, Entry::Kernel);
             return None;
@@ -133,7 +103,7 @@ impl ProcessTable {
             (None, Some(before)) => before.user.clone(),
             (None, None) => Text::default(),
         };
-        let info = Info {
+        let info = Facts {
             ppid,
             image: snap.image.as_deref().map(Text::from_bytes).unwrap_or_default(),
             command_line: snap.command_line.as_deref().map(Text::from_bytes).unwrap_or_default(),
