@@ -173,15 +173,16 @@ fn delimiter(line: &str) -> Option<u8> {
 
 /// The cells of a delimited line, quotes taken off.
 fn cells(line: &str, delimiter: u8) -> Vec<String> {
-    let mut out = vec![String::new()];
+    let (mut out, mut cell) = (Vec::new(), String::new());
     let mut quoted = false;
     for c in line.trim_end_matches('\r').chars() {
         match c {
             '"' => quoted = !quoted,
-            c if !quoted && c.is_ascii() && c as u8 == delimiter => out.push(String::new()),
-            c => out.last_mut().expect("a cell").push(c),
+            c if !quoted && c.is_ascii() && c as u8 == delimiter => out.push(std::mem::take(&mut cell)),
+            c => cell.push(c),
         }
     }
+    out.push(cell);
     out
 }
 
