@@ -16,6 +16,10 @@ const MAX_GROUP: usize = 4096;
 /// sensors behind it wait this long at most.
 const HOLD_LIMIT: Duration = Duration::from_secs(5);
 
+/// Room made on a full disk per observation waiting, above the tenth of the spool that is
+/// always dropped: generous, as an encoded event is a few hundred bytes.
+const ROOM_PER_OBSERVATION: u64 = 512;
+
 /// One `record` call waiting for its commit.
 type Pending = (Vec<Observation>, oneshot::Sender<()>);
 
@@ -94,7 +98,7 @@ impl Outage {
             };
             self.began(&error);
             if is_out_of_space(&error) {
-                let room = observations.len() as u64 * 512;
+                let room = observations.len() as u64 * ROOM_PER_OBSERVATION;
                 match spool.make_room(room) {
                     Ok(dropped) if dropped > 0 => {
                         self.dropped += dropped;
