@@ -5,6 +5,7 @@ use crate::dlp_sensor::DlpConfig;
 use crate::fim::FimConfig;
 use crate::process::ProcessConfig;
 use crate::scan::ScanConfig;
+use crate::winlog::WinlogConfig;
 use anyhow::Result;
 use bytesize::ByteSize;
 use serde::Deserialize;
@@ -21,6 +22,7 @@ pub struct AgentConfig {
     pub health: HealthConfig,
     pub scan: ScanConfig,
     pub dlp: DlpConfig,
+    pub winlog: WinlogConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -98,6 +100,7 @@ impl AgentConfig {
         }
         config.scan.validate()?;
         config.dlp.validate()?;
+        config.winlog.validate()?;
         Ok(config)
     }
 }
