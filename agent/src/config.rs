@@ -5,6 +5,7 @@ use crate::dlp_sensor::DlpConfig;
 use crate::fim::FimConfig;
 use crate::process::ProcessConfig;
 use crate::scan::ScanConfig;
+use crate::winlog::WinlogConfig;
 use anyhow::Result;
 use bytesize::ByteSize;
 use serde::Deserialize;
@@ -21,6 +22,7 @@ pub struct AgentConfig {
     pub health: HealthConfig,
     pub scan: ScanConfig,
     pub dlp: DlpConfig,
+    pub winlog: WinlogConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -98,6 +100,7 @@ impl AgentConfig {
         }
         config.scan.validate()?;
         config.dlp.validate()?;
+        config.winlog.validate()?;
         Ok(config)
     }
 }
@@ -200,7 +203,7 @@ mod tests {
         let d = AgentConfig::parse("").expect("empty").dlp;
         assert!(!d.enabled && !d.remount_readonly && d.policy.is_none() && d.at_rest_paths.is_empty());
         assert_eq!(d.removable_mounts, vec!["/media/**".to_string(), "/run/media/**".to_string()]);
-        assert_eq!(d.share_fstypes, ["cifs", "smb3", "nfs", "nfs4", "fuse.sshfs", "fuse.smbnetfs"]);
+        assert_eq!(d.share_fstypes, ["cifs", "smb3", "nfs", "nfs4", "fuse.sshfs", "fuse.smbnetfs", "remote"]);
         assert_eq!(d.vault_dir(std::path::Path::new("/s")), std::path::PathBuf::from("/s/vault"));
         assert!(d.print && d.cups_spool == std::path::Path::new("/var/spool/cups"));
         assert_eq!(d.at_rest_cpu_share, 0.25);

@@ -22,3 +22,4 @@ pub mod state;
 pub mod status;
 pub mod tls;
 pub mod uplink;
+pub mod winlog;

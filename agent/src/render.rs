@@ -71,6 +71,7 @@ pub(crate) fn status(identity: &Identity, file: Option<&StatusFile>, running: bo
                 "dlp_sensor": field(|f| f.dlp_sensor.clone()),
                 "dlp_mounts": file.filter(|_| running).map_or(Vec::new(), |f| f.dlp_mounts.clone()),
                 "dlp_print": field(|f| f.dlp_print.clone()),
+                "winlog": file.filter(|_| running).map_or(Vec::new(), |f| f.winlog.clone()),
             })
         );
     } else {
@@ -88,6 +89,9 @@ pub(crate) fn status(identity: &Identity, file: Option<&StatusFile>, running: bo
             println!("  watching      {mount}");
         }
         println!("dlp print:      {}", field(|f| f.dlp_print.clone()));
+        for channel in file.filter(|_| running).map_or(&[][..], |f| &f.winlog[..]) {
+            println!("event log:      {}", haidang_proto::text::terminal_safe(channel));
+        }
     }
 }
 

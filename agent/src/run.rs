@@ -85,6 +85,20 @@ pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<
         status
     });
 
+    #[cfg(not(windows))]
+    let winlog = None;
+    #[cfg(windows)]
+    let winlog = config.winlog.enabled.then(|| {
+        let status = Arc::new(crate::winlog::WinlogStatus::default());
+        let (cfg, sp, rec, st) = (config.winlog.clone(), spool.clone(), recorder.clone(), status.clone());
+        tasks.spawn(async move {
+            if let Err(e) = crate::winlog::run(cfg, sp, rec, st).await {
+                tracing::error!(error = %format!("{e:#}"), "Windows event log sensor stopped");
+            }
+        });
+        status
+    });
+
     tasks.spawn(
         Heartbeat {
             interval: config.uplink.heartbeat_interval,
@@ -105,6 +119,7 @@ pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<
             fim_sensor: fim_sensor.clone(),
             process_sensor: process_sensor.clone(),
             dlp,
+            winlog,
         }
         .run(),
     );

@@ -4,6 +4,7 @@
 use crate::dlp_sensor::ChannelStatus;
 use crate::spool::Spool;
 use crate::state::{State, write_private};
+use crate::winlog::WinlogStatus;
 use anyhow::Result;
 use haidang_proto::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,9 @@ pub struct StatusFile {
     /// What the DLP print channel does (`off` when it does not run).
     #[serde(default)]
     pub dlp_print: String,
+    /// One line per Windows event log channel: whether it is read, and from where.
+    #[serde(default)]
+    pub winlog: Vec<String>,
 }
 
 pub struct Publisher {
@@ -87,6 +91,8 @@ pub struct Publisher {
     pub process_sensor: String,
     /// The DLP channels, when they run.
     pub dlp: Option<Arc<ChannelStatus>>,
+    /// The Windows event log channels, when the sensor runs.
+    pub winlog: Option<Arc<WinlogStatus>>,
 }
 
 impl Publisher {
@@ -133,6 +139,7 @@ impl Publisher {
             dlp_sensor,
             dlp_mounts,
             dlp_print,
+            winlog: self.winlog.as_ref().map_or_else(Vec::new, |w| w.snapshot()),
         };
         write_private(&self.state.status_path(), &serde_json::to_vec_pretty(&status)?)
     }

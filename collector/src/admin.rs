@@ -54,8 +54,9 @@ impl Client {
         }))
     }
 
-    pub fn alerts(&self) -> Result<Vec<Alert>> {
-        self.get("/alerts", &[])
+    /// The newest `limit` alerts.
+    pub fn alerts(&self, limit: usize) -> Result<Vec<Alert>> {
+        self.get("/alerts", &[("limit", limit.to_string())])
     }
 
     pub fn rules(&self) -> Result<RuleSummary> {

@@ -181,8 +181,11 @@ pub(crate) enum EventsCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum AlertsCommand {
-    /// List alerts.
+    /// List the newest alerts.
     List {
+        /// At most this many (the newest).
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
         #[arg(long)]
         json: bool,
     },

@@ -18,9 +18,8 @@ use std::time::Duration;
 use crate::store::Store;
 use anyhow::{Context, Result};
 use haidang_proto::{AgentId, Event, EventBody, Timestamp};
-use haidang_rules::{
-    CorrelationSnapshot, EvaluationResult, LoadReport, NativeEvent, Placeholders, ResultBody, RuleSet,
-};
+use haidang_rules::{AgentEvent, CorrelationSnapshot, EvaluationResult, LoadReport, Placeholders, ResultBody, RuleSet};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backlog::BacklogClock;
@@ -222,6 +221,26 @@ struct Stage {
 struct Item {
     agent: AgentId,
     event: Event,
+    /// A Windows record's JSON, parsed once for detection and correlation.
+    record: Option<Value>,
+}
+
+impl Item {
+    fn new(agent: AgentId, event: Event) -> Item {
+        let record = match AgentEvent::parse_record(&event) {
+            Some(Ok(record)) => Some(record),
+            Some(Err(e)) => {
+                tracing::warn!(agent = %agent, seq = event.seq, error = %e, "a Windows record is not JSON; only its header is evaluated");
+                None
+            }
+            None => None,
+        };
+        Item { agent, event, record }
+    }
+
+    fn as_rule_event<'a>(&'a self, hostname: &'a str) -> AgentEvent<'a> {
+        AgentEvent::new(&self.agent, &self.event, Some(hostname), self.record.as_ref())
+    }
 }
 
 impl Stage {
@@ -271,7 +290,7 @@ impl Stage {
             // Stored batches were verified at ingest; a batch that no longer opens is logged
             // and leaves the queue rather than blocking every batch behind it.
             match decode_batch(raw).and_then(|b| b.open().map_err(anyhow::Error::from)) {
-                Ok(events) => items.extend(events.into_iter().map(|event| Item { agent: *agent, event })),
+                Ok(events) => items.extend(events.into_iter().map(|event| Item::new(*agent, event))),
                 Err(e) => tracing::error!(agent = %agent, error = %e, "stored batch does not open; not correlated"),
             }
         }
@@ -280,8 +299,8 @@ impl Stage {
         let mut alerts = Vec::new();
         for (item, found) in items.iter().zip(detections) {
             let info = &self.agents[&item.agent];
-            let native = NativeEvent::new(&item.agent, &item.event, Some(&info.hostname));
-            for result in self.rules.correlate(&native, found, native.time_secs()) {
+            let event = item.as_rule_event(&info.hostname);
+            for result in self.rules.correlate(&event, found, event.time_secs()) {
                 if let Some(alert) = alert_for(item, &result) {
                     alerts.push(alert);
                 }
@@ -344,8 +363,7 @@ impl Stage {
         let (rules, agents) = (&self.rules, &self.agents);
         let detect = |item: &Item| {
             let info = &agents[&item.agent];
-            let native = NativeEvent::new(&item.agent, &item.event, Some(&info.hostname));
-            rules.detect(&native, Some(&native.logsource(info.product)))
+            item.as_rule_event(&info.hostname).detect(rules, info.product)
         };
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         if threads < 2 || items.len() < PARALLEL_MIN_EVENTS {

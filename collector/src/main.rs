@@ -61,7 +61,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let query = EventQuery { agent, kind, from, to, limit: Some(limit) };
             render::events(client(&cli.api).events(&query)?, json)?
         }
-        Command::Alerts { command: AlertsCommand::List { json } } => render::alerts(&client(&cli.api).alerts()?, json)?,
+        Command::Alerts { command: AlertsCommand::List { limit, json } } => {
+            render::alerts(&client(&cli.api).alerts(limit)?, json)?
+        }
         Command::Verify { data, agent, json } => {
             logging::init(cli.log_format, "warn");
             let only = agent.map(|a| a.parse()).transpose().map_err(anyhow::Error::msg)?;

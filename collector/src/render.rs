@@ -93,6 +93,9 @@ pub(crate) fn events(list: impl IntoIterator<Item = Result<Event>>, as_json: boo
             EventDetail::Agent(a) => ("agent", Some(a.action.as_str()), String::new()),
             EventDetail::Mount(m) => ("mount", Some(m.action.as_str()), String::new()),
             EventDetail::DlpVerdict(v) => ("dlp_verdict", Some(v.action.as_str()), String::new()),
+            EventDetail::WinEvent(w) => {
+                ("win_event", None, format!("{} {} #{}", cell(Some(&w.channel)), w.event_id, w.record_id))
+            }
         };
         println!(
             "{:<27}  {:<8}  {:>8}  {:<8}  {:<10}  {}",

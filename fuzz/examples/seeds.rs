@@ -60,5 +60,17 @@ fn main() {
         "entry",
         br#"{"version":1,"id":"1795000000-0011223344556677","path":"/media/usb/b.docx","path_hex":"2f6d656469612f7573622f622e646f6378","uid":0,"gid":0,"mode":33188,"size":10,"sha256":"0000000000000000000000000000000000000000000000000000000000000000","channel":"usb","rules":["s0-level-egress"],"quarantined_at":"2026-11-27T05:00:00Z","salt":"0000000000000000000000000000000000000000000000000000000000000000"}"#,
     );
+    write(
+        &dir,
+        "win_event_xml",
+        "security_4688",
+        "<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'><System>\
+         <Provider Name='Microsoft-Windows-Security-Auditing'/><EventID Qualifiers='0'>4688</EventID>\
+         <TimeCreated SystemTime='2026-12-08T01:02:03.4567890Z'/><EventRecordID>12</EventRecordID>\
+         <Execution ProcessID='4' ThreadID='32'/><Channel>Security</Channel><Computer>pc-01</Computer></System>\
+         <EventData><Data Name='NewProcessName'>C:\\Tài liệu\\a.exe</Data><Data>x &amp; &#x1EC7;</Data>\
+         <Binary>00FF</Binary></EventData><UserData><Log><H>a</H><H>b</H></Log></UserData></Event>"
+            .as_bytes(),
+    );
     println!("seeds written under {}", dir.display());
 }

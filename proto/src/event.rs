@@ -108,6 +108,8 @@ pub enum EventBody {
     Mount(MountEvent),
     /// What the DLP policy did about one object.
     DlpVerdict(DlpVerdict),
+    /// A record of a Windows event log (Security, Sysmon, …).
+    WinEvent(WinEventRecord),
 }
 
 /// What kind of event this is, as used in queries (`--kind file`).
@@ -131,11 +133,13 @@ pub enum EventKind {
     Mount,
     /// [`EventBody::DlpVerdict`]: `dlp_verdict`.
     DlpVerdict,
+    /// [`EventBody::WinEvent`]: `win_event`.
+    WinEvent,
 }
 
 impl EventKind {
     /// Every kind, in [`EventBody`]'s variant order.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::File,
         EventKind::Process,
         EventKind::Health,
@@ -145,6 +149,7 @@ impl EventKind {
         EventKind::Agent,
         EventKind::Mount,
         EventKind::DlpVerdict,
+        EventKind::WinEvent,
     ];
 
     /// The name used in queries, JSON (`"kind"`) and the store; [`FromStr`] reads it back.
@@ -159,6 +164,7 @@ impl EventKind {
             EventKind::Agent => "agent",
             EventKind::Mount => "mount",
             EventKind::DlpVerdict => "dlp_verdict",
+            EventKind::WinEvent => "win_event",
         }
     }
 }
@@ -167,7 +173,7 @@ impl FromStr for EventKind {
     type Err = String;
     fn from_str(s: &str) -> Result<EventKind, String> {
         EventKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            format!("unknown event kind {s:?} (expected file, process, health, gap, dlp, malware, agent, mount or dlp_verdict)")
+            format!("unknown event kind {s:?} (expected file, process, health, gap, dlp, malware, agent, mount, dlp_verdict or win_event)")
         })
     }
 }
@@ -480,6 +486,24 @@ pub struct DlpVerdict {
     pub detail: String,
 }
 
+/// One record of a Windows event log, as the agent read it from the Event Log service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WinEventRecord {
+    /// The log it was written to (`Security`, `Microsoft-Windows-Sysmon/Operational`, …).
+    pub channel: String,
+    /// The provider that wrote it.
+    pub provider: String,
+    /// The Windows event ID (4688, …).
+    pub event_id: u32,
+    /// The record's number in its log (`EventRecordID`).
+    pub record_id: u64,
+    /// The computer that logged it.
+    pub computer: String,
+    /// The whole record as JSON text, in the shape the `evtx` crate gives saved logs
+    /// (`{"Event": {"System": …, "EventData": …}}`), which the rules evaluate.
+    pub record: String,
+}
+
 impl Event {
     /// Which kind of event this is.
     pub fn kind(&self) -> EventKind {
@@ -493,6 +517,7 @@ impl Event {
             EventBody::Agent(_) => EventKind::Agent,
             EventBody::Mount(_) => EventKind::Mount,
             EventBody::DlpVerdict(_) => EventKind::DlpVerdict,
+            EventBody::WinEvent(_) => EventKind::WinEvent,
         }
     }
 
@@ -607,6 +632,16 @@ impl Event {
                 m.insert("rules".into(), json!(v.rules));
                 m.insert("not_inspected".into(), json!(v.not_inspected));
                 m.insert("detail".into(), json!(v.detail));
+            }
+            EventBody::WinEvent(w) => {
+                m.insert("channel".into(), json!(w.channel));
+                m.insert("provider".into(), json!(w.provider));
+                m.insert("event_id".into(), json!(w.event_id));
+                m.insert("record_id".into(), json!(w.record_id));
+                m.insert("computer".into(), json!(w.computer));
+                // The record as the agent sent it; text that is not JSON stays text.
+                let record = serde_json::from_str(&w.record).unwrap_or_else(|_| json!(w.record));
+                m.insert("record".into(), record);
             }
         }
         Value::Object(m)

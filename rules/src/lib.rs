@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod agent_event;
 mod conformance;
 mod correlation;
 mod correlator;
@@ -26,6 +27,7 @@ use correlation::BuildingBlocks;
 use correlator::Correlator;
 use detection::Detection;
 
+pub use agent_event::AgentEvent;
 pub use correlator::CorrelationSnapshot;
 pub use load::{DocumentKind, LoadReport, MAX_RULE_FILE_BYTES, ReportEntry};
 pub use native::NativeEvent;

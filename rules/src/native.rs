@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 
 use haidang_proto::event::{
     AgentId, AgentLifecycle, DlpMatch, DlpVerdict, Event, EventBody, FileAction, FileEvent, Gap, Health, MalwareMatch,
-    MountEvent, ProcessAction, ProcessEvent,
+    MountEvent, ProcessAction, ProcessEvent, WinEventRecord,
 };
 use haidang_proto::text::Text;
 use rsigma_eval::EventValue;
@@ -27,6 +27,7 @@ use serde_json::{Map, Value};
 /// | DLP verdict (what was done) | dlp          | Channel, TargetFilename, PolicyAction, Outcome, VaultId, Rules |
 /// | removable/share mount, unmount | mount        | EventType, Channel, MountPoint, Source, FsType, Removable |
 /// | heartbeat, spool gap, start/stop, clock jump | agent_status | EventType, …               |
+/// | Windows record that is not JSON | win_event     | Channel, Provider_Name, EventID, EventRecordID |
 ///
 /// `antivirus` is Sigma's category for malware detections, so community rules that name
 /// malware families apply to our YARA matches too.
@@ -98,6 +99,7 @@ impl<'a> NativeEvent<'a> {
             EventBody::Agent(a) => lookup(AGENT_FIELDS, a, name),
             EventBody::Mount(x) => lookup(MOUNT_FIELDS, x, name),
             EventBody::DlpVerdict(v) => lookup(VERDICT_FIELDS, v, name),
+            EventBody::WinEvent(w) => lookup(WIN_EVENT_FIELDS, w, name),
         }
     }
 
@@ -117,6 +119,7 @@ impl<'a> NativeEvent<'a> {
             EventBody::Agent(a) => each(AGENT_FIELDS, a, visit),
             EventBody::Mount(x) => each(MOUNT_FIELDS, x, visit),
             EventBody::DlpVerdict(v) => each(VERDICT_FIELDS, v, visit),
+            EventBody::WinEvent(w) => each(WIN_EVENT_FIELDS, w, visit),
         }
     }
 }
@@ -138,6 +141,7 @@ pub(crate) fn category(body: &EventBody) -> &'static str {
         },
         EventBody::Dlp(_) | EventBody::DlpVerdict(_) => "dlp",
         EventBody::Mount(_) => "mount",
+        EventBody::WinEvent(_) => "win_event",
         EventBody::Malware(_) => "antivirus",
         EventBody::Health(_) | EventBody::Gap(_) | EventBody::Agent(_) => "agent_status",
     }
@@ -194,6 +198,7 @@ impl rsigma_eval::Event for NativeEvent<'_> {
             EventBody::Agent(_) => &mut AGENT_FIELDS.iter().map(|(n, _)| *n),
             EventBody::Mount(_) => &mut MOUNT_FIELDS.iter().map(|(n, _)| *n),
             EventBody::DlpVerdict(_) => &mut VERDICT_FIELDS.iter().map(|(n, _)| *n),
+            EventBody::WinEvent(_) => &mut WIN_EVENT_FIELDS.iter().map(|(n, _)| *n),
         };
         names.for_each(visit);
         true
@@ -347,6 +352,15 @@ const VERDICT_FIELDS: &[(&str, Getter<DlpVerdict>)] = &[
     ("Rules", |v| Some(EventValue::Array(v.rules.iter().map(|r| str_value(r)).collect()))),
     ("NotInspected", |v| Some(EventValue::Array(v.not_inspected.iter().map(|r| str_value(r)).collect()))),
     ("Detail", |v| Some(str_value(&v.detail))),
+];
+
+/// A Windows record whose JSON did not parse: only what the agent read from its header.
+/// Records that parse are evaluated whole ([`crate::AgentEvent`]).
+const WIN_EVENT_FIELDS: &[(&str, Getter<WinEventRecord>)] = &[
+    ("Channel", |w| Some(str_value(&w.channel))),
+    ("Provider_Name", |w| Some(str_value(&w.provider))),
+    ("EventID", |w| Some(int(w.event_id))),
+    ("EventRecordID", |w| Some(int(w.record_id))),
 ];
 
 #[cfg(test)]

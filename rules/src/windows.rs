@@ -359,14 +359,20 @@ impl<'a> WinEvent<'a> {
     /// results do not say which rule (or logsource) they came from, and every category's rules
     /// would run on every event.
     pub fn detect(&self, rules: &RuleSet) -> Vec<EvaluationResult> {
+        self.detect_as(rules, self)
+    }
+
+    /// As [`WinEvent::detect`], with the rules reading the fields of `event`, which wraps this
+    /// record (an agent's event adds the stored event's id).
+    pub(crate) fn detect_as<E: Event>(&self, rules: &RuleSet, event: &E) -> Vec<EvaluationResult> {
         let logsources = self.logsources();
-        let Some((first, rest)) = logsources.split_first() else { return rules.detect(self, None) };
-        let mut results = rules.detect(self, Some(first));
+        let Some((first, rest)) = logsources.split_first() else { return rules.detect(event, None) };
+        let mut results = rules.detect(event, Some(first));
         for logsource in rest {
             // A rule without a category (or service) matches under every logsource of the event;
             // report it once. Rule ids are unique in a RuleSet, titles stand in for missing ids.
             let seen = results.len();
-            for result in rules.detect(self, Some(logsource)) {
+            for result in rules.detect(event, Some(logsource)) {
                 if !results[..seen].iter().any(|r| same_rule(r, &result)) {
                     results.push(result);
                 }

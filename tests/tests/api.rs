@@ -72,7 +72,7 @@ fn every_answer_deserialises_into_its_type() {
     std::fs::write(&plan, "kế hoạch").expect("critical change");
     let plan = plan.display().to_string();
     let alert = wait_until(WAIT, "the critical-change alert", || {
-        client.alerts().expect("GET /alerts").into_iter().find(|a| a.path.as_deref() == Some(plan.as_str()))
+        client.alerts(1000).expect("GET /alerts").into_iter().find(|a| a.path.as_deref() == Some(plan.as_str()))
     });
     assert_eq!(alert.title, "Critical File Changed");
     assert_eq!(alert.agent_id, agent.id);

@@ -55,7 +55,10 @@ impl Default for DlpConfig {
             enabled: false,
             policy: None,
             removable_mounts: vec!["/media/**".into(), "/run/media/**".into()],
-            share_fstypes: ["cifs", "smb3", "nfs", "nfs4", "fuse.sshfs", "fuse.smbnetfs"].map(String::from).to_vec(),
+            // `remote`: a mapped network drive on Windows.
+            share_fstypes: ["cifs", "smb3", "nfs", "nfs4", "fuse.sshfs", "fuse.smbnetfs", "remote"]
+                .map(String::from)
+                .to_vec(),
             at_rest_paths: Vec::new(),
             at_rest_interval: Duration::from_secs(24 * 3600),
             at_rest_cpu_share: 0.25,

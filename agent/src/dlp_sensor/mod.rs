@@ -20,8 +20,8 @@
 //!   and each file inspected on channel `at_rest`; `haidang-agent discover` does one pass on
 //!   demand.
 //!
-//! A Windows implementation supplies its own [`MountTable`] (volume arrival notifications)
-//! and [`WriteSource`] (a minifilter or USN journal); the rest is shared.
+//! On Windows the mounts are the removable and mapped network drive letters (`windows.rs`),
+//! walked for writes; the rest is shared.
 
 pub mod config;
 pub mod inspect;
@@ -31,6 +31,8 @@ pub mod mountinfo;
 #[cfg(target_os = "linux")]
 pub mod print;
 pub mod vault;
+#[cfg(windows)]
+mod windows;
 
 pub use config::DlpConfig;
 
@@ -291,7 +293,27 @@ impl Channels {
                 })
                 .context("cannot start the DLP mount watcher")?;
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(windows)]
+        {
+            let watcher = Watcher {
+                globs: cfg.removable_globs().map_err(anyhow::Error::msg)?,
+                shares: cfg.share_fstypes.clone(),
+                walk_interval: cfg.walk_interval,
+                found: found_tx.clone(),
+                jobs: job_tx,
+                dropped,
+                status: status.clone(),
+            };
+            let stop_m = stop.clone();
+            let why = "periodic walk (Windows reports no file closed after writing without a filter driver)";
+            std::thread::Builder::new()
+                .name("dlp-drives".into())
+                .spawn(move || {
+                    watcher.run::<windows::NoWriteSource>(windows::DriveTable::new(), None, &stop_m, why.into())
+                })
+                .context("cannot start the DLP drive watcher")?;
+        }
+        #[cfg(not(any(target_os = "linux", windows)))]
         {
             let _ = (job_tx, dropped);
             status.set("no mount watcher on this platform yet".into(), Vec::new());
@@ -362,7 +384,7 @@ fn observations(events: Vec<EventBody>) -> Vec<Observation> {
 }
 
 /// Follows the mount table and the writes on watched mounts, handing files to the worker.
-#[cfg_attr(not(any(target_os = "linux", test)), allow(dead_code))]
+#[cfg_attr(not(any(target_os = "linux", windows, test)), allow(dead_code))]
 struct Watcher {
     globs: globset::GlobSet,
     shares: Vec<String>,
@@ -373,7 +395,7 @@ struct Watcher {
     status: Arc<ChannelStatus>,
 }
 
-#[cfg_attr(not(any(target_os = "linux", test)), allow(dead_code))]
+#[cfg_attr(not(any(target_os = "linux", windows, test)), allow(dead_code))]
 impl Watcher {
     fn run<W: WriteSource>(self, mut table: impl MountTable, mut writes: Option<W>, stop: &AtomicBool, sensor: String) {
         let mut watched: HashMap<u32, Watched> = HashMap::new();
@@ -453,7 +475,9 @@ impl Watcher {
             }
             #[cfg(target_os = "linux")]
             let device_removable = linux::removable;
-            #[cfg(not(target_os = "linux"))]
+            #[cfg(windows)]
+            let device_removable = windows::removable;
+            #[cfg(not(any(target_os = "linux", windows)))]
             let device_removable = |_, _| false;
             let Some((channel, removable)) = classify(entry, &self.globs, &self.shares, device_removable) else {
                 continue;

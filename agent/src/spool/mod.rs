@@ -7,6 +7,10 @@
 //! and advances the chain tip in the same transaction, so after a crash the agent resends
 //! byte-identical batches and the collector's chain never forks.
 //!
+//! `cursors` holds where sources with their own position (a Windows event log's bookmark)
+//! have read up to, written in the transaction that stores what they read, so after a crash
+//! such a source neither repeats nor skips a record.
+//!
 //! When the spool reaches its size limit, or the disk under it is full, the oldest unsent
 //! events are dropped and a [`Gap`] event says how many and which; observations that could
 //! not be written at all are counted and their gap is written with the next that can be.
@@ -36,6 +40,7 @@ use tokio::sync::Notify;
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const CURSORS: TableDefinition<&str, &[u8]> = TableDefinition::new("cursors");
 
 const NEXT_SEQ: &str = "next_seq";
 const BYTES: &str = "bytes";
@@ -60,6 +65,13 @@ impl Observation {
     pub fn now(body: EventBody) -> Observation {
         Observation { time: Timestamp::now(), body }
     }
+}
+
+/// Where a source has read up to, by its name (`winlog:Security`), stored with what it read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub name: String,
+    pub position: Vec<u8>,
 }
 
 /// How full the spool is.
@@ -100,6 +112,7 @@ impl Spool {
             tx.open_table(EVENTS)?;
             tx.open_table(OUTBOX)?;
             tx.open_table(META)?;
+            tx.open_table(CURSORS)?;
             tx.commit()?;
             Ok(())
         })?;
@@ -118,6 +131,12 @@ impl Spool {
     /// Writes observations durably and gives them sequence numbers. When the spool is over
     /// its size limit the oldest unsent events are dropped and a [`Gap`] event says so.
     pub fn append(&self, observations: &[Observation]) -> Result<()> {
+        self.append_with_cursors(observations, &[])
+    }
+
+    /// As [`Spool::append`], and moves `cursors` in the same transaction: their sources' next
+    /// read starts after exactly what this call stored.
+    pub fn append_with_cursors(&self, observations: &[Observation], cursors: &[Cursor]) -> Result<()> {
         let unwritten = *self.unwritten.lock().unwrap_or_else(PoisonError::into_inner);
         let limit = self.limit.load(Ordering::Relaxed);
         self.db.with(|db| {
@@ -160,6 +179,10 @@ impl Spool {
                 }
                 meta.insert(NEXT_SEQ, next_seq.to_le_bytes().as_slice())?;
                 meta.insert(BYTES, bytes.to_le_bytes().as_slice())?;
+                let mut positions = tx.open_table(CURSORS)?;
+                for cursor in cursors {
+                    positions.insert(cursor.name.as_str(), cursor.position.as_slice())?;
+                }
             }
             tx.commit()?;
             Ok(())
@@ -171,6 +194,15 @@ impl Spool {
         *self.unwritten.lock().unwrap_or_else(PoisonError::into_inner) -= unwritten;
         self.new_events.notify_one();
         Ok(())
+    }
+
+    /// Where the source `name` had read up to when its last observations were stored.
+    pub fn cursor(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.db.with(|db| {
+            let tx = db.begin_read()?;
+            let positions = tx.open_table(CURSORS)?;
+            Ok(positions.get(name)?.map(|v| v.value().to_vec()))
+        })
     }
 
     /// Makes room on a full disk: gives back the room held in reserve (which this transaction
@@ -397,6 +429,24 @@ mod tests {
                 }))
             })
             .collect()
+    }
+
+    #[test]
+    fn a_cursor_moves_with_the_events_it_stored_and_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("spool.redb");
+        let at = |position: &str| Cursor { name: "winlog:Security".into(), position: position.as_bytes().to_vec() };
+        {
+            let spool = Spool::open(&path, 1 << 20).expect("open");
+            assert_eq!(spool.cursor("winlog:Security").expect("read"), None);
+            spool.append_with_cursors(&obs(3), &[at("record 3")]).expect("append");
+            spool.append_with_cursors(&obs(2), &[at("record 4"), at("record 5")]).expect("append");
+            spool.append(&obs(1)).expect("append");
+            assert_eq!(spool.depth().expect("depth").last_seq, 6);
+        }
+        let spool = Spool::open(&path, 1 << 20).expect("reopen");
+        assert_eq!(spool.cursor("winlog:Security").expect("read"), Some(b"record 5".to_vec()));
+        assert_eq!(spool.cursor("winlog:System").expect("read"), None);
     }
 
     #[test]

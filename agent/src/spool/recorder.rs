@@ -3,7 +3,7 @@
 //! durable. While the spool cannot be written it makes room or, failing that, counts what it
 //! had to let go, so sensors are never held up for long and every loss is accounted for.
 
-use super::{Observation, Spool, handle::is_out_of_space};
+use super::{Cursor, Observation, Spool, handle::is_out_of_space};
 use anyhow::Result;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +21,11 @@ const HOLD_LIMIT: Duration = Duration::from_secs(5);
 const ROOM_PER_OBSERVATION: u64 = 512;
 
 /// One `record` call waiting for its commit.
-type Pending = (Vec<Observation>, oneshot::Sender<()>);
+struct Pending {
+    observations: Vec<Observation>,
+    cursor: Option<Cursor>,
+    reply: oneshot::Sender<()>,
+}
 
 /// A cheap handle through which sensors record observations. `record` returns once the
 /// observations are durable, or once they are counted as lost after [`HOLD_LIMIT`] without a
@@ -41,21 +45,23 @@ impl Recorder {
             .spawn(move || {
                 let mut outage = Outage::default();
                 while let Some(first) = rx.blocking_recv() {
+                    let mut count = first.observations.len();
                     let mut group = vec![first];
-                    let mut count = group[0].0.len();
                     while count < MAX_GROUP {
                         match rx.try_recv() {
                             Ok(next) => {
-                                count += next.0.len();
+                                count += next.observations.len();
                                 group.push(next);
                             }
                             Err(_) => break,
                         }
                     }
-                    let all: Vec<Observation> = group.iter().flat_map(|(o, _)| o.iter().cloned()).collect();
-                    outage.write(&spool, &all);
-                    for (_, reply) in group {
-                        let _ = reply.send(());
+                    let all: Vec<Observation> = group.iter().flat_map(|p| p.observations.iter().cloned()).collect();
+                    // In call order, so a source's later cursor overwrites its earlier one.
+                    let cursors: Vec<Cursor> = group.iter().filter_map(|p| p.cursor.clone()).collect();
+                    outage.write(&spool, &all, &cursors);
+                    for pending in group {
+                        let _ = pending.reply.send(());
                     }
                 }
             })
@@ -69,8 +75,20 @@ impl Recorder {
         if observations.is_empty() {
             return Ok(());
         }
+        self.send(observations, None).await
+    }
+
+    /// Records observations and, in the same transaction, where their source has read up to.
+    /// Observations counted as lost (a spool that cannot be written) leave the cursor where it
+    /// was, so the source reads them again after a restart.
+    pub async fn record_with_cursor(&self, observations: Vec<Observation>, cursor: Cursor) -> Result<()> {
+        self.send(observations, Some(cursor)).await
+    }
+
+    async fn send(&self, observations: Vec<Observation>, cursor: Option<Cursor>) -> Result<()> {
         let (reply, done) = oneshot::channel();
-        self.tx.send((observations, reply)).await.map_err(|_| anyhow::anyhow!("the spool writer has stopped"))?;
+        let pending = Pending { observations, cursor, reply };
+        self.tx.send(pending).await.map_err(|_| anyhow::anyhow!("the spool writer has stopped"))?;
         done.await.map_err(|_| anyhow::anyhow!("the spool writer has stopped"))
     }
 }
@@ -88,11 +106,11 @@ struct Outage {
 impl Outage {
     /// Writes `observations`, making room on a full disk, retrying with backoff for up to
     /// [`HOLD_LIMIT`], then counting them as lost.
-    fn write(&mut self, spool: &Spool, observations: &[Observation]) {
+    fn write(&mut self, spool: &Spool, observations: &[Observation], cursors: &[Cursor]) {
         let started = Instant::now();
         let mut delay = Duration::from_millis(50);
         loop {
-            let error = match spool.append(observations) {
+            let error = match spool.append_with_cursors(observations, cursors) {
                 Ok(()) => return self.ended(),
                 Err(e) => e,
             };

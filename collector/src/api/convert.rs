@@ -174,6 +174,14 @@ fn detail(body: &EventBody) -> types::EventDetail {
             not_inspected: v.not_inspected.clone(),
             detail: v.detail.clone(),
         }),
+        EventBody::WinEvent(w) => D::WinEvent(types::WinEventDetail {
+            channel: w.channel.clone(),
+            provider: w.provider.clone(),
+            event_id: w.event_id,
+            record_id: w.record_id,
+            computer: w.computer.clone(),
+            record: serde_json::from_str(&w.record).unwrap_or_else(|_| serde_json::Value::String(w.record.clone())),
+        }),
     }
 }
 
@@ -182,7 +190,7 @@ mod tests {
     use super::*;
     use haidang_proto::event::{
         Actor, AgentLifecycle, DlpMatch, DlpVerdict, FileAction, FileEvent, FileMeta, Gap, Health, LifecycleAction,
-        MalwareMatch, MountAction, MountEvent, ProcessAction, ProcessEvent,
+        MalwareMatch, MountAction, MountEvent, ProcessAction, ProcessEvent, WinEventRecord,
     };
 
     /// The typed view must stay the JSON that `events list --json` has always printed, which
@@ -269,6 +277,22 @@ mod tests {
                 rules: vec!["r".into()],
                 not_inspected: Vec::new(),
                 detail: String::new(),
+            }),
+            EventBody::WinEvent(WinEventRecord {
+                channel: "Security".into(),
+                provider: "Microsoft-Windows-Security-Auditing".into(),
+                event_id: 4688,
+                record_id: 12,
+                computer: "pc-01".into(),
+                record: r#"{"Event":{"System":{"EventID":4688},"EventData":{"NewProcessName":"C:\\a.exe"}}}"#.into(),
+            }),
+            EventBody::WinEvent(WinEventRecord {
+                channel: "System".into(),
+                provider: String::new(),
+                event_id: 0,
+                record_id: 0,
+                computer: String::new(),
+                record: "not json".into(),
             }),
         ];
         for (seq, body) in bodies.into_iter().enumerate() {

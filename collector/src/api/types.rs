@@ -72,7 +72,7 @@ pub struct Agent {
 pub struct EventQuery {
     /// Only this agent's events.
     pub agent: Option<String>,
-    /// Only events of this kind: file, process, health, gap, dlp, malware, agent, mount or dlp_verdict.
+    /// Only events of this kind: file, process, health, gap, dlp, malware, agent, mount, dlp_verdict or win_event.
     pub kind: Option<String>,
     /// Only events at or after this RFC 3339 time.
     pub from: Option<String>,
@@ -123,6 +123,7 @@ pub enum EventDetail {
     Agent(AgentDetail),
     Mount(MountDetail),
     DlpVerdict(DlpVerdictDetail),
+    WinEvent(WinEventDetail),
 }
 
 /// A file changed under a watched path.
@@ -324,4 +325,20 @@ pub struct RuleSummary {
     pub correlation_rules: usize,
     /// One line per skipped document: file, rule and reason.
     pub problems: Vec<String>,
+}
+
+/// A record of a Windows event log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WinEventDetail {
+    /// The log: Security, System, Microsoft-Windows-Sysmon/Operational, …
+    pub channel: String,
+    pub provider: String,
+    pub event_id: u32,
+    /// The record's number in its log (EventRecordID).
+    pub record_id: u64,
+    pub computer: String,
+    /// The whole record, `{"Event": {"System": …, "EventData": …}}` as the evtx crate renders
+    /// saved logs; a string when the agent sent something that is not JSON.
+    #[schema(value_type = Object)]
+    pub record: serde_json::Value,
 }
