@@ -311,7 +311,7 @@ fn phrases(at: &Line<'_>, line: &str, reading: &Reading<'_>, folded: &mut String
 
 /// Where a line is.
 struct Line<'a> {
-    view: &'a View,
+    view: &'a View<'a>,
     number: usize,
     offset: usize,
 }
