@@ -108,6 +108,28 @@ pub(crate) fn canonical(input: &str) -> Canonical {
 /// [`canonical`] into the memory of `canonical`, whatever it held: a text scanned after
 /// another reuses its memory rather than having it mapped and zeroed afresh.
 pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
+    canonical_after(input, unchanged_prefix(input), canonical);
+}
+
+/// How much of `input`, from its start, is its own canonical form: the blocks that hold only
+/// ASCII without control characters and precomposed Vietnamese letters. Most texts are that
+/// through and through, and need no canonical copy of their own.
+pub(crate) fn unchanged_prefix(input: &str) -> usize {
+    let bytes = input.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let block = block_end(bytes, i);
+        if block == i || vietnamese_block(&bytes[i..block]) != Some(false) {
+            break;
+        }
+        i = block;
+    }
+    i
+}
+
+/// [`canonical_into`] of `input`, whose first `prefix` bytes are [`unchanged_prefix`]: they are
+/// copied as they stand, and run in step with the input, so the map needs no point for them.
+pub(crate) fn canonical_after(input: &str, prefix: usize, canonical: &mut Canonical) {
     let Canonical { text: out, map, letters_only } = canonical;
     out.clear();
     // Exactly: the memory is kept for the next text, and room doubled for a text a few bytes
@@ -115,9 +137,10 @@ pub(crate) fn canonical_into(input: &str, canonical: &mut Canonical) {
     out.reserve_exact(input.len());
     map.clear();
     *letters_only = true;
+    out.push_str(&input[..prefix]);
     let bytes = input.as_bytes();
     let mut chunk = String::new();
-    let mut i = 0;
+    let mut i = prefix;
     while i < bytes.len() {
         // Most text is ASCII and precomposed Vietnamese letters, which are their own canonical
         // form but for ASCII control characters: it is tested and copied a block at a time.

@@ -361,11 +361,11 @@ impl Hasher for Prehashed {
 /// many instances at once.
 pub(crate) struct Instances<'a> {
     aggregator: &'a mut Aggregator,
-    view: &'a super::view::View,
+    view: &'a super::view::View<'a>,
 }
 
 impl<'a> Instances<'a> {
-    pub(crate) fn new(aggregator: &'a mut Aggregator, view: &'a super::view::View) -> Instances<'a> {
+    pub(crate) fn new(aggregator: &'a mut Aggregator, view: &'a super::view::View<'_>) -> Instances<'a> {
         Instances { aggregator, view }
     }
 

@@ -220,9 +220,22 @@ pub(crate) mod kind {
 pub(crate) struct Stretch {
     start: usize,
     end: usize,
-    digits: usize,
+    /// Its digits, up to `u32::MAX`, far above any count they are compared with: a list holds
+    /// a few stretches a line, and 24 bytes each rather than 32 are fewer pages to fill.
+    digits: u32,
     /// The kinds of its bytes, as [`kind`] bits.
     kinds: u8,
+}
+
+impl Stretch {
+    fn new(start: usize, end: usize, digits: usize, kinds: u8) -> Stretch {
+        Stretch { start, end, digits: u32::try_from(digits).unwrap_or(u32::MAX), kinds }
+    }
+
+    /// Whether it holds `min` digits at least.
+    fn holds(&self, min: usize) -> bool {
+        usize::try_from(self.digits).map_or(true, |digits| digits >= min)
+    }
 }
 
 /// The fewest digits a pattern searched in stretches holds (a plate's); the many shorter
@@ -266,7 +279,7 @@ fn stretch_at(bytes: &[u8], from: usize, digit: usize, within: impl Fn(u8) -> bo
         kinds |= kind;
         end += 1;
     }
-    Stretch { start, end, digits, kinds }
+    Stretch::new(start, end, digits, kinds)
 }
 
 /// Bytes looked at together by [`walk`]: one bit of a `u64` each.
@@ -383,7 +396,7 @@ fn above(at: u32) -> u64 {
 fn push_stretch(bytes: &[u8], start: usize, end: usize, digits: usize, all: &mut Vec<Stretch>) {
     if digits >= MIN_DIGITS {
         let kinds = bytes[start..end].iter().fold(0, |kinds, &b| kinds | kind::OF[usize::from(b)]);
-        all.push(Stretch { start, end, digits, kinds });
+        all.push(Stretch::new(start, end, digits, kinds));
     }
 }
 
@@ -437,7 +450,7 @@ fn stretches<'t>(
 ) -> impl Iterator<Item = (usize, &'t [u8])> {
     debug_assert!(min_digits >= MIN_DIGITS, "shorter stretches are not kept");
     let haystack = move |end: usize| &bytes[..(end + 1).min(bytes.len())];
-    let qualifies = move |stretch: &Stretch| stretch.digits >= min_digits && stretch.kinds & needs == needs;
+    let qualifies = move |stretch: &Stretch| stretch.holds(min_digits) && stretch.kinds & needs == needs;
     let mut all = all.iter().filter(move |stretch| qualifies(stretch));
     // A stretch being split, and where in it to go on.
     let mut splitting: Option<(Stretch, usize)> = None;
@@ -626,9 +639,9 @@ mod tests {
             .map(|(start, end)| {
                 let run = &bytes[start..end];
                 let kinds = run.iter().fold(0, |kinds, &b| kinds | kind::OF[usize::from(b)]);
-                Stretch { start, end, digits: run.iter().filter(|b| b.is_ascii_digit()).count(), kinds }
+                Stretch::new(start, end, run.iter().filter(|b| b.is_ascii_digit()).count(), kinds)
             })
-            .filter(|stretch| stretch.digits >= MIN_DIGITS)
+            .filter(|stretch| stretch.holds(MIN_DIGITS))
             .collect();
         (maximal_runs(|b| b.is_ascii_digit()), stretches)
     }

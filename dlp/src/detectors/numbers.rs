@@ -74,7 +74,7 @@ impl Numbers {
         // By index: candidates are reported through `scan`, which holds the stretches.
         for index in 0..scan.stretches.len() {
             let stretch = scan.stretches[index];
-            if stretch.digits < 9 || stretch.kinds & separators == 0 {
+            if !stretch.holds(9) || stretch.kinds & separators == 0 {
                 continue;
             }
             for (start, end, form) in chains(scan.bytes(), stretch.start, stretch.end) {

@@ -6,13 +6,18 @@ use super::{Pattern, Scan, continues, digits_of, find_from, kind, stretches};
 
 pub(super) struct Payment {
     card: Pattern,
+    /// The opening of a VietQR payload: its format indicator, `00` `02` `01`.
+    qr_start: memchr::memmem::Finder<'static>,
 }
 
 const CARD_SEPARATORS: [u8; 2] = [b' ', b'-'];
 
 impl Payment {
     pub(super) fn new() -> Result<Self, regex::Error> {
-        Ok(Payment { card: Pattern::new(r"\b(?:[0-9][ \-]?){15,18}[0-9]\b")? })
+        Ok(Payment {
+            card: Pattern::new(r"\b(?:[0-9][ \-]?){15,18}[0-9]\b")?,
+            qr_start: memchr::memmem::Finder::new(b"000201"),
+        })
     }
 
     pub(super) fn scan(&self, scan: &mut Scan<'_, '_>) {
@@ -41,7 +46,12 @@ impl Payment {
             };
             scan.emit(DetectorId::Card, number, confidence, range.start);
         }
-        let starts: Vec<usize> = memchr::memmem::find_iter(scan.bytes(), b"000201").collect();
+        // The payload opens with six digits, which lie in a stretch: only those are searched.
+        let mut starts = Vec::new();
+        for stretch in scan.stretches.iter() {
+            let within = &scan.bytes()[stretch.start..stretch.end];
+            starts.extend(self.qr_start.find_iter(within).map(|at| stretch.start + at));
+        }
         let mut covered = 0;
         for start in starts {
             if start < covered {

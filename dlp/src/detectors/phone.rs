@@ -45,7 +45,10 @@ impl Phone {
             let value: Cow<'_, str> = if contiguous && !international {
                 Cow::Borrowed(&text[whole.clone()])
             } else {
-                Cow::Owned(format!("0{}", digits(group)))
+                let mut national = String::with_capacity(group.len() + 1);
+                national.push('0');
+                national.extend(group.iter().filter(|b| b.is_ascii_digit()).map(|&b| char::from(b)));
+                Cow::Owned(national)
             };
             let national = &value.as_bytes()[1..];
             let valid = match (national.len(), prefix(national)) {
