@@ -199,8 +199,23 @@ fn debs_pass_lintian_and_install_upgrade_and_purge_cleanly_in_a_debian_root() {
         assert!(verified.status.success() && text(&verified).trim().is_empty(), "{unit}: {}", text(&verified));
     }
 
-    // Enrollment from /etc/default/haidang-agent, as the message says, against a real collector.
     let collector = Collector::start(&dir.path().join("collector"));
+    // Enrollment settings from the environment; a refused token fails the configuration with
+    // the agent's reason and how to retry, and leaves no identity.
+    let refused = chroot
+        .command("dpkg-reconfigure")
+        .arg("haidang-agent")
+        .env("HAIDANG_SERVER", collector.quic.to_string())
+        .env("HAIDANG_TOKEN", "hdt1-000000000000000000000000000000000000000000000000")
+        .env("HAIDANG_CA_FP", collector.fingerprint())
+        .output()
+        .expect("dpkg-reconfigure");
+    let said = text(&refused);
+    assert!(!refused.status.success(), "a refused enrollment fails the configuration: {said}");
+    assert!(said.contains("unknown enrollment token") && said.contains("dpkg --configure -a"), "{said}");
+    assert!(!state.join("agent.json").exists());
+
+    // Enrollment from /etc/default/haidang-agent, as the message says, against a real collector.
     let defaults = format!(
         "HAIDANG_SERVER={}\nHAIDANG_TOKEN={}\nHAIDANG_CA_FP={}\n",
         collector.quic,
