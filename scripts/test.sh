@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # A fresh clone every run gains little from incremental caches, which are the bulk of the disk.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
-echo "== system packages the tests use (loop devices, sshfs share, CUPS, mingw-w64, Wine; as root)"
+echo "== system packages the tests use (loop devices, sshfs share, CUPS, mingw-w64, Wine, packaging tools; as root)"
 # tests/tests/dlp_channels.rs mounts an ext4 loop image and an sshfs of a loopback sshd; it
 # fails, naming what is missing, when these are absent; tests/tests/dlp_print.rs needs CUPS
 # (it starts cupsd itself). Installed only if missing.
@@ -24,13 +24,22 @@ command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || need+=(gcc-mingw-w64-x86-64)
 # ... and runs under Wine (tests/tests/windows_agent.rs).
 [ -x /usr/lib/wine/wine64 ] || command -v wine64 >/dev/null 2>&1 || need+=(wine64)
+# The packages (tests/tests/packaging_deb.rs, packaging_msi.rs): built by packaging/build.sh from
+# the test build's binaries, checked by lintian and systemd-analyze, installed in a debootstrap
+# root (made once, kept in ~/.cache/haidang/chroot) and, for the MSI, read with msiinfo.
+command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v wixl >/dev/null 2>&1 || need+=(wixl)
+command -v msiinfo >/dev/null 2>&1 || need+=(msitools)
 command -v lpadmin >/dev/null 2>&1 || need+=(cups-client)
 command -v lpr >/dev/null 2>&1 || need+=(cups-bsd)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
     else
-        echo "missing ${need[*]}: install them (the DLP channel tests and the Windows cross-check need them)" >&2
+        echo "missing ${need[*]}: install them (the DLP channel tests, the Windows cross-check and the package tests need them)" >&2
     fi
 fi
 

@@ -44,6 +44,11 @@ pub(crate) enum Command {
         /// State directory for the key, certificates, spool and baseline.
         #[arg(long)]
         state: PathBuf,
+        /// Succeed without contacting the collector when the state directory already holds an
+        /// enrolled agent, instead of refusing: for installers, which run this on every
+        /// install, repair and upgrade, and must keep the agent's identity.
+        #[arg(long)]
+        if_not_enrolled: bool,
     },
     /// Run the agent.
     Run {

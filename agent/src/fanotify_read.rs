@@ -7,11 +7,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 /// A new notification group (non-blocking, file descriptors in events), or why there cannot
-/// be one here (not root, no fanotify).
+/// be one here (neither root nor CAP_SYS_ADMIN, no fanotify).
 pub(crate) fn notification_group() -> Result<OwnedFd, String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Err("the agent is not running as root".into());
+    if !crate::privilege::has_capability(crate::privilege::CAP_SYS_ADMIN) {
+        return Err("the agent runs neither as root nor with CAP_SYS_ADMIN".into());
     }
     let flags = libc::FAN_CLASS_NOTIF | libc::FAN_CLOEXEC | libc::FAN_NONBLOCK;
     let event_flags = (libc::O_RDONLY | libc::O_LARGEFILE | libc::O_CLOEXEC) as libc::c_uint;

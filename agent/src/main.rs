@@ -57,8 +57,13 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn run_cli(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Enroll { server, token, ca_fingerprint, state } => {
+        Command::Enroll { server, token, ca_fingerprint, state, if_not_enrolled } => {
             let state = State::new(&state);
+            if if_not_enrolled && state.is_enrolled() {
+                let identity = state.identity()?;
+                println!("already enrolled as agent {} with {}; nothing done", identity.agent_id, identity.server);
+                return Ok(ExitCode::SUCCESS);
+            }
             let identity = runtime()?.block_on(enroll::enroll(enroll::Options {
                 server: &server,
                 token: &token,

@@ -4,6 +4,7 @@
 //! The binaries are taken from the same target directory as the test executable, so run
 //! `cargo build --workspace --bins` before `cargo test` (scripts/test.sh does).
 
+pub mod packaging;
 pub mod raw;
 pub mod system;
 pub mod wine;

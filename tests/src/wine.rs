@@ -39,38 +39,45 @@ fn prefix() -> &'static Path {
     PREFIX.get_or_init(|| {
         let exe = agent_exe();
         let prefix = exe.parent().expect("build directory").join("wine-prefix");
-        let system32 = prefix.join("drive_c/windows/system32");
-        if !system32.join("kernel32.dll").exists() {
-            let booted = Command::new(loader())
-                .arg("wineboot")
-                .arg("--init")
-                .env("WINEPREFIX", &prefix)
-                .env("WINEDEBUG", "-all")
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run wineboot: {e}"));
-            assert!(booted.status.success(), "wineboot failed: {}", String::from_utf8_lossy(&booted.stderr));
-        }
-        let shim = system32.join("bcryptprimitives.dll");
-        if !shim.exists() {
-            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("wine");
-            let built = Command::new("x86_64-w64-mingw32-gcc")
-                .args(["-O2", "-shared", "-o"])
-                .arg(&shim)
-                .arg(source.join("bcryptprimitives.c"))
-                .arg(source.join("bcryptprimitives.def"))
-                .arg("-ladvapi32")
-                .output()
-                .unwrap_or_else(|e| {
-                    panic!("cannot run x86_64-w64-mingw32-gcc (apt-get install gcc-mingw-w64-x86-64): {e}")
-                });
-            assert!(
-                built.status.success(),
-                "the ProcessPrng shim does not build: {}",
-                String::from_utf8_lossy(&built.stderr)
-            );
-        }
+        make_prefix(&prefix);
         prefix
     })
+}
+
+/// Makes (or completes) a Wine prefix at `prefix` in which Rust programs start: wineboot, and
+/// the shim DLL. A test that changes the machine (installs a service) makes its own, so that
+/// the shared one stays as the other tests expect it.
+pub fn make_prefix(prefix: &Path) {
+    let system32 = prefix.join("drive_c/windows/system32");
+    if !system32.join("kernel32.dll").exists() {
+        let booted = Command::new(loader())
+            .arg("wineboot")
+            .arg("--init")
+            .env("WINEPREFIX", prefix)
+            .env("WINEDEBUG", "-all")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run wineboot: {e}"));
+        assert!(booted.status.success(), "wineboot failed: {}", String::from_utf8_lossy(&booted.stderr));
+    }
+    let shim = system32.join("bcryptprimitives.dll");
+    if !shim.exists() {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("wine");
+        let built = Command::new("x86_64-w64-mingw32-gcc")
+            .args(["-O2", "-shared", "-o"])
+            .arg(&shim)
+            .arg(source.join("bcryptprimitives.c"))
+            .arg(source.join("bcryptprimitives.def"))
+            .arg("-ladvapi32")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run x86_64-w64-mingw32-gcc (apt-get install gcc-mingw-w64-x86-64): {e}")
+            });
+        assert!(
+            built.status.success(),
+            "the ProcessPrng shim does not build: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+    }
 }
 
 /// Runs the Windows agent with `args` under Wine, from `cwd`.
@@ -83,6 +90,26 @@ pub fn run_agent(args: &[&str]) -> Output {
         .env("RUST_LOG", "warn")
         .output()
         .unwrap_or_else(|e| panic!("cannot run the Windows agent under Wine: {e}"))
+}
+
+/// Runs a Windows program (`msiexec`, `sc`, an .exe path) under Wine in the prefix `prefix`.
+pub fn run_in(prefix: &Path, program: &str, args: &[&str]) -> Output {
+    Command::new(loader())
+        .arg(program)
+        .args(args)
+        .env("WINEPREFIX", prefix)
+        .env("WINEDEBUG", "-all")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} under Wine: {e}"))
+}
+
+/// Ends every Wine process of `prefix` (the services it started included).
+pub fn stop_wineserver(prefix: &Path) {
+    let server = loader().with_file_name("wineserver");
+    let _ = Command::new(if server.is_file() { server } else { PathBuf::from("wineserver") })
+        .arg("-k")
+        .env("WINEPREFIX", prefix)
+        .output();
 }
 
 /// How a Linux path appears to a Windows program under Wine (drive Z: is the root).

@@ -14,9 +14,6 @@ use std::path::Path;
 use std::thread::JoinHandle;
 use tokio::sync::mpsc;
 
-/// Bit of CAP_NET_ADMIN in the capability sets of `/proc/PID/status`.
-const CAP_NET_ADMIN: u32 = 12;
-
 /// [`Backend::Netlink`] when this process runs as root or holds CAP_NET_ADMIN and the kernel
 /// acknowledges a subscription to the process connector (it does not in a network namespace
 /// other than the initial one, e.g. in most containers), else [`Backend::Polling`].
@@ -40,18 +37,7 @@ pub(super) fn select_backend() -> Backend {
 /// Root, or CAP_NET_ADMIN in the effective set (an agent run by systemd with
 /// `AmbientCapabilities=CAP_NET_ADMIN`).
 pub(super) fn has_privilege() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return false;
-    };
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << CAP_NET_ADMIN) != 0)
+    crate::privilege::has_capability(crate::privilege::CAP_NET_ADMIN)
 }
 
 /// Records the processes already running, then starts the backend's threads.
