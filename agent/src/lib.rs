@@ -12,6 +12,8 @@ pub mod heap;
 pub mod lifecycle;
 pub mod net;
 pub mod paths;
+#[cfg(windows)]
+mod plain_udp;
 pub mod process;
 pub mod run;
 pub mod scan;
