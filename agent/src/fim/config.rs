@@ -83,7 +83,7 @@ mod tests {
     fn defaults_to_a_ten_minute_rescan() {
         let f: File = toml::from_str("[fim]\npaths = [\"/srv\"]\n").expect("valid config");
         assert_eq!(f.fim.rescan_interval, Duration::from_secs(600));
-        assert!(f.fim.exclude.is_empty());
+        assert_eq!(f.fim.exclude, FimConfig::default().exclude);
     }
 
     #[test]

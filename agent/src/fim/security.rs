@@ -246,5 +246,44 @@ mod nt {
             // RECALL_ON_DATA_ACCESS (0x400000) and PINNED (0x80000) move by themselves.
             assert_eq!(recorded_attributes(0x20 | 0x400000 | 0x80000 | 0x80), 0x20);
         }
+
+        /// Gives `path` the DACL of `sddl`.
+        fn set_dacl(path: &Path, sddl: &str) {
+            use std::os::windows::ffi::OsStrExt;
+            use windows::Win32::Security::Authorization::ConvertStringSecurityDescriptorToSecurityDescriptorW;
+            use windows::Win32::Security::SetFileSecurityW;
+            use windows::core::PCWSTR;
+            let sddl: Vec<u16> = sddl.encode_utf16().chain([0]).collect();
+            let wide: Vec<u16> = path.as_os_str().encode_wide().chain([0]).collect();
+            let mut raw = PSECURITY_DESCRIPTOR::default();
+            // SAFETY: both strings are NUL-terminated; the descriptor is freed by the guard.
+            unsafe {
+                ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                    PCWSTR(sddl.as_ptr()),
+                    SDDL_REVISION_1,
+                    &mut raw,
+                    None,
+                )
+                .expect("valid SDDL");
+                let descriptor = LocalDescriptor(raw);
+                SetFileSecurityW(PCWSTR(wide.as_ptr()), DACL_SECURITY_INFORMATION, descriptor.0).expect("set the DACL");
+            }
+        }
+
+        #[test]
+        fn the_owner_resolves_to_an_account_and_a_new_dacl_changes_the_digest() {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let file = dir.path().join("tệp.txt");
+            std::fs::write(&file, "x").expect("write");
+            let before = Security::read(&file);
+            eprintln!("before: {before:?}");
+            assert!(!before.owner.is_empty() && !before.owner.starts_with("S-1-"), "{before:?}");
+            assert!(before.dacl.is_some(), "{before:?}");
+            set_dacl(&file, "D:P(A;;FA;;;SY)(A;;FR;;;WD)");
+            let after = Security::read(&file);
+            eprintln!("after: {after:?}");
+            assert_eq!(after.owner, before.owner);
+            assert_ne!(after.dacl, before.dacl, "the digest follows the DACL");
+        }
     }
 }
