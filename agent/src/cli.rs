@@ -8,6 +8,8 @@ use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use haidang_agent::config::AgentConfig;
 use haidang_agent::dlp_sensor::vault;
 use haidang_agent::fim::FimConfig;
+#[cfg(windows)]
+use haidang_agent::state::State;
 use std::path::{Path, PathBuf};
 
 /// Hải Đăng endpoint agent: file integrity and process monitoring, streamed signed to the
@@ -41,9 +43,8 @@ pub(crate) enum Command {
         /// The collector CA fingerprint (sha256:<hex>) from `haidang-collector ca fingerprint`.
         #[arg(long)]
         ca_fingerprint: String,
-        /// State directory for the key, certificates, spool and baseline.
-        #[arg(long)]
-        state: PathBuf,
+        #[command(flatten)]
+        state: StateDir,
         /// Succeed without contacting the collector when the state directory already holds an
         /// enrolled agent, instead of refusing: for installers, which run this on every
         /// install, repair and upgrade, and must keep the agent's identity.
@@ -52,18 +53,16 @@ pub(crate) enum Command {
     },
     /// Run the agent.
     Run {
-        /// State directory written by `enroll`.
-        #[arg(long)]
-        state: PathBuf,
+        #[command(flatten)]
+        state: StateDir,
         /// TOML configuration (see README); defaults watch nothing but processes.
         #[arg(long)]
         config: Option<PathBuf>,
     },
     /// Show the agent's enrollment, sensors, connection, spool depth and last ack.
     Status {
-        /// State directory written by `enroll`.
-        #[arg(long)]
-        state: PathBuf,
+        #[command(flatten)]
+        state: StateDir,
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -139,6 +138,17 @@ pub(crate) enum Command {
     CompileYaraRules(haidang_yara::CompileArgs),
 }
 
+/// The agent's state directory: its key, certificates, spool and baseline, written by
+/// `enroll`. On Windows it defaults to `%ProgramData%\HaiDang\agent`; elsewhere it is
+/// always given.
+#[derive(Args)]
+pub(crate) struct StateDir {
+    /// State directory (key, certificates, spool, baseline), written by `enroll`.
+    #[cfg_attr(not(windows), arg(long = "state", value_name = "DIR"))]
+    #[cfg_attr(windows, arg(long = "state", value_name = "DIR", default_value_os_t = State::default_root()))]
+    pub path: PathBuf,
+}
+
 #[derive(Subcommand)]
 pub(crate) enum VaultCommand {
     /// List the quarantined files: id, when, channel, original path, size, SHA-256, rules.
@@ -166,8 +176,8 @@ pub(crate) enum VaultCommand {
 #[derive(Args)]
 pub(crate) struct VaultTarget {
     /// The agent's state directory (it holds the vault key, and the vault by default).
-    #[arg(long)]
-    state: PathBuf,
+    #[command(flatten)]
+    state: StateDir,
     /// The agent's configuration, when its [dlp] section moves the vault elsewhere.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -176,12 +186,13 @@ pub(crate) struct VaultTarget {
 impl VaultTarget {
     /// The vault these options name.
     pub(crate) fn open(&self) -> Result<vault::Vault> {
-        anyhow::ensure!(self.state.is_dir(), "{} is not an agent state directory", self.state.display());
+        let state = &self.state.path;
+        anyhow::ensure!(state.is_dir(), "{} is not an agent state directory", state.display());
         let dlp = match &self.config {
             Some(file) => AgentConfig::load(file)?.dlp,
             None => haidang_agent::dlp_sensor::DlpConfig::default(),
         };
-        Ok(vault::Vault::new(&dlp.vault_dir(&self.state), &self.state.join("vault.key")))
+        Ok(vault::Vault::new(&dlp.vault_dir(state), &state.join("vault.key")))
     }
 }
 
@@ -278,9 +289,8 @@ fn parse_channel(name: &str) -> Result<haidang_dlp::Channel, String> {
 pub(crate) enum ServiceCommand {
     /// Register the service (as an administrator); start it with `sc start HaiDangAgent`.
     Install {
-        /// State directory written by `enroll`.
-        #[arg(long)]
-        state: PathBuf,
+        #[command(flatten)]
+        state: StateDir,
         /// TOML configuration (see README).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -289,9 +299,8 @@ pub(crate) enum ServiceCommand {
     Uninstall,
     /// Run as the service; only the service control manager starts this.
     Run {
-        /// State directory written by `enroll`.
-        #[arg(long)]
-        state: PathBuf,
+        #[command(flatten)]
+        state: StateDir,
         /// TOML configuration (see README).
         #[arg(long)]
         config: Option<PathBuf>,

@@ -12,6 +12,8 @@ pub mod heap;
 pub mod lifecycle;
 pub mod net;
 pub mod paths;
+#[cfg(windows)]
+mod plain_udp;
 #[cfg(target_os = "linux")]
 mod privilege;
 pub mod process;

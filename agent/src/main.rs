@@ -58,7 +58,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn run_cli(command: Command) -> Result<ExitCode> {
     match command {
         Command::Enroll { server, token, ca_fingerprint, state, if_not_enrolled } => {
-            let state = State::new(&state);
+            let state = State::new(&state.path);
             if if_not_enrolled && state.is_enrolled() {
                 let identity = state.identity()?;
                 println!("already enrolled as agent {} with {}; nothing done", identity.agent_id, identity.server);
@@ -77,11 +77,11 @@ fn run_cli(command: Command) -> Result<ExitCode> {
                 Some(path) => AgentConfig::load(&path)?,
                 None => AgentConfig::default(),
             };
-            let state = State::new(&state);
+            let state = State::new(&state.path);
             runtime()?.block_on(run::run_until(state, config, run::shutdown_signal()))?;
         }
         Command::Status { state, json } => {
-            let state = State::new(&state);
+            let state = State::new(&state.path);
             let identity = state.identity()?;
             // Never open the spool here: that would lock it against an agent starting right
             // now. When the agent is stopped, the status file holds the figures it last published.
@@ -142,7 +142,7 @@ fn run_cli(command: Command) -> Result<ExitCode> {
         }
         #[cfg(windows)]
         Command::Service(cli::ServiceCommand::Install { state, config }) => {
-            haidang_agent::service::install(&state, config.as_deref())?;
+            haidang_agent::service::install(&state.path, config.as_deref())?;
             println!("service {} installed; start it with: sc start {0}", haidang_agent::service::SERVICE_NAME);
         }
         #[cfg(windows)]
@@ -151,7 +151,9 @@ fn run_cli(command: Command) -> Result<ExitCode> {
             println!("service {} removed; the state directory is kept", haidang_agent::service::SERVICE_NAME);
         }
         #[cfg(windows)]
-        Command::Service(cli::ServiceCommand::Run { state, config }) => haidang_agent::service::run(state, config)?,
+        Command::Service(cli::ServiceCommand::Run { state, config }) => {
+            haidang_agent::service::run(state.path, config)?
+        }
         Command::Extract { file } => {
             return Ok(haidang_dlp::extract::run_child(&file));
         }

@@ -144,13 +144,16 @@ pub(crate) fn fim_check(report: &CheckReport, json: bool) {
     }
 }
 
+/// What a Windows agent records in `mode`: the file attribute bits (read-only, hidden, …).
+const MODE: &str = if cfg!(windows) { "attributes" } else { "mode" };
+
 /// The attributes that differ between the baseline's record and the disk's.
 fn changed_fields(old: Option<&FileMeta>, new: Option<&FileMeta>) -> Vec<&'static str> {
     let (Some(old), Some(new)) = (old, new) else { return Vec::new() };
     [
         ("hash", old.hash != new.hash),
         ("size", old.size != new.size),
-        ("mode", old.mode != new.mode),
+        (MODE, old.mode != new.mode),
         ("uid", old.uid != new.uid),
         ("gid", old.gid != new.gid),
         ("mtime", old.mtime != new.mtime),
@@ -163,8 +166,12 @@ fn changed_fields(old: Option<&FileMeta>, new: Option<&FileMeta>) -> Vec<&'stati
 fn change_json(change: &FileEvent) -> Value {
     let meta = |m: Option<&FileMeta>| {
         m.map_or(Value::Null, |m| {
+            #[cfg(windows)]
+            let mode = json!(haidang_agent::fim::attribute_names(m.mode));
+            #[cfg(not(windows))]
+            let mode = json!(format!("{:o}", m.mode));
             json!({
-                "size": m.size, "mode": format!("{:o}", m.mode), "uid": m.uid, "gid": m.gid,
+                "size": m.size, MODE: mode, "uid": m.uid, "gid": m.gid,
                 "mtime": m.mtime.to_rfc3339(), "hash": m.hash.map(hex::encode),
             })
         })

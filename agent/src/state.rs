@@ -42,6 +42,22 @@ impl State {
         State { root: root.to_path_buf() }
     }
 
+    /// Where a Windows agent keeps its state when `--state` is not given:
+    /// `%ProgramData%\HaiDang\agent`, the machine-wide data folder a service running as
+    /// LocalSystem owns. [`State::create_dir`] gives it the protected access control list of
+    /// `haidang-private` (SYSTEM and Administrators only). On Linux `--state` is always
+    /// given (packaging passes `/var/lib/haidang-agent`).
+    #[cfg(windows)]
+    pub fn default_root() -> PathBuf {
+        // An unset or relative ProgramData (a stripped environment) falls back to where
+        // Windows puts it, rather than to a directory relative to wherever the agent started.
+        let program_data = std::env::var_os("ProgramData")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
+        program_data.join("HaiDang").join("agent")
+    }
+
     pub fn spool_path(&self) -> PathBuf {
         self.root.join("spool.redb")
     }

@@ -138,5 +138,12 @@ pub fn enrolled(ca: &[u8], cert: &[u8], key_pkcs8: &[u8]) -> Result<quinn::Clien
 /// A client endpoint on an ephemeral port of the right address family.
 pub fn client_endpoint(server: std::net::SocketAddr) -> Result<quinn::Endpoint> {
     let bind: std::net::SocketAddr = if server.is_ipv6() { "[::]:0".parse()? } else { "0.0.0.0:0".parse()? };
-    quinn::Endpoint::client(bind).context("cannot open a UDP socket")
+    match quinn::Endpoint::client(bind) {
+        #[cfg(windows)]
+        Err(e) if crate::plain_udp::refused_socket_option(&e) => {
+            tracing::warn!(error = %e, "Winsock refuses quinn-udp's socket options (as Wine does): QUIC goes over plain datagrams, without ECN");
+            crate::plain_udp::client_endpoint(bind).context("cannot open a UDP socket")
+        }
+        endpoint => endpoint.context("cannot open a UDP socket"),
+    }
 }

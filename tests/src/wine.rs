@@ -3,7 +3,7 @@
 //! `tests/wine/bcryptprimitives.c`). Everything missing fails the test with what to do.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
@@ -80,14 +80,18 @@ pub fn make_prefix(prefix: &Path) {
     }
 }
 
-/// Runs the Windows agent with `args` under Wine, from `cwd`.
+/// The command that runs `program` (a path, or the name of one of Wine's own programs such
+/// as `attrib`) under Wine in the tests' prefix.
+fn wine(program: &std::ffi::OsStr) -> Command {
+    let mut command = Command::new(loader());
+    command.arg(program).env("WINEPREFIX", prefix()).env("WINEDEBUG", "-all").env("RUST_LOG", "warn");
+    command
+}
+
+/// Runs the Windows agent with `args` under Wine.
 pub fn run_agent(args: &[&str]) -> Output {
-    Command::new(loader())
-        .arg(agent_exe())
+    wine(agent_exe().as_os_str())
         .args(args)
-        .env("WINEPREFIX", prefix())
-        .env("WINEDEBUG", "-all")
-        .env("RUST_LOG", "warn")
         .output()
         .unwrap_or_else(|e| panic!("cannot run the Windows agent under Wine: {e}"))
 }
@@ -110,6 +114,53 @@ pub fn stop_wineserver(prefix: &Path) {
         .arg("-k")
         .env("WINEPREFIX", prefix)
         .output();
+}
+
+/// Runs one of Wine's own programs (`attrib`, `cmd`) with `args`.
+pub fn run_program(program: &str, args: &[&str]) -> Output {
+    wine(program.as_ref()).args(args).output().unwrap_or_else(|e| panic!("cannot run {program} under Wine: {e}"))
+}
+
+/// The Windows agent under Wine as a long-running process (`run`), its log (RUST_LOG=info)
+/// appended to `log`. Killed when dropped.
+pub struct WineAgent(Option<Child>);
+
+impl WineAgent {
+    pub fn spawn(args: &[&str], log: &Path) -> WineAgent {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("agent log file");
+        let child = wine(agent_exe().as_os_str())
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the Windows agent under Wine: {e}"));
+        WineAgent(Some(child))
+    }
+
+    /// The process id of the Wine process that runs the agent (the loader execs into it).
+    pub fn pid(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    /// Whether it still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.0.as_mut().is_some_and(|c| c.try_wait().is_ok_and(|exited| exited.is_none()))
+    }
+}
+
+impl Drop for WineAgent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The prefix's drive C: as a Linux directory (`C:\ProgramData` is `drive_c/ProgramData`).
+pub fn drive_c() -> PathBuf {
+    prefix().join("drive_c")
 }
 
 /// How a Linux path appears to a Windows program under Wine (drive Z: is the root).

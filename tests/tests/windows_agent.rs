@@ -1,11 +1,15 @@
 //! The Windows agent (cross-built with mingw-w64) run under Wine: file integrity and the YARA
-//! scan on a Wine drive, with Vietnamese file names, as an operator runs them by hand. Wine has
-//! no service control manager events, event log or ETW to speak of, so the service and those
-//! sensors are not tested here (README, "Platforms").
+//! scan on a Wine drive, with Vietnamese file names, as an operator runs them by hand; file
+//! attributes and a configuration written with Windows paths; and the whole agent enrolled
+//! with a real Linux collector over QUIC, streaming file events. Wine has no service control
+//! manager events, event log or ETW to speak of, so the service and those sensors are not
+//! tested here (README, "Platforms").
 
-use haidang_tests::wine::{run_agent, windows_path};
+use haidang_tests::wine::{WineAgent, drive_c, run_agent, run_program, windows_path};
+use haidang_tests::{Collector, wait_until};
 use serde_json::Value;
 use std::fs;
+use std::time::Duration;
 
 fn json_lines(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout)
@@ -68,4 +72,118 @@ fn scan_under_wine_finds_eicar_by_yara_in_a_file_with_a_vietnamese_name() {
     assert_eq!(findings.len(), 1, "{findings:?}");
     assert_eq!(findings[0]["rule"], "eicar");
     assert_eq!(findings[0]["path"], format!("{}\\tệp thử.com", windows_path(&files)));
+}
+
+#[test]
+fn fim_under_wine_reports_file_attribute_changes_and_leaves_metadata_only_paths_unread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("cây");
+    fs::create_dir_all(root.join("hives")).expect("mkdir");
+    fs::write(root.join("chỉ đọc.txt"), "một").expect("write");
+    fs::write(root.join("ẩn.txt"), "hai").expect("write");
+    fs::write(root.join("hives/SYSTEM"), "hive v1").expect("write");
+    let root_w = windows_path(&root);
+    // Windows paths as an administrator writes them: backslashes in literal strings, and
+    // globs with `/`, in any case (NTFS ignores it).
+    let config = dir.path().join("agent.toml");
+    let glob = format!("{}/HIVES/**", root_w.replace('\\', "/"));
+    fs::write(&config, format!("[fim]\npaths = ['{root_w}']\nmetadata_only = ['{glob}']\n")).expect("config");
+    // The baseline's directory is never monitored, so it is not the tree's parent.
+    let db_dir = tempfile::tempdir().expect("tempdir");
+    let (config_w, db_w) = (windows_path(&config), windows_path(&db_dir.path().join("fim.redb")));
+
+    let out = run_agent(&["fim", "baseline", "--config", &config_w, "--db", &db_w, "--json"]);
+    assert!(out.status.success(), "baseline failed: {}", String::from_utf8_lossy(&out.stderr));
+    let stats: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(stats["files"], 3, "{stats}");
+    // The hive's content was not read: only the other two files' bytes were hashed.
+    assert_eq!(stats["hashed_bytes"], "một".len() + "hai".len(), "{stats}");
+
+    // Wine shows a file without write permission as read-only, and keeps the hidden bit
+    // that its `attrib` sets.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(root.join("chỉ đọc.txt"), fs::Permissions::from_mode(0o444)).expect("chmod");
+    let hide = run_program("attrib", &["+h", &format!("{root_w}\\ẩn.txt")]);
+    assert!(hide.status.success(), "attrib +h: {}", String::from_utf8_lossy(&hide.stderr));
+    std::thread::sleep(Duration::from_millis(20));
+    fs::write(root.join("hives/SYSTEM"), "hive v2").expect("write");
+
+    let out = run_agent(&["fim", "check", "--config", &config_w, "--db", &db_w, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "changes found: {}", String::from_utf8_lossy(&out.stderr));
+    let changes = json_lines(&out.stdout);
+    let change = |name: &str| {
+        let path = format!("{root_w}\\{name}");
+        changes.iter().find(|c| c["path"] == path.as_str()).unwrap_or_else(|| panic!("{path} in {changes:?}"))
+    };
+    let readonly = change("chỉ đọc.txt");
+    assert_eq!((&readonly["action"], &readonly["changed"]), (&"attributes".into(), &serde_json::json!(["attributes"])));
+    assert_eq!(readonly["old"]["attributes"], "archive", "{readonly}");
+    assert_eq!(readonly["new"]["attributes"], "readonly,archive", "{readonly}");
+    let hidden = change("ẩn.txt");
+    assert_eq!(hidden["action"], "attributes", "{hidden}");
+    assert_eq!(hidden["new"]["attributes"], "hidden,archive", "{hidden}");
+    // Same size, new content: without reading it, only the time says it changed.
+    let hive = change("hives\\SYSTEM");
+    assert_eq!((&hive["action"], &hive["changed"]), (&"attributes".into(), &serde_json::json!(["mtime"])), "{hive}");
+    assert_eq!(hive["new"]["hash"], Value::Null, "{hive}");
+    assert_eq!(changes.len(), 3, "{changes:?}");
+}
+
+#[test]
+fn without_state_the_windows_agent_uses_its_program_data_folder() {
+    // Its use is in the enrollment test below; here, that every command says so.
+    for command in ["enroll", "run", "status"] {
+        let out = run_agent(&[command, "--help"]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains(r"[default: C:\ProgramData\HaiDang\agent]"), "{command}: {help}");
+    }
+}
+
+/// The Windows agent under Wine enrolls with the Linux collector over QUIC (quinn-udp's Windows
+/// socket path, in Wine) into its default state folder, runs, and streams file events that
+/// the collector stores and lists.
+#[test]
+fn the_windows_agent_enrolls_with_the_linux_collector_and_streams_file_events_over_quic() {
+    const WAIT: Duration = Duration::from_secs(60);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("theo dõi");
+    fs::create_dir(&root).expect("mkdir");
+    let collector = Collector::start(&dir.path().join("collector"));
+    // The default state folder of the prefix, emptied of an earlier run's agent.
+    let state = drive_c().join("ProgramData/HaiDang/agent");
+    let _ = fs::remove_dir_all(&state);
+
+    let token = collector.token(1, "1h");
+    let fingerprint = collector.fingerprint();
+    let server = collector.quic.to_string();
+    let out = run_agent(&["enroll", "--server", &server, "--token", &token, "--ca-fingerprint", &fingerprint]);
+    assert!(out.status.success(), "enroll under Wine failed: {}", String::from_utf8_lossy(&out.stderr));
+    let identity: Value = serde_json::from_slice(
+        &fs::read(state.join("agent.json")).expect("agent.json in C:\\ProgramData\\HaiDang\\agent"),
+    )
+    .expect("identity");
+    let id = identity["agent_id"].as_str().expect("agent id").to_string();
+
+    let config = dir.path().join("agent.toml");
+    let config_text =
+        format!("[fim]\npaths = ['{}']\nrescan_interval = \"10m\"\n[process]\nenabled = false\n", windows_path(&root));
+    fs::write(&config, config_text).expect("config");
+    let mut agent = WineAgent::spawn(&["run", "--config", &windows_path(&config)], &dir.path().join("agent.log"));
+    let log = || fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default();
+    wait_until(WAIT, "the Windows agent to connect", || {
+        assert!(agent.is_running(), "the Windows agent exited: {}", log());
+        collector.agents().into_iter().find(|a| a["id"] == id.as_str() && a["connected"] == true)
+    });
+
+    // A file written before the first baseline is part of it, not a creation.
+    wait_until(WAIT, "the first FIM baseline", || log().contains("FIM first baseline done").then_some(()));
+    assert!(log().contains("fim=ReadDirectoryChangesW"), "{}", log());
+    let file = root.join("báo cáo.txt");
+    fs::write(&file, "nội dung").expect("write");
+    let path = format!("{}\\báo cáo.txt", windows_path(&root));
+    let created = wait_until(WAIT, "the created event at the collector", || {
+        collector.events(&id, Some("file")).into_iter().find(|e| e["action"] == "created" && e["path"] == path.as_str())
+    });
+    assert_eq!(created["hash"], blake3::hash("nội dung".as_bytes()).to_hex().to_string(), "{created}");
+    assert_eq!(created["detection"], "realtime", "{created}\n{}", log());
 }

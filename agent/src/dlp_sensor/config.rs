@@ -101,7 +101,9 @@ impl DlpConfig {
         if let Err(e) = self.removable_globs() {
             return Err(format!("key \"dlp.removable_mounts\": {e}"));
         }
-        if !self.cups_spool.is_absolute() {
+        // The CUPS spool is a Linux path; a Windows agent has no CUPS, and `/var/spool/cups`
+        // is not absolute there (no drive), which would refuse every configuration file.
+        if cfg!(unix) && !self.cups_spool.is_absolute() {
             return Err("key \"dlp.cups_spool\": must be an absolute path".into());
         }
         for path in &self.at_rest_paths {

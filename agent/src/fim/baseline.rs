@@ -225,7 +225,7 @@ mod tests {
     }
 
     fn rec(ino: u64) -> Record {
-        Record { meta: FileMeta::default(), kind: Kind::File, dev: 1, ino, ctime: 0 }
+        Record { meta: FileMeta::default(), kind: Kind::File, dev: 1, ino, ctime: 0, security: Default::default() }
     }
 
     #[test]

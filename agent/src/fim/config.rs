@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// How often a full rescan runs when the configuration does not say.
-const DEFAULT_RESCAN: Duration = Duration::from_secs(10 * 60);
+pub(super) const DEFAULT_RESCAN: Duration = Duration::from_secs(10 * 60);
 
 /// What the file-integrity monitor watches and how.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -20,6 +20,11 @@ pub struct FimConfig {
     /// Globs of paths whose changes are marked critical (and so raise an alert at the
     /// collector). Matched like `exclude`.
     pub critical: Vec<String>,
+    /// Globs of covered paths whose content is never read: they are reported when they
+    /// appear, go, or change size, times, attributes or owner, but not hashed. For files the
+    /// system keeps open and rewrites all the time (the registry hives under
+    /// `System32\config`). Matched like `exclude`.
+    pub metadata_only: Vec<String>,
     /// Time between full rescans, which reconcile anything real-time notification missed;
     /// written like `"10m"` or `"1h 30m"`.
     #[serde(deserialize_with = "human_duration")]
@@ -27,8 +32,20 @@ pub struct FimConfig {
 }
 
 impl Default for FimConfig {
+    /// On Linux nothing is watched unless configured. On Windows the endpoint's usual
+    /// persistence and tampering points are (see `windows_defaults.rs`).
     fn default() -> FimConfig {
-        FimConfig { paths: Vec::new(), exclude: Vec::new(), critical: Vec::new(), rescan_interval: DEFAULT_RESCAN }
+        #[cfg(windows)]
+        let default = super::windows_defaults::endpoint();
+        #[cfg(not(windows))]
+        let default = FimConfig {
+            paths: Vec::new(),
+            exclude: Vec::new(),
+            critical: Vec::new(),
+            metadata_only: Vec::new(),
+            rescan_interval: DEFAULT_RESCAN,
+        };
+        default
     }
 }
 
@@ -66,7 +83,7 @@ mod tests {
     fn defaults_to_a_ten_minute_rescan() {
         let f: File = toml::from_str("[fim]\npaths = [\"/srv\"]\n").expect("valid config");
         assert_eq!(f.fim.rescan_interval, Duration::from_secs(600));
-        assert!(f.fim.exclude.is_empty());
+        assert_eq!(f.fim.exclude, FimConfig::default().exclude);
     }
 
     #[test]

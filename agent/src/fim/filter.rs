@@ -1,4 +1,6 @@
-//! Which paths the monitor covers (roots minus `exclude` globs) and which are critical.
+//! Which paths the monitor covers (roots minus `exclude` globs), which are critical, and which
+//! are watched without reading their content (`metadata_only`). On Windows globs ignore case,
+//! as the file system does, and match with `/` for `\\`.
 
 use super::FimConfig;
 use anyhow::{Context, Result};
@@ -14,6 +16,7 @@ pub(crate) struct PathFilter {
     own: Vec<PathBuf>,
     exclude: GlobSet,
     critical: GlobSet,
+    metadata_only: GlobSet,
 }
 
 impl PathFilter {
@@ -47,6 +50,7 @@ impl PathFilter {
             own,
             exclude: compile(&cfg.exclude, "exclude")?,
             critical: compile(&cfg.critical, "critical")?,
+            metadata_only: compile(&cfg.metadata_only, "metadata_only")?,
         })
     }
 
@@ -64,6 +68,11 @@ impl PathFilter {
         self.critical.is_match(path)
     }
 
+    /// Whether the content of `path` is read and hashed (it is not `metadata_only`).
+    pub(crate) fn hashed(&self, path: &Path) -> bool {
+        !self.metadata_only.is_match(path)
+    }
+
     /// Whether `path` is monitored: under a root and not excluded.
     pub(crate) fn covers(&self, path: &Path) -> bool {
         self.roots.iter().any(|r| path.starts_with(r)) && !self.excluded(path)
@@ -78,6 +87,7 @@ fn compile(globs: &[String], key: &str) -> Result<GlobSet> {
         let glob = GlobBuilder::new(&pattern)
             .literal_separator(true)
             .backslash_escape(true)
+            .case_insensitive(cfg!(windows))
             .build()
             .with_context(|| format!("fim.{key}: {g:?} is not a valid glob"))?;
         set.add(glob);

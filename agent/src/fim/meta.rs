@@ -1,6 +1,8 @@
 //! What the monitor records about one path: `lstat` attributes plus a BLAKE3 digest of the
-//! content, read without following symbolic links and without blocking on special files.
+//! content, read without following symbolic links and without blocking on special files, and
+//! on Windows the owner and access control list (`security.rs`).
 
+use super::security::Security;
 use haidang_proto::Hash32;
 use haidang_proto::event::{FileMeta, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -34,6 +36,9 @@ pub(crate) struct Record {
     /// Status-change time: it moves on every write, chmod or chown and cannot be set by the
     /// user, so a file whose mtime was forged back still looks changed.
     pub ctime: i64,
+    /// The owner and access control list where `lstat` does not hold them (Windows); read
+    /// by [`Record::read_security`], empty until then.
+    pub security: Security,
 }
 
 impl Record {
@@ -89,6 +94,11 @@ impl Record {
         };
         self.meta.hash = hash;
         Ok(read)
+    }
+
+    /// Reads what [`Security`] records of `path`.
+    pub(crate) fn read_security(&mut self, path: &Path) {
+        self.security = Security::read(path);
     }
 
     pub(crate) fn encode(&self) -> postcard::Result<Vec<u8>> {
@@ -261,14 +271,17 @@ fn platform_record(md: &Metadata, kind: Kind) -> Record {
         dev: md.dev(),
         ino: md.ino(),
         ctime: nanos(md.ctime(), md.ctime_nsec()),
+        security: Security,
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
 fn platform_record(md: &Metadata, kind: Kind) -> Record {
-    // Windows has no mode bits or owners in std; the read-only attribute stands for the
-    // write permission bits and the change time is unavailable.
-    let mode = if md.permissions().readonly() { 0o444 } else { 0o644 };
+    use std::os::windows::fs::MetadataExt;
+    // Windows has no mode bits: `mode` holds the file attribute bits (read-only, hidden,
+    // system, archive, …), so that setting one is an attribute change as a chmod is on
+    // Linux. Owners are in `security`; the change time is not in std.
+    let mode = super::security::recorded_attributes(md.file_attributes());
     Record {
         meta: FileMeta {
             size: if kind == Kind::Dir { 0 } else { md.len() },
@@ -282,6 +295,7 @@ fn platform_record(md: &Metadata, kind: Kind) -> Record {
         dev: 0,
         ino: 0,
         ctime: 0,
+        security: Security::default(),
     }
 }
 

@@ -14,12 +14,17 @@ mod fanotify;
 mod filter;
 mod meta;
 mod scan;
+mod security;
 #[cfg(test)]
 mod tests;
 mod watch;
+#[cfg(windows)]
+mod windows_defaults;
 
 pub use config::FimConfig;
 pub use scan::BaselineStats;
+#[cfg(windows)]
+pub use security::attribute_names;
 
 use crate::spool::{Observation, Recorder};
 use anyhow::{Context, Result};
@@ -37,15 +42,18 @@ const SENSOR_UNKNOWN: u8 = 0;
 const SENSOR_FANOTIFY: u8 = 1;
 const SENSOR_INOTIFY: u8 = 2;
 const SENSOR_RESCAN: u8 = 3;
+/// What the notify crate's watcher is on this platform.
+const NOTIFY: &str = if cfg!(windows) { "ReadDirectoryChangesW" } else { "inotify" };
 static SENSOR: AtomicU8 = AtomicU8::new(SENSOR_UNKNOWN);
 
 /// The real-time backend of the running sensor: `"fanotify"` (with inotify beside it for
-/// creations, deletions and renames), `"inotify"`, or `"rescan"` when no notification could
+/// creations, deletions and renames), `"inotify"` (`"ReadDirectoryChangesW"` on Windows, the
+/// same notify watcher), or `"rescan"` when no notification could
 /// be set up. Before [`run`] has chosen, the backend it would choose.
 pub fn sensor_name() -> &'static str {
     match SENSOR.load(Ordering::Relaxed) {
         SENSOR_FANOTIFY => "fanotify",
-        SENSOR_INOTIFY => "inotify",
+        SENSOR_INOTIFY => NOTIFY,
         SENSOR_RESCAN => "rescan",
         _ => probe(),
     }
@@ -55,13 +63,13 @@ pub fn sensor_name() -> &'static str {
 fn probe() -> &'static str {
     match fanotify::Fanotify::new(&[PathBuf::from("/")]) {
         Ok(_) => "fanotify",
-        Err(_) => "inotify",
+        Err(_) => NOTIFY,
     }
 }
 
 #[cfg(not(target_os = "linux"))]
 fn probe() -> &'static str {
-    "inotify"
+    NOTIFY
 }
 
 /// Builds (or refreshes) the baseline of `cfg.paths` in `baseline_db` without reporting

@@ -271,7 +271,12 @@ impl Scanner<'_> {
                 .into_iter()
                 .map(|part| {
                     s.spawn(move || {
-                        part.into_iter().filter_map(|(p, r, o)| prepare(p, r, o, None, None)).collect::<Vec<_>>()
+                        part.into_iter()
+                            .filter_map(|(p, r, o)| {
+                                let hash = self.filter.hashed(&p);
+                                prepare(p, r, o, None, None, hash)
+                            })
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
@@ -445,9 +450,10 @@ impl Scanner<'_> {
         let mut ahead = Readahead::new(items.len());
         let mut out = Vec::with_capacity(items.len());
         for i in 0..items.len() {
-            ahead.advance(&items, i);
+            ahead.advance(&items, i, self.filter);
             let Some((p, r, old)) = items[i].take() else { continue };
-            let Some(o) = prepare(p, r, old, ahead.take(i), Some((counters, links))) else { continue };
+            let hash = self.filter.hashed(&p);
+            let Some(o) = prepare(p, r, old, ahead.take(i), Some((counters, links)), hash) else { continue };
             counters.entries.fetch_add(1, Ordering::Relaxed);
             if o.rec.kind == Kind::File {
                 counters.files.fetch_add(1, Ordering::Relaxed);
@@ -519,13 +525,14 @@ impl Readahead {
     }
 
     /// Called before item `current` is hashed: moves the window to start after it.
-    fn advance(&mut self, items: &[Option<(PathBuf, Record, Option<Record>)>], current: usize) {
+    fn advance(&mut self, items: &[Option<(PathBuf, Record, Option<Record>)>], current: usize, filter: &PathFilter) {
         self.next = self.next.max(current + 1);
         while self.next < items.len() && self.in_flight < Self::WINDOW && self.open < Self::MAX_OPEN {
             if let Some((path, rec, old)) = &items[self.next]
                 && rec.kind == Kind::File
                 && rec.meta.size > 0
                 && !old.as_ref().is_some_and(|o| rec.same_content_as(o))
+                && filter.hashed(path)
             {
                 let len = rec.meta.size.min(Self::PER_FILE);
                 if let Some(file) = super::meta::prefetch(path, len) {
@@ -547,8 +554,9 @@ impl Readahead {
     }
 }
 
-/// Completes `rec` with a hash, reusing the baseline's when the content cannot have changed.
-/// `None` when the path vanished meanwhile.
+/// Completes `rec` with a hash, reusing the baseline's when the content cannot have changed
+/// (none when `hash` is false: a `metadata_only` path), and with its owner and access control
+/// list where `lstat` does not hold them. `None` when the path vanished meanwhile.
 /// `opened` is the file if it was opened ahead; `scan` what the workers of a walk share.
 fn prepare(
     path: PathBuf,
@@ -556,8 +564,10 @@ fn prepare(
     old: Option<Record>,
     opened: Option<File>,
     scan: Option<(&Counters, &Links)>,
+    hash: bool,
 ) -> Option<Observed> {
     match &old {
+        _ if !hash => rec.meta.hash = None,
         Some(o) if rec.same_content_as(o) => rec.meta.hash = o.meta.hash,
         _ => match rec.hash_opened(&path, opened, scan.map(|(_, links)| links)) {
             Ok(read) => {
@@ -572,6 +582,7 @@ fn prepare(
             }
         },
     }
+    rec.read_security(&path);
     Some(Observed { path, rec, old })
 }
 
@@ -721,7 +732,10 @@ fn compare(old: &Record, new: &Record) -> Option<FileAction> {
     if old.kind != new.kind || old.meta.hash != new.meta.hash || old.meta.size != new.meta.size {
         return Some(FileAction::Modified);
     }
-    let owner_or_mode = old.meta.mode != new.meta.mode || old.meta.uid != new.meta.uid || old.meta.gid != new.meta.gid;
+    let owner_or_mode = old.meta.mode != new.meta.mode
+        || old.meta.uid != new.meta.uid
+        || old.meta.gid != new.meta.gid
+        || old.security != new.security;
     // A directory's mtime moves whenever an entry is added or removed, which is reported for
     // the entry itself.
     let mtime = new.kind != Kind::Dir && old.meta.mtime != new.meta.mtime;
