@@ -269,19 +269,20 @@ impl Channels {
             .spawn(move || worker.run(job_rx, &stop_w))
             .context("cannot start the DLP inspection thread")?;
 
+        #[cfg(any(target_os = "linux", windows))]
+        let watcher = Watcher {
+            globs: cfg.removable_globs().map_err(anyhow::Error::msg)?,
+            shares: cfg.share_fstypes.clone(),
+            walk_interval: cfg.walk_interval,
+            found: found_tx.clone(),
+            jobs: job_tx,
+            dropped,
+            status: status.clone(),
+        };
         #[cfg(target_os = "linux")]
         {
             let table = linux::ProcMountInfo::open().context("cannot open /proc/self/mountinfo")?;
             let writes = linux::FanotifyWrites::new();
-            let watcher = Watcher {
-                globs: cfg.removable_globs().map_err(anyhow::Error::msg)?,
-                shares: cfg.share_fstypes.clone(),
-                walk_interval: cfg.walk_interval,
-                found: found_tx.clone(),
-                jobs: job_tx,
-                dropped,
-                status: status.clone(),
-            };
             let stop_m = stop.clone();
             std::thread::Builder::new()
                 .name("dlp-mounts".into())
@@ -295,15 +296,6 @@ impl Channels {
         }
         #[cfg(windows)]
         {
-            let watcher = Watcher {
-                globs: cfg.removable_globs().map_err(anyhow::Error::msg)?,
-                shares: cfg.share_fstypes.clone(),
-                walk_interval: cfg.walk_interval,
-                found: found_tx.clone(),
-                jobs: job_tx,
-                dropped,
-                status: status.clone(),
-            };
             let stop_m = stop.clone();
             let why = "periodic walk (Windows reports no file closed after writing without a filter driver)";
             std::thread::Builder::new()
