@@ -1,6 +1,6 @@
 //! Windows event log records on the agent's path: each record of the EVTX attack samples,
-//! rendered as XML (the form `EvtRender` gives the Windows agent), read by `haidang-winlog` into
-//! a `win_event`, signed and sent over QUIC to a real collector loaded with SigmaHQ's Windows
+//! rendered as XML (the form `EvtRender` gives the Windows agent), read by the agent's own
+//! reader (`haidang_agent::winlog::observation`) into a `win_event`, signed and sent over QUIC to a real collector loaded with SigmaHQ's Windows
 //! rules. The collector's alerts must name exactly the (file, record, rule) triples that
 //! `haidang-collector hunt` finds over the same EVTX files with the same rules (SigmaHQ's and
 //! the shipped ones: Defender's detections are `antivirus` events, which the shipped malware
@@ -58,29 +58,12 @@ fn records_as_the_agent_reads_them(files: &[PathBuf]) -> (Vec<Record>, usize) {
                 unreadable += 1;
                 continue;
             };
-            let record = haidang_winlog::record_from_xml(&rendered.data).unwrap_or_else(|e| {
+            let observation = haidang_agent::winlog::observation(&rendered.data).unwrap_or_else(|e| {
                 panic!("{} record {}: {e}\n{}", file.display(), rendered.event_record_id, rendered.data)
             });
+            let EventBody::WinEvent(body) = observation.body else { panic!("not a win_event: {:?}", observation.body) };
             // `hunt` names a record by its EventRecordID, as analysts do.
-            let header = haidang_winlog::Header::of(&record);
-            let time = record
-                .pointer("/Event/System/TimeCreated/#attributes/SystemTime")
-                .and_then(Value::as_str)
-                .and_then(|t| Timestamp::parse_rfc3339(t).ok())
-                .unwrap_or_else(Timestamp::now);
-            records.push(Record {
-                file: file.clone(),
-                record_id: header.record_id,
-                time,
-                body: WinEventRecord {
-                    channel: header.channel,
-                    provider: header.provider,
-                    event_id: header.event_id,
-                    record_id: header.record_id,
-                    computer: header.computer,
-                    record: record.to_string(),
-                },
-            });
+            records.push(Record { file: file.clone(), record_id: body.record_id, time: observation.time, body });
         }
     }
     (records, unreadable)
