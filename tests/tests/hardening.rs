@@ -319,6 +319,8 @@ fn http_listener_times_out_slow_headers_caps_connections_and_limits_request_rate
     let statuses: Vec<String> = (0..30).map(|_| status_line(collector.http, "/healthz")).collect();
     assert!(statuses.iter().any(|s| s.contains(" 429 ")), "{statuses:?}");
     assert!(statuses[0].contains(" 200 "), "{statuses:?}");
+    // The metrics are read over the same rate-limited listener: let the bucket refill first.
+    std::thread::sleep(Duration::from_secs(1));
     assert!(metric(&collector, "haidang_http_refused_total{reason=\"rate_limit\"}") >= 1);
 }
 
