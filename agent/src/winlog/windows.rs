@@ -15,6 +15,7 @@ use windows_sys::Win32::System::EventLog::{
     EVT_HANDLE, EvtClose, EvtCreateBookmark, EvtNext, EvtRender, EvtRenderBookmark, EvtRenderEventXml, EvtSubscribe,
     EvtSubscribeStartAfterBookmark, EvtSubscribeStartAtOldestRecord, EvtSubscribeToFutureEvents, EvtUpdateBookmark,
 };
+use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
 use windows_sys::Win32::System::Threading::{CreateEventW, ResetEvent, WaitForSingleObject};
 
 /// Records taken per `EvtNext`, and so stored per spool transaction.
@@ -44,6 +45,13 @@ impl Drop for StopOnDrop {
 
 /// Reads the configured channels until the task is dropped (the agent stops).
 pub async fn run(config: WinlogConfig, spool: Arc<Spool>, recorder: Recorder, status: Arc<WinlogStatus>) -> Result<()> {
+    if under_wine() {
+        for channel in &config.channels {
+            status.set(&channel.name, "off: Wine has no Windows event log service");
+        }
+        tracing::info!("Windows event logs not read: Wine has no event log service");
+        return Ok(());
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_on_drop = StopOnDrop(stop.clone());
     let runtime = tokio::runtime::Handle::current();
@@ -272,6 +280,17 @@ fn render(handle: EVT_HANDLE, flags: u32) -> Result<String> {
     let units = &buffer[..(used as usize / 2).min(buffer.len())];
     let units = units.strip_suffix(&[0]).unwrap_or(units);
     Ok(String::from_utf16_lossy(units))
+}
+
+/// Whether this is Wine, whose `wevtapi` has no event log behind it: it aborts the calling
+/// process at `EvtCreateBookmark` (an unimplemented function), so the sensor must not start.
+/// Wine's `ntdll` exports `wine_get_version`; Windows' does not.
+fn under_wine() -> bool {
+    let ntdll = wide("ntdll.dll");
+    // SAFETY: `ntdll` is NUL-terminated; ntdll is loaded in every process and never unloaded.
+    let module = unsafe { GetModuleHandleW(ntdll.as_ptr()) };
+    // SAFETY: `module` is a loaded module and the name is NUL-terminated.
+    !module.is_null() && unsafe { GetProcAddress(module, c"wine_get_version".as_ptr().cast()) }.is_some()
 }
 
 fn wide(s: &str) -> Vec<u16> {
