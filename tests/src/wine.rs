@@ -58,6 +58,21 @@ pub fn make_prefix(prefix: &Path) {
             .output()
             .unwrap_or_else(|e| panic!("cannot run wineboot: {e}"));
         assert!(booted.status.success(), "wineboot failed: {}", String::from_utf8_lossy(&booted.stderr));
+        // A crashing program would start winedbg, which waits for ever and holds the output
+        // pipes of the test that ran it: without a debugger, the crash ends the program and
+        // the test sees it fail.
+        let _ = Command::new(loader())
+            .args([
+                "reg",
+                "delete",
+                r"HKLM\Software\Microsoft\Windows NT\CurrentVersion\AeDebug",
+                "/v",
+                "Debugger",
+                "/f",
+            ])
+            .env("WINEPREFIX", prefix)
+            .env("WINEDEBUG", "-all")
+            .output();
     }
     let shim = system32.join("bcryptprimitives.dll");
     if !shim.exists() {
