@@ -98,8 +98,13 @@ pub fn make_prefix(prefix: &Path) {
 /// The command that runs `program` (a path, or the name of one of Wine's own programs such
 /// as `attrib`) under Wine in the tests' prefix.
 fn wine(program: &std::ffi::OsStr) -> Command {
+    wine_in(prefix(), program)
+}
+
+/// As [`wine`], in the prefix `prefix`.
+fn wine_in(prefix: &Path, program: &std::ffi::OsStr) -> Command {
     let mut command = Command::new(loader());
-    command.arg(program).env("WINEPREFIX", prefix()).env("WINEDEBUG", "-all").env("RUST_LOG", "warn");
+    command.arg(program).env("WINEPREFIX", prefix).env("WINEDEBUG", "-all").env("RUST_LOG", "warn");
     command
 }
 
@@ -142,8 +147,13 @@ pub struct WineAgent(Option<Child>);
 
 impl WineAgent {
     pub fn spawn(args: &[&str], log: &Path) -> WineAgent {
+        WineAgent::spawn_in(prefix(), args, log)
+    }
+
+    /// As [`WineAgent::spawn`], in the prefix `prefix` (made with [`make_prefix`]).
+    pub fn spawn_in(prefix: &Path, args: &[&str], log: &Path) -> WineAgent {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("agent log file");
-        let child = wine(agent_exe().as_os_str())
+        let child = wine_in(prefix, agent_exe().as_os_str())
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

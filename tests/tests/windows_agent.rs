@@ -1,15 +1,21 @@
 //! The Windows agent (cross-built with mingw-w64) run under Wine: file integrity and the YARA
 //! scan on a Wine drive, with Vietnamese file names, as an operator runs them by hand; file
 //! attributes and a configuration written with Windows paths; and the whole agent enrolled
-//! with a real Linux collector over QUIC, streaming file events. Wine has no service control
+//! with a real Linux collector over QUIC, streaming file events, and blocking a marked document
+//! copied to a removable drive. Wine has no service control
 //! manager events, event log or ETW to speak of, so the service and those sensors are not
 //! tested here (README, "Platforms").
 
-use haidang_tests::wine::{WineAgent, drive_c, run_agent, run_program, windows_path};
-use haidang_tests::{Collector, wait_until};
+use haidang_tests::wine::{
+    WineAgent, agent_exe, drive_c, make_prefix, run_agent, run_in, run_program, stop_wineserver, windows_path,
+};
+use haidang_tests::{Collector, docx, wait_until};
 use serde_json::Value;
 use std::fs;
 use std::time::Duration;
+
+/// Longest a Wine test waits for the agent (Wine starts programs slowly on the shared cores).
+const WAIT: Duration = Duration::from_secs(60);
 
 fn json_lines(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout)
@@ -144,7 +150,6 @@ fn without_state_the_windows_agent_uses_its_program_data_folder() {
 /// the collector stores and lists.
 #[test]
 fn the_windows_agent_enrolls_with_the_linux_collector_and_streams_file_events_over_quic() {
-    const WAIT: Duration = Duration::from_secs(60);
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("theo dõi");
     fs::create_dir(&root).expect("mkdir");
@@ -186,4 +191,76 @@ fn the_windows_agent_enrolls_with_the_linux_collector_and_streams_file_events_ov
     });
     assert_eq!(created["hash"], blake3::hash("nội dung".as_bytes()).to_hex().to_string(), "{created}");
     assert_eq!(created["detection"], "realtime", "{created}\n{}", log());
+}
+
+/// The DLP removable-media channel of the Windows agent under Wine, end to end: a Wine drive
+/// `R:` of type floppy (which Windows programs see as `DRIVE_REMOVABLE`, like a USB stick) is
+/// a `usb` mount; a TỐI MẬT report copied onto it is found by the drive's walk, blocked into
+/// the vault, and its `dlp_verdict` reaches the Linux collector over QUIC; a decoy stays.
+#[test]
+fn the_windows_agent_blocks_a_marked_document_copied_to_a_removable_drive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A prefix of its own: the drive type is machine configuration the other tests must not see.
+    let prefix = dir.path().join("prefix");
+    make_prefix(&prefix);
+    let usb = dir.path().join("usb");
+    fs::create_dir(&usb).expect("mkdir");
+    std::os::unix::fs::symlink(&usb, prefix.join("dosdevices/r:")).expect("drive R:");
+    let added = run_in(&prefix, "reg", &["add", "HKLM\\Software\\Wine\\Drives", "/v", "r:", "/d", "floppy", "/f"]);
+    assert!(added.status.success(), "reg add: {}", String::from_utf8_lossy(&added.stderr));
+    // The mount manager reads drive types when it starts.
+    stop_wineserver(&prefix);
+
+    let collector = Collector::start(&dir.path().join("collector"));
+    let state = dir.path().join("state");
+    let (state_w, exe) = (windows_path(&state), agent_exe());
+    let exe = exe.to_str().expect("UTF-8 path");
+    let token = collector.token(1, "1h");
+    let (server, fingerprint) = (collector.quic.to_string(), collector.fingerprint());
+    let enrolled = run_in(
+        &prefix,
+        exe,
+        &["enroll", "--server", &server, "--token", &token, "--ca-fingerprint", &fingerprint, "--state", &state_w],
+    );
+    assert!(enrolled.status.success(), "enroll under Wine failed: {}", String::from_utf8_lossy(&enrolled.stderr));
+    let identity: Value =
+        serde_json::from_slice(&fs::read(state.join("agent.json")).expect("agent.json")).expect("identity");
+    let id = identity["agent_id"].as_str().expect("agent id").to_string();
+
+    let config = dir.path().join("agent.toml");
+    let text = "[fim]\npaths = []\n[process]\nenabled = false\n[winlog]\nenabled = false\n\
+                [dlp]\nenabled = true\nwalk_interval = \"1s\"\n";
+    fs::write(&config, text).expect("config");
+    let log_path = dir.path().join("agent.log");
+    let mut agent =
+        WineAgent::spawn_in(&prefix, &["run", "--state", &state_w, "--config", &windows_path(&config)], &log_path);
+    let log = || fs::read_to_string(&log_path).unwrap_or_default();
+    let mounted = wait_until(WAIT, "the removable drive's mount event", || {
+        assert!(agent.is_running(), "the Windows agent exited: {}", log());
+        collector
+            .events(&id, Some("mount"))
+            .into_iter()
+            .find(|e| e["action"] == "mounted" && e["mount_point"] == "R:\\")
+    });
+    assert_eq!((&mounted["channel"], &mounted["removable"]), (&Value::from("usb"), &Value::from(true)), "{mounted}");
+    assert!(mounted["watch"].as_str().is_some_and(|w| w.starts_with("walk every")), "{mounted}");
+
+    let decoy = "MẶT TRẬN TỔ QUỐC VIỆT NAM\nVui lòng nhập mật khẩu\n".as_bytes();
+    fs::write(usb.join("thông báo.txt"), decoy).expect("decoy");
+    let report = docx(&["TỐI MẬT", "Báo cáo tình hình an ninh trật tự quý III."]);
+    fs::write(usb.join("báo cáo.docx"), &report).expect("report");
+    let verdict = wait_until(WAIT, "the report's DLP verdict at the collector", || {
+        assert!(agent.is_running(), "the Windows agent exited: {}", log());
+        collector.events(&id, Some("dlp_verdict")).into_iter().find(|e| e["path"] == "R:\\báo cáo.docx")
+    });
+    assert_eq!(
+        (&verdict["channel"], &verdict["action"], &verdict["outcome"]),
+        (&Value::from("usb"), &Value::from("block"), &Value::from("quarantined")),
+        "{verdict}\n{}",
+        log()
+    );
+    assert!(!usb.join("báo cáo.docx").exists(), "the blocked report is still on the drive");
+    assert_eq!(fs::read(usb.join("thông báo.txt")).expect("decoy stays"), decoy);
+    let verdicts = collector.events(&id, Some("dlp_verdict"));
+    assert!(verdicts.iter().all(|v| v["path"] != "R:\\thông báo.txt" || v["action"] != "block"), "{verdicts:?}");
 }
