@@ -17,6 +17,7 @@
 //! Records come from the operating system of an endpoint the SOC does not control, so they are
 //! bounded: [`MAX_XML_BYTES`], [`MAX_DEPTH`] and [`MAX_ELEMENTS`].
 
+use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesStart, Event as XmlEvent};
 use quick_xml::{Reader, XmlVersion};
 use serde_json::{Map, Value};
@@ -154,15 +155,16 @@ fn parse(xml: &str) -> Result<Element, Error> {
                 }
             }
             XmlEvent::GeneralRef(reference) => {
+                let mut utf8 = [0; 4];
                 let resolved = match reference.resolve_char_ref() {
-                    Ok(Some(c)) => Some(c),
-                    Ok(None) => predefined_entity(&reference.xml10_content()),
+                    Ok(Some(c)) => Some(&*c.encode_utf8(&mut utf8)),
+                    Ok(None) => resolve_predefined_entity(&reference.xml10_content()),
                     Err(e) => return Err(malformed(&reader, e.to_string())),
                 };
-                let c = resolved
+                let text = resolved
                     .ok_or_else(|| malformed(&reader, format!("unknown entity &{};", reference.xml10_content())))?;
                 if let Some(current) = open.last_mut() {
-                    current.text.push(c);
+                    current.text.push_str(text);
                 }
             }
             XmlEvent::Eof => break,
@@ -173,17 +175,6 @@ fn parse(xml: &str) -> Result<Element, Error> {
         return Err(malformed(&reader, format!("<{}> is not closed", open[open.len() - 1].name)));
     }
     done.ok_or(Error::Empty)
-}
-
-fn predefined_entity(name: &str) -> Option<char> {
-    match name {
-        "amp" => Some('&'),
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "quot" => Some('"'),
-        "apos" => Some('\''),
-        _ => None,
-    }
 }
 
 fn name_of(start: &BytesStart) -> String {
