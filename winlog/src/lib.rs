@@ -55,6 +55,8 @@ pub struct Header {
     pub event_id: u32,
     pub record_id: u64,
     pub computer: String,
+    /// When Windows logged it (`TimeCreated/@SystemTime`, RFC 3339), as written.
+    pub time: String,
 }
 
 impl Header {
@@ -75,6 +77,11 @@ impl Header {
             event_id: u32::try_from(number("EventID")).unwrap_or(0),
             record_id: number("EventRecordID"),
             computer: string("Computer"),
+            time: system
+                .and_then(|s| s.pointer("/TimeCreated/#attributes/SystemTime"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
         }
     }
 }
@@ -345,6 +352,7 @@ mod tests {
                 event_id: 4688,
                 record_id: 1234,
                 computer: "UBND-KH-01.khanhhoa.gov.vn".into(),
+                time: "2026-12-08T01:02:03.4567890Z".into(),
             }
         );
     }

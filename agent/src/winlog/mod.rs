@@ -28,11 +28,7 @@ pub use windows::run;
 pub fn observation(xml: &str) -> Result<Observation, haidang_winlog::Error> {
     let record = haidang_winlog::record_from_xml(xml)?;
     let header = haidang_winlog::Header::of(&record);
-    let time = record
-        .pointer("/Event/System/TimeCreated/#attributes/SystemTime")
-        .and_then(serde_json::Value::as_str)
-        .and_then(|t| Timestamp::parse_rfc3339(t).ok())
-        .unwrap_or_else(Timestamp::now);
+    let time = Timestamp::parse_rfc3339(&header.time).unwrap_or_else(|_| Timestamp::now());
     Ok(Observation {
         time,
         body: EventBody::WinEvent(WinEventRecord {
