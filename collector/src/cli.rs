@@ -162,7 +162,7 @@ pub(crate) enum EventsCommand {
     List {
         #[arg(long)]
         agent: Option<String>,
-        /// file, process, health or gap.
+        /// file, process, health, gap, dlp, malware, agent, mount, dlp_verdict or win_event.
         #[arg(long)]
         kind: Option<String>,
         /// Only events at or after this RFC 3339 time.
