@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 struct Collect(Arc<Mutex<Vec<FileEvent>>>);
 
 impl EventSink for Collect {
-    fn record(&mut self, events: Vec<FileEvent>) -> Result<()> {
-        assert!(!events.is_empty() && events.len() <= 256, "batches are non-empty and small");
-        self.0.lock().expect("lock").extend(events);
+    fn record(&mut self, changes: Vec<FileChange>) -> Result<()> {
+        assert!(!changes.is_empty() && changes.len() <= 256, "batches are non-empty and small");
+        self.0.lock().expect("lock").extend(changes.into_iter().map(|c| c.event));
         Ok(())
     }
 }
@@ -43,7 +43,7 @@ impl Collect {
 struct Failing;
 
 impl EventSink for Failing {
-    fn record(&mut self, _: Vec<FileEvent>) -> Result<()> {
+    fn record(&mut self, _: Vec<FileChange>) -> Result<()> {
         anyhow::bail!("spool unavailable")
     }
 }
