@@ -3,6 +3,7 @@
 //! as the file system does, and match with `/` for `\\`.
 
 use super::FimConfig;
+use crate::paths::is_within;
 use anyhow::{Context, Result};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::path::{Path, PathBuf};
@@ -40,7 +41,7 @@ impl PathFilter {
         roots.dedup();
         let mut kept: Vec<PathBuf> = Vec::new();
         for r in roots {
-            if !kept.iter().any(|k| r.starts_with(k)) {
+            if !kept.iter().any(|k| is_within(&r, k)) {
                 kept.push(r);
             }
         }
@@ -60,7 +61,7 @@ impl PathFilter {
 
     /// Whether `path` is excluded by a glob.
     pub(crate) fn excluded(&self, path: &Path) -> bool {
-        self.own.iter().any(|o| path.starts_with(o)) || self.exclude.is_match(path)
+        self.own.iter().any(|o| is_within(path, o)) || self.exclude.is_match(path)
     }
 
     /// Whether a change of `path` is critical.
@@ -75,7 +76,7 @@ impl PathFilter {
 
     /// Whether `path` is monitored: under a root and not excluded.
     pub(crate) fn covers(&self, path: &Path) -> bool {
-        self.roots.iter().any(|r| path.starts_with(r)) && !self.excluded(path)
+        self.roots.iter().any(|r| is_within(path, r)) && !self.excluded(path)
     }
 }
 
