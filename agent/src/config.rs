@@ -161,6 +161,8 @@ mod tests {
         assert_eq!(c.scan.max_file_size, ByteSize::mib(16));
         assert_eq!((c.scan.cpu_share, c.scan.interval), (0.5, Duration::from_secs(12 * 3600)));
         let d = AgentConfig::parse("").expect("empty").scan;
+        assert_eq!(d.yara_rules, vec![crate::scan::default_rules()]);
+        #[cfg(not(windows))]
         assert_eq!(d.yara_rules, vec![std::path::PathBuf::from("/etc/haidang/yara")]);
         assert_eq!((d.max_file_size, d.cpu_share, d.interval), (ByteSize::mib(64), 0.25, Duration::from_secs(86_400)));
     }
