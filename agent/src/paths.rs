@@ -28,6 +28,19 @@ fn within_ignoring_case(path: &Path, root: &Path) -> bool {
     })
 }
 
+/// A test's Unix-style absolute path as the platform writes it: `/r/a` is `C:\\r\\a` on
+/// Windows, where a path without a drive is not absolute.
+#[cfg(test)]
+pub(crate) fn native(unix: &str) -> PathBuf {
+    if cfg!(windows) { PathBuf::from(format!("C:{}", unix.replace('/', "\\"))) } else { PathBuf::from(unix) }
+}
+
+/// The same for a glob, whose separator is `/` on every platform.
+#[cfg(test)]
+pub(crate) fn native_glob(unix: &str) -> String {
+    if cfg!(windows) && unix.starts_with('/') { format!("C:{unix}") } else { unix.to_owned() }
+}
+
 #[cfg(windows)]
 fn ordinary(path: PathBuf) -> PathBuf {
     use std::path::{Component, Prefix};
