@@ -167,6 +167,8 @@ build_msi() {
     msi_version="$(printf '%s' "$version" | sed 's/[^0-9.].*//')"
     work="$(mktemp -d)"
     cp "$exe" "$work/haidang-agent.exe"
+    mkdir "$work/yara"
+    cp "$repo"/rules/yara/*.yar "$work/yara/"
     x86_64-w64-mingw32-strip "$work/haidang-agent.exe"
     mkdir -p "$out"
     # wixl finds the files a .wxs names relative to its working directory.

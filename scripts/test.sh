@@ -55,5 +55,11 @@ cargo check --manifest-path fuzz/Cargo.toml --locked --bins
 echo "== build (the end-to-end tests run these binaries, the Windows agent under Wine)"
 cargo build --workspace --bins --locked
 cargo build --target x86_64-pc-windows-gnu -p haidang-agent --locked
+echo "== the Windows agent's own unit tests, under Wine"
+wine_loader="$(for w in /usr/lib/wine/wine64 /usr/bin/wine64 /usr/bin/wine; do [ -x "$w" ] && echo "$w" && break; done)"
+wine_prefix="$CARGO_TARGET_DIR/x86_64-pc-windows-gnu/wine-prefix-unit"
+"$CARGO_TARGET_DIR/debug/wine-prefix" "$wine_prefix"
+WINEPREFIX="$wine_prefix" WINEDEBUG=-all CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$wine_loader" \
+    cargo test --target x86_64-pc-windows-gnu -p haidang-agent --lib --locked
 echo "== tests"
 cargo test --workspace --locked --no-fail-fast

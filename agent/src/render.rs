@@ -2,10 +2,10 @@
 //! line) with `--json`. Figures and lists come from the library; only their form is decided here.
 
 use haidang_agent::dlp_sensor::vault::Entry;
-use haidang_agent::fim::{BaselineStats, CheckReport};
+use haidang_agent::fim::{BaselineStats, CheckReport, FileChange};
 use haidang_agent::state::Identity;
 use haidang_agent::status::StatusFile;
-use haidang_proto::event::{FileEvent, FileMeta};
+use haidang_proto::event::{FileMeta, FileSecurity};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -121,11 +121,12 @@ pub(crate) fn fim_baseline(db: &Path, paths: &[PathBuf], stats: &BaselineStats, 
 
 /// `fim check`: one line (or JSON object) per change, and as text a summary line.
 pub(crate) fn fim_check(report: &CheckReport, json: bool) {
-    for change in &report.changes {
+    for reported in &report.changes {
+        let change = &reported.event;
         if json {
-            println!("{}", change_json(change));
+            println!("{}", change_json(reported));
         } else {
-            let what = changed_fields(change.old.as_ref(), change.new.as_ref()).join(", ");
+            let what = changed_fields(reported).join(", ");
             let path = change.path.display_safe();
             let action = change.action.as_str();
             match &change.old_path {
@@ -148,8 +149,11 @@ pub(crate) fn fim_check(report: &CheckReport, json: bool) {
 const MODE: &str = if cfg!(windows) { "attributes" } else { "mode" };
 
 /// The attributes that differ between the baseline's record and the disk's.
-fn changed_fields(old: Option<&FileMeta>, new: Option<&FileMeta>) -> Vec<&'static str> {
-    let (Some(old), Some(new)) = (old, new) else { return Vec::new() };
+fn changed_fields(change: &FileChange) -> Vec<&'static str> {
+    let (Some(old), Some(new)) = (&change.event.old, &change.event.new) else { return Vec::new() };
+    let security = |get: fn(&FileSecurity) -> Option<String>| {
+        change.old_security.as_ref().and_then(get) != change.new_security.as_ref().and_then(get)
+    };
     [
         ("hash", old.hash != new.hash),
         ("size", old.size != new.size),
@@ -157,32 +161,40 @@ fn changed_fields(old: Option<&FileMeta>, new: Option<&FileMeta>) -> Vec<&'stati
         ("uid", old.uid != new.uid),
         ("gid", old.gid != new.gid),
         ("mtime", old.mtime != new.mtime),
+        ("owner", security(|s| Some(s.owner.as_str().to_owned()))),
+        ("acl", security(|s| s.dacl.map(hex::encode))),
     ]
     .into_iter()
     .filter_map(|(name, differs)| differs.then_some(name))
     .collect()
 }
 
-fn change_json(change: &FileEvent) -> Value {
-    let meta = |m: Option<&FileMeta>| {
+fn change_json(reported: &FileChange) -> Value {
+    let meta = |m: Option<&FileMeta>, security: Option<&FileSecurity>| {
         m.map_or(Value::Null, |m| {
             #[cfg(windows)]
             let mode = json!(haidang_agent::fim::attribute_names(m.mode));
             #[cfg(not(windows))]
             let mode = json!(format!("{:o}", m.mode));
-            json!({
+            let mut meta = json!({
                 "size": m.size, MODE: mode, "uid": m.uid, "gid": m.gid,
                 "mtime": m.mtime.to_rfc3339(), "hash": m.hash.map(hex::encode),
-            })
+            });
+            if let Some(s) = security {
+                meta["owner"] = json!(s.owner.as_str());
+                meta["dacl_hash"] = json!(s.dacl.map(hex::encode));
+            }
+            meta
         })
     };
+    let change = &reported.event;
     json!({
         "action": change.action.as_str(),
         "path": change.path.as_str(),
         "old_path": change.old_path.as_ref().map(|p| p.as_str()),
-        "changed": changed_fields(change.old.as_ref(), change.new.as_ref()),
+        "changed": changed_fields(reported),
         "critical": change.critical,
-        "old": meta(change.old.as_ref()),
-        "new": meta(change.new.as_ref()),
+        "old": meta(change.old.as_ref(), reported.old_security.as_ref()),
+        "new": meta(change.new.as_ref(), reported.new_security.as_ref()),
     })
 }

@@ -37,6 +37,19 @@ pub struct Credentials {
     pub ca: Vec<u8>,
 }
 
+/// `%ProgramData%\\HaiDang`, where the MSI puts what the agent reads and writes (its state,
+/// the shipped YARA rules).
+#[cfg(windows)]
+pub fn program_data() -> PathBuf {
+    // An unset or relative ProgramData (a stripped environment) falls back to where Windows
+    // puts it, rather than to a directory relative to wherever the agent started.
+    let program_data = std::env::var_os("ProgramData")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
+    program_data.join("HaiDang")
+}
+
 impl State {
     pub fn new(root: &Path) -> State {
         State { root: root.to_path_buf() }
@@ -49,13 +62,7 @@ impl State {
     /// given (packaging passes `/var/lib/haidang-agent`).
     #[cfg(windows)]
     pub fn default_root() -> PathBuf {
-        // An unset or relative ProgramData (a stripped environment) falls back to where
-        // Windows puts it, rather than to a directory relative to wherever the agent started.
-        let program_data = std::env::var_os("ProgramData")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
-        program_data.join("HaiDang").join("agent")
+        program_data().join("agent")
     }
 
     pub fn spool_path(&self) -> PathBuf {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::store::Store;
 use anyhow::{Context, Result};
-use haidang_proto::{AgentId, Event, EventBody, Timestamp};
+use haidang_proto::{AgentId, Event, Timestamp};
 use haidang_rules::{AgentEvent, CorrelationSnapshot, EvaluationResult, LoadReport, Placeholders, ResultBody, RuleSet};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -407,10 +407,7 @@ fn alert_for(item: &Item, result: &EvaluationResult) -> Option<Alert> {
     if event_seqs.is_empty() {
         event_seqs.push(item.event.seq);
     }
-    let file = match &item.event.body {
-        EventBody::File(f) => Some(f),
-        _ => None,
-    };
+    let file = item.event.body.file_event();
     let hash = |m: &Option<haidang_proto::event::FileMeta>| m.as_ref().and_then(|m| m.hash).map(hex::encode);
     Some(Alert {
         id: 0,

@@ -110,6 +110,20 @@ pub enum EventBody {
     DlpVerdict(DlpVerdict),
     /// A record of a Windows event log (Security, Sysmon, …).
     WinEvent(WinEventRecord),
+    /// A change to a watched file on Windows, with the owner and access control list that
+    /// [`FileMeta`] has no room for (kind `file`, as [`EventBody::File`]).
+    NtFile(NtFileEvent),
+}
+
+impl EventBody {
+    /// The file change this body reports, whichever platform's variant carries it.
+    pub fn file_event(&self) -> Option<&FileEvent> {
+        match self {
+            EventBody::File(f) => Some(f),
+            EventBody::NtFile(n) => Some(&n.file),
+            _ => None,
+        }
+    }
 }
 
 /// What kind of event this is, as used in queries (`--kind file`).
@@ -261,6 +275,29 @@ pub struct FileEvent {
     pub detection: Detection,
     /// Who made the change, when the sensor can tell.
     pub actor: Option<Actor>,
+}
+
+/// Who owns a file and who may use it, where the mode bits do not say (Windows security
+/// descriptors).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSecurity {
+    /// `DOMAIN\name` of the owner, or its SID when no account name resolves; empty when the
+    /// descriptor could not be read.
+    pub owner: Text,
+    /// BLAKE3 of the discretionary access control list in SDDL, its control flags included;
+    /// `None` when it could not be read.
+    pub dacl: Option<Hash32>,
+}
+
+/// A file change on Windows: the change, and the owner and access control list before and after.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NtFileEvent {
+    /// The change, as on every platform.
+    pub file: FileEvent,
+    /// Owner and ACL before the change, when the baseline knew the file.
+    pub old_security: Option<FileSecurity>,
+    /// Owner and ACL after the change; `None` once the file is gone.
+    pub new_security: Option<FileSecurity>,
 }
 
 /// Whether a process began or ended.
@@ -518,6 +555,7 @@ impl Event {
             EventBody::Mount(_) => EventKind::Mount,
             EventBody::DlpVerdict(_) => EventKind::DlpVerdict,
             EventBody::WinEvent(_) => EventKind::WinEvent,
+            EventBody::NtFile(_) => EventKind::File,
         }
     }
 
@@ -529,34 +567,16 @@ impl Event {
         m.insert("time".into(), json!(self.time.to_rfc3339()));
         m.insert("kind".into(), json!(self.kind().as_str()));
         match &self.body {
-            EventBody::File(f) => {
-                m.insert("action".into(), json!(f.action.as_str()));
-                m.insert("path".into(), json!(f.path.as_str()));
-                if let Some(old) = &f.old_path {
-                    m.insert("old_path".into(), json!(old.as_str()));
-                }
-                let new_hash = f.new.as_ref().and_then(|n| n.hash);
-                let old_hash = f.old.as_ref().and_then(|o| o.hash);
-                m.insert("hash".into(), opt_hex(new_hash));
-                m.insert("old_hash".into(), opt_hex(old_hash));
-                if let Some(n) = &f.new {
-                    m.insert("size".into(), json!(n.size));
-                    m.insert("mode".into(), json!(format!("{:o}", n.mode)));
-                    m.insert("uid".into(), json!(n.uid));
-                    m.insert("gid".into(), json!(n.gid));
-                    m.insert("mtime".into(), json!(n.mtime.to_rfc3339()));
-                }
-                m.insert("critical".into(), json!(f.critical));
-                m.insert(
-                    "detection".into(),
-                    json!(match f.detection {
-                        Detection::Realtime => "realtime",
-                        Detection::Rescan => "rescan",
-                    }),
-                );
-                if let Some(a) = &f.actor {
-                    m.insert("pid".into(), json!(a.pid));
-                    m.insert("image".into(), json!(a.image.as_str()));
+            EventBody::File(f) => file_json(&mut m, f),
+            EventBody::NtFile(n) => {
+                file_json(&mut m, &n.file);
+                for (key, security) in [("", &n.new_security), ("old_", &n.old_security)] {
+                    if let Some(s) = security {
+                        m.insert(format!("{key}owner"), json!(s.owner.as_str()));
+                        if let Some(dacl) = s.dacl {
+                            m.insert(format!("{key}dacl_hash"), json!(hex::encode(dacl)));
+                        }
+                    }
                 }
             }
             EventBody::Process(p) => {
@@ -645,6 +665,38 @@ impl Event {
             }
         }
         Value::Object(m)
+    }
+}
+
+/// The fields every file change shows in the JSON view.
+fn file_json(m: &mut Map<String, Value>, f: &FileEvent) {
+    m.insert("action".into(), json!(f.action.as_str()));
+    m.insert("path".into(), json!(f.path.as_str()));
+    if let Some(old) = &f.old_path {
+        m.insert("old_path".into(), json!(old.as_str()));
+    }
+    let new_hash = f.new.as_ref().and_then(|n| n.hash);
+    let old_hash = f.old.as_ref().and_then(|o| o.hash);
+    m.insert("hash".into(), opt_hex(new_hash));
+    m.insert("old_hash".into(), opt_hex(old_hash));
+    if let Some(n) = &f.new {
+        m.insert("size".into(), json!(n.size));
+        m.insert("mode".into(), json!(format!("{:o}", n.mode)));
+        m.insert("uid".into(), json!(n.uid));
+        m.insert("gid".into(), json!(n.gid));
+        m.insert("mtime".into(), json!(n.mtime.to_rfc3339()));
+    }
+    m.insert("critical".into(), json!(f.critical));
+    m.insert(
+        "detection".into(),
+        json!(match f.detection {
+            Detection::Realtime => "realtime",
+            Detection::Rescan => "rescan",
+        }),
+    );
+    if let Some(a) = &f.actor {
+        m.insert("pid".into(), json!(a.pid));
+        m.insert("image".into(), json!(a.image.as_str()));
     }
 }
 

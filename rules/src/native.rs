@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 
 use haidang_proto::event::{
     AgentId, AgentLifecycle, DlpMatch, DlpVerdict, Event, EventBody, FileAction, FileEvent, Gap, Health, MalwareMatch,
-    MountEvent, ProcessAction, ProcessEvent, WinEventRecord,
+    MountEvent, NtFileEvent, ProcessAction, ProcessEvent, WinEventRecord,
 };
 use haidang_proto::text::Text;
 use rsigma_eval::EventValue;
@@ -100,6 +100,7 @@ impl<'a> NativeEvent<'a> {
             EventBody::Mount(x) => lookup(MOUNT_FIELDS, x, name),
             EventBody::DlpVerdict(v) => lookup(VERDICT_FIELDS, v, name),
             EventBody::WinEvent(w) => lookup(WIN_EVENT_FIELDS, w, name),
+            EventBody::NtFile(n) => lookup(FILE_FIELDS, &n.file, name).or_else(|| lookup(NT_FILE_FIELDS, n, name)),
         }
     }
 
@@ -120,6 +121,10 @@ impl<'a> NativeEvent<'a> {
             EventBody::Mount(x) => each(MOUNT_FIELDS, x, visit),
             EventBody::DlpVerdict(v) => each(VERDICT_FIELDS, v, visit),
             EventBody::WinEvent(w) => each(WIN_EVENT_FIELDS, w, visit),
+            EventBody::NtFile(n) => {
+                each(FILE_FIELDS, &n.file, visit);
+                each(NT_FILE_FIELDS, n, visit);
+            }
         }
     }
 }
@@ -133,7 +138,7 @@ pub(crate) fn category(body: &EventBody) -> &'static str {
             ProcessAction::Start => "process_creation",
             ProcessAction::Exit => "process_termination",
         },
-        EventBody::File(f) => match f.action {
+        EventBody::File(f) | EventBody::NtFile(NtFileEvent { file: f, .. }) => match f.action {
             FileAction::Created => "file_event",
             FileAction::Modified | FileAction::Attributes => "file_change",
             FileAction::Deleted => "file_delete",
@@ -199,6 +204,9 @@ impl rsigma_eval::Event for NativeEvent<'_> {
             EventBody::Mount(_) => &mut MOUNT_FIELDS.iter().map(|(n, _)| *n),
             EventBody::DlpVerdict(_) => &mut VERDICT_FIELDS.iter().map(|(n, _)| *n),
             EventBody::WinEvent(_) => &mut WIN_EVENT_FIELDS.iter().map(|(n, _)| *n),
+            EventBody::NtFile(_) => {
+                &mut FILE_FIELDS.iter().map(|(n, _)| *n).chain(NT_FILE_FIELDS.iter().map(|(n, _)| *n))
+            }
         };
         names.for_each(visit);
         true
@@ -279,6 +287,14 @@ const FILE_FIELDS: &[(&str, Getter<FileEvent>)] = &[
             haidang_proto::event::Detection::Rescan => "rescan",
         }))
     }),
+];
+
+/// What a Windows file change adds: the owner and access control list before and after.
+const NT_FILE_FIELDS: &[(&str, Getter<NtFileEvent>)] = &[
+    ("Owner", |n| n.new_security.as_ref().map(|s| text(&s.owner))),
+    ("OldOwner", |n| n.old_security.as_ref().map(|s| text(&s.owner))),
+    ("DaclHash", |n| n.new_security.as_ref().and_then(|s| s.dacl.as_ref()).map(hex_value)),
+    ("OldDaclHash", |n| n.old_security.as_ref().and_then(|s| s.dacl.as_ref()).map(hex_value)),
 ];
 
 const DLP_FIELDS: &[(&str, Getter<DlpMatch>)] = &[
@@ -441,6 +457,41 @@ mod tests {
             assert_eq!(n.get_field("Image"), Some(str_value("/usr/bin/vi")));
             assert_eq!(n.get_field("Hostname"), None);
         }
+    }
+
+    #[test]
+    fn a_windows_file_change_exposes_its_owner_and_acl_beside_the_file_fields() {
+        use haidang_proto::event::FileSecurity;
+        let file = FileEvent {
+            action: FileAction::Attributes,
+            path: Text::from(r"C:\Windows\System32\drivers\etc\hosts"),
+            old_path: None,
+            old: Some(FileMeta::default()),
+            new: Some(FileMeta::default()),
+            critical: true,
+            detection: Detection::Rescan,
+            actor: None,
+        };
+        let e = Event {
+            seq: 3,
+            time: Timestamp(0),
+            body: EventBody::NtFile(NtFileEvent {
+                file,
+                old_security: Some(FileSecurity { owner: Text::from(r"NT AUTHORITY\SYSTEM"), dacl: Some([1; 32]) }),
+                new_security: Some(FileSecurity { owner: Text::from(r"PC-01\khách"), dacl: None }),
+            }),
+        };
+        let n = NativeEvent::new(&AgentId([1; 16]), &e, None);
+        assert_eq!(n.logsource("windows").category.as_deref(), Some("file_change"));
+        assert_eq!(n.get_field("TargetFilename"), Some(str_value(r"C:\Windows\System32\drivers\etc\hosts")));
+        assert_eq!(n.get_field("Owner"), Some(str_value(r"PC-01\khách")));
+        assert_eq!(n.get_field("OldOwner"), Some(str_value(r"NT AUTHORITY\SYSTEM")));
+        assert_eq!(n.get_field("DaclHash"), None);
+        assert_eq!(n.get_field("OldDaclHash"), Some(hex_value(&[1; 32])));
+        let mut keys = Vec::new();
+        assert!(n.visit_top_level_keys(&mut |k| keys.push(k.to_owned())));
+        assert!(keys.iter().any(|k| k == "Owner") && keys.iter().any(|k| k == "TargetFilename"), "{keys:?}");
+        assert_eq!(n.to_json()["Owner"], r"PC-01\khách");
     }
 
     #[test]

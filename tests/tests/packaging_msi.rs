@@ -8,7 +8,7 @@
 //! is ignored).
 
 use haidang_tests::Collector;
-use haidang_tests::packaging::{build, run, text};
+use haidang_tests::packaging::{build, repo, run, text};
 use haidang_tests::system::require_program;
 use haidang_tests::wine::{make_prefix, run_in, stop_wineserver, windows_path};
 use std::path::{Path, PathBuf};
@@ -74,6 +74,12 @@ fn msi_tables_make_the_service_enroll_at_install_and_upgrade_in_place() {
     let components = table(a, "Component");
     assert!(components.len() >= 2 && components.iter().all(|c| c[1].starts_with('{')), "{components:?}");
     assert_eq!(components, table(b, "Component"), "component GUIDs are stable across builds");
+    // Every shipped YARA rule file is installed where the agent looks by default.
+    let files: Vec<String> = table(a, "File").into_iter().map(|f| f[2].to_lowercase()).collect();
+    let shipped = std::fs::read_dir(repo().join("rules/yara")).expect("rules/yara");
+    for rule in shipped.map(|e| e.expect("entry").file_name().to_string_lossy().to_lowercase()) {
+        assert!(files.iter().any(|f| f.ends_with(&rule)), "{rule} is not in the MSI: {files:?}");
+    }
 
     // The service: automatic, own process, LocalSystem, run with the agent's state directory.
     let services = table(a, "ServiceInstall");
@@ -231,6 +237,7 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
     assert_eq!(code, Some(0));
     assert!(!exe.exists() && !service().contains("ImagePath"), "program and service removed");
     assert_eq!(std::fs::read(state.join("agent.json")).expect("state kept"), identity);
+    assert!(!drive_c.join("ProgramData/HaiDang/yara/eicar.yar").exists(), "the shipped rules are removed");
     assert_eq!(msiexec(&["/i", &msi_b], "reinstall").0, Some(0));
     let (code, _) = msiexec(&["/x", &msi_b, "PURGE=1"], "purge");
     assert_eq!(code, Some(0));

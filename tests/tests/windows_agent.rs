@@ -122,9 +122,18 @@ fn fim_under_wine_reports_file_attribute_changes_and_leaves_metadata_only_paths_
         changes.iter().find(|c| c["path"] == path.as_str()).unwrap_or_else(|| panic!("{path} in {changes:?}"))
     };
     let readonly = change("chỉ đọc.txt");
-    assert_eq!((&readonly["action"], &readonly["changed"]), (&"attributes".into(), &serde_json::json!(["attributes"])));
+    // Wine builds a file's ACL from its Unix mode, so taking the write bits away changes
+    // the ACL as well as the read-only bit; the owner stays.
+    assert_eq!(
+        (&readonly["action"], &readonly["changed"]),
+        (&"attributes".into(), &serde_json::json!(["attributes", "acl"])),
+        "{readonly}"
+    );
     assert_eq!(readonly["old"]["attributes"], "archive", "{readonly}");
     assert_eq!(readonly["new"]["attributes"], "readonly,archive", "{readonly}");
+    let owner = readonly["new"]["owner"].as_str().expect("the owner is recorded");
+    assert!(owner.contains('\\') && owner == readonly["old"]["owner"], "{readonly}");
+    assert_ne!(readonly["old"]["dacl_hash"], readonly["new"]["dacl_hash"], "{readonly}");
     let hidden = change("ẩn.txt");
     assert_eq!(hidden["action"], "attributes", "{hidden}");
     assert_eq!(hidden["new"]["attributes"], "hidden,archive", "{hidden}");
@@ -191,6 +200,10 @@ fn the_windows_agent_enrolls_with_the_linux_collector_and_streams_file_events_ov
     });
     assert_eq!(created["hash"], blake3::hash("nội dung".as_bytes()).to_hex().to_string(), "{created}");
     assert_eq!(created["detection"], "realtime", "{created}\n{}", log());
+    // The owner and the ACL's hash travel with the event (Windows' `file` events carry them).
+    assert!(created["owner"].as_str().is_some_and(|o| o.contains('\\')), "{created}");
+    assert!(created["dacl_hash"].as_str().is_some_and(|h| h.len() == 64), "{created}");
+    assert_eq!(created["old_owner"], Value::Null, "{created}");
 }
 
 /// The DLP removable-media channel of the Windows agent under Wine, end to end: a Wine drive

@@ -423,7 +423,7 @@ impl Watcher {
             for path in written.drain(..) {
                 let Some(w) = watched
                     .values()
-                    .filter(|w| path.starts_with(&w.entry.mount_point))
+                    .filter(|w| crate::paths::is_within(&path, &w.entry.mount_point))
                     .max_by_key(|w| w.entry.mount_point.as_os_str().len())
                 else {
                     continue;
@@ -580,7 +580,7 @@ impl AtRest {
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                if self.skip.iter().any(|s| path.starts_with(s)) {
+                if self.skip.iter().any(|s| crate::paths::is_within(&path, s)) {
                     continue;
                 }
                 let Ok(md) = std::fs::symlink_metadata(&path) else { continue };

@@ -216,11 +216,12 @@ fn subtree_range(dir: &Path) -> (Vec<u8>, Vec<u8>) {
 mod tests {
     use super::*;
     use crate::fim::meta::Kind;
+    use crate::paths::native;
     use haidang_proto::event::FileMeta;
 
     fn subtree(b: &Baseline, dir: &str) -> Vec<PathBuf> {
         let mut out = Vec::new();
-        b.snapshot().expect("snapshot").for_each_in(Path::new(dir), |p, _| out.push(p)).expect("range");
+        b.snapshot().expect("snapshot").for_each_in(&native(dir), |p, _| out.push(p)).expect("range");
         out
     }
 
@@ -235,27 +236,26 @@ mod tests {
         let puts = ["/r/a", "/r/a/x", "/r/a/y/z", "/r/a0", "/r/a-b", "/r/b"]
             .iter()
             .enumerate()
-            .map(|(i, p)| Update::Put(PathBuf::from(p), rec(i as u64)))
+            .map(|(i, p)| Update::Put(native(p), rec(i as u64)))
             .collect::<Vec<_>>();
         b.apply(&puts, true).expect("apply");
-        assert_eq!(subtree(&b, "/r/a"), ["/r/a", "/r/a/x", "/r/a/y/z"].map(PathBuf::from));
+        assert_eq!(subtree(&b, "/r/a"), ["/r/a", "/r/a/x", "/r/a/y/z"].map(native));
         assert_eq!(subtree(&b, "/").len(), 6);
-        b.apply(&[Update::Remove(PathBuf::from("/r/a/x"))], false).expect("remove");
+        b.apply(&[Update::Remove(native("/r/a/x"))], false).expect("remove");
         assert_eq!(b.len().expect("len"), 5);
-        assert_eq!(b.snapshot().expect("snap").get(Path::new("/r/b")).expect("get"), Some(rec(5)));
+        assert_eq!(b.snapshot().expect("snap").get(&native("/r/b")).expect("get"), Some(rec(5)));
     }
 
     #[test]
     fn dropping_a_root_forgets_only_what_no_root_covers() {
         let dir = tempfile::tempdir().expect("tempdir");
         let b = Baseline::open(&dir.path().join("b.redb")).expect("open");
-        let puts = ["/r", "/r/a", "/r/keep", "/r/keep/k", "/s/t"].map(|p| Update::Put(PathBuf::from(p), rec(0)));
+        let puts = ["/r", "/r/a", "/r/keep", "/r/keep/k", "/s/t"].map(|p| Update::Put(native(p), rec(0)));
         b.apply(&puts, true).expect("apply");
-        b.set_roots(&[PathBuf::from("/r"), PathBuf::from("/s")], &[PathBuf::from("/r"), PathBuf::from("/s")])
-            .expect("roots");
-        assert!(b.has_root(Path::new("/r")).expect("has"));
-        b.set_roots(&[], &[PathBuf::from("/r/keep"), PathBuf::from("/s")]).expect("roots");
-        assert!(!b.has_root(Path::new("/r")).expect("has"));
-        assert_eq!(subtree(&b, "/"), ["/r/keep", "/r/keep/k", "/s/t"].map(PathBuf::from));
+        b.set_roots(&[native("/r"), native("/s")], &[native("/r"), native("/s")]).expect("roots");
+        assert!(b.has_root(&native("/r")).expect("has"));
+        b.set_roots(&[], &[native("/r/keep"), native("/s")]).expect("roots");
+        assert!(!b.has_root(&native("/r")).expect("has"));
+        assert_eq!(subtree(&b, "/"), ["/r/keep", "/r/keep/k", "/s/t"].map(native));
     }
 }

@@ -1,13 +1,14 @@
 //! The sensor's loop: coalesces real-time signals into batches, reconciles them, runs the
 //! periodic rescans, and hands events to the spool before the baseline moves.
 
+use super::FileChange;
 use super::baseline::Baseline;
 use super::filter::PathFilter;
 use super::scan::{BaselineStats, Delta, Scanner};
 use super::watch::{Signal, Watch};
 use anyhow::Result;
 use haidang_proto::Text;
-use haidang_proto::event::{Actor, FileEvent};
+use haidang_proto::event::Actor;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +33,7 @@ const TICK: Duration = Duration::from_secs(1);
 
 /// Where events go. The call returns once they are durable.
 pub(crate) trait EventSink {
-    fn record(&mut self, events: Vec<FileEvent>) -> Result<()>;
+    fn record(&mut self, changes: Vec<FileChange>) -> Result<()>;
 }
 
 pub(crate) struct Engine<'a> {
@@ -57,7 +58,7 @@ impl Engine<'_> {
     /// Records the events, then applies the baseline updates: a change is never in the
     /// baseline without being in the spool.
     fn commit(&self, sink: &mut dyn EventSink, delta: Delta, durable: bool) -> Result<()> {
-        let mut events: Vec<FileEvent> = delta.events.into_iter().map(|c| c.event).collect();
+        let mut events: Vec<FileChange> = delta.events.into_iter().map(|c| c.change).collect();
         while !events.is_empty() {
             let rest = events.split_off(events.len().min(BATCH));
             sink.record(std::mem::replace(&mut events, rest))?;
@@ -109,7 +110,7 @@ impl Engine<'_> {
     /// Reconciles every root like a rescan and returns what changed, without recording it or
     /// moving the baseline: an operator's check, which can be repeated with the same result.
     /// Every root must have its first baseline.
-    pub(crate) fn check(&self, progress: bool) -> Result<(Vec<FileEvent>, BaselineStats)> {
+    pub(crate) fn check(&self, progress: bool) -> Result<(Vec<FileChange>, BaselineStats)> {
         for r in self.filter.roots() {
             anyhow::ensure!(
                 self.baseline.has_root(r)?,
@@ -120,7 +121,7 @@ impl Engine<'_> {
         let pb = progress.then(|| progress_bar("FIM check"));
         let mut events = Vec::new();
         let mut keep_events = |delta: Delta, _durable: bool| {
-            events.extend(delta.events.into_iter().map(|c| c.event));
+            events.extend(delta.events.into_iter().map(|c| c.change));
             Ok(())
         };
         let stats = self.scanner(pb.as_ref()).scan(self.filter.roots(), false, &mut keep_events)?;
@@ -197,7 +198,8 @@ impl Engine<'_> {
             let mut delta = self.scanner(None).check_paths(ready)?;
             for c in &mut delta.events {
                 let by_inode = || c.inode.and_then(|i| writers.get(&i)).map(|(a, _)| a);
-                c.event.actor = actors.get(&c.event.path).or_else(by_inode).cloned();
+                let event = &mut c.change.event;
+                event.actor = actors.get(&event.path).or_else(by_inode).cloned();
             }
             writers.retain(|_, (_, seen)| seen.elapsed() < WRITER_MEMORY);
             self.commit(sink, delta, true)?;

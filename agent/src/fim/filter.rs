@@ -3,6 +3,7 @@
 //! as the file system does, and match with `/` for `\\`.
 
 use super::FimConfig;
+use crate::paths::is_within;
 use anyhow::{Context, Result};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::path::{Path, PathBuf};
@@ -40,7 +41,7 @@ impl PathFilter {
         roots.dedup();
         let mut kept: Vec<PathBuf> = Vec::new();
         for r in roots {
-            if !kept.iter().any(|k| r.starts_with(k)) {
+            if !kept.iter().any(|k| is_within(&r, k)) {
                 kept.push(r);
             }
         }
@@ -60,7 +61,7 @@ impl PathFilter {
 
     /// Whether `path` is excluded by a glob.
     pub(crate) fn excluded(&self, path: &Path) -> bool {
-        self.own.iter().any(|o| path.starts_with(o)) || self.exclude.is_match(path)
+        self.own.iter().any(|o| is_within(path, o)) || self.exclude.is_match(path)
     }
 
     /// Whether a change of `path` is critical.
@@ -75,7 +76,7 @@ impl PathFilter {
 
     /// Whether `path` is monitored: under a root and not excluded.
     pub(crate) fn covers(&self, path: &Path) -> bool {
-        self.roots.iter().any(|r| path.starts_with(r)) && !self.excluded(path)
+        self.roots.iter().any(|r| is_within(path, r)) && !self.excluded(path)
     }
 }
 
@@ -98,31 +99,32 @@ fn compile(globs: &[String], key: &str) -> Result<GlobSet> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paths::{native, native_glob};
 
     fn filter(exclude: &[&str], critical: &[&str]) -> PathFilter {
         let cfg = FimConfig {
-            paths: vec![PathBuf::from("/nonexistent-fim-root/a"), PathBuf::from("/nonexistent-fim-root/a/b")],
-            exclude: exclude.iter().map(|s| s.to_string()).collect(),
-            critical: critical.iter().map(|s| s.to_string()).collect(),
+            paths: vec![native("/nonexistent-fim-root/a"), native("/nonexistent-fim-root/a/b")],
+            exclude: exclude.iter().map(|s| native_glob(s)).collect(),
+            critical: critical.iter().map(|s| native_glob(s)).collect(),
             ..FimConfig::default()
         };
-        PathFilter::new(&cfg, &[PathBuf::from("/nonexistent-fim-root/a/state")]).expect("valid filter")
+        PathFilter::new(&cfg, &[native("/nonexistent-fim-root/a/state")]).expect("valid filter")
     }
 
     #[test]
     fn globs_match_the_full_path_and_bare_names_anywhere() {
         let f =
             filter(&["**/*.tmp", "*.swp", "/nonexistent-fim-root/a/cache/**"], &["/nonexistent-fim-root/a/secret/**"]);
-        assert!(f.excluded(Path::new("/nonexistent-fim-root/a/x/y.tmp")));
-        assert!(f.excluded(Path::new("/nonexistent-fim-root/a/.f.swp")));
-        assert!(f.excluded(Path::new("/nonexistent-fim-root/a/cache/z")));
-        assert!(!f.excluded(Path::new("/nonexistent-fim-root/a/cachez")));
-        assert!(f.critical(Path::new("/nonexistent-fim-root/a/secret/k/plan.txt")));
-        assert!(!f.critical(Path::new("/nonexistent-fim-root/a/secrets.txt")));
-        assert!(f.covers(Path::new("/nonexistent-fim-root/a/x")));
-        assert!(!f.covers(Path::new("/nonexistent-fim-root/ab")));
-        assert!(!f.covers(Path::new("/nonexistent-fim-root/a/state/spool.redb")));
-        assert_eq!(f.roots(), [PathBuf::from("/nonexistent-fim-root/a")]);
+        assert!(f.excluded(&native("/nonexistent-fim-root/a/x/y.tmp")));
+        assert!(f.excluded(&native("/nonexistent-fim-root/a/.f.swp")));
+        assert!(f.excluded(&native("/nonexistent-fim-root/a/cache/z")));
+        assert!(!f.excluded(&native("/nonexistent-fim-root/a/cachez")));
+        assert!(f.critical(&native("/nonexistent-fim-root/a/secret/k/plan.txt")));
+        assert!(!f.critical(&native("/nonexistent-fim-root/a/secrets.txt")));
+        assert!(f.covers(&native("/nonexistent-fim-root/a/x")));
+        assert!(!f.covers(&native("/nonexistent-fim-root/ab")));
+        assert!(!f.covers(&native("/nonexistent-fim-root/a/state/spool.redb")));
+        assert_eq!(f.roots(), [native("/nonexistent-fim-root/a")]);
     }
 
     #[test]

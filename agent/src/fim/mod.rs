@@ -32,7 +32,7 @@ use baseline::Baseline;
 use engine::{Engine, EventSink};
 use filter::PathFilter;
 use haidang_proto::EventBody;
-use haidang_proto::event::FileEvent;
+use haidang_proto::event::{FileEvent, FileSecurity, NtFileEvent};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -95,11 +95,36 @@ fn with_engine<T>(cfg: &FimConfig, baseline_db: &Path, work: impl FnOnce(&Engine
     work(&engine)
 }
 
+/// A change as the sensor reports it: the event every platform has, and where the platform
+/// keeps them apart from the mode bits (Windows) the owner and access control list before and
+/// after.
+#[derive(Clone, Debug)]
+pub struct FileChange {
+    /// The change.
+    pub event: FileEvent,
+    /// Owner and ACL before the change (Windows, when the baseline knew the file).
+    pub old_security: Option<FileSecurity>,
+    /// Owner and ACL after the change (Windows, unless the file is gone).
+    pub new_security: Option<FileSecurity>,
+}
+
+impl FileChange {
+    /// The recorded body: a plain file event, or one with its owners and ACLs.
+    fn into_body(self) -> EventBody {
+        match (self.old_security, self.new_security) {
+            (None, None) => EventBody::File(self.event),
+            (old_security, new_security) => {
+                EventBody::NtFile(NtFileEvent { file: self.event, old_security, new_security })
+            }
+        }
+    }
+}
+
 /// What [`check`] found.
 #[derive(Debug)]
 pub struct CheckReport {
     /// The differences between the disk and the baseline, sorted by path.
-    pub changes: Vec<FileEvent>,
+    pub changes: Vec<FileChange>,
     /// What the check walked and hashed.
     pub stats: BaselineStats,
 }
@@ -115,7 +140,7 @@ pub fn check(cfg: &FimConfig, baseline_db: &Path, progress: bool) -> Result<Chec
         baseline_db.display()
     );
     let (mut changes, stats) = with_engine(cfg, baseline_db, |engine| engine.check(progress))?;
-    changes.sort_by(|a, b| a.path.as_str().cmp(b.path.as_str()));
+    changes.sort_by(|a, b| a.event.path.as_str().cmp(b.event.path.as_str()));
     Ok(CheckReport { changes, stats })
 }
 
@@ -146,8 +171,8 @@ pub async fn run(
         result
     });
     while let Some(req) = req_rx.recv().await {
-        let tapped = tap.as_ref().map(|_| req.events.clone());
-        let obs = req.events.into_iter().map(|e| Observation::now(EventBody::File(e))).collect();
+        let tapped = tap.as_ref().map(|_| req.events.iter().map(|c| c.event.clone()).collect::<Vec<_>>());
+        let obs = req.events.into_iter().map(|c| Observation::now(c.into_body())).collect();
         let recorded = recorder.record(obs).await;
         if let (Ok(()), Some(tap), Some(events)) = (&recorded, &tap, tapped) {
             events.iter().for_each(tap);
@@ -255,7 +280,7 @@ impl Drop for StopOnDrop {
 }
 
 struct Request {
-    events: Vec<FileEvent>,
+    events: Vec<FileChange>,
     done: oneshot::Sender<Result<()>>,
 }
 
@@ -263,7 +288,7 @@ struct Request {
 struct ChannelSink(mpsc::Sender<Request>);
 
 impl EventSink for ChannelSink {
-    fn record(&mut self, events: Vec<FileEvent>) -> Result<()> {
+    fn record(&mut self, events: Vec<FileChange>) -> Result<()> {
         let (done, wait) = oneshot::channel();
         self.0.blocking_send(Request { events, done }).map_err(|_| anyhow::anyhow!("the agent is stopping"))?;
         wait.blocking_recv().map_err(|_| anyhow::anyhow!("the agent is stopping"))?

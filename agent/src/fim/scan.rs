@@ -5,12 +5,13 @@
 //! happened while the agent was down or what real-time notification missed) and real-time
 //! batches, so every path takes one route from "what is on disk" to "what is reported".
 
+use super::FileChange;
 use super::baseline::{Baseline, Update};
 use super::filter::PathFilter;
 use super::meta::{Kind, Links, Record};
 use anyhow::Result;
 use haidang_proto::Text;
-use haidang_proto::event::{Detection, FileAction, FileEvent, FileMeta};
+use haidang_proto::event::{Detection, FileAction, FileEvent};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io;
@@ -60,7 +61,7 @@ pub(crate) struct Delta {
 /// writer that fanotify saw under another name (a temporary file renamed over the target) is
 /// found.
 pub(crate) struct Change {
-    pub event: FileEvent,
+    pub change: FileChange,
     pub inode: Option<(u64, u64)>,
 }
 
@@ -643,7 +644,7 @@ impl<'a> Reconciler<'a> {
         if let Some(action) = action
             && !self.silent
         {
-            self.event(action, &o.path, None, Some(old.meta), Some(&o.rec));
+            self.event(action, &o.path, None, Some(old), Some(&o.rec));
         }
         self.delta.updates.push(Update::Put(o.path, o.rec));
     }
@@ -676,7 +677,7 @@ impl<'a> Reconciler<'a> {
             });
             match source {
                 Some((old_path, old)) => {
-                    self.event(FileAction::Renamed, &path, Some(&old_path), Some(old.meta), Some(&new));
+                    self.event(FileAction::Renamed, &path, Some(&old_path), Some(old), Some(&new));
                     self.delta.updates.push(Update::Remove(old_path));
                     self.delta.updates.push(Update::Put(path, new));
                 }
@@ -690,7 +691,7 @@ impl<'a> Reconciler<'a> {
         let mut gone: Vec<_> = gone.into_iter().flatten().collect();
         gone.sort_by(|a, b| a.0.cmp(&b.0));
         for (path, old) in gone {
-            self.event(FileAction::Deleted, &path, None, Some(old.meta), None);
+            self.event(FileAction::Deleted, &path, None, Some(old), None);
             self.delta.updates.push(Update::Remove(path));
         }
     }
@@ -700,22 +701,24 @@ impl<'a> Reconciler<'a> {
         action: FileAction,
         path: &Path,
         old_path: Option<&Path>,
-        old: Option<FileMeta>,
+        old: Option<Record>,
         new: Option<&Record>,
     ) {
         let critical = self.filter.critical(path) || old_path.is_some_and(|p| self.filter.critical(p));
+        let old_security = old.as_ref().and_then(|r| r.security.to_wire());
         let event = FileEvent {
             action,
             path: Text::from(path),
             old_path: old_path.map(Text::from),
-            old,
+            old: old.map(|r| r.meta),
             new: new.map(|r| r.meta.clone()),
             critical,
             detection: self.detection,
             actor: None,
         };
+        let change = FileChange { event, old_security, new_security: new.and_then(|r| r.security.to_wire()) };
         let inode = new.map(|r| (r.dev, r.ino));
-        self.delta.events.push(Change { event, inode });
+        self.delta.events.push(Change { change, inode });
     }
 }
 

@@ -23,11 +23,17 @@ impl Security {
     pub(crate) fn read(_path: &std::path::Path) -> Security {
         Security
     }
+
+    /// Nothing to report beyond the record's uid, gid and mode.
+    pub(crate) fn to_wire(&self) -> Option<haidang_proto::event::FileSecurity> {
+        None
+    }
 }
 
 #[cfg(windows)]
 mod nt {
-    use haidang_proto::Hash32;
+    use haidang_proto::event::FileSecurity;
+    use haidang_proto::{Hash32, Text};
     use serde::{Deserialize, Serialize};
     use std::collections::HashMap;
     use std::os::windows::fs::OpenOptionsExt;
@@ -70,6 +76,11 @@ mod nt {
                     Security::default()
                 }
             }
+        }
+
+        /// As events carry it.
+        pub(crate) fn to_wire(&self) -> Option<FileSecurity> {
+            Some(FileSecurity { owner: Text::from(self.owner.as_str()), dacl: self.dacl })
         }
     }
 

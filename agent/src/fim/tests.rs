@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 struct Collect(Arc<Mutex<Vec<FileEvent>>>);
 
 impl EventSink for Collect {
-    fn record(&mut self, events: Vec<FileEvent>) -> Result<()> {
-        assert!(!events.is_empty() && events.len() <= 256, "batches are non-empty and small");
-        self.0.lock().expect("lock").extend(events);
+    fn record(&mut self, changes: Vec<FileChange>) -> Result<()> {
+        assert!(!changes.is_empty() && changes.len() <= 256, "batches are non-empty and small");
+        self.0.lock().expect("lock").extend(changes.into_iter().map(|c| c.event));
         Ok(())
     }
 }
@@ -43,7 +43,7 @@ impl Collect {
 struct Failing;
 
 impl EventSink for Failing {
-    fn record(&mut self, _: Vec<FileEvent>) -> Result<()> {
+    fn record(&mut self, _: Vec<FileChange>) -> Result<()> {
         anyhow::bail!("spool unavailable")
     }
 }
@@ -57,11 +57,12 @@ struct Fixture {
 
 fn fixture(exclude: &[&str], critical: &[&str]) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
-    let base = fs::canonicalize(dir.path()).expect("canonical");
+    let base = crate::paths::canonicalize(dir.path()).expect("canonical");
     let root = base.join("root");
     fs::create_dir(&root).expect("mkdir");
     let db = base.join("state/baseline.redb");
-    let glob = |g: &&str| g.replace("ROOT", root.to_str().expect("utf-8 temp dir"));
+    // Globs separate with `/` on every platform.
+    let glob = |g: &&str| g.replace("ROOT", &root.to_str().expect("utf-8 temp dir").replace('\\', "/"));
     let cfg = FimConfig {
         paths: vec![root.clone()],
         exclude: exclude.iter().map(glob).collect(),
@@ -92,8 +93,9 @@ impl Fixture {
         sink.take()
     }
 
+    /// `rel` under the root, its `/` written as the platform separates.
     fn p(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
+        rel.split('/').fold(self.root.clone(), |path, name| path.join(name))
     }
 }
 

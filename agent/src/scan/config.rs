@@ -31,7 +31,7 @@ pub struct ScanConfig {
 impl Default for ScanConfig {
     fn default() -> ScanConfig {
         ScanConfig {
-            yara_rules: vec![PathBuf::from("/etc/haidang/yara")],
+            yara_rules: vec![default_rules()],
             max_file_size: ByteSize::mib(64),
             cpu_share: 0.25,
             interval: Duration::from_secs(24 * 3600),
@@ -39,7 +39,27 @@ impl Default for ScanConfig {
     }
 }
 
+/// Where the packages put the shipped rules: `/etc/haidang/yara` (DEB),
+/// `%ProgramData%\\HaiDang\\yara` (MSI).
+#[cfg(windows)]
+pub fn default_rules() -> PathBuf {
+    crate::state::program_data().join("yara")
+}
+
+/// Where the packages put the shipped rules: `/etc/haidang/yara` (DEB),
+/// `%ProgramData%\\HaiDang\\yara` (MSI).
+#[cfg(not(windows))]
+pub fn default_rules() -> PathBuf {
+    PathBuf::from("/etc/haidang/yara")
+}
+
 impl ScanConfig {
+    /// Whether the rules are the default ones and not there: an agent run without its
+    /// package, with nothing to scan for, rather than a configuration to correct.
+    pub fn default_rules_missing(&self) -> bool {
+        self.yara_rules == [default_rules()] && !self.yara_rules[0].exists()
+    }
+
     /// Checks what serde cannot express; the message names the key.
     pub fn validate(&self) -> Result<(), String> {
         if self.max_file_size.as_u64() == 0 || self.max_file_size > MAX_FILE_SIZE_LIMIT {

@@ -19,5 +19,5 @@ pub mod throttle;
 #[cfg_attr(not(feature = "yara"), path = "not_built_in.rs")]
 mod yara;
 
-pub use config::ScanConfig;
+pub use config::{ScanConfig, default_rules};
 pub use yara::start_background;

@@ -28,6 +28,13 @@ pub fn start_background(
     if config.scan.yara_rules.is_empty() {
         return None;
     }
+    if config.scan.default_rules_missing() {
+        tracing::info!(
+            rules = %config.scan.yara_rules[0].display(),
+            "no YARA rules where the package puts them: malware scanning is off (set [scan] yara_rules)"
+        );
+        return None;
+    }
     let (tap, queue) = background::queue();
     // The agent's own state (spool, baseline) is never scanned: it only holds what the agent
     // wrote, and scanning it would compete with the spool for the disk.

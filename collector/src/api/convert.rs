@@ -3,7 +3,7 @@
 use super::types;
 use crate::correlate::LoadSummary;
 use crate::store::records::{AgentRecord, Alert};
-use haidang_proto::event::{Detection, EventBody};
+use haidang_proto::event::{Detection, EventBody, FileEvent, FileSecurity};
 use haidang_proto::text::Text;
 use haidang_proto::{AgentId, Event, Hash32, Timestamp};
 
@@ -76,32 +76,44 @@ pub(super) fn event(agent_id: &AgentId, e: &Event) -> types::Event {
     types::Event { agent_id: agent_id.to_string(), seq: e.seq, time: e.time.to_rfc3339(), detail: detail(&e.body) }
 }
 
+/// A file change; on Windows with the owner and access control list before and after.
+fn file_detail(
+    f: &FileEvent,
+    old_security: Option<&FileSecurity>,
+    new_security: Option<&FileSecurity>,
+) -> types::FileDetail {
+    let new = f.new.as_ref();
+    types::FileDetail {
+        action: f.action.as_str().into(),
+        path: text(&f.path),
+        old_path: f.old_path.as_ref().map(text),
+        hash: hex(new.and_then(|n| n.hash)),
+        old_hash: hex(f.old.as_ref().and_then(|o| o.hash)),
+        size: new.map(|n| n.size),
+        mode: new.map(|n| format!("{:o}", n.mode)),
+        uid: new.map(|n| n.uid),
+        gid: new.map(|n| n.gid),
+        mtime: new.map(|n| n.mtime.to_rfc3339()),
+        critical: f.critical,
+        detection: match f.detection {
+            Detection::Realtime => "realtime",
+            Detection::Rescan => "rescan",
+        }
+        .into(),
+        pid: f.actor.as_ref().map(|a| a.pid),
+        image: f.actor.as_ref().map(|a| text(&a.image)),
+        owner: new_security.map(|s| text(&s.owner)),
+        dacl_hash: hex(new_security.and_then(|s| s.dacl)),
+        old_owner: old_security.map(|s| text(&s.owner)),
+        old_dacl_hash: hex(old_security.and_then(|s| s.dacl)),
+    }
+}
+
 fn detail(body: &EventBody) -> types::EventDetail {
     use types::EventDetail as D;
     match body {
-        EventBody::File(f) => {
-            let new = f.new.as_ref();
-            D::File(types::FileDetail {
-                action: f.action.as_str().into(),
-                path: text(&f.path),
-                old_path: f.old_path.as_ref().map(text),
-                hash: hex(new.and_then(|n| n.hash)),
-                old_hash: hex(f.old.as_ref().and_then(|o| o.hash)),
-                size: new.map(|n| n.size),
-                mode: new.map(|n| format!("{:o}", n.mode)),
-                uid: new.map(|n| n.uid),
-                gid: new.map(|n| n.gid),
-                mtime: new.map(|n| n.mtime.to_rfc3339()),
-                critical: f.critical,
-                detection: match f.detection {
-                    Detection::Realtime => "realtime",
-                    Detection::Rescan => "rescan",
-                }
-                .into(),
-                pid: f.actor.as_ref().map(|a| a.pid),
-                image: f.actor.as_ref().map(|a| text(&a.image)),
-            })
-        }
+        EventBody::File(f) => D::File(file_detail(f, None, None)),
+        EventBody::NtFile(n) => D::File(file_detail(&n.file, n.old_security.as_ref(), n.new_security.as_ref())),
         EventBody::Process(p) => D::Process(types::ProcessDetail {
             action: p.action.as_str().into(),
             pid: p.pid,
@@ -190,7 +202,7 @@ mod tests {
     use super::*;
     use haidang_proto::event::{
         Actor, AgentLifecycle, DlpMatch, DlpVerdict, FileAction, FileEvent, FileMeta, Gap, Health, LifecycleAction,
-        MalwareMatch, MountAction, MountEvent, ProcessAction, ProcessEvent, WinEventRecord,
+        MalwareMatch, MountAction, MountEvent, NtFileEvent, ProcessAction, ProcessEvent, WinEventRecord,
     };
 
     /// The typed view must stay the JSON that `events list --json` has always printed, which
@@ -293,6 +305,34 @@ mod tests {
                 record_id: 0,
                 computer: String::new(),
                 record: "not json".into(),
+            }),
+            EventBody::NtFile(NtFileEvent {
+                file: FileEvent {
+                    action: FileAction::Attributes,
+                    path: Text::from(r"C:\Users\nguyễn\Tài liệu\Kế hoạch.docx"),
+                    old_path: None,
+                    old: Some(FileMeta { mode: 0x20, ..FileMeta::default() }),
+                    new: Some(FileMeta { mode: 0x21, ..FileMeta::default() }),
+                    critical: false,
+                    detection: Detection::Rescan,
+                    actor: None,
+                },
+                old_security: Some(FileSecurity { owner: Text::from(r"PC-01\nguyễn"), dacl: Some([1; 32]) }),
+                new_security: Some(FileSecurity { owner: Text::from(r"BUILTIN\Administrators"), dacl: None }),
+            }),
+            EventBody::NtFile(NtFileEvent {
+                file: FileEvent {
+                    action: FileAction::Created,
+                    path: Text::from(r"C:\a"),
+                    old_path: None,
+                    old: None,
+                    new: Some(FileMeta::default()),
+                    critical: true,
+                    detection: Detection::Realtime,
+                    actor: None,
+                },
+                old_security: None,
+                new_security: Some(FileSecurity::default()),
             }),
         ];
         for (seq, body) in bodies.into_iter().enumerate() {

@@ -159,6 +159,18 @@ pub struct FileDetail {
     pub pid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Windows: the owner (`DOMAIN\\name`, or a SID) after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Windows: BLAKE3 of the access control list (SDDL) after the change, when readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dacl_hash: Option<String>,
+    /// Windows: the owner before the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_owner: Option<String>,
+    /// Windows: the access control list's hash before the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_dacl_hash: Option<String>,
 }
 
 /// A process started or exited.

@@ -260,6 +260,7 @@ fn path_of(text: &haidang_proto::Text) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::MAIN_SEPARATOR;
 
     /// Built at run time so that this source file is not itself the EICAR test file's content.
     fn eicar() -> Vec<u8> {
@@ -279,7 +280,7 @@ mod tests {
         use std::time::{Duration, Instant};
         let watched_dir = tempfile::tempdir().expect("tempdir");
         let state = tempfile::tempdir().expect("tempdir");
-        let watched = std::fs::canonicalize(watched_dir.path()).expect("canonical");
+        let watched = crate::paths::canonicalize(watched_dir.path()).expect("canonical");
         std::fs::write(watched.join("old.com"), eicar()).expect("write");
         let spool = Spool::open(&state.path().join("spool.redb"), 1 << 30).expect("spool");
         let recorder = Recorder::start(spool.clone());
@@ -309,19 +310,16 @@ mod tests {
                 }
             }
         };
-        wait_for("/old.com").await;
+        let (old, new) = (format!("{MAIN_SEPARATOR}old.com"), format!("{MAIN_SEPARATOR}new.php"));
+        wait_for(&old).await;
         // FIM is watching once the sweep has run (both start together); a new web shell is
         // reported by FIM and scanned at once.
         tokio::time::sleep(Duration::from_secs(1)).await;
         std::fs::write(watched.join("new.php"), "<?php eval($_GET['c']); ?>").expect("write");
-        wait_for("/new.php").await;
-        let shell = found.iter().find(|m| m.path.as_str().ends_with("/new.php")).expect("found");
+        wait_for(&new).await;
+        let shell = found.iter().find(|m| m.path.as_str().ends_with(&new)).expect("found");
         assert_eq!((shell.rule.as_str(), shell.namespace.as_str()), ("php_webshell_request_exec", "php_webshell"));
-        assert_eq!(
-            found.iter().filter(|m| m.path.as_str().ends_with("/old.com")).count(),
-            1,
-            "reported once: {found:?}"
-        );
+        assert_eq!(found.iter().filter(|m| m.path.as_str().ends_with(&old)).count(), 1, "reported once: {found:?}");
         assert!(!scanner.is_finished() && !fim.is_finished());
         scanner.abort();
         fim.abort();
