@@ -16,6 +16,7 @@
 //! Everything here reads untrusted bytes: every offset is checked against its record, records
 //! are walked forward only, and the text kept is bounded by the input.
 
+use super::xml::{Paragraph, TOP_PARAGRAPHS};
 use super::{Reason, Walker};
 
 const EMR_HEADER: u32 = 1;
@@ -202,7 +203,21 @@ pub(super) fn walk(w: &mut Walker, path: &str, bytes: &[u8], spool: bool) {
         if page.images > 0 && no_text {
             w.verdict(&name, Reason::Unsupported("page drawn as images (text in images needs OCR)".into()));
         }
-        w.text(&name, page.text, None, false);
+        if !w.reserve(&name, (page.text.len() + page.ansi.len()) as u64) {
+            return;
+        }
+        // The top of page 1 is where the secrecy stamp sits (spec §3.3), as in a PDF.
+        let lines: Vec<Paragraph> = page
+            .text
+            .lines()
+            .map(|line| Paragraph {
+                segments: vec![(None, line.to_owned())],
+                prominent: false,
+                header: None,
+                joined: false,
+            })
+            .collect();
+        w.paragraphs(&name, &lines, false, if i == 0 { TOP_PARAGRAPHS } else { 0 });
         w.bytes(&name, &page.ansi, false);
     }
 }

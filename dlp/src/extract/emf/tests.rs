@@ -118,7 +118,10 @@ fn runs_are_laid_out_in_words_and_lines() {
     let page = page(&emf);
     assert_eq!(page.text, "TỐI MẬT\n001203004567");
     assert_eq!((page.glyph_runs, page.images, page.malformed), (0, 0, None));
-    assert_eq!(texts(&extract("p.emf", &emf, &Limits::default())), vec![("p.emf".into(), page.text)]);
+    // Lines at the top of the first page are where a stamp sits: prominent, as in a PDF.
+    let extraction = extract("p.emf", &emf, &Limits::default());
+    assert_eq!(texts(&extraction), vec![("p.emf".into(), format!("{}\n", page.text))]);
+    assert!(extraction.parts[0].prominent);
 }
 
 #[test]
@@ -133,7 +136,7 @@ fn eight_bit_runs_are_kept_as_bytes_for_the_detectors_to_decode() {
 fn glyph_index_runs_and_image_only_pages_are_said_not_inspected() {
     let emf = metafile(&[text_out(true, 0, 0, "abc", 8, ETO_GLYPH_INDEX), text_out(true, 0, 20, "đọc được", 8, 0)]);
     let extraction = extract("g.emf", &emf, &Limits::default());
-    assert_eq!(texts(&extraction), vec![("g.emf".into(), "đọc được".into())]);
+    assert_eq!(texts(&extraction), vec![("g.emf".into(), "đọc được\n".into())]);
     assert_eq!(
         reasons(&extraction),
         vec![("g.emf".into(), "unsupported: 1 text runs drawn as font glyph indices (not characters)".into())]
@@ -205,10 +208,11 @@ fn spool_files_give_a_part_per_page() {
     assert_eq!(
         texts(&extraction),
         vec![
-            ("00012.SPL/page[1]".into(), "Trang một".into()),
-            ("00012.SPL/page[2]".into(), "Số CCCD 001203004567".into())
+            ("00012.SPL/page[1]".into(), "Trang một\n".into()),
+            ("00012.SPL/page[2]".into(), "Số CCCD 001203004567\n".into())
         ]
     );
+    assert_eq!(extraction.parts.iter().map(|p| p.prominent).collect::<Vec<_>>(), vec![true, false]);
     assert!(extraction.verdicts.is_empty(), "{:?}", extraction.verdicts);
 }
 
