@@ -65,7 +65,7 @@ pub(super) fn is_metafile(bytes: &[u8]) -> bool {
 /// Whether `bytes` start an EMF spool file: its version, and a header size that fits.
 pub(super) fn is_spool(bytes: &[u8]) -> bool {
     u32_at(bytes, 0) == Some(SPOOL_VERSION)
-        && u32_at(bytes, 4).is_some_and(|size| size >= 16 && size % 4 == 0 && size as usize <= bytes.len())
+        && u32_at(bytes, 4).is_some_and(|size| size >= 16 && size.is_multiple_of(4) && size as usize <= bytes.len())
 }
 
 /// What one page (one metafile) draws.
@@ -96,7 +96,8 @@ pub(super) fn page(bytes: &[u8]) -> Page {
             break;
         };
         let size = size as usize;
-        let Some(record) = bytes.get(at..at.saturating_add(size)).filter(|_| size >= 8 && size % 4 == 0) else {
+        let Some(record) = bytes.get(at..at.saturating_add(size)).filter(|_| size >= 8 && size.is_multiple_of(4))
+        else {
             page.malformed = Some(format!("record of type {kind} at byte {at} has a bad size {size}"));
             break;
         };
