@@ -89,6 +89,10 @@ pub(super) fn page(bytes: &[u8]) -> Page {
     let mut wide = Layout::default();
     let mut narrow = Layout::default();
     let mut plus = PlusText::default();
+    // Runs may point at the same string (POLYTEXTOUT has many to a record): the text read
+    // is held to twice the bytes of the metafile (UTF-8 of UTF-16 without advances is at
+    // most one and a half), so no input can make it larger.
+    let mut budget = bytes.len().saturating_mul(2);
     let mut at = 0usize;
     while at < bytes.len() {
         let (Some(kind), Some(size)) = (u32_at(bytes, at), u32_at(bytes, at + 4)) else {
@@ -109,17 +113,17 @@ pub(super) fn page(bytes: &[u8]) -> Page {
             EMR_EOF => break,
             EMR_EXTTEXTOUTW | EMR_EXTTEXTOUTA => {
                 let run = emr_text(record, 36, kind == EMR_EXTTEXTOUTW);
-                page.add(run, &mut wide, &mut narrow);
+                page.add(run, &mut wide, &mut narrow, &mut budget);
             }
             EMR_POLYTEXTOUTW | EMR_POLYTEXTOUTA => {
                 let count = u32_at(record, 36).unwrap_or(0) as usize;
                 // Each EMRTEXT is 40 bytes; a count past the record's end stops at it.
                 for i in 0..count.min(record.len() / 40) {
                     let run = emr_text(record, 40 + 40 * i, kind == EMR_POLYTEXTOUTW);
-                    page.add(run, &mut wide, &mut narrow);
+                    page.add(run, &mut wide, &mut narrow, &mut budget);
                 }
             }
-            EMR_SMALLTEXTOUT => page.add(small_text(record), &mut wide, &mut narrow),
+            EMR_SMALLTEXTOUT => page.add(small_text(record), &mut wide, &mut narrow, &mut budget),
             EMR_COMMENT => plus.comment(record),
             EMR_SETDIBITSTODEVICE | EMR_STRETCHDIBITS => page.images += 1,
             // These carry a source bitmap only when its size is given; else they fill.
@@ -131,7 +135,7 @@ pub(super) fn page(bytes: &[u8]) -> Page {
     // A dual metafile draws its EMF+ strings again in EMF records: they are read once.
     if !plus.dual {
         for run in plus.runs {
-            page.add(Some(run), &mut wide, &mut narrow);
+            page.add(Some(run), &mut wide, &mut narrow, &mut budget);
         }
     }
     page.text = wide.text;
@@ -140,7 +144,18 @@ pub(super) fn page(bytes: &[u8]) -> Page {
 }
 
 impl Page {
-    fn add(&mut self, run: Option<Run>, wide: &mut Layout<String>, narrow: &mut Layout<Vec<u8>>) {
+    fn add(&mut self, run: Option<Run>, wide: &mut Layout<String>, narrow: &mut Layout<Vec<u8>>, budget: &mut usize) {
+        // A run's text, and the separator laid out before it.
+        let size = match &run {
+            Some(Run { text: Chars::Wide(text), .. }) => text.len() + 1,
+            Some(Run { text: Chars::Narrow(text), .. }) => text.len() + 1,
+            _ => 0,
+        };
+        if size > *budget {
+            self.malformed.get_or_insert_with(|| "its text runs repeat more text than the metafile holds".into());
+            return;
+        }
+        *budget -= size;
         match run {
             Some(Run { text: Chars::Wide(text), at }) => wide.add(&at, &text),
             Some(Run { text: Chars::Narrow(text), at }) => narrow.add(&at, &text),

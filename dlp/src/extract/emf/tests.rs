@@ -244,3 +244,63 @@ fn cut_or_damaged_input_gives_verdicts_never_a_panic() {
         vec![("x.SPL/page[1]".into(), "corrupt: the page is not an enhanced metafile".into())]
     );
 }
+
+#[test]
+fn runs_sharing_one_string_cannot_make_more_text_than_the_file() {
+    // EMR_POLYTEXTOUTW (2.3.5.33): bounds, mode, scales, count, then EMRTEXTs; all 2000 point
+    // at the same 400-character string.
+    let (count, chars) = (2000usize, 400usize);
+    let string_at = 8 + 32 + 40 * count;
+    let mut body = vec![0u8; 28];
+    body.extend_from_slice(&u32::try_from(count).expect("count").to_le_bytes());
+    for i in 0..count {
+        let y = i32::try_from(i).expect("y");
+        body.extend_from_slice(&0i32.to_le_bytes());
+        body.extend_from_slice(&y.to_le_bytes());
+        for v in [chars, string_at, 0, 0, 0, 0, 0, 0] {
+            body.extend_from_slice(&u32::try_from(v).expect("u32").to_le_bytes());
+        }
+    }
+    body.extend("x".repeat(chars).encode_utf16().flat_map(u16::to_le_bytes));
+    let emf = metafile(&[record(EMR_POLYTEXTOUTW, &body)]);
+    let page = page(&emf);
+    assert!(page.text.len() <= 2 * emf.len(), "{} bytes of text from {}", page.text.len(), emf.len());
+    assert!(page.malformed.is_some_and(|m| m.contains("more text than the metafile holds")));
+}
+
+#[test]
+fn flipped_bytes_never_panic_and_text_stays_bounded() {
+    let emf = metafile(&[
+        text_out(true, 0, 0, "TỐI MẬT", 9, 0),
+        text_out(false, 0, 9, "abc", 9, ETO_PDY),
+        plus_comment(false, "x"),
+        record(EMR_STRETCHDIBITS, &[0; 72]),
+    ]);
+    let spl = spool(&[emf.clone(), emf]);
+    // xorshift64: the same bytes flipped on every run.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..3000 {
+        let mut bytes = spl.clone();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % bytes.len() as u64) as usize;
+            bytes[at] = next() as u8;
+        }
+        let extraction = extract("f.SPL", &bytes, &Limits::default());
+        let text: usize = extraction
+            .parts
+            .iter()
+            .map(|p| match &p.content {
+                Content::Text { text, .. } => text.len(),
+                Content::Bytes(b) => b.len(),
+            })
+            .sum();
+        // UTF-16 becomes at most 3 bytes of UTF-8 a unit, plus a separator a run.
+        assert!(text <= 3 * bytes.len(), "{text} bytes of text from {}", bytes.len());
+    }
+}
