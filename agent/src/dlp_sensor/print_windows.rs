@@ -281,8 +281,8 @@ impl PrintWatcher {
                     if judged.contains(&key) {
                         continue;
                     }
-                    let ours = paused.contains(&key);
-                    if !ours && job.status & JOB_STATUS_PAUSED == 0 && job.status & JOB_STATUS_PRINTING == 0 {
+                    // A job printing while it spools is paused too: the rest of it waits.
+                    if !paused.contains(&key) && job.status & JOB_STATUS_PAUSED == 0 {
                         match printer.control(job.id, JOB_CONTROL_PAUSE) {
                             Ok(()) => {
                                 paused.insert(key.clone());
