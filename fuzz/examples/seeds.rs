@@ -46,6 +46,12 @@ fn main() {
         b"[fim]\npaths = [\"/srv\"]\nexclude = [\"**/*.tmp\"]\ncritical = [\"/srv/secret/**\"]\nrescan_interval = \"10m\"\n\
           [process]\nenabled = true\n[spool]\nmax_bytes = \"512MiB\"\n[uplink]\nbatch_max_events = 2000\nheartbeat_interval = \"30s\"\n",
     );
+    // extract_emf puts its input after a metafile header, and reads it as it is.
+    let records = [extract::emf_text_out(100, 100, "TỐI MẬT"), extract::emf_text_out(100, 160, "001203004567")].concat();
+    write(&dir, "extract_emf", "text_records", &records);
+    let mut page = extract::emf_header();
+    page.extend_from_slice(&records);
+    write(&dir, "extract_emf", "spool_file", &extract::emf_spool(&[page.clone(), page]));
     write(&dir, "agent_config", "bad_key", b"[fim]\npathz = []\n\n[spool]\nmax_bytes = 12\n");
     write(
         &dir,

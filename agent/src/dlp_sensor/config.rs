@@ -43,9 +43,10 @@ pub struct DlpConfig {
     pub document_timeout: Duration,
     /// Largest file the vault takes; a larger blocked file is reported as not quarantined.
     pub max_quarantine_size: ByteSize,
-    /// Inspects print jobs in the CUPS spool (channel `print`) when the spool exists.
+    /// Inspects print jobs (channel `print`): on Linux those in the CUPS spool, when it exists;
+    /// on Windows those of the print spooler, on every local printer and printer connection.
     pub print: bool,
-    /// The CUPS spool directory (`d<job>-<doc>` data files).
+    /// The CUPS spool directory (`d<job>-<doc>` data files); not used on Windows.
     pub cups_spool: PathBuf,
 }
 

@@ -49,6 +49,16 @@ impl Inspector {
         Ok(Inspector { set, extractor, policy, vault, max_quarantine: cfg.max_quarantine_size.as_u64() })
     }
 
+    /// An inspector that parses documents in this process: for tests, whose executable does not
+    /// answer the extraction child's subcommand.
+    #[cfg(all(test, windows))]
+    pub fn in_process(cfg: &DlpConfig, vault: Vault) -> Result<Inspector> {
+        let mut inspector = Inspector::new(cfg, vault)?;
+        let limits = inspector.extractor.limits().clone();
+        inspector.extractor = Extractor::with_isolation(limits, haidang_dlp::extract::Isolation::InProcess);
+        Ok(inspector)
+    }
+
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
@@ -87,12 +97,41 @@ impl Inspector {
     /// outcome `recorded`) for the file at `path`, named `shown` in the events; `None` when
     /// the policy covers nothing in it or the file is gone. The caller acts on `block`.
     pub fn judge(&self, path: &Path, shown: &Text, channel: Channel) -> Option<Judged> {
-        let (doc, sha256) = match self.extractor.scan_document(&self.set, path) {
+        let scanned = match self.extractor.scan_document(&self.set, path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            scanned => scanned,
+        };
+        self.decide(path, scanned, shown, channel)
+    }
+
+    /// [`Inspector::judge`] for a document held in memory (a print job read from the spooler),
+    /// named `name` in container paths; `read` is how reading it went, an error being a
+    /// document that could not be inspected.
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub fn judge_bytes(
+        &self,
+        name: &str,
+        read: std::io::Result<&[u8]>,
+        shown: &Text,
+        channel: Channel,
+    ) -> Option<Judged> {
+        let scanned = read.and_then(|bytes| self.extractor.inspect_bytes(&self.set, name, bytes));
+        self.decide(Path::new(name), scanned, shown, channel)
+    }
+
+    /// Decides on a scanned document, or one that could not be read (`Err`).
+    fn decide(
+        &self,
+        path: &Path,
+        scanned: std::io::Result<DocumentResult>,
+        shown: &Text,
+        channel: Channel,
+    ) -> Option<Judged> {
+        let (doc, sha256) = match scanned {
             Ok(doc) => {
                 let sha256 = Some(doc.sha256);
                 (doc, sha256)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
                 let unreadable = vec![(name(path), Reason::Unreadable(e.to_string()))];
                 (

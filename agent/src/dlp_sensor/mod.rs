@@ -15,7 +15,8 @@
 //!   `block` moves the file into the [`vault`], and with `remount_readonly` remounts the
 //!   removable device read-only.
 //! - printing ([`print`], Linux): jobs in the CUPS spool are held, inspected on channel
-//!   `print`, and released, or cancelled on `block`.
+//!   `print`, and released, or cancelled on `block`; on Windows (`print_windows.rs`) jobs of
+//!   the print spooler are paused, read through the spooler, and resumed or deleted.
 //! - at rest: every `at_rest_interval` (the first at start) the `at_rest_paths` are walked
 //!   and each file inspected on channel `at_rest`; `haidang-agent discover` does one pass on
 //!   demand.
@@ -30,6 +31,8 @@ mod linux;
 pub mod mountinfo;
 #[cfg(target_os = "linux")]
 pub mod print;
+#[cfg(windows)]
+mod print_windows;
 pub mod vault;
 #[cfg(windows)]
 mod windows;
@@ -336,9 +339,24 @@ impl Channels {
                 }
             }
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(windows)]
         if cfg.print {
-            status.set_print("off: print jobs are inspected through CUPS, which this platform does not have".into());
+            let watcher = print_windows::PrintWatcher {
+                inspector: inspector.clone(),
+                found: found_tx.clone(),
+                status: status.clone(),
+                max_job: cfg.max_file_size.as_u64(),
+            };
+            let stop_p = stop.clone();
+            std::thread::Builder::new()
+                .name("dlp-print".into())
+                .spawn(move || watcher.run(&stop_p))
+                .context("cannot start the DLP print watcher")?;
+            tracing::info!("DLP: watching print spooler jobs");
+        }
+        #[cfg(not(any(target_os = "linux", windows)))]
+        if cfg.print {
+            status.set_print("off: no print channel on this platform".into());
         }
         if !cfg.at_rest_paths.is_empty() {
             let at_rest = AtRest {

@@ -22,6 +22,7 @@
 mod archive;
 mod cache;
 mod child;
+mod emf;
 mod mail;
 mod ole;
 mod pdf;
@@ -513,6 +514,10 @@ enum Kind {
     Ole,
     Pdf,
     Mail,
+    /// An enhanced metafile (EMF): text from its text records.
+    Metafile,
+    /// A Windows EMF spool file: a metafile per page.
+    EmfSpool,
     Image,
     /// A container the walker does not open, named: its text is compressed or encrypted, so
     /// reading its bytes as text would find nothing and say nothing.
@@ -539,10 +544,13 @@ fn sniff(name: &str, bytes: &[u8]) -> Kind {
         Kind::Ole
     } else if memchr::memmem::find(head, b"%PDF-").is_some() {
         Kind::Pdf
+    } else if emf::is_metafile(bytes) {
+        Kind::Metafile
+    } else if emf::is_spool(bytes) {
+        Kind::EmfSpool
     } else if bytes.starts_with(b"\x89PNG")
         || bytes.starts_with(&[0xFF, 0xD8, 0xFF])
         || bytes.starts_with(b"GIF8")
-        || bytes.starts_with(&[0x01, 0, 0, 0]) && bytes.get(40..44) == Some(b" EMF")
         || bytes.starts_with(b"II*\0")
         || bytes.starts_with(b"MM\0*")
     {
@@ -599,6 +607,8 @@ impl<'l> Walker<'l> {
             Kind::Ole => ole::walk(self, path, bytes, depth),
             Kind::Pdf => pdf::walk(self, path, bytes, depth),
             Kind::Mail => mail::walk(self, path, bytes, depth),
+            Kind::Metafile => emf::walk(self, path, bytes, false),
+            Kind::EmfSpool => emf::walk(self, path, bytes, true),
             Kind::Image => self.verdict(path, Reason::Unsupported("image (text in images needs OCR)".into())),
             Kind::Unopened(what) => self.verdict(path, Reason::Unsupported(format!("{what} (not opened)"))),
             Kind::Text => self.bytes(path, bytes, false),
