@@ -220,7 +220,16 @@ struct Properties(Vec<u64>);
 impl Properties {
     const NAMES: usize = 2 * 1024 * 2;
 
-    fn new() -> Properties {
+    /// For StartTraceW: a real-time session, no log file.
+    fn for_start() -> Properties {
+        let mut buffer = Properties::for_control();
+        // SAFETY: `for_control` made the buffer a valid, aligned EVENT_TRACE_PROPERTIES.
+        unsafe { (*buffer.as_mut_ptr()).LogFileNameOffset = 0 };
+        buffer
+    }
+
+    /// For ControlTraceW, which writes back both names.
+    fn for_control() -> Properties {
         let head = size_of::<EVENT_TRACE_PROPERTIES>();
         let total = head + Self::NAMES;
         let mut buffer = Properties(vec![0u64; total.div_ceil(8)]);
@@ -253,12 +262,12 @@ impl Session {
         let name = wide(SESSION_NAME);
         let mut handle = CONTROLTRACE_HANDLE::default();
         // SAFETY: `name` is NUL-terminated; the properties buffer is valid for the call.
-        let mut status = unsafe { StartTraceW(&mut handle, name.as_ptr(), Properties::new().as_mut_ptr()) };
+        let mut status = unsafe { StartTraceW(&mut handle, name.as_ptr(), Properties::for_start().as_mut_ptr()) };
         if status == ERROR_ALREADY_EXISTS {
             tracing::info!(session = SESSION_NAME, "stopping the ETW session a previous agent left running");
             stop_by_name();
             // SAFETY: as above.
-            status = unsafe { StartTraceW(&mut handle, name.as_ptr(), Properties::new().as_mut_ptr()) };
+            status = unsafe { StartTraceW(&mut handle, name.as_ptr(), Properties::for_start().as_mut_ptr()) };
         }
         if status != ERROR_SUCCESS {
             return Err(os_error("StartTraceW", status));
@@ -287,7 +296,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let mut properties = Properties::new();
+        let mut properties = Properties::for_control();
         // SAFETY: the handle came from StartTraceW; the properties buffer receives the stats.
         let status =
             unsafe { ControlTraceW(self.0, std::ptr::null(), properties.as_mut_ptr(), EVENT_TRACE_CONTROL_STOP) };
@@ -300,7 +309,7 @@ impl Drop for Session {
 /// Stops a session of our name that no handle of ours refers to.
 fn stop_by_name() {
     let name = wide(SESSION_NAME);
-    let mut properties = Properties::new();
+    let mut properties = Properties::for_control();
     // SAFETY: the name is NUL-terminated; the properties buffer is valid for the call.
     unsafe {
         ControlTraceW(CONTROLTRACE_HANDLE::default(), name.as_ptr(), properties.as_mut_ptr(), EVENT_TRACE_CONTROL_STOP)
