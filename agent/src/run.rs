@@ -62,14 +62,14 @@ pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<
         fim::sensor_name().to_string()
     };
     let process_sensor = if config.process.enabled {
-        let backend = process::select_backend();
-        let (cfg, rec) = (config.process.clone(), recorder.clone());
+        let selection = process::select_backend();
+        let (cfg, rec, backend) = (config.process.clone(), recorder.clone(), selection.backend);
         tasks.spawn(async move {
             if let Err(e) = process::run(cfg, backend, rec).await {
                 tracing::error!(error = %format!("{e:#}"), "process monitoring stopped");
             }
         });
-        backend.as_str().to_string()
+        selection.describe()
     } else {
         "off".to_string()
     };

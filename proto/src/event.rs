@@ -113,6 +113,9 @@ pub enum EventBody {
     /// A change to a watched file on Windows, with the owner and access control list that
     /// [`FileMeta`] has no room for (kind `file`, as [`EventBody::File`]).
     NtFile(NtFileEvent),
+    /// A process started or exited on Windows, with what only Windows tells (its kind is
+    /// still `process`).
+    WinProcess(WinProcessEvent),
 }
 
 impl EventBody {
@@ -152,7 +155,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// Every kind, in [`EventBody`]'s variant order.
+    /// Every kind, in the order of [`EventBody`]'s first variant of each kind.
     pub const ALL: [EventKind; 10] = [
         EventKind::File,
         EventKind::Process,
@@ -341,6 +344,22 @@ pub struct ProcessEvent {
     pub image_hash: Option<Hash32>,
     /// Exit status, for exits the sensor saw the status of.
     pub exit_code: Option<i32>,
+}
+
+/// A process start or exit on Windows: the [`ProcessEvent`] every platform has, and what the
+/// Windows token adds. `process.user` is the account as `DOMAIN\\name`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WinProcessEvent {
+    /// What every platform reports.
+    pub process: ProcessEvent,
+    /// The security identifier of the account it runs as (`S-1-5-18`), when its token could be
+    /// read.
+    pub user_sid: Option<String>,
+    /// Its mandatory integrity level, named as Sysmon names it (`Low`, `Medium`, `High`,
+    /// `System`), or the label's SID (`S-1-16-8448`) for a level without a name.
+    pub integrity_level: Option<String>,
+    /// The parent's command line, when the parent is still known.
+    pub parent_command_line: Option<Text>,
 }
 
 /// The agent's own health, sent as a heartbeat.
@@ -546,7 +565,7 @@ impl Event {
     pub fn kind(&self) -> EventKind {
         match self.body {
             EventBody::File(_) => EventKind::File,
-            EventBody::Process(_) => EventKind::Process,
+            EventBody::Process(_) | EventBody::WinProcess(_) => EventKind::Process,
             EventBody::Health(_) => EventKind::Health,
             EventBody::Gap(_) => EventKind::Gap,
             EventBody::Dlp(_) => EventKind::Dlp,
@@ -579,17 +598,18 @@ impl Event {
                     }
                 }
             }
-            EventBody::Process(p) => {
-                m.insert("action".into(), json!(p.action.as_str()));
-                m.insert("pid".into(), json!(p.pid));
-                m.insert("ppid".into(), json!(p.ppid));
-                m.insert("image".into(), json!(p.image.as_str()));
-                m.insert("command_line".into(), json!(p.command_line.as_str()));
-                m.insert("user".into(), json!(p.user.as_str()));
-                m.insert("parent_image".into(), json!(p.parent_image.as_ref().map(Text::as_str)));
-                m.insert("image_hash".into(), opt_hex(p.image_hash));
-                if let Some(code) = p.exit_code {
-                    m.insert("exit_code".into(), json!(code));
+            EventBody::Process(p) => process_json(&mut m, p),
+            EventBody::WinProcess(w) => {
+                process_json(&mut m, &w.process);
+                // Present when known, so that Linux and Windows processes differ only there.
+                if let Some(sid) = &w.user_sid {
+                    m.insert("user_sid".into(), json!(sid));
+                }
+                if let Some(level) = &w.integrity_level {
+                    m.insert("integrity_level".into(), json!(level));
+                }
+                if let Some(line) = &w.parent_command_line {
+                    m.insert("parent_command_line".into(), json!(line.as_str()));
                 }
             }
             EventBody::Health(h) => {
@@ -700,6 +720,21 @@ fn file_json(m: &mut Map<String, Value>, f: &FileEvent) {
     }
 }
 
+/// The fields every process start or exit shows in the JSON view.
+fn process_json(m: &mut Map<String, Value>, p: &ProcessEvent) {
+    m.insert("action".into(), json!(p.action.as_str()));
+    m.insert("pid".into(), json!(p.pid));
+    m.insert("ppid".into(), json!(p.ppid));
+    m.insert("image".into(), json!(p.image.as_str()));
+    m.insert("command_line".into(), json!(p.command_line.as_str()));
+    m.insert("user".into(), json!(p.user.as_str()));
+    m.insert("parent_image".into(), json!(p.parent_image.as_ref().map(Text::as_str)));
+    m.insert("image_hash".into(), opt_hex(p.image_hash));
+    if let Some(code) = p.exit_code {
+        m.insert("exit_code".into(), json!(code));
+    }
+}
+
 fn opt_hex(h: Option<Hash32>) -> Value {
     h.map_or(Value::Null, |h| json!(hex::encode(h)))
 }
@@ -745,5 +780,62 @@ mod tests {
         assert_eq!(j["hash"], "ab".repeat(32));
         assert_eq!(j["pid"], 42);
         assert_eq!(j["seq"], 9);
+    }
+
+    fn windows_start() -> WinProcessEvent {
+        WinProcessEvent {
+            process: ProcessEvent {
+                action: ProcessAction::Start,
+                pid: 4242,
+                ppid: 600,
+                image: Text::from("C:\\Windows\\System32\\cmd.exe"),
+                command_line: Text::from("cmd.exe /c whoami"),
+                user: Text::from("NT AUTHORITY\\SYSTEM"),
+                parent_image: Some(Text::from("C:\\Windows\\explorer.exe")),
+                image_hash: Some([0xcd; 32]),
+                exit_code: None,
+            },
+            user_sid: Some("S-1-5-18".into()),
+            integrity_level: Some("System".into()),
+            parent_command_line: Some(Text::from("C:\\Windows\\Explorer.EXE")),
+        }
+    }
+
+    #[test]
+    fn windows_process_events_are_of_kind_process_with_the_token_fields_in_json() {
+        let e = Event { seq: 3, time: Timestamp(0), body: EventBody::WinProcess(windows_start()) };
+        assert_eq!(e.kind(), EventKind::Process);
+        let j = e.to_json(&AgentId([1; 16]));
+        assert_eq!(j["kind"], "process");
+        assert_eq!(j["image"], "C:\\Windows\\System32\\cmd.exe");
+        assert_eq!(j["user"], "NT AUTHORITY\\SYSTEM");
+        assert_eq!(j["user_sid"], "S-1-5-18");
+        assert_eq!(j["integrity_level"], "System");
+        assert_eq!(j["parent_command_line"], "C:\\Windows\\Explorer.EXE");
+        assert_eq!(j["image_hash"], "cd".repeat(32));
+    }
+
+    /// Postcard writes the variant's index first: stored batches keep decoding only while
+    /// earlier variants keep their places.
+    #[test]
+    fn windows_process_variant_is_appended_after_every_earlier_one() {
+        let body = EventBody::WinProcess(windows_start());
+        let bytes = postcard::to_allocvec(&body).expect("encode");
+        assert_eq!(bytes[0], 11, "the twelfth variant, after NtFile");
+        assert_eq!(postcard::from_bytes::<EventBody>(&bytes).expect("decode"), body);
+        let linux = EventBody::Process(windows_start().process);
+        assert_eq!(postcard::to_allocvec(&linux).expect("encode")[0], 1);
+        let file = FileEvent {
+            action: FileAction::Created,
+            path: Text::from(r"C:\a"),
+            old_path: None,
+            old: None,
+            new: None,
+            critical: false,
+            detection: Detection::Rescan,
+            actor: None,
+        };
+        let nt_file = EventBody::NtFile(NtFileEvent { file, old_security: None, new_security: None });
+        assert_eq!(postcard::to_allocvec(&nt_file).expect("encode")[0], 10);
     }
 }

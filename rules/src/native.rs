@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 
 use haidang_proto::event::{
     AgentId, AgentLifecycle, DlpMatch, DlpVerdict, Event, EventBody, FileAction, FileEvent, Gap, Health, MalwareMatch,
-    MountEvent, NtFileEvent, ProcessAction, ProcessEvent, WinEventRecord,
+    MountEvent, NtFileEvent, ProcessAction, ProcessEvent, WinEventRecord, WinProcessEvent,
 };
 use haidang_proto::text::Text;
 use rsigma_eval::EventValue;
@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 /// | event                    | category             | main fields                                  |
 /// |--------------------------|----------------------|----------------------------------------------|
 /// | process start / exit     | process_creation / process_termination | Image, CommandLine, ParentImage, User, ProcessId, ParentProcessId, Hashes |
+/// | … on Windows             | same                 | the above, and IntegrityLevel, UserSid, ParentCommandLine |
 /// | file created             | file_event           | TargetFilename, Image, ProcessId, Hash, Critical |
 /// | file modified, attributes| file_change          | same                                         |
 /// | file deleted             | file_delete          | same                                         |
@@ -91,6 +92,7 @@ impl<'a> NativeEvent<'a> {
     fn body_field(&self, name: &str) -> Option<EventValue<'_>> {
         match &self.event.body {
             EventBody::Process(p) => lookup(PROCESS_FIELDS, p, name),
+            EventBody::WinProcess(w) => lookup(WIN_PROCESS_FIELDS, w, name),
             EventBody::File(f) => lookup(FILE_FIELDS, f, name),
             EventBody::Dlp(d) => lookup(DLP_FIELDS, d, name),
             EventBody::Malware(m) => lookup(MALWARE_FIELDS, m, name),
@@ -112,6 +114,7 @@ impl<'a> NativeEvent<'a> {
         }
         match &self.event.body {
             EventBody::Process(p) => each(PROCESS_FIELDS, p, visit),
+            EventBody::WinProcess(w) => each(WIN_PROCESS_FIELDS, w, visit),
             EventBody::File(f) => each(FILE_FIELDS, f, visit),
             EventBody::Dlp(d) => each(DLP_FIELDS, d, visit),
             EventBody::Malware(m) => each(MALWARE_FIELDS, m, visit),
@@ -134,7 +137,8 @@ const COMMON_FIELDS: [&str; 6] = ["AgentId", "Hostname", "EventSeq", "UtcTime", 
 /// The Sigma logsource category of an event body.
 pub(crate) fn category(body: &EventBody) -> &'static str {
     match body {
-        EventBody::Process(p) => match p.action {
+        EventBody::Process(ProcessEvent { action, .. })
+        | EventBody::WinProcess(WinProcessEvent { process: ProcessEvent { action, .. }, .. }) => match action {
             ProcessAction::Start => "process_creation",
             ProcessAction::Exit => "process_termination",
         },
@@ -195,6 +199,7 @@ impl rsigma_eval::Event for NativeEvent<'_> {
         COMMON_FIELDS.iter().for_each(|name| visit(name));
         let names: &mut dyn Iterator<Item = &str> = match &self.event.body {
             EventBody::Process(_) => &mut PROCESS_FIELDS.iter().map(|(n, _)| *n),
+            EventBody::WinProcess(_) => &mut WIN_PROCESS_FIELDS.iter().map(|(n, _)| *n),
             EventBody::File(_) => &mut FILE_FIELDS.iter().map(|(n, _)| *n),
             EventBody::Dlp(_) => &mut DLP_FIELDS.iter().map(|(n, _)| *n),
             EventBody::Malware(_) => &mut MALWARE_FIELDS.iter().map(|(n, _)| *n),
@@ -266,6 +271,29 @@ const PROCESS_FIELDS: &[(&str, Getter<ProcessEvent>)] = &[
     ("Hashes", |p| p.image_hash.map(|h| EventValue::Str(Cow::Owned(format!("BLAKE3={}", hex::encode(h)))))),
     ("ExitCode", |p| p.exit_code.map(int)),
 ];
+
+/// Sysmon's process_creation fields (event 1) as SigmaHQ's Windows rules name them: paths with
+/// `\\`, `User` as `DOMAIN\\name`, `IntegrityLevel` as `Medium`, `High`, `System`….
+const WIN_PROCESS_FIELDS: &[(&str, Getter<WinProcessEvent>)] = &[
+    ("Image", |w| Some(text(&w.process.image))),
+    ("CommandLine", |w| Some(text(&w.process.command_line))),
+    ("User", |w| Some(text(&w.process.user))),
+    ("UserSid", |w| w.user_sid.as_deref().map(str_value)),
+    ("IntegrityLevel", |w| w.integrity_level.as_deref().map(str_value)),
+    ("ProcessId", |w| Some(int(w.process.pid))),
+    ("ParentProcessId", |w| Some(int(w.process.ppid))),
+    ("ParentImage", |w| w.process.parent_image.as_ref().map(text)),
+    ("ParentCommandLine", |w| w.parent_command_line.as_ref().map(text)),
+    ("OriginalFileName", |w| Some(windows_file_name(&w.process.image))),
+    ("Hashes", |w| w.process.image_hash.map(|h| EventValue::Str(Cow::Owned(format!("BLAKE3={}", hex::encode(h)))))),
+    ("ExitCode", |w| w.process.exit_code.map(int)),
+];
+
+/// The final component of a Windows path, which may be written with either separator.
+fn windows_file_name(t: &Text) -> EventValue<'_> {
+    let s = t.as_str();
+    str_value(s.rsplit(['\\', '/']).next().unwrap_or(s))
+}
 
 const FILE_FIELDS: &[(&str, Getter<FileEvent>)] = &[
     ("TargetFilename", |f| Some(text(&f.path))),
@@ -423,6 +451,47 @@ mod tests {
         let json = n.to_json();
         assert_eq!(json["CommandLine"], "curl -o /tmp/tài-liệu http://x");
         assert_eq!(json["AgentId"], AgentId([1; 16]).to_string());
+    }
+
+    #[test]
+    fn windows_process_exposes_sysmon_fields_and_routes_by_action() {
+        let mut e = Event {
+            seq: 8,
+            time: Timestamp(0),
+            body: EventBody::WinProcess(WinProcessEvent {
+                process: ProcessEvent {
+                    action: ProcessAction::Start,
+                    pid: 4242,
+                    ppid: 600,
+                    image: Text::from("C:\\Windows\\System32\\cmd.exe"),
+                    command_line: Text::from("cmd.exe /c whoami"),
+                    user: Text::from("NT AUTHORITY\\SYSTEM"),
+                    parent_image: Some(Text::from("C:\\Windows\\System32\\services.exe")),
+                    image_hash: Some([0x22; 32]),
+                    exit_code: None,
+                },
+                user_sid: Some("S-1-5-18".into()),
+                integrity_level: Some("System".into()),
+                parent_command_line: None,
+            }),
+        };
+        let n = NativeEvent::new(&AgentId([1; 16]), &e, None);
+        assert_eq!(n.get_field("IntegrityLevel"), Some(str_value("System")));
+        assert_eq!(n.get_field("User"), Some(str_value("NT AUTHORITY\\SYSTEM")));
+        assert_eq!(n.get_field("UserSid"), Some(str_value("S-1-5-18")));
+        assert_eq!(n.get_field("ParentImage"), Some(str_value("C:\\Windows\\System32\\services.exe")));
+        assert_eq!(n.get_field("OriginalFileName"), Some(str_value("cmd.exe")));
+        assert_eq!(n.get_field("Hashes"), Some(EventValue::Str(Cow::Owned(format!("BLAKE3={}", "22".repeat(32))))));
+        assert_eq!(n.get_field("ParentCommandLine"), None);
+        assert_eq!(n.get_field("EventKind"), Some(str_value("process")));
+        assert_eq!(n.logsource("windows").category.as_deref(), Some("process_creation"));
+        let json = n.to_json();
+        assert_eq!(json["IntegrityLevel"], "System");
+        if let EventBody::WinProcess(w) = &mut e.body {
+            w.process.action = ProcessAction::Exit;
+        }
+        let n = NativeEvent::new(&AgentId([1; 16]), &e, None);
+        assert_eq!(n.logsource("windows").category.as_deref(), Some("process_termination"));
     }
 
     #[test]

@@ -141,6 +141,18 @@ pub fn run_program(program: &str, args: &[&str]) -> Output {
     wine(program.as_ref()).args(args).output().unwrap_or_else(|e| panic!("cannot run {program} under Wine: {e}"))
 }
 
+/// Starts one of Wine's own programs (`cmd`) with `args` and its standard input held open, so
+/// that a program which reads commands keeps running until the returned child is killed.
+pub fn spawn_program(program: &str, args: &[&str]) -> Child {
+    wine(program.as_ref())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program} under Wine: {e}"))
+}
+
 /// The Windows agent under Wine as a long-running process (`run`), its log (RUST_LOG=info)
 /// appended to `log`. Killed when dropped.
 pub struct WineAgent(Option<Child>);

@@ -2,12 +2,13 @@
 //! scan on a Wine drive, with Vietnamese file names, as an operator runs them by hand; file
 //! attributes and a configuration written with Windows paths; and the whole agent enrolled
 //! with a real Linux collector over QUIC, streaming file events, and blocking a marked document
-//! copied to a removable drive. Wine has no service control
-//! manager events, event log or ETW to speak of, so the service and those sensors are not
-//! tested here (README, "Platforms").
+//! copied to a removable drive, and reporting processes by polling, since Wine's ETW is stubs.
+//! Wine has no service control manager events or event log to speak of, so the service and
+//! those sensors are not tested here (README, "Platforms").
 
 use haidang_tests::wine::{
-    WineAgent, agent_exe, drive_c, make_prefix, run_agent, run_in, run_program, stop_wineserver, windows_path,
+    WineAgent, agent_exe, drive_c, make_prefix, run_agent, run_in, run_program, spawn_program, stop_wineserver,
+    windows_path,
 };
 use haidang_tests::{Collector, docx, wait_until};
 use serde_json::Value;
@@ -179,8 +180,10 @@ fn the_windows_agent_enrolls_with_the_linux_collector_and_streams_file_events_ov
     let id = identity["agent_id"].as_str().expect("agent id").to_string();
 
     let config = dir.path().join("agent.toml");
-    let config_text =
-        format!("[fim]\npaths = ['{}']\nrescan_interval = \"10m\"\n[process]\nenabled = false\n", windows_path(&root));
+    let config_text = format!(
+        "[fim]\npaths = ['{}']\nrescan_interval = \"10m\"\n[process]\npoll_interval = \"500ms\"\n",
+        windows_path(&root)
+    );
     fs::write(&config, config_text).expect("config");
     let mut agent = WineAgent::spawn(&["run", "--config", &windows_path(&config)], &dir.path().join("agent.log"));
     let log = || fs::read_to_string(dir.path().join("agent.log")).unwrap_or_default();
@@ -204,6 +207,37 @@ fn the_windows_agent_enrolls_with_the_linux_collector_and_streams_file_events_ov
     assert!(created["owner"].as_str().is_some_and(|o| o.contains('\\')), "{created}");
     assert!(created["dacl_hash"].as_str().is_some_and(|h| h.len() == 64), "{created}");
     assert_eq!(created["old_owner"], Value::Null, "{created}");
+
+    // Wine's ETW is stubs: StartTraceW succeeds, OpenTraceW fails with access denied. The
+    // sensor polls, and says why.
+    let status = run_agent(&["status", "--json"]);
+    let status: Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    let sensor = status["process_sensor"].as_str().unwrap_or_default();
+    assert!(sensor.starts_with("polling (ETW unavailable: OpenTraceW failed"), "{status}");
+    // A process started in the prefix is seen by the poller with its image, command line and
+    // account (from its token: sysinfo's user list panics under Wine).
+    let mut shell = spawn_program("cmd", &["/k", "rem hải-đăng-thăm-dò"]);
+    let image_ends = |e: &Value, name: &str| e.as_str().is_some_and(|i| i.to_lowercase().ends_with(name));
+    let started = wait_until(WAIT, "the shell's start event at the collector", || {
+        collector.events(&id, Some("process")).into_iter().find(|e| {
+            e["action"] == "start"
+                && image_ends(&e["image"], "\\cmd.exe")
+                && e["command_line"].as_str().is_some_and(|c| c.contains("hải-đăng-thăm-dò"))
+        })
+    });
+    // Wine runs `cmd` through its `start.exe`, the parent the poller knew.
+    assert!(image_ends(&started["parent_image"], "\\start.exe"), "{started}");
+    // End of input ends the shell.
+    drop(shell.stdin.take());
+    let _ = shell.wait();
+    assert!(started["user"].as_str().is_some_and(|u| u.contains('\\')), "DOMAIN\\name: {started}");
+    assert!(started["user_sid"].as_str().is_some_and(|s| s.starts_with("S-1-5-")), "{started}");
+    assert!(started["image_hash"].is_string(), "{started}");
+    let pid = started["pid"].clone();
+    wait_until(WAIT, "the shell's exit event at the collector", || {
+        collector.events(&id, Some("process")).into_iter().find(|e| e["action"] == "exit" && e["pid"] == pid)
+    });
+    assert!(agent.is_running(), "the process sensor must not take the agent down: {}", log());
 }
 
 /// The DLP removable-media channel of the Windows agent under Wine, end to end: a Wine drive

@@ -2,13 +2,17 @@
 //! when it ends, each with pid, parent, image, command line, user, parent image and the BLAKE3
 //! hash of the image.
 //!
-//! Two backends produce the same events. [`Backend::Netlink`] hears every exec and exit from
-//! the kernel as it happens, with exit codes; [`Backend::Polling`] compares the process
-//! table every [`ProcessConfig::poll_interval`] and needs no privilege, but misses processes
-//! that live shorter than that.
+//! Each platform has a backend that hears every start and exit as it happens, with exit
+//! codes — [`Backend::Netlink`] (the Linux process connector), [`Backend::Etw`] (the
+//! Microsoft-Windows-Kernel-Process ETW provider) — and [`Backend::Polling`], which compares
+//! the process table every [`ProcessConfig::poll_interval`] and needs no privilege, but misses
+//! processes that live shorter than that.
 
 mod command_line;
 mod config;
+#[cfg(any(windows, test))]
+mod device_path;
+pub mod kernel_process;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(windows)]
@@ -38,7 +42,12 @@ const CHANNEL: usize = 4096;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     /// The Linux process connector: every exec and exit, in real time, with exit codes.
+    #[cfg(target_os = "linux")]
     Netlink,
+    /// A real-time ETW session on Microsoft-Windows-Kernel-Process: every start and stop,
+    /// with exit codes and the token's integrity level.
+    #[cfg(windows)]
+    Etw,
     /// Periodic comparison of the process table.
     Polling,
 }
@@ -47,15 +56,36 @@ impl Backend {
     /// The name shown by `status` and in health events.
     pub fn as_str(self) -> &'static str {
         match self {
+            #[cfg(target_os = "linux")]
             Backend::Netlink => "netlink",
+            #[cfg(windows)]
+            Backend::Etw => "etw",
             Backend::Polling => "polling",
+        }
+    }
+}
+
+/// The backend chosen, and why the real-time one was not, when it was not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub backend: Backend,
+    pub why_not_realtime: Option<String>,
+}
+
+impl Selection {
+    /// What `status` and the heartbeat's `process_sensor` show: `etw`, or
+    /// `polling (ETW unavailable: …)`.
+    pub fn describe(&self) -> String {
+        match &self.why_not_realtime {
+            Some(why) => format!("{} ({why})", self.backend.as_str()),
+            None => self.backend.as_str().to_string(),
         }
     }
 }
 
 /// Decides which backend this process may use on this platform, and logs why. Blocks for
 /// up to two seconds.
-pub fn select_backend() -> Backend {
+pub fn select_backend() -> Selection {
     platform::select_backend()
 }
 
@@ -116,7 +146,7 @@ impl Facts {
 fn spawn_polling(
     interval: Duration,
     out: mpsc::Sender<Observation>,
-    mut reconcile: impl FnMut() -> anyhow::Result<Vec<haidang_proto::event::ProcessEvent>> + Send + 'static,
+    mut reconcile: impl FnMut() -> anyhow::Result<Vec<haidang_proto::EventBody>> + Send + 'static,
 ) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
     std::thread::Builder::new()
         .name("process-poll".into())
@@ -126,8 +156,8 @@ fn spawn_polling(
                 if out.is_closed() {
                     return Ok(());
                 }
-                for event in reconcile()? {
-                    if out.blocking_send(Observation::now(haidang_proto::EventBody::Process(event))).is_err() {
+                for body in reconcile()? {
+                    if out.blocking_send(Observation::now(body)).is_err() {
                         return Ok(());
                     }
                 }
@@ -258,7 +288,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn netlink_backend_reports_real_processes_with_exit_codes() {
         let probe = linux::netlink::Connector::subscribe();
-        let selected = select_backend();
+        let selected = select_backend().backend;
         match probe {
             Err(e) => {
                 eprintln!("NETLINK NOT TESTED: the process connector does not work here ({e})");
@@ -297,7 +327,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let spool = crate::spool::Spool::open(&dir.path().join("spool.redb"), 1 << 30).expect("spool");
         let recorder = Recorder::start(spool.clone());
-        let backend = select_backend();
+        let backend = select_backend().backend;
         let sensor = tokio::spawn(run(polling_config(), backend, recorder));
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("keygen");
         let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
@@ -363,5 +393,8 @@ mod tests {
     #[test]
     fn backend_names() {
         assert_eq!((Backend::Netlink.as_str(), Backend::Polling.as_str()), ("netlink", "polling"));
+        let polling = Selection { backend: Backend::Polling, why_not_realtime: Some("needs root".into()) };
+        assert_eq!(polling.describe(), "polling (needs root)");
+        assert_eq!(Selection { backend: Backend::Netlink, why_not_realtime: None }.describe(), "netlink");
     }
 }

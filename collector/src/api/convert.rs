@@ -3,7 +3,7 @@
 use super::types;
 use crate::correlate::LoadSummary;
 use crate::store::records::{AgentRecord, Alert};
-use haidang_proto::event::{Detection, EventBody, FileEvent, FileSecurity};
+use haidang_proto::event::{Detection, EventBody, FileEvent, FileSecurity, ProcessEvent};
 use haidang_proto::text::Text;
 use haidang_proto::{AgentId, Event, Hash32, Timestamp};
 
@@ -109,21 +109,34 @@ fn file_detail(
     }
 }
 
+fn process_detail(p: &ProcessEvent) -> types::ProcessDetail {
+    types::ProcessDetail {
+        action: p.action.as_str().into(),
+        pid: p.pid,
+        ppid: p.ppid,
+        image: text(&p.image),
+        command_line: text(&p.command_line),
+        user: text(&p.user),
+        parent_image: p.parent_image.as_ref().map(text),
+        image_hash: hex(p.image_hash),
+        exit_code: p.exit_code,
+        user_sid: None,
+        integrity_level: None,
+        parent_command_line: None,
+    }
+}
+
 fn detail(body: &EventBody) -> types::EventDetail {
     use types::EventDetail as D;
     match body {
         EventBody::File(f) => D::File(file_detail(f, None, None)),
         EventBody::NtFile(n) => D::File(file_detail(&n.file, n.old_security.as_ref(), n.new_security.as_ref())),
-        EventBody::Process(p) => D::Process(types::ProcessDetail {
-            action: p.action.as_str().into(),
-            pid: p.pid,
-            ppid: p.ppid,
-            image: text(&p.image),
-            command_line: text(&p.command_line),
-            user: text(&p.user),
-            parent_image: p.parent_image.as_ref().map(text),
-            image_hash: hex(p.image_hash),
-            exit_code: p.exit_code,
+        EventBody::Process(p) => D::Process(process_detail(p)),
+        EventBody::WinProcess(w) => D::Process(types::ProcessDetail {
+            user_sid: w.user_sid.clone(),
+            integrity_level: w.integrity_level.clone(),
+            parent_command_line: w.parent_command_line.as_ref().map(text),
+            ..process_detail(&w.process)
         }),
         EventBody::Health(h) => D::Health(types::HealthDetail {
             spool_events: h.spool_events,
@@ -202,7 +215,7 @@ mod tests {
     use super::*;
     use haidang_proto::event::{
         Actor, AgentLifecycle, DlpMatch, DlpVerdict, FileAction, FileEvent, FileMeta, Gap, Health, LifecycleAction,
-        MalwareMatch, MountAction, MountEvent, NtFileEvent, ProcessAction, ProcessEvent, WinEventRecord,
+        MalwareMatch, MountAction, MountEvent, NtFileEvent, ProcessAction, WinEventRecord, WinProcessEvent,
     };
 
     /// The typed view must stay the JSON that `events list --json` has always printed, which
@@ -242,6 +255,22 @@ mod tests {
                 parent_image: None,
                 image_hash: Some([1; 32]),
                 exit_code: Some(3),
+            }),
+            EventBody::WinProcess(WinProcessEvent {
+                process: ProcessEvent {
+                    action: ProcessAction::Start,
+                    pid: 4242,
+                    ppid: 600,
+                    image: Text::from("C:\\Windows\\System32\\cmd.exe"),
+                    command_line: Text::from("cmd.exe /c whoami"),
+                    user: Text::from("NT AUTHORITY\\SYSTEM"),
+                    parent_image: Some(Text::from("C:\\Windows\\explorer.exe")),
+                    image_hash: None,
+                    exit_code: None,
+                },
+                user_sid: Some("S-1-5-18".into()),
+                integrity_level: Some("System".into()),
+                parent_command_line: None,
             }),
             EventBody::Health(Health { cpu_percent: 0.1, agent_version: "0.1.0".into(), ..Health::default() }),
             EventBody::Gap(Gap { lost: 4, first_seq: 10, last_seq: 13, reason: "spool full".into() }),

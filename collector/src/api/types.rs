@@ -188,6 +188,15 @@ pub struct ProcessDetail {
     pub image_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// Windows: the account's security identifier, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_sid: Option<String>,
+    /// Windows: the mandatory integrity level (`Low`, `Medium`, `High`, `System`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrity_level: Option<String>,
+    /// Windows: the parent's command line, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_command_line: Option<String>,
 }
 
 /// The agent's heartbeat.

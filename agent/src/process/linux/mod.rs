@@ -7,7 +7,7 @@ mod poll;
 mod stream;
 mod table;
 
-use super::{Backend, ProcessConfig};
+use super::{Backend, ProcessConfig, Selection};
 use crate::spool::Observation;
 use anyhow::Context;
 use std::path::Path;
@@ -17,19 +17,20 @@ use tokio::sync::mpsc;
 /// [`Backend::Netlink`] when this process runs as root or holds CAP_NET_ADMIN and the kernel
 /// acknowledges a subscription to the process connector (it does not in a network namespace
 /// other than the initial one, e.g. in most containers), else [`Backend::Polling`].
-pub(super) fn select_backend() -> Backend {
+pub(super) fn select_backend() -> Selection {
+    let polling = |why: String| Selection { backend: Backend::Polling, why_not_realtime: Some(why) };
     if !has_privilege() {
         tracing::info!("process sensor: polling (netlink needs root or CAP_NET_ADMIN)");
-        return Backend::Polling;
+        return polling("netlink needs root or CAP_NET_ADMIN".into());
     }
     match netlink::Connector::subscribe() {
         Ok(_) => {
             tracing::info!("process sensor: netlink process connector");
-            Backend::Netlink
+            Selection { backend: Backend::Netlink, why_not_realtime: None }
         }
         Err(e) => {
             tracing::info!(error = %e, "process sensor: polling (the netlink process connector is not usable)");
-            Backend::Polling
+            polling(format!("the netlink process connector is not usable: {e}"))
         }
     }
 }

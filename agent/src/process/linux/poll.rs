@@ -23,6 +23,7 @@ pub(crate) fn spawn(
     tracing::debug!(processes = table.len(), "process table recorded");
     let root = proc_root.to_owned();
     super::super::spawn_polling(interval, out, move || {
-        table.reconcile().with_context(|| format!("cannot list processes in {}", root.display()))
+        let events = table.reconcile().with_context(|| format!("cannot list processes in {}", root.display()))?;
+        Ok(events.into_iter().map(haidang_proto::EventBody::Process).collect())
     })
 }
