@@ -92,6 +92,7 @@ fn install_id_text(text: &str) -> Option<String> {
 }
 
 /// A firmware system UUID as text, normalised; None for the placeholders vendors leave unset.
+#[cfg(any(not(windows), test))]
 fn system_uuid_text(text: &str) -> Option<String> {
     let uuid = text.trim().to_ascii_lowercase();
     let digits: String = uuid.chars().filter(char::is_ascii_hexdigit).collect();
