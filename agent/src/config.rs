@@ -3,6 +3,7 @@
 
 use crate::dlp_sensor::DlpConfig;
 use crate::fim::FimConfig;
+use crate::machine::MachineConfig;
 use crate::process::ProcessConfig;
 use crate::scan::ScanConfig;
 use crate::winlog::WinlogConfig;
@@ -23,6 +24,7 @@ pub struct AgentConfig {
     pub scan: ScanConfig,
     pub dlp: DlpConfig,
     pub winlog: WinlogConfig,
+    pub machine: MachineConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -139,6 +141,14 @@ mod tests {
         assert_eq!(c.fim.rescan_interval, Duration::from_secs(600));
         assert_eq!(c.health.clock_jump_tolerance, Duration::from_secs(300));
         assert_eq!(AgentConfig::parse("").expect("empty").health.clock_jump_tolerance, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn the_machine_id_file_is_optional() {
+        assert_eq!(AgentConfig::parse("").expect("empty").machine.id_file, None);
+        let c = AgentConfig::parse("[machine]\nid_file = \"/etc/image/machine-id\"\n").expect("parses");
+        assert_eq!(c.machine.id_file.as_deref(), Some(std::path::Path::new("/etc/image/machine-id")));
+        assert!(AgentConfig::parse("[machine]\nid = \"x\"\n").is_err(), "unknown key");
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub async fn enroll(opts: Options<'_>) -> Result<Identity> {
         group: enrolled.group,
         ca_fingerprint: pin,
         enrolled_at: Timestamp::now().to_rfc3339(),
+        // Recorded by the first `run`, which can read the firmware's identifiers.
+        machine: None,
     };
     opts.state.create_dir()?;
     opts.state.save(&identity, pkcs8.as_ref(), &enrolled.certificate, &enrolled.ca_certificate)?;

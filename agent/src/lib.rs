@@ -10,6 +10,7 @@ pub mod fim;
 pub mod health;
 pub mod heap;
 pub mod lifecycle;
+pub mod machine;
 pub mod net;
 pub mod paths;
 #[cfg(windows)]

@@ -72,6 +72,7 @@ pub(crate) fn status(identity: &Identity, file: Option<&StatusFile>, running: bo
                 "dlp_mounts": file.filter(|_| running).map_or(Vec::new(), |f| f.dlp_mounts.clone()),
                 "dlp_print": field(|f| f.dlp_print.clone()),
                 "winlog": file.filter(|_| running).map_or(Vec::new(), |f| f.winlog.clone()),
+                "machine": field(|f| f.machine.clone()),
             })
         );
     } else {
@@ -80,6 +81,7 @@ pub(crate) fn status(identity: &Identity, file: Option<&StatusFile>, running: bo
         println!("group:          {}", identity.group);
         println!("running:        {}", if running { "yes" } else { "no" });
         println!("connection:     {}", field(|f| f.connection.clone()));
+        println!("machine:        {}", field(|f| f.machine.clone()));
         println!("last ack:       {}", file.and_then(|f| f.last_ack.clone()).unwrap_or_else(|| "never".into()));
         println!("spool:          {events} events, {batches} unacknowledged batches, {bytes} bytes");
         println!("file sensor:    {}", field(|f| f.fim_sensor.clone()));

@@ -4,15 +4,17 @@
 use crate::config::AgentConfig;
 use crate::health::Heartbeat;
 use crate::lifecycle::{self, StopCause};
+use crate::machine::{self, MachineConfig};
 use crate::spool::{Recorder, Spool};
+use crate::state::Identity;
 use crate::state::State;
 use crate::status::{LinkState, Publisher};
-use crate::uplink::Uplink;
+use crate::uplink::{Machine, Session, Uplink};
 use crate::{dlp_sensor, fim, process, scan, tls};
 use anyhow::Result;
 use std::future::Future;
 use std::io::IsTerminal;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Runs the agent until `shutdown` resolves, with why it should stop.
 pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<Output = StopCause>) -> Result<()> {
@@ -25,6 +27,8 @@ pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<
     state.create_dir()?;
     // Everything that can refuse to start is checked before `started` is recorded.
     let uplink_tls = tls::enrolled(&creds.ca, &creds.cert, &creds.key_pkcs8)?;
+    let machine = this_machine(&state, &config.machine, &creds.identity)?;
+    let machine_shown = machine.as_ref().map_or_else(|| "-".to_string(), |m| m.id.to_string());
     let spool = Spool::open(&state.spool_path(), config.spool.max_bytes.as_u64())?;
     let recorder = Recorder::start(spool.clone());
     let state = Arc::new(state);
@@ -35,9 +39,9 @@ pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<
     delivery.spawn(
         Uplink {
             server: creds.identity.server.clone(),
-            agent_id: creds.agent_id,
-            config: uplink_tls,
-            key: Arc::new(creds.key),
+            session: Mutex::new(Session { agent_id: creds.agent_id, key: Arc::new(creds.key), config: uplink_tls }),
+            machine: machine.map(Mutex::new),
+            state: state.clone(),
             spool: spool.clone(),
             batch_max_events: config.uplink.batch_max_events,
             link: link.clone(),
@@ -116,6 +120,7 @@ pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<
             link: link.clone(),
             agent_id: creds.identity.agent_id.clone(),
             server: creds.identity.server.clone(),
+            machine: machine_shown,
             fim_sensor: fim_sensor.clone(),
             process_sensor: process_sensor.clone(),
             dlp,
@@ -131,6 +136,43 @@ pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<
     let stopped = lifecycle::record_stop(cause, &state, &spool, &recorder, &link).await;
     delivery.shutdown().await;
     stopped
+}
+
+/// The machine the agent runs on, for its hello. The first run records it as the identity's
+/// machine (state from before fingerprints included); a state directory recorded on another
+/// machine is a copy, or the machine was rebuilt, and the collector judges which. A machine
+/// with no identifiers at all sends no hello, as agents before hellos did.
+fn this_machine(state: &State, config: &MachineConfig, identity: &Identity) -> Result<Option<Machine>> {
+    let found = match machine::fingerprint(config) {
+        Ok(f) => f,
+        Err(e) if config.id_file.is_some() => return Err(e),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "cannot tell this machine from a copy of it; cloned-machine detection is off");
+            return Ok(None);
+        }
+    };
+    let enrolled_on = match identity.machine.as_deref().map(str::parse::<haidang_proto::MachineId>) {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => anyhow::bail!("{} names no machine fingerprint: {e}", state.root.join("agent.json").display()),
+        None => {
+            let recorded = Identity { machine: Some(found.id.to_string()), ..identity.clone() };
+            state.save_identity(&recorded)?;
+            tracing::info!(machine = %found.id, sources = ?found.sources, "recorded the machine this agent belongs to");
+            found.id
+        }
+    };
+    if enrolled_on != found.id {
+        tracing::warn!(
+            recorded = %enrolled_on, now = %found.id, sources = ?found.sources,
+            "this state directory belongs to another machine (a copied image, or new hardware); the collector decides"
+        );
+    }
+    // The hello carries only DNS names; a host renamed to something else since it enrolled
+    // is still told apart by its fingerprint.
+    let hostname = Some(crate::enroll::hostname())
+        .filter(|h| haidang_proto::enroll::is_host_name(h))
+        .unwrap_or_else(|| "unnamed".to_string());
+    Ok(Some(Machine { id: found.id, enrolled_on: Some(enrolled_on), hostname }))
 }
 
 /// Resolves on Ctrl-C or SIGTERM, naming which.

@@ -20,6 +20,11 @@ pub struct Identity {
     pub group: String,
     pub ca_fingerprint: String,
     pub enrolled_at: String,
+    /// The fingerprint (hex) of the machine this identity belongs to, recorded by the first
+    /// `run` (see `machine`); absent in state from before fingerprints were recorded, until
+    /// its next run. A copy of the directory on another machine keeps it, and so knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
 }
 
 pub struct State {
@@ -104,6 +109,11 @@ impl State {
         write_private(&self.root.join(CERT), cert)?;
         write_private(&self.root.join(CA), ca)?;
         // Written last: its presence means enrollment completed.
+        write_private(&self.root.join(IDENTITY), &serde_json::to_vec_pretty(identity)?)
+    }
+
+    /// Rewrites the identity alone (to record its machine).
+    pub fn save_identity(&self, identity: &Identity) -> Result<()> {
         write_private(&self.root.join(IDENTITY), &serde_json::to_vec_pretty(identity)?)
     }
 

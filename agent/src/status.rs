@@ -20,9 +20,22 @@ pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(2);
 #[derive(Default)]
 pub struct LinkState {
     inner: Mutex<(String, Option<Timestamp>, u64)>,
+    /// The identity the uplink was given in place of the one the agent started with (a copied
+    /// agent re-enrolled).
+    reenrolled_as: Mutex<Option<String>>,
 }
 
 impl LinkState {
+    pub fn reenrolled(&self, agent_id: String) {
+        if let Ok(mut g) = self.reenrolled_as.lock() {
+            *g = Some(agent_id);
+        }
+    }
+
+    fn agent_id(&self) -> Option<String> {
+        self.reenrolled_as.lock().ok().and_then(|g| g.clone())
+    }
+
     pub fn set_connection(&self, state: &str) {
         if let Ok(mut g) = self.inner.lock() {
             g.0 = state.to_string();
@@ -79,6 +92,10 @@ pub struct StatusFile {
     /// One line per Windows event log channel: whether it is read, and from where.
     #[serde(default)]
     pub winlog: Vec<String>,
+    /// The fingerprint of the machine the agent runs on (`-` when it has none), as the
+    /// collector's alerts about copied agents name it.
+    #[serde(default)]
+    pub machine: String,
 }
 
 pub struct Publisher {
@@ -87,6 +104,7 @@ pub struct Publisher {
     pub link: Arc<LinkState>,
     pub agent_id: String,
     pub server: String,
+    pub machine: String,
     pub fim_sensor: String,
     pub process_sensor: String,
     /// The DLP channels, when they run.
@@ -123,7 +141,7 @@ impl Publisher {
         let dlp_print = self.dlp.as_ref().map_or("off".to_owned(), |d| d.print());
         let status = StatusFile {
             pid: std::process::id(),
-            agent_id: self.agent_id.clone(),
+            agent_id: self.link.agent_id().unwrap_or_else(|| self.agent_id.clone()),
             server: self.server.clone(),
             started: started.to_string(),
             updated: Timestamp::now().to_rfc3339(),
@@ -140,6 +158,7 @@ impl Publisher {
             dlp_mounts,
             dlp_print,
             winlog: self.winlog.as_ref().map_or_else(Vec::new, |w| w.snapshot()),
+            machine: self.machine.clone(),
         };
         write_private(&self.state.status_path(), &serde_json::to_vec_pretty(&status)?)
     }

@@ -142,6 +142,11 @@ pub(crate) enum TokenCommand {
         /// How many agents may enroll with it.
         #[arg(long, default_value_t = 1)]
         uses: u32,
+        /// An agent it enrolls that is found copied to another machine (a VM cloned after
+        /// enrollment) gets a new identity on its own; without it the copy is refused until
+        /// it is enrolled again.
+        #[arg(long)]
+        allow_reenroll: bool,
     },
 }
 

@@ -7,6 +7,7 @@
 //! closed.
 
 use crate::ca::CertificateAuthority;
+use crate::clones;
 use crate::fleet::{CLOSE_REFUSED, CLOSE_REVOKED, Fleet};
 use crate::gate::{Gate, Permit};
 use crate::limits::Limits;
@@ -282,6 +283,7 @@ impl Ingest {
             cert_fingerprint: fingerprint(&certificate),
             enrolled_at: Timestamp::now(),
             revoked: false,
+            reenroll: false,
         };
         let (reply, answer) = oneshot::channel();
         self.writer
@@ -319,13 +321,46 @@ impl Ingest {
         drop(permit);
         conn.set_receive_window(quic::AGENT_RECEIVE_WINDOW.into());
         conn.set_max_concurrent_bi_streams(quic::AGENT_STREAMS.into());
+        // The first frame says which machine the agent runs on (agents from before hellos send
+        // a batch at once): a copy on another machine is answered before it is registered, so
+        // it never replaces the original's connection.
+        let Ok((mut send, mut recv)) = conn.accept_bi().await else { return };
+        let first = match read_frame::<AgentFrame>(&mut recv, MAX_FRAME_BYTES, self.agent_deadlines()).await {
+            Ok((AgentFrame::Hello(hello), _)) => match clones::answer(self, &agent, &hello).await {
+                CollectorFrame::Welcome => {
+                    if send.write_all(&encode_frame(&CollectorFrame::Welcome)).await.is_err() {
+                        return;
+                    }
+                    None
+                }
+                answer => {
+                    let reason = match &answer {
+                        CollectorFrame::Refused(r) => r.code.clone(),
+                        _ => "re-enrolled as a new agent".to_string(),
+                    };
+                    write_and_close(send, &encode_frame(&answer)).await;
+                    return conn.close(CLOSE_REFUSED.into(), reason.as_bytes());
+                }
+            },
+            Ok((frame, raw)) => Some((frame, raw)),
+            Err(Failure::Gone) => return,
+            Err(Failure::Refuse { code, message }) => {
+                self.metrics.refused(code);
+                tracing::warn!(agent = %agent.id, reason = code, detail = %terminal_safe(&message), "first frame refused");
+                let refusal = CollectorFrame::Refused(Refusal { code: code.into(), message });
+                write_and_close(send, &encode_frame(&refusal)).await;
+                return conn.close(CLOSE_REFUSED.into(), code.as_bytes());
+            }
+        };
         let conn_id = conn.stable_id() as u64;
         self.fleet.connected(agent.id, conn_id, conn.clone());
         self.metrics.agents_connected.set(self.fleet.connected_count() as i64);
         tracing::info!(agent = %agent.id, host = %terminal_safe(&agent.hostname), remote = %conn.remote_address(), "agent connected");
-        while let Ok((send, recv)) = conn.accept_bi().await {
-            if !self.stream(&conn, &agent, send, recv).await {
-                break;
+        if self.stream(&conn, &agent, send, recv, first).await {
+            while let Ok((send, recv)) = conn.accept_bi().await {
+                if !self.stream(&conn, &agent, send, recv, None).await {
+                    break;
+                }
             }
         }
         self.fleet.disconnected(agent.id, conn_id);
@@ -333,12 +368,28 @@ impl Ingest {
         tracing::info!(agent = %agent.id, "agent disconnected");
     }
 
-    /// Serves one batch stream. Returns false when the connection was refused.
-    async fn stream(&self, conn: &Connection, agent: &AgentRecord, send: SendStream, mut recv: RecvStream) -> bool {
+    /// Serves one batch stream, beginning with `first` if its first frame was read already.
+    /// Returns false when the connection was refused.
+    async fn stream(
+        &self,
+        conn: &Connection,
+        agent: &AgentRecord,
+        send: SendStream,
+        mut recv: RecvStream,
+        mut first: Option<(AgentFrame, Vec<u8>)>,
+    ) -> bool {
         let (queue, pending) = mpsc::channel::<Pending>(PIPELINE);
         let acker = tokio::spawn(acknowledge(conn.clone(), agent.id, send, pending, self.metrics.clone()));
         loop {
-            let item = match self.next_batch(agent, &mut recv).await {
+            let frame = match first.take() {
+                Some(frame) => Ok(frame),
+                None => read_frame::<AgentFrame>(&mut recv, MAX_FRAME_BYTES, self.agent_deadlines()).await,
+            };
+            let item = match frame {
+                Ok(frame) => self.batch(agent, frame).await,
+                Err(e) => Err(e),
+            };
+            let item = match item {
                 Ok(p) => p,
                 Err(Failure::Gone) => break,
                 Err(Failure::Refuse { code, message }) => Pending::Refuse { code, message },
@@ -352,10 +403,15 @@ impl Ingest {
         acker.await.unwrap_or(false)
     }
 
-    async fn next_batch(&self, agent: &AgentRecord, recv: &mut RecvStream) -> Result<Pending, Failure> {
-        let (frame, raw) = read_frame::<AgentFrame>(recv, MAX_FRAME_BYTES, self.agent_deadlines()).await?;
+    async fn batch(&self, agent: &AgentRecord, (frame, raw): (AgentFrame, Vec<u8>)) -> Result<Pending, Failure> {
         let received = Instant::now();
-        let AgentFrame::Batch(batch) = frame;
+        let batch = match frame {
+            AgentFrame::Batch(batch) => batch,
+            AgentFrame::Hello(_) => {
+                let message = "a hello is only the first frame of a connection".to_string();
+                return Err(Failure::Refuse { code: "unexpected_hello", message });
+            }
+        };
         let refuse = |e: haidang_proto::BatchError| Failure::Refuse { code: e.reason(), message: e.to_string() };
         if batch.header.agent_id != agent.id {
             return Err(refuse(haidang_proto::BatchError::WrongAgent {

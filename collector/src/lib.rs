@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod backlog;
 pub mod ca;
+pub mod clones;
 pub mod correlate;
 pub mod fleet;
 pub mod gate;

@@ -51,8 +51,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Ca { command: CaCommand::Fingerprint } => render::ca(&client(&cli.api).ca()?),
-        Command::Token { command: TokenCommand::Create { group, ttl, uses } } => {
-            let request = TokenRequest { group, ttl_secs: ttl.as_secs().max(1), uses };
+        Command::Token { command: TokenCommand::Create { group, ttl, uses, allow_reenroll } } => {
+            let request = TokenRequest { group, ttl_secs: ttl.as_secs().max(1), uses, allow_reenroll };
             render::token(&client(&cli.api).create_token(&request)?)
         }
         Command::Agents { command: AgentsCommand::List { json } } => render::agents(&client(&cli.api).agents()?, json)?,

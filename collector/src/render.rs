@@ -31,7 +31,8 @@ pub(crate) fn ca(ca: &CaFingerprint) {
 
 pub(crate) fn token(created: &TokenCreated) {
     println!("{}", created.token);
-    eprintln!("token for group {:?}: {} use(s), expires {}", created.group, created.uses, created.expires);
+    let copies = if created.allow_reenroll { "; copies of its agents re-enroll on their own" } else { "" };
+    eprintln!("token for group {:?}: {} use(s), expires {}{copies}", created.group, created.uses, created.expires);
 }
 
 pub(crate) fn agents(list: &[Agent], as_json: bool) -> Result<()> {

@@ -15,7 +15,17 @@ pub struct NewToken {
     pub expires: Timestamp,
 }
 
-pub async fn create(writer: &mpsc::Sender<WriteOp>, group: &str, ttl: Duration, uses: u32) -> Result<NewToken> {
+/// What a new token allows.
+pub struct TokenSpec<'a> {
+    pub group: &'a str,
+    pub ttl: Duration,
+    pub uses: u32,
+    /// Agents it enrolls get a new identity on their own when copied to another machine.
+    pub allow_reenroll: bool,
+}
+
+pub async fn create(writer: &mpsc::Sender<WriteOp>, spec: TokenSpec<'_>) -> Result<NewToken> {
+    let TokenSpec { group, ttl, uses, allow_reenroll } = spec;
     if group.is_empty() || group.len() > 128 || group.chars().any(char::is_control) {
         bail!("group must be 1 to 128 printable characters");
     }
@@ -27,7 +37,7 @@ pub async fn create(writer: &mpsc::Sender<WriteOp>, group: &str, ttl: Duration, 
     let token = format!("hdt1-{}", hex::encode(secret));
     let now = Timestamp::now();
     let expires = Timestamp::from(now.to_system_time() + ttl);
-    let record = TokenRecord { group: group.to_string(), created: now, expires, uses_left: uses };
+    let record = TokenRecord { group: group.to_string(), created: now, expires, uses_left: uses, allow_reenroll };
     let (reply, done) = oneshot::channel();
     let token_hash = *blake3::hash(token.as_bytes()).as_bytes();
     writer
@@ -35,7 +45,7 @@ pub async fn create(writer: &mpsc::Sender<WriteOp>, group: &str, ttl: Duration, 
         .await
         .map_err(|_| anyhow::anyhow!("the store writer has stopped"))?;
     done.await.map_err(|_| anyhow::anyhow!("the store writer has stopped"))?.map_err(anyhow::Error::msg)?;
-    tracing::info!(group = %haidang_proto::text::terminal_safe(group), uses, expires = %expires.to_rfc3339(), "enrollment token created");
+    tracing::info!(group = %haidang_proto::text::terminal_safe(group), uses, allow_reenroll, expires = %expires.to_rfc3339(), "enrollment token created");
     Ok(NewToken { token, expires })
 }
 

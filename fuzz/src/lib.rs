@@ -13,7 +13,7 @@ use haidang_proto::event::{
     Actor, Detection, FileAction, FileEvent, FileMeta, Gap, Health, ProcessAction, ProcessEvent,
 };
 use haidang_proto::wire::{Ack, AgentFrame, CollectorFrame, Refusal};
-use haidang_proto::{AgentId, Event, EventBody, SignedBatch, Text, Timestamp};
+use haidang_proto::{AgentId, Event, EventBody, Hello, MachineId, SignedBatch, Text, Timestamp};
 use ring::signature::{Ed25519KeyPair, KeyPair};
 
 /// The agent id every seed batch is signed for.
@@ -102,13 +102,15 @@ pub fn sample_batches() -> (SignedBatch, SignedBatch) {
 /// Frames in both directions, as they appear on the wire (with the length prefix).
 pub fn sample_agent_frames() -> Vec<AgentFrame> {
     let (first, second) = sample_batches();
-    vec![AgentFrame::Batch(first), AgentFrame::Batch(second)]
+    let hello = Hello::new(AGENT, MachineId([7; 32]), Some(MachineId([8; 32])), "ubnd-khanh-hoa-01", &key());
+    vec![AgentFrame::Hello(hello), AgentFrame::Batch(first), AgentFrame::Batch(second)]
 }
 
 pub fn sample_collector_frames() -> Vec<CollectorFrame> {
     vec![
         CollectorFrame::Ack(Ack { batch_no: 7, last_seq: 700, duplicate: true }),
         CollectorFrame::Refused(Refusal { code: "signature".into(), message: "bad signature".into() }),
+        CollectorFrame::Welcome,
     ]
 }
 

@@ -10,12 +10,14 @@ pub mod batch;
 pub mod enroll;
 pub mod event;
 mod fingerprint;
+pub mod hello;
 pub mod text;
 pub mod wire;
 
 pub use batch::{BatchError, BatchHeader, ChainTip, ChainVerdict, SignedBatch};
 pub use event::{AgentId, Event, EventBody, Timestamp};
 pub use fingerprint::fingerprint;
+pub use hello::{Hello, MachineId};
 pub use text::Text;
 
 /// A BLAKE3 (or SHA-256) digest.

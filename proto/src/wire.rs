@@ -4,6 +4,8 @@
 //! so a peer cannot make the other side allocate more than that.
 
 use crate::batch::SignedBatch;
+use crate::enroll::Enrolled;
+use crate::hello::Hello;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +24,9 @@ pub const SERVER_NAME: &str = "haidang-collector";
 pub enum AgentFrame {
     /// The next batch of the agent's chain (or a resend of one not yet acknowledged).
     Batch(SignedBatch),
+    /// The machine the agent runs on; first on the stream, and answered before any batch is
+    /// sent. Agents from before it send batches at once.
+    Hello(Hello),
 }
 
 /// What the collector answers on an agent's stream.
@@ -31,6 +36,12 @@ pub enum CollectorFrame {
     Ack(Ack),
     /// The batch was refused; the collector closes the connection after this.
     Refused(Refusal),
+    /// The hello is accepted: this agent may send its batches.
+    Welcome,
+    /// The agent is a copy of another machine's agent and its group lets copies re-enroll:
+    /// here is a new identity for the hello's standby key. The connection closes after this;
+    /// the agent reconnects as the new identity.
+    Reenrolled(Enrolled),
 }
 
 /// The collector has the batch: every event up to `last_seq` is stored.

@@ -199,14 +199,28 @@ pub struct Agent {
 impl Agent {
     /// Enrolls a new agent with a fresh single-use token.
     pub fn enroll(collector: &Collector, state: &Path, config_toml: &str) -> Agent {
-        let token = collector.token(1, "1h");
-        let out = enroll(collector, &token, &collector.fingerprint(), state);
+        Agent::enroll_with(collector, &collector.token(1, "1h"), state, config_toml)
+    }
+
+    /// Enrolls a new agent with `token`.
+    pub fn enroll_with(collector: &Collector, token: &str, state: &Path, config_toml: &str) -> Agent {
+        let out = enroll(collector, token, &collector.fingerprint(), state);
         assert!(out.status.success(), "enroll failed: {}", String::from_utf8_lossy(&out.stderr));
-        let identity: Value =
-            serde_json::from_slice(&std::fs::read(state.join("agent.json")).expect("agent.json")).expect("identity");
+        Agent::at(state, config_toml)
+    }
+
+    /// The agent of an enrolled state directory (`state.toml` holds its configuration).
+    pub fn at(state: &Path, config_toml: &str) -> Agent {
         let config = state.with_extension("toml");
         std::fs::write(&config, config_toml).expect("write config");
-        Agent { child: None, state: state.to_path_buf(), config, id: identity["agent_id"].as_str().expect("id").into() }
+        let mut agent = Agent { child: None, state: state.to_path_buf(), config, id: String::new() };
+        agent.id = agent.identity()["agent_id"].as_str().expect("id").into();
+        agent
+    }
+
+    /// The state directory's `agent.json`.
+    pub fn identity(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.state.join("agent.json")).expect("agent.json")).expect("identity")
     }
 
     pub fn start(&mut self) {

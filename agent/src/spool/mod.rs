@@ -322,6 +322,29 @@ impl Spool {
         })
     }
 
+    /// Starts a new chain for a new identity (a copied agent re-enrolled): the sealed batches
+    /// are dropped, being the original machine's (it sends them itself), and the events not yet
+    /// sealed go into the new chain's first batches.
+    pub fn begin_new_chain(&self) -> Result<()> {
+        self.db.with(|db| {
+            let tx = db.begin_write()?;
+            {
+                let mut outbox = tx.open_table(OUTBOX)?;
+                let mut meta = tx.open_table(META)?;
+                let mut dropped = 0u64;
+                for row in outbox.iter()? {
+                    dropped += row?.1.value().len() as u64;
+                }
+                outbox.retain(|_, _| false)?;
+                meta.remove(TIP)?;
+                let bytes = read_u64(&meta, BYTES)?.unwrap_or(0).saturating_sub(dropped);
+                meta.insert(BYTES, bytes.to_le_bytes().as_slice())?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
     /// Forgets a batch the collector has durably stored.
     pub fn ack(&self, batch_no: u64) -> Result<()> {
         self.db.with(|db| {
@@ -470,6 +493,25 @@ mod tests {
         spool.ack(1).expect("ack");
         spool.ack(2).expect("ack");
         assert_eq!(spool.depth().expect("depth"), Depth { events: 0, batches: 0, bytes: 0, last_seq: 10 });
+    }
+
+    #[test]
+    fn a_new_chain_drops_sealed_batches_and_keeps_unsealed_events() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::open(&dir.path().join("s.redb"), 1 << 30).expect("open");
+        let (old, new) = (AgentId([1; 16]), AgentId([2; 16]));
+        spool.append(&obs(10)).expect("append");
+        spool.seal(&key(), old, 4, 1 << 20).expect("seal").expect("batch");
+        spool.seal(&key(), old, 4, 1 << 20).expect("seal").expect("batch");
+        spool.begin_new_chain().expect("new chain");
+        assert!(spool.unacked().expect("unacked").is_empty());
+        let depth = spool.depth().expect("depth");
+        assert_eq!((depth.events, depth.batches, depth.last_seq), (2, 0, 10));
+        let b = spool.seal(&key(), new, 100, 1 << 20).expect("seal").expect("batch");
+        assert_eq!((b.header.batch_no, b.header.prev_hash, b.header.first_seq), (1, [0; 32], 9));
+        assert_eq!(haidang_proto::batch::check_chain(None, &b.header), Ok(haidang_proto::ChainVerdict::Append));
+        spool.ack(1).expect("ack");
+        assert_eq!(spool.depth().expect("depth").bytes, 0, "the dropped batches' bytes are no longer counted");
     }
 
     #[test]

@@ -456,6 +456,7 @@ async fn stream(
                         )
                     }
                     CollectorFrame::Refused(r) => bail!("batch {batch_no} refused: {} ({})", r.message, r.code),
+                    other => bail!("expected the ack of batch {batch_no}, got {other:?}"),
                 }
                 if clock.in_window(now) {
                     got.0.push(now.duration_since(sent));
@@ -719,6 +720,7 @@ async fn connect_idle(
         CollectorFrame::Ack(a) if a.batch_no == 1 => {}
         CollectorFrame::Ack(a) => bail!("ack for batch {} instead of 1", a.batch_no),
         CollectorFrame::Refused(r) => bail!("heartbeat refused: {} ({})", r.message, r.code),
+        other => bail!("expected the heartbeat's ack, got {other:?}"),
     }
     Ok(Held { conn, _streams: (send, recv) })
 }

@@ -32,6 +32,7 @@ pub(super) fn agent(
         cert_fingerprint: record.cert_fingerprint,
         enrolled_at: record.enrolled_at.to_rfc3339(),
         revoked: record.revoked,
+        reenroll: record.reenroll,
         connected,
         last_seen: last_seen.map(Timestamp::to_rfc3339),
         batches: chain.0,

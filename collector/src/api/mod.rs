@@ -202,14 +202,19 @@ async fn create_token(
     State(app): State<Arc<App>>,
     Json(req): Json<TokenRequest>,
 ) -> Result<Json<TokenCreated>, ApiError> {
-    let created = tokens::create(&app.writer, &req.group, Duration::from_secs(req.ttl_secs), req.uses)
-        .await
-        .map_err(|e| bad_request(e.to_string()))?;
+    let spec = tokens::TokenSpec {
+        group: &req.group,
+        ttl: Duration::from_secs(req.ttl_secs),
+        uses: req.uses,
+        allow_reenroll: req.allow_reenroll,
+    };
+    let created = tokens::create(&app.writer, spec).await.map_err(|e| bad_request(e.to_string()))?;
     Ok(Json(TokenCreated {
         token: created.token,
         group: req.group,
         uses: req.uses,
         expires: created.expires.to_rfc3339(),
+        allow_reenroll: req.allow_reenroll,
     }))
 }
 

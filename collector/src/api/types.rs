@@ -32,6 +32,10 @@ pub struct TokenRequest {
     pub ttl_secs: u64,
     /// How many agents may enroll with it.
     pub uses: u32,
+    /// Agents it enrolls, when found copied to another machine (a cloned VM), get a new
+    /// identity on their own instead of being refused.
+    #[serde(default)]
+    pub allow_reenroll: bool,
 }
 
 /// A new enrollment token. It is shown this once: the collector keeps only its hash.
@@ -41,6 +45,8 @@ pub struct TokenCreated {
     pub group: String,
     pub uses: u32,
     pub expires: String,
+    #[serde(default)]
+    pub allow_reenroll: bool,
 }
 
 /// An enrolled agent.
@@ -55,6 +61,9 @@ pub struct Agent {
     pub cert_fingerprint: String,
     pub enrolled_at: String,
     pub revoked: bool,
+    /// Whether a copy of the agent on another machine re-enrolls on its own.
+    #[serde(default)]
+    pub reenroll: bool,
     /// Whether the agent has a live connection now.
     pub connected: bool,
     /// When this collector process last heard from the agent; null if not since it started.

@@ -16,8 +16,8 @@ use anyhow::{Context, Result};
 use haidang_proto::batch::ChainTip;
 use haidang_proto::event::EventKind;
 use haidang_proto::wire::{AgentFrame, decode_frame};
-use haidang_proto::{AgentId, SignedBatch, Timestamp};
-use records::{AgentRecord, Alert, TokenRecord};
+use haidang_proto::{AgentId, MachineId, SignedBatch, Timestamp};
+use records::{AgentRecord, Alert, CloneRecord, MachineRecord, TokenRecord};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::collections::HashMap;
 use std::path::Path;
@@ -39,6 +39,10 @@ pub(crate) const PENDING: TableDefinition<u64, ([u8; 16], u64)> = TableDefinitio
 /// `state` → the correlation windows (JSON), saved in the same transaction as the alerts.
 pub(crate) const CORRELATION: TableDefinition<&str, &[u8]> = TableDefinition::new("correlation");
 pub(crate) const CORRELATION_STATE_KEY: &str = "state";
+/// Agent → the machine its identity belongs to ([`records::MachineRecord`]).
+pub(crate) const MACHINES: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("machines");
+/// (agent, another machine using its identity) → [`records::CloneRecord`].
+pub(crate) const CLONES: TableDefinition<([u8; 16], [u8; 32]), &[u8]> = TableDefinition::new("clones");
 
 pub const DB_FILE: &str = "collector.redb";
 
@@ -74,6 +78,8 @@ pub fn open(data: &Path) -> Result<Database> {
     tx.open_table(ALERTS)?;
     tx.open_table(PENDING)?;
     tx.open_table(CORRELATION)?;
+    tx.open_table(MACHINES)?;
+    tx.open_table(CLONES)?;
     tx.commit()?;
     Ok(db)
 }
@@ -81,6 +87,7 @@ pub fn open(data: &Path) -> Result<Database> {
 pub fn decode_batch(raw: &[u8]) -> Result<SignedBatch> {
     match decode_frame::<AgentFrame>(raw).context("stored batch does not decode")? {
         AgentFrame::Batch(b) => Ok(b),
+        AgentFrame::Hello(_) => anyhow::bail!("stored frame is a hello, not a batch"),
     }
 }
 
@@ -101,7 +108,7 @@ pub fn agents(db: &Database) -> Result<Vec<AgentRecord>> {
     let mut out = Vec::new();
     for row in table.iter()? {
         let (_, v) = row?;
-        out.push(postcard::from_bytes(v.value())?);
+        out.push(AgentRecord::decode(v.value())?);
     }
     Ok(out)
 }
@@ -110,9 +117,31 @@ pub fn token(db: &Database, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
     let tx = db.begin_read()?;
     let table = tx.open_table(TOKENS)?;
     Ok(match table.get(hash)? {
+        Some(v) => Some(TokenRecord::decode(v.value())?),
+        None => None,
+    })
+}
+
+/// The machine an agent's identity belongs to, once one has been seen.
+pub fn machine(db: &Database, agent: AgentId) -> Result<Option<MachineRecord>> {
+    let tx = db.begin_read()?;
+    let table = tx.open_table(MACHINES)?;
+    Ok(match table.get(agent.0)? {
         Some(v) => Some(postcard::from_bytes(v.value())?),
         None => None,
     })
+}
+
+/// What is known of a copy of `agent` on `machine`, and how many copies of it are known.
+pub fn copy_of(db: &Database, agent: AgentId, machine: MachineId) -> Result<(Option<CloneRecord>, u64)> {
+    let tx = db.begin_read()?;
+    let table = tx.open_table(CLONES)?;
+    let record = match table.get((agent.0, machine.0))? {
+        Some(v) => Some(postcard::from_bytes(v.value())?),
+        None => None,
+    };
+    let copies = table.range((agent.0, [0u8; 32])..=(agent.0, [0xff; 32]))?.count() as u64;
+    Ok((record, copies))
 }
 
 pub fn alerts(db: &Database, limit: usize) -> Result<Vec<Alert>> {

@@ -1,11 +1,11 @@
 //! The single writer: groups the writes of many connections into one redb transaction
 //! (group commit) and answers each request only after the commit.
 
-use super::records::{AgentRecord, Alert, TokenRecord};
+use super::records::{AgentRecord, Alert, CloneRecord, MachineRecord, TokenRecord};
 use super::shared::Store;
 use super::{
-    AGENTS, ALERTS, BATCHES, CHAIN, CORRELATION, CORRELATION_STATE_KEY, PENDING, SEQ_INDEX, TIME_INDEX, TOKENS,
-    decode_batch,
+    AGENTS, ALERTS, BATCHES, CHAIN, CLONES, CORRELATION, CORRELATION_STATE_KEY, MACHINES, PENDING, SEQ_INDEX,
+    TIME_INDEX, TOKENS, decode_batch,
 };
 use anyhow::Result;
 use haidang_proto::batch::{BatchError, ChainTip, ChainVerdict, check_chain};
@@ -93,6 +93,41 @@ pub enum WriteOp {
         id: AgentId,
         reply: oneshot::Sender<Result<Option<AgentRecord>, String>>,
     },
+    /// An agent said which machine it runs on (see [`Sighting`]).
+    Machine {
+        sighting: Box<Sighting>,
+        reply: oneshot::Sender<Result<MachineVerdict, String>>,
+    },
+}
+
+/// The machine an agent's hello named. The first machine of an identity is recorded; another
+/// one is a copy, recorded once with its alert, and given `new_agent` (when its group lets
+/// copies re-enroll) in place of any identity given to the same copy before.
+pub struct Sighting {
+    pub agent: AgentRecord,
+    /// The machine the agent runs on now.
+    pub seen: MachineRecord,
+    /// The identity's machine if none is recorded yet.
+    pub first: MachineRecord,
+    pub new_agent: Option<AgentRecord>,
+}
+
+/// Whether an agent runs on its identity's machine.
+#[derive(Debug)]
+pub enum MachineVerdict {
+    Admitted,
+    Copy(Box<Copied>),
+}
+
+/// A copy of an agent, as the store has it now.
+#[derive(Debug)]
+pub struct Copied {
+    /// The machine the identity belongs to.
+    pub first: MachineRecord,
+    /// The alert raised now (none when this copy was seen before).
+    pub alert: Option<Alert>,
+    /// The new identity stored for the copy.
+    pub reenrolled: Option<AgentRecord>,
 }
 
 /// Called after each commit with the agents whose records changed.
@@ -221,6 +256,7 @@ enum Answer {
     Token(Result<(), String>),
     Revoke(Result<Option<AgentRecord>, String>),
     Correlated(Vec<Alert>),
+    Machine(MachineVerdict),
 }
 
 impl Answer {
@@ -231,6 +267,7 @@ impl Answer {
             (WriteOp::CreateToken { reply, .. }, Answer::Token(r)) => drop(reply.send(r)),
             (WriteOp::Revoke { reply, .. }, Answer::Revoke(r)) => drop(reply.send(r)),
             (WriteOp::Correlated { reply, .. }, Answer::Correlated(alerts)) => drop(reply.send(Ok(alerts))),
+            (WriteOp::Machine { reply, .. }, Answer::Machine(v)) => drop(reply.send(Ok(v))),
             _ => tracing::error!("store writer answer does not match its request"),
         }
     }
@@ -243,6 +280,7 @@ fn fail(op: WriteOp, msg: &str) {
         WriteOp::CreateToken { reply, .. } => drop(reply.send(Err(msg.into()))),
         WriteOp::Revoke { reply, .. } => drop(reply.send(Err(msg.into()))),
         WriteOp::Correlated { reply, .. } => drop(reply.send(Err(msg.into()))),
+        WriteOp::Machine { reply, .. } => drop(reply.send(Err(msg.into()))),
     }
 }
 
@@ -274,7 +312,7 @@ fn apply(
             }
             WriteOp::Revoke { id, .. } => {
                 let mut table = tx.open_table(AGENTS)?;
-                let existing = table.get(id.0)?.map(|v| postcard::from_bytes::<AgentRecord>(v.value()));
+                let existing = table.get(id.0)?.map(|v| AgentRecord::decode(v.value()));
                 let answer = match existing {
                     Some(record) => {
                         let mut record = record?;
@@ -287,6 +325,7 @@ fn apply(
                 };
                 Answer::Revoke(answer)
             }
+            WriteOp::Machine { sighting, .. } => Answer::Machine(machine(&tx, ids, &mut changed, sighting)?),
         };
         answers.push(answer);
     }
@@ -356,7 +395,7 @@ fn enroll(
 ) -> Result<Result<AgentRecord, EnrollError>> {
     let mut tokens = tx.open_table(TOKENS)?;
     let record: Option<TokenRecord> = match tokens.get(token_hash)? {
-        Some(v) => Some(postcard::from_bytes(v.value())?),
+        Some(v) => Some(TokenRecord::decode(v.value())?),
         None => None,
     };
     let Some(mut record) = record else { return Ok(Err(EnrollError::UnknownToken)) };
@@ -370,6 +409,75 @@ fn enroll(
     tokens.insert(token_hash, postcard::to_stdvec(&record)?.as_slice())?;
     let mut agent = agent.clone();
     agent.group = record.group;
+    agent.reenroll = record.allow_reenroll;
     tx.open_table(AGENTS)?.insert(agent.id.0, postcard::to_stdvec(&agent)?.as_slice())?;
     Ok(Ok(agent))
+}
+
+fn machine(
+    tx: &WriteTransaction,
+    ids: &mut Ids,
+    changed: &mut Vec<AgentRecord>,
+    sighting: &mut Sighting,
+) -> Result<MachineVerdict> {
+    let Sighting { agent, seen, first, new_agent } = sighting;
+    let new_agent = new_agent.take();
+    let mut machines = tx.open_table(MACHINES)?;
+    let recorded: Option<MachineRecord> = match machines.get(agent.id.0)? {
+        Some(v) => Some(postcard::from_bytes(v.value())?),
+        None => None,
+    };
+    let first = match recorded {
+        Some(r) => r,
+        None => {
+            machines.insert(agent.id.0, postcard::to_stdvec(&*first)?.as_slice())?;
+            first.clone()
+        }
+    };
+    if first.machine == seen.machine {
+        return Ok(MachineVerdict::Admitted);
+    }
+    let mut clones = tx.open_table(CLONES)?;
+    let key = (agent.id.0, seen.machine.0);
+    let known: Option<CloneRecord> = match clones.get(key)? {
+        Some(v) => Some(postcard::from_bytes(v.value())?),
+        None => None,
+    };
+    let mut raised = None;
+    let mut record = match known {
+        Some(r) => r,
+        None => {
+            let mut alert = Alert::cloned_agent(agent, &first, seen, new_agent.as_ref().map(|a| a.id));
+            alert.id = ids.next_alert;
+            ids.next_alert += 1;
+            tx.open_table(ALERTS)?.insert(alert.id, postcard::to_stdvec(&alert)?.as_slice())?;
+            let record = CloneRecord {
+                hostname: seen.hostname.clone(),
+                first_seen: seen.since,
+                alert: alert.id,
+                reenrolled_as: None,
+            };
+            raised = Some(alert);
+            record
+        }
+    };
+    if let Some(new) = &new_agent {
+        let mut agents = tx.open_table(AGENTS)?;
+        if let Some(previous) = record.reenrolled_as {
+            // The copy did not keep the identity it was given before (it would not present
+            // this one otherwise): that identity is retired, so a copy holds one at a time.
+            let old = agents.get(previous.0)?.map(|v| AgentRecord::decode(v.value())).transpose()?;
+            if let Some(mut old) = old {
+                old.revoked = true;
+                agents.insert(previous.0, postcard::to_stdvec(&old)?.as_slice())?;
+                changed.push(old);
+            }
+        }
+        agents.insert(new.id.0, postcard::to_stdvec(new)?.as_slice())?;
+        machines.insert(new.id.0, postcard::to_stdvec(&*seen)?.as_slice())?;
+        changed.push(new.clone());
+        record.reenrolled_as = Some(new.id);
+    }
+    clones.insert(key, postcard::to_stdvec(&record)?.as_slice())?;
+    Ok(MachineVerdict::Copy(Box::new(Copied { first, alert: raised, reenrolled: new_agent })))
 }
