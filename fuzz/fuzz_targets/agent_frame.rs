@@ -1,5 +1,5 @@
 //! What the collector does with the bytes an enrolled agent sends on its batch stream:
-//! the length prefix, the frame body, then for a batch the signature check (against a
+//! the length prefix, the frame body, a hello's checks, then for a batch the signature check (against a
 //! fixed key, which seeds from `examples/seeds.rs` are signed with), payload decoding and
 //! the chain decision. `open` and `check_chain` run even when the signature fails, so the
 //! fuzzer exercises them on arbitrary headers and payloads, not only on signed ones.
@@ -23,7 +23,14 @@ fuzz_target!(|data: &[u8]| {
     let again = encode_frame(&frame);
     assert_eq!(decode_frame::<AgentFrame>(&again[4..]).as_ref(), Ok(&frame));
 
-    let AgentFrame::Batch(batch) = frame;
+    let batch = match frame {
+        AgentFrame::Batch(batch) => batch,
+        // The session's first frame: its bounds and the re-enrollment key's signature.
+        AgentFrame::Hello(hello) => {
+            let _ = hello.validate(haidang_fuzz::AGENT);
+            return;
+        }
+    };
     let verified = batch.verify(&PUBLIC_KEY).is_ok();
     let opened = batch.open();
     if verified && let Ok(events) = &opened {
