@@ -218,13 +218,19 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
     assert!(haidang_tests::enroll(&collector, &token, &fingerprint, &seeded).status.success());
     std::fs::create_dir_all(state.parent().expect("ProgramData")).expect("mkdir");
     assert!(run("cp", &["-a", seeded.to_str().expect("UTF-8"), state.to_str().expect("UTF-8")]).status.success());
-    let identity = std::fs::read(state.join("agent.json")).expect("identity");
+    // The agent's id: the service's first run adds the machine fingerprint to agent.json.
+    let agent_id = |what: &str| {
+        let json = std::fs::read(state.join("agent.json")).unwrap_or_else(|e| panic!("{what}: {e}"));
+        serde_json::from_slice::<serde_json::Value>(&json).expect("agent.json")["agent_id"].clone()
+    };
+    let identity = agent_id("identity");
+    assert!(identity.is_string(), "{identity}");
     let enrolled = collector.agents().len();
     let used = format!("TOKEN={token}");
     let (code, log) = msiexec(&["/i", &msi_b, &server, &used, &fp], "upgrade");
     assert_eq!(code, Some(0), "the upgrade failed");
     assert!(log.contains("ProductVersion = 1.0.1"));
-    assert_eq!(std::fs::read(state.join("agent.json")).expect("identity kept"), identity);
+    assert_eq!(agent_id("identity kept"), identity);
     let products =
         text(&run_in(&prefix, "reg", &["query", r"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall", "/s"]));
     let versions: Vec<&str> = products.lines().filter(|l| l.contains("DisplayVersion")).collect();
@@ -236,7 +242,7 @@ fn msi_installs_upgrades_and_uninstalls_under_wine() {
     let (code, _) = msiexec(&["/x", &msi_b], "uninstall");
     assert_eq!(code, Some(0));
     assert!(!exe.exists() && !service().contains("ImagePath"), "program and service removed");
-    assert_eq!(std::fs::read(state.join("agent.json")).expect("state kept"), identity);
+    assert_eq!(agent_id("state kept"), identity);
     assert!(!drive_c.join("ProgramData/HaiDang/yara/eicar.yar").exists(), "the shipped rules are removed");
     assert_eq!(msiexec(&["/i", &msi_b], "reinstall").0, Some(0));
     let (code, _) = msiexec(&["/x", &msi_b, "PURGE=1"], "purge");
