@@ -11,6 +11,7 @@ pub mod enroll;
 pub mod event;
 mod fingerprint;
 pub mod text;
+pub mod update;
 pub mod wire;
 
 pub use batch::{BatchError, BatchHeader, ChainTip, ChainVerdict, SignedBatch};
