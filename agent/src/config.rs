@@ -23,6 +23,7 @@ pub struct AgentConfig {
     pub scan: ScanConfig,
     pub dlp: DlpConfig,
     pub winlog: WinlogConfig,
+    pub update: crate::update::UpdateConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -71,7 +72,7 @@ impl Default for HealthConfig {
     }
 }
 
-fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s)
         .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like \"30s\" ({e})")))
