@@ -27,6 +27,9 @@ pub fn keygen(out: &Path) -> Result<Key> {
         .map_err(|_| anyhow::anyhow!("cannot generate a key"))?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| anyhow::anyhow!("generated key unusable"))?;
     let key = tuf_key(pair.public_key().as_ref());
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     write_new(out, pkcs8.as_ref(), 0o600)?;
     write_new(&public_path(out), &serde_json::to_vec_pretty(&key)?, 0o644)?;
     Ok(key)
