@@ -292,7 +292,7 @@ impl Ingest {
             };
             let answer = match request {
                 UpdateRequest::Offer { platform, running } => {
-                    tracing::info!(agent = %agent.id, platform = %terminal_safe(&platform), running = %terminal_safe(&running), "update check");
+                    tracing::debug!(agent = %agent.id, platform = %terminal_safe(&platform), running = %terminal_safe(&running), "update check");
                     self.releases.offer(&agent).await.map(UpdateResponse::Offer)
                 }
                 UpdateRequest::Package { name, offset } => {

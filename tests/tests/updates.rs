@@ -1,7 +1,8 @@
 //! Signed agent updates end to end, with real collector and agent processes: a release
 //! repository made with the offline `release` commands, staged for one enrollment group of two
 //! agents, verified by each agent against the root it pinned, installed by dpkg, and checked
-//! by the update watchdog.
+//! by the update watchdog; and each of a downgrade, a tampered package, replayed metadata,
+//! an expired timestamp and a repository signed by another key refused with its own event.
 //!
 //! Install path: each agent runs from its own throwaway root into which `dpkg --root` installs
 //! real .deb archives (made here with dpkg-deb: the agent binary of this build, stripped, and a
@@ -123,22 +124,22 @@ fn pid_alive(pid: u64) -> bool {
     unsafe { libc::kill(pid as i32, 0) == 0 }
 }
 
-/// The agent's lifecycle events of `action` (`updated`, `update_refused`, …), their details.
+/// The details of the agent's lifecycle events of `action` (`updated`, `update_refused`, …).
 fn lifecycle(collector: &Collector, agent: &str, action: &str) -> Vec<String> {
     collector
         .events(agent, Some("agent"))
         .iter()
-        .filter(|e| {
-            e["body"]["action"] == action || e["action"] == action || e.to_string().contains(&format!("\"{action}\""))
-        })
-        .map(|e| e.to_string())
+        .filter(|e| e["action"] == action)
+        .map(|e| e["detail"].as_str().unwrap_or_default().to_string())
         .collect()
 }
 
 fn wait_refusal(collector: &Collector, agent: &str, needle: &str) -> String {
-    wait_until(Duration::from_secs(30), &format!("an update_refused event saying {needle:?}"), || {
+    let refusal = wait_until(Duration::from_secs(30), &format!("an update_refused event saying {needle:?}"), || {
         lifecycle(collector, agent, "update_refused").into_iter().find(|d| d.contains(needle))
-    })
+    });
+    eprintln!("update_refused: {refusal}");
+    refusal
 }
 
 #[test]
@@ -247,6 +248,7 @@ fn signed_updates_install_refuse_and_roll_back() {
         });
     }
     let a = &endpoints[0];
+    let old_timestamp = std::fs::read(repo.join("metadata/timestamp.json")).expect("timestamp");
 
     // A rollback to an older release, signed and staged, is refused as a downgrade.
     publish(&[&pkg(OLDER, false)], &[]);
@@ -268,6 +270,13 @@ fn signed_updates_install_refuse_and_roll_back() {
     std::fs::write(&stored, bytes).expect("tamper");
     release(&["rollout", TAMPERED, "--group", "pilot", "--percent", "100", "--repo", repo_s]);
     wait_refusal(&collector, &a.id, "does not match its signed length and hash");
+
+    // A replay of older, still valid metadata (the timestamp of before the last two publishes).
+    let timestamp = repo.join("metadata/timestamp.json");
+    let current_timestamp = std::fs::read(&timestamp).expect("timestamp");
+    std::fs::write(&timestamp, &old_timestamp).expect("replay the old timestamp");
+    wait_refusal(&collector, &a.id, "when we had previously fetched version");
+    std::fs::write(&timestamp, current_timestamp).expect("the current timestamp back");
 
     // An expired timestamp (published with a 1 s validity, and no online key to refresh it).
     std::fs::rename(&online, t.join("timestamp.key.away")).expect("take the online key away");

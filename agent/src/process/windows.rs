@@ -128,7 +128,7 @@ fn describe(process: &sysinfo::Process, users: &Users, hashes: &mut HashCache) -
         image_hash: image.as_deref().and_then(|path| hash_image(path, hashes)),
         image: match &image {
             Some(path) => Text::from(path.as_path()),
-            None => Text::from(process.name().to_string_lossy().as_ref()),
+            None => Text::from(&*process.name().to_string_lossy()),
         },
         command_line: Text::from_bytes(&command_line::format(&args)),
         user: Text::from(user),

@@ -29,6 +29,9 @@ use std::time::Duration;
 
 /// How often the agent looks for the watchdog's verdict on an update.
 const RESULT_POLL: Duration = Duration::from_secs(2);
+/// Beyond the health deadline, how long an installer may take before its watchdog counts as
+/// gone.
+const ABANDONED_ATTEMPT: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -133,7 +136,7 @@ impl Updater {
             if let Err(e) = self.report_result(&dir).await {
                 tracing::warn!(error = %format!("{e:#}"), "cannot report the outcome of the last update");
             }
-            if tokio::time::Instant::now() >= next_check && !dir.attempt().exists() {
+            if tokio::time::Instant::now() >= next_check && !self.attempt_pending(&dir) {
                 next_check = tokio::time::Instant::now() + self.config.check_interval;
                 match self.check(&dir, platform).await {
                     Ok(()) | Err(Stop::Idle) => {}
@@ -150,6 +153,18 @@ impl Updater {
             }
             tokio::time::sleep(RESULT_POLL).await;
         }
+    }
+
+    /// Whether a watchdog is still at work. An attempt left for far longer than the watchdog
+    /// needs (its process died with the machine, say) is dropped, so updates do not stop.
+    fn attempt_pending(&self, dir: &UpdateDir) -> bool {
+        let Ok(meta) = std::fs::metadata(dir.attempt()) else { return false };
+        let age = meta.modified().ok().and_then(|m| m.elapsed().ok()).unwrap_or_default();
+        if age > self.config.health_deadline * 2 + ABANDONED_ATTEMPT {
+            tracing::warn!("an update attempt was abandoned by its watchdog; checking again");
+            return std::fs::remove_file(dir.attempt()).is_err();
+        }
+        true
     }
 
     /// Records the watchdog's verdict on the last update, once.
