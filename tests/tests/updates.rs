@@ -269,7 +269,8 @@ fn signed_updates_install_refuse_and_roll_back() {
     bytes[middle] ^= 0x55;
     std::fs::write(&stored, bytes).expect("tamper");
     release(&["rollout", TAMPERED, "--group", "pilot", "--percent", "100", "--repo", repo_s]);
-    wait_refusal(&collector, &a.id, "does not match its signed length and hash");
+    let refused = wait_refusal(&collector, &a.id, "does not match its signed length and hash");
+    assert!(refused.contains("Hash mismatch"), "{refused}");
 
     // A replay of older, still valid metadata (the timestamp of before the last two publishes).
     let timestamp = repo.join("metadata/timestamp.json");
@@ -282,7 +283,7 @@ fn signed_updates_install_refuse_and_roll_back() {
     std::fs::rename(&online, t.join("timestamp.key.away")).expect("take the online key away");
     publish(&[&deb_n1], &["--timestamp-expires", "1s"]);
     std::thread::sleep(Duration::from_secs(2));
-    wait_refusal(&collector, &a.id, "xpired");
+    wait_refusal(&collector, &a.id, "timestamp metadata is expired");
     std::fs::rename(t.join("timestamp.key.away"), &online).expect("online key back");
 
     // A repository signed by another key (a collector serving someone else's releases).
@@ -303,7 +304,7 @@ fn signed_updates_install_refuse_and_roll_back() {
         deb_other.to_str().expect("p"),
     ]);
     release(&["rollout", OTHER_KEY, "--group", "pilot", "--percent", "100", "--repo", repo_s]);
-    wait_refusal(&collector, &a.id, "metadata not trusted");
+    wait_refusal(&collector, &a.id, "Failed to verify timestamp metadata");
     std::fs::remove_dir_all(&repo).expect("drop the foreign repository");
     std::fs::rename(&saved, &repo).expect("the real repository back");
 

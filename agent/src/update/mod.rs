@@ -229,8 +229,10 @@ impl Updater {
             let download = verified.download_path(r);
             link.package(&r.stored_as, r.length, &download).await.map_err(|e| refuse(format!("{e:#}")))?;
             let out = dir.packages().join(r.name.raw());
+            // tough's chain repeats the URL at each level; its root cause says what differs.
             verified.copy_verified(r, &out).await.map_err(|e| {
-                refuse(format!("package {} does not match its signed length and hash: {e:#}", r.name.raw()))
+                let name = r.name.raw();
+                refuse(format!("package {name} does not match its signed length and hash: {}", e.root_cause()))
             })?;
             installable.push(out);
         }
