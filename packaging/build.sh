@@ -104,6 +104,10 @@ deb_package() {
         agent)
             install -D -m 0644 "$src/agent.toml" "$stage/etc/haidang/agent.toml"
             install -d -m 0755 "$stage/etc/haidang/yara"
+            # The version the agent reports and signed updates compare (agent/src/version.rs).
+            install -d -m 0755 "$stage/usr/share/haidang-agent"
+            printf '%s\n' "$version" >"$stage/usr/share/haidang-agent/package.version"
+            chmod 0644 "$stage/usr/share/haidang-agent/package.version"
             install -m 0644 "$repo"/rules/yara/*.yar "$stage/etc/haidang/yara/"
             ;;
         collector)
@@ -170,6 +174,7 @@ build_msi() {
     mkdir "$work/yara"
     cp "$repo"/rules/yara/*.yar "$work/yara/"
     x86_64-w64-mingw32-strip "$work/haidang-agent.exe"
+    printf '%s\n' "$version" >"$work/package.version"
     mkdir -p "$out"
     # wixl finds the files a .wxs names relative to its working directory.
     (cd "$work" && wixl --arch x64 -D "Version=$msi_version" -D "AgentExe=haidang-agent.exe" \

@@ -67,6 +67,13 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Install a verified update and roll it back if the new version does not run and reach
+    /// the collector in time. Started by the agent itself, detached from it; not for people.
+    #[command(hide = true)]
+    UpdateWatchdog {
+        #[command(flatten)]
+        state: StateDir,
+    },
     /// File integrity by hand, without enrollment: build a baseline of some paths, or compare
     /// the disk with it (as `aide --init` and `aide --check` do).
     #[command(subcommand)]

@@ -25,6 +25,7 @@ pub struct AgentConfig {
     pub dlp: DlpConfig,
     pub winlog: WinlogConfig,
     pub machine: MachineConfig,
+    pub update: crate::update::UpdateConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -73,7 +74,7 @@ impl Default for HealthConfig {
     }
 }
 
-fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s)
         .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like \"30s\" ({e})")))

@@ -34,7 +34,7 @@ pub async fn enroll(opts: Options<'_>) -> Result<Identity> {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| anyhow::anyhow!("cannot generate a key"))?;
     let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| anyhow::anyhow!("cannot load the new key"))?;
     let hostname = hostname();
-    let request = EnrollRequest::new(&key, token, &hostname, std::env::consts::OS, env!("CARGO_PKG_VERSION"));
+    let request = EnrollRequest::new(&key, token, &hostname, std::env::consts::OS, crate::version::running());
 
     let (config, pin_report) = tls::enrollment(&pin)?;
     let endpoint = tls::client_endpoint(addr)?;

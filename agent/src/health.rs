@@ -32,7 +32,7 @@ impl Heartbeat {
                 uptime_secs: started.elapsed().as_secs(),
                 fim_sensor: self.fim_sensor.clone(),
                 process_sensor: self.process_sensor.clone(),
-                agent_version: env!("CARGO_PKG_VERSION").into(),
+                agent_version: crate::version::running().into(),
             };
             if let Err(e) = self.recorder.record(vec![Observation::now(EventBody::Health(health))]).await {
                 tracing::warn!(error = %e, "cannot record heartbeat");

@@ -26,5 +26,7 @@ pub mod spool;
 pub mod state;
 pub mod status;
 pub mod tls;
+pub mod update;
 pub mod uplink;
+pub mod version;
 pub mod winlog;

@@ -52,8 +52,13 @@ fn observation(action: LifecycleAction, clock_jump_secs: Option<i64>, detail: St
         action,
         clock_jump_secs,
         detail,
-        agent_version: env!("CARGO_PKG_VERSION").into(),
+        agent_version: crate::version::running().into(),
     }))
+}
+
+/// Records one event of the update cycle (`update_*`, `updated`).
+pub async fn record_update(recorder: &Recorder, action: LifecycleAction, detail: String) -> Result<()> {
+    recorder.record(vec![observation(action, None, detail)]).await
 }
 
 /// Records `started`, saying how the previous run ended. Call once the spool is open (its lock

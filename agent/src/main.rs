@@ -80,6 +80,9 @@ fn run_cli(command: Command) -> Result<ExitCode> {
             let state = State::new(&state.path);
             runtime()?.block_on(run::run_until(state, config, run::shutdown_signal()))?;
         }
+        Command::UpdateWatchdog { state } => {
+            haidang_agent::update::watchdog::run(&State::new(&state.path))?;
+        }
         Command::Status { state, json } => {
             let state = State::new(&state.path);
             let identity = state.identity()?;

@@ -9,9 +9,11 @@ use crate::spool::{Recorder, Spool};
 use crate::state::Identity;
 use crate::state::State;
 use crate::status::{LinkState, Publisher};
+use crate::update::Updater;
 use crate::uplink::{Machine, Session, Uplink};
 use crate::{dlp_sensor, fim, process, scan, tls};
 use anyhow::Result;
+use haidang_proto::update::ALPN_UPDATE;
 use std::future::Future;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,7 @@ pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<
     let uplink_tls = tls::enrolled(&creds.ca, &creds.cert, &creds.key_pkcs8)?;
     let machine = this_machine(&state, &config.machine, &creds.identity)?;
     let machine_shown = machine.as_ref().map_or_else(|| "-".to_string(), |m| m.id.to_string());
+    let update_tls = tls::enrolled_for(ALPN_UPDATE, &creds.ca, &creds.cert, &creds.key_pkcs8)?;
     let spool = Spool::open(&state.spool_path(), config.spool.max_bytes.as_u64())?;
     let recorder = Recorder::start(spool.clone());
     let state = Arc::new(state);
@@ -51,6 +54,18 @@ pub async fn run_until(state: State, config: AgentConfig, shutdown: impl Future<
     lifecycle::record_start(&state, &spool, &recorder).await?;
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(lifecycle::watch_clock(config.health.clock_jump_tolerance, recorder.clone()));
+    if config.update.enabled {
+        tasks.spawn(
+            Updater {
+                state: state.clone(),
+                server: creds.identity.server.clone(),
+                tls: update_tls,
+                config: config.update.clone(),
+                recorder: recorder.clone(),
+            }
+            .run(),
+        );
+    }
 
     let fim_sensor = if config.fim.paths.is_empty() {
         "off".to_string()

@@ -67,6 +67,9 @@ impl LinkState {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StatusFile {
     pub pid: u32,
+    /// The running version (see `version::running`); the update watchdog waits for the new one.
+    #[serde(default)]
+    pub agent_version: String,
     pub agent_id: String,
     pub server: String,
     pub started: String,
@@ -141,6 +144,7 @@ impl Publisher {
         let dlp_print = self.dlp.as_ref().map_or("off".to_owned(), |d| d.print());
         let status = StatusFile {
             pid: std::process::id(),
+            agent_version: crate::version::running().to_string(),
             agent_id: self.link.agent_id().unwrap_or_else(|| self.agent_id.clone()),
             server: self.server.clone(),
             started: started.to_string(),

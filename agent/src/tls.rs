@@ -123,6 +123,11 @@ pub fn enrollment(pin: &str) -> Result<(quinn::ClientConfig, PinReport)> {
 /// Client config for an enrolled agent: the stored CA is the root, the agent's certificate
 /// authenticates it.
 pub fn enrolled(ca: &[u8], cert: &[u8], key_pkcs8: &[u8]) -> Result<quinn::ClientConfig> {
+    enrolled_for(ALPN_AGENT, ca, cert, key_pkcs8)
+}
+
+/// As [`enrolled`], for another protocol of enrolled agents (updates).
+pub fn enrolled_for(alpn: &[u8], ca: &[u8], cert: &[u8], key_pkcs8: &[u8]) -> Result<quinn::ClientConfig> {
     let mut roots = RootCertStore::empty();
     roots.add(CertificateDer::from(ca.to_vec())).context("the stored CA certificate is invalid")?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.to_vec()));
@@ -131,7 +136,7 @@ pub fn enrolled(ca: &[u8], cert: &[u8], key_pkcs8: &[u8]) -> Result<quinn::Clien
         .with_root_certificates(roots)
         .with_client_auth_cert(vec![CertificateDer::from(cert.to_vec())], key)
         .context("the agent certificate or key is invalid")?;
-    tls.alpn_protocols = vec![ALPN_AGENT.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     quic(tls)
 }
 

@@ -41,8 +41,21 @@ pub(crate) enum Command {
         /// `vars:`). A rule using a placeholder without a value is skipped and reported.
         #[arg(long, value_name = "FILE.yml")]
         placeholders: Option<PathBuf>,
+        /// Release directory served to agents for updates (what `release publish --repo`
+        /// writes); default `<data>/release`.
+        #[arg(long, value_name = "DIR")]
+        release: Option<PathBuf>,
+        /// Validity of the `timestamp.json` the collector re-signs with its online timestamp key
+        /// (`<release>/timestamp.key`, if the root trusts one); re-signed at half of it.
+        #[arg(long, default_value = "1d", value_parser = humantime::parse_duration)]
+        release_timestamp_ttl: std::time::Duration,
         #[command(flatten)]
         limits: haidang_collector::limits::Limits,
+    },
+    /// Signed agent updates (TUF): keys, publishing packages, staging rollouts.
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCommand,
     },
     /// The collector's certificate authority.
     Ca {
@@ -86,6 +99,69 @@ pub(crate) enum Command {
         /// One JSON object per agent.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ReleaseCommand {
+    /// Make a signing key (Ed25519): the offline key, kept off the collector, or the collector's
+    /// online timestamp key (`--out <data>/release/timestamp.key`). Writes FILE (secret, 0600)
+    /// and FILE.pub (public, for `release init --timestamp-public`); prints the key id.
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Create a release repository's root, once, where the offline key is: the offline key
+    /// signs root, targets and snapshot; timestamps may also be signed by the collector's
+    /// online key. Agents pin this root on their first update check.
+    Init {
+        /// The offline key.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The collector's online timestamp key (its .pub file), so the collector can keep
+        /// timestamps fresh without the offline key.
+        #[arg(long, value_name = "FILE.pub")]
+        timestamp_public: Option<PathBuf>,
+        /// The release directory (the collector serves `<data>/release` by default).
+        #[arg(long, value_name = "DIR")]
+        repo: PathBuf,
+        /// Validity of the root.
+        #[arg(long, default_value = "365d", value_parser = humantime::parse_duration)]
+        expires: std::time::Duration,
+    },
+    /// Sign and record agent packages as a release (version and platform from the file name;
+    /// length, SHA-256 and BLAKE3), where the offline key is. Prints one line per package.
+    Publish {
+        /// The offline key.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The release directory.
+        #[arg(long, value_name = "DIR")]
+        repo: PathBuf,
+        /// haidang-agent_<version>_amd64.deb or haidang-agent-<version>-x64.msi files.
+        #[arg(required = true, value_name = "PACKAGE")]
+        packages: Vec<PathBuf>,
+        /// Validity of the targets and snapshot metadata.
+        #[arg(long, default_value = "90d", value_parser = humantime::parse_duration)]
+        expires: std::time::Duration,
+        /// Validity of the timestamp signed here; the collector re-signs it with its online key
+        /// if the root trusts one, else publish again before it expires.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        timestamp_expires: std::time::Duration,
+    },
+    /// Stage a published version for a share of an enrollment group's agents (on the
+    /// collector's host; takes effect at the agents' next update check).
+    Rollout {
+        version: String,
+        /// The enrollment group (`token create --group`).
+        #[arg(long)]
+        group: String,
+        /// Share of the group, 0 to 100 (0 stops offering it).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+        percent: u8,
+        /// The release directory.
+        #[arg(long, value_name = "DIR")]
+        repo: PathBuf,
     },
 }
 

@@ -19,6 +19,7 @@ use crate::throttle::{EnrollThrottle, Report};
 use crate::tokens;
 use haidang_proto::enroll::{EnrollRequest, EnrollResponse, Enrolled};
 use haidang_proto::text::terminal_safe;
+use haidang_proto::update::{ALPN_UPDATE, UpdateRequest, UpdateResponse};
 use haidang_proto::wire::{
     ALPN_AGENT, ALPN_ENROLL, Ack, AgentFrame, CollectorFrame, FrameError, MAX_FRAME_BYTES, Refusal, decode_frame,
     encode_frame, frame_length,
@@ -38,6 +39,10 @@ const PIPELINE: usize = 64;
 const ENROLL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Within the enrollment's own timeout, the request must come promptly.
 const ENROLL_DEADLINES: Deadlines = Deadlines { idle: Duration::from_secs(10), frame: Duration::from_secs(10) };
+/// Largest update request (a package name and an offset, or a platform and a version).
+const MAX_UPDATE_REQUEST_BYTES: usize = 1024;
+/// How long an update connection may take in all: fetching the metadata and one package.
+const UPDATE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// How long a QUIC handshake may take (quinn's own limit is the 90 s idle timeout).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -50,6 +55,7 @@ pub struct Ingest {
     pub fleet: Arc<Fleet>,
     pub writer: mpsc::Sender<WriteOp>,
     pub metrics: Arc<Metrics>,
+    pub releases: Arc<crate::release::server::Releases>,
 }
 
 /// Accepts connections until the endpoint is closed. A connection is admitted only within
@@ -198,6 +204,10 @@ impl Ingest {
                 drop(permit);
             }
             Some(p) if p == ALPN_AGENT => self.agent(conn, permit).await,
+            Some(p) if p == ALPN_UPDATE => {
+                let _ = tokio::time::timeout(UPDATE_TIMEOUT, self.updates(&conn, permit)).await;
+                conn.close(0u32.into(), b"done");
+            }
             _ => {
                 self.metrics.connection_refused("no_application_protocol");
                 conn.close(CLOSE_REFUSED.into(), b"unknown protocol")
@@ -252,6 +262,48 @@ impl Ingest {
             tracing::warn!(
                 %remote, code = %refusal.code, detail = %terminal_safe(&refusal.message), "enrollment refused"
             );
+        }
+    }
+
+    /// An enrolled agent's update connection: requests for the offer and package pieces, one
+    /// answer each, on one stream.
+    async fn updates(&self, conn: &Connection, permit: Permit) {
+        let cert = conn
+            .peer_identity()
+            .and_then(|i| i.downcast::<Vec<CertificateDer<'static>>>().ok())
+            .and_then(|chain| chain.first().map(|c| fingerprint(c.as_ref())));
+        let Some(agent) = cert.and_then(|cert| self.fleet.authenticate(&cert).ok()) else {
+            self.metrics.refused("update_unauthenticated");
+            tracing::warn!(remote = %conn.remote_address(), "update connection without an enrolled agent's certificate refused");
+            return conn.close(CLOSE_REVOKED.into(), b"enrolled agent certificate required");
+        };
+        drop(permit);
+        let Ok((mut send, mut recv)) = conn.accept_bi().await else { return };
+        loop {
+            let request = match read_frame::<UpdateRequest>(&mut recv, MAX_UPDATE_REQUEST_BYTES, self.agent_deadlines())
+                .await
+            {
+                Ok((r, _)) => r,
+                Err(Failure::Gone) => return,
+                Err(Failure::Refuse { code, message }) => {
+                    self.metrics.refused(code);
+                    tracing::warn!(agent = %agent.id, reason = code, detail = %terminal_safe(&message), "update request refused");
+                    return;
+                }
+            };
+            let answer = match request {
+                UpdateRequest::Offer { platform, running } => {
+                    tracing::debug!(agent = %agent.id, platform = %terminal_safe(&platform), running = %terminal_safe(&running), "update check");
+                    self.releases.offer(&agent).await.map(UpdateResponse::Offer)
+                }
+                UpdateRequest::Package { name, offset } => {
+                    self.releases.chunk(&name, offset).await.map(UpdateResponse::Chunk)
+                }
+            };
+            let answer = answer.unwrap_or_else(|e| UpdateResponse::Unavailable(format!("{e:#}")));
+            if send.write_all(&encode_frame(&answer)).await.is_err() {
+                return;
+            }
         }
     }
 

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod quic;
+pub mod release;
 pub mod rulecheck;
 pub mod serve;
 pub mod store;

@@ -3,7 +3,9 @@ mod render;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cli::{AgentsCommand, AlertsCommand, CaCommand, Cli, Command, EventsCommand, RulesCommand, TokenCommand};
+use cli::{
+    AgentsCommand, AlertsCommand, CaCommand, Cli, Command, EventsCommand, ReleaseCommand, RulesCommand, TokenCommand,
+};
 use haidang_collector::admin::Client;
 use haidang_collector::api::types::{EventQuery, TokenRequest};
 use haidang_collector::logging;
@@ -30,12 +32,47 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
+fn release(command: ReleaseCommand) -> Result<ExitCode> {
+    use haidang_collector::release::offline;
+    use haidang_collector::release::rollout::{Rollouts, Stage};
+    match command {
+        ReleaseCommand::Keygen { out } => {
+            let key = offline::keygen(&out)?;
+            println!("{}", hex::encode(key.key_id()?.as_ref()));
+            eprintln!("wrote {} (secret) and {}.pub (public)", out.display(), out.display());
+        }
+        ReleaseCommand::Init { key, timestamp_public, repo, expires } => {
+            runtime()?.block_on(offline::init_root(&key, timestamp_public.as_deref(), &repo, expires))?;
+            eprintln!("wrote the root of {}", repo.display());
+        }
+        ReleaseCommand::Publish { key, repo, packages, expires, timestamp_expires } => {
+            let expiries = offline::Expiries { targets: expires, snapshot: expires, timestamp: timestamp_expires };
+            for p in runtime()?.block_on(offline::publish(&key, &repo, &packages, &expiries))? {
+                println!(
+                    "{} {} {} {} bytes sha256:{} blake3:{}",
+                    p.name, p.platform, p.version, p.length, p.sha256, p.blake3
+                );
+            }
+        }
+        ReleaseCommand::Rollout { version, group, percent, repo } => {
+            offline::require_version(&repo, &version)?;
+            Rollouts::stage(&repo, Stage { group: group.clone(), version: version.clone(), percent })?;
+            println!("{version} staged for {percent}% of group {group}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve { data, quic, http, rules, placeholders, limits } => {
+        Command::Serve { data, quic, http, rules, placeholders, release, release_timestamp_ttl, limits } => {
             logging::init(cli.log_format, "info");
-            runtime()?.block_on(serve::run(ServeOptions { data, quic, http, rules, placeholders, limits }))?;
+            let release = release.unwrap_or_else(|| data.join("release"));
+            let options =
+                ServeOptions { data, quic, http, rules, placeholders, release, release_timestamp_ttl, limits };
+            runtime()?.block_on(serve::run(options))?;
         }
+        Command::Release { command } => return release(command),
         Command::Hunt(args) => return Ok(haidang_collector::hunt::run(args)),
         Command::Rules { command } => {
             let clean = match command {

@@ -4,6 +4,7 @@
 
 use crate::ca::CertificateAuthority;
 use anyhow::{Context, Result};
+use haidang_proto::update::ALPN_UPDATE;
 use haidang_proto::wire::{ALPN_AGENT, ALPN_ENROLL};
 use quinn::crypto::rustls::QuicServerConfig;
 use rustls::RootCertStore;
@@ -61,7 +62,7 @@ pub fn endpoint(ca: &CertificateAuthority, addr: SocketAddr) -> Result<quinn::En
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
         .context("the server certificate or key is invalid")?;
-    tls.alpn_protocols = vec![ALPN_AGENT.to_vec(), ALPN_ENROLL.to_vec()];
+    tls.alpn_protocols = vec![ALPN_AGENT.to_vec(), ALPN_ENROLL.to_vec(), ALPN_UPDATE.to_vec()];
     tls.max_early_data_size = 0;
     // No session tickets: agents do not resume (the in-memory session cache holds 256 of a
     // fleet of tens of thousands and is lost on restart), so tickets only cost CPU on both

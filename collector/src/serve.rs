@@ -32,6 +32,10 @@ pub struct ServeOptions {
     pub rules: Vec<PathBuf>,
     /// The values of `expand` placeholders (a pySigma pipeline file), if any.
     pub placeholders: Option<PathBuf>,
+    /// The release directory agents' updates are served from (`release publish --repo`).
+    pub release: PathBuf,
+    /// How long a timestamp the collector re-signs with its online key stays valid.
+    pub release_timestamp_ttl: std::time::Duration,
     pub limits: Limits,
 }
 
@@ -95,6 +99,7 @@ pub async fn start(opts: &ServeOptions) -> Result<Collector> {
         fleet: fleet.clone(),
         writer: writer.clone(),
         metrics: metrics.clone(),
+        releases: Arc::new(crate::release::server::Releases::new(opts.release.clone(), opts.release_timestamp_ttl)),
     });
     tokio::spawn(ingest::serve(endpoint.clone(), ingest));
 

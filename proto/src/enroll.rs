@@ -85,7 +85,7 @@ impl EnrollRequest {
         }
         for (name, v) in [("os", &self.os), ("agent_version", &self.agent_version)] {
             if !is_label(v) {
-                return Err(format!("{name} must be 1 to {MAX_LABEL_BYTES} ASCII letters, digits, or '.+-_ '"));
+                return Err(format!("{name} must be 1 to {MAX_LABEL_BYTES} ASCII letters, digits, or '.+-_~ '"));
             }
         }
         if self.public_key.len() != 32 {
@@ -109,9 +109,11 @@ pub fn is_host_name(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// Letters, digits and the punctuation of OS names and Debian versions (`1.0.0~rc1`, the
+/// package versions agents report).
 fn is_label(s: &str) -> bool {
     (1..=MAX_LABEL_BYTES).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-' | b'_' | b' '))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-' | b'_' | b'~' | b' '))
 }
 
 fn proof_message(token: &str, public_key: &[u8]) -> Vec<u8> {

@@ -448,6 +448,16 @@ pub enum LifecycleAction {
     Stopped,
     /// The wall clock moved against the monotonic clock by more than the agent tolerates.
     ClockJump,
+    /// A signed update was verified and handed to the installer (the detail names both versions).
+    UpdateStarted,
+    /// An update was installed and the new version runs and reached the collector.
+    Updated,
+    /// An update was installed but the new version did not start or connect in time (or the
+    /// installer failed): the previous version was reinstalled.
+    UpdateFailed,
+    /// An offered update was refused before anything was installed: expired, replayed,
+    /// downgraded, tampered or wrongly signed metadata or package (the detail says which).
+    UpdateRefused,
 }
 
 impl LifecycleAction {
@@ -457,6 +467,10 @@ impl LifecycleAction {
             LifecycleAction::Started => "started",
             LifecycleAction::Stopped => "stopped",
             LifecycleAction::ClockJump => "clock_jump",
+            LifecycleAction::UpdateStarted => "update_started",
+            LifecycleAction::Updated => "updated",
+            LifecycleAction::UpdateFailed => "update_failed",
+            LifecycleAction::UpdateRefused => "update_refused",
         }
     }
 }

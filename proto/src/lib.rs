@@ -12,6 +12,7 @@ pub mod event;
 mod fingerprint;
 pub mod hello;
 pub mod text;
+pub mod update;
 pub mod wire;
 
 pub use batch::{BatchError, BatchHeader, ChainTip, ChainVerdict, SignedBatch};
