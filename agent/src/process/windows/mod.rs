@@ -89,7 +89,7 @@ fn describe(process: &sysinfo::Process, tokens: &mut token::Tokens, hashes: &mut
         image_hash: image.as_deref().and_then(|path| hashes.hash(path)),
         image: match &image {
             Some(path) => Text::from(path.as_path()),
-            None => Text::from(process.name().to_string_lossy().as_ref()),
+            None => Text::from(&*process.name().to_string_lossy()),
         },
         command_line: Text::from_bytes(&command_line::format(&args)),
         user: Text::from(user_name(&token)),
