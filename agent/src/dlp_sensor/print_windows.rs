@@ -127,26 +127,11 @@ impl Printer {
 
     /// The jobs queued on this printer.
     pub(super) fn jobs(&self) -> io::Result<Vec<SpoolJob>> {
-        let mut needed = 0u32;
-        let mut count = 0u32;
-        let mut buffer: Vec<u64> = Vec::new();
-        loop {
-            let bytes = u32::try_from(buffer.len() * 8).unwrap_or(u32::MAX);
-            // SAFETY: the buffer is `bytes` long and 8-aligned, as JOB_INFO_1W needs.
-            let ok = unsafe {
-                EnumJobsW(self.handle, 0, MAX_JOBS, 1, buffer.as_mut_ptr().cast(), bytes, &mut needed, &mut count)
-            };
-            if ok != 0 {
-                break;
-            }
-            let error = io::Error::last_os_error();
-            // ERROR_INSUFFICIENT_BUFFER: larger, and again (the list may grow meanwhile).
-            if error.raw_os_error() != Some(122) || needed as usize <= buffer.len() * 8 || needed > 64 << 20 {
-                return Err(error);
-            }
-            buffer = vec![0u64; (needed as usize).div_ceil(8)];
-        }
-        let count = (count as usize).min(buffer.len() * 8 / size_of::<JOB_INFO_1W>());
+        // SAFETY: the spooler writes at most `bytes` into the buffer it is given.
+        let (buffer, count) = enumerate(64 << 20, |buffer, bytes, needed, count| unsafe {
+            EnumJobsW(self.handle, 0, MAX_JOBS, 1, buffer, bytes, needed, count)
+        })?;
+        let count = count.min(buffer.len() * 8 / size_of::<JOB_INFO_1W>());
         // SAFETY: the spooler wrote `count` JOB_INFO_1W at the start of the buffer, their
         // strings after them in the same buffer, which lives until the end of this function.
         let infos = unsafe { std::slice::from_raw_parts(buffer.as_ptr().cast::<JOB_INFO_1W>(), count) };
@@ -207,28 +192,37 @@ impl Drop for Printer {
     }
 }
 
-/// The names of the local printers and printer connections.
-pub(super) fn printers() -> io::Result<Vec<String>> {
-    let flags = PRINTER_ENUM_LOCAL | PRINTER_ENUM_CONNECTIONS;
-    let mut needed = 0u32;
-    let mut count = 0u32;
+/// Runs one of the spooler's `Enum*W` calls (buffer, its size, bytes needed, entries
+/// written) until its answer fits, in a buffer 8-aligned as their records need and at most
+/// `limit` bytes; returns the buffer and the number of entries.
+fn enumerate(
+    limit: u32,
+    mut call: impl FnMut(*mut u8, u32, &mut u32, &mut u32) -> i32,
+) -> io::Result<(Vec<u64>, usize)> {
+    let (mut needed, mut count) = (0u32, 0u32);
     let mut buffer: Vec<u64> = Vec::new();
     loop {
         let bytes = u32::try_from(buffer.len() * 8).unwrap_or(u32::MAX);
-        // SAFETY: the buffer is `bytes` long and 8-aligned, as PRINTER_INFO_4W needs.
-        let ok = unsafe {
-            EnumPrintersW(flags, std::ptr::null(), 4, buffer.as_mut_ptr().cast(), bytes, &mut needed, &mut count)
-        };
-        if ok != 0 {
-            break;
+        if call(buffer.as_mut_ptr().cast(), bytes, &mut needed, &mut count) != 0 {
+            return Ok((buffer, count as usize));
         }
         let error = io::Error::last_os_error();
-        if error.raw_os_error() != Some(122) || needed as usize <= buffer.len() * 8 || needed > 16 << 20 {
+        // ERROR_INSUFFICIENT_BUFFER: larger, and again (the list may grow meanwhile).
+        if error.raw_os_error() != Some(122) || needed as usize <= buffer.len() * 8 || needed > limit {
             return Err(error);
         }
         buffer = vec![0u64; (needed as usize).div_ceil(8)];
     }
-    let count = (count as usize).min(buffer.len() * 8 / size_of::<PRINTER_INFO_4W>());
+}
+
+/// The names of the local printers and printer connections.
+pub(super) fn printers() -> io::Result<Vec<String>> {
+    let flags = PRINTER_ENUM_LOCAL | PRINTER_ENUM_CONNECTIONS;
+    // SAFETY: the spooler writes at most `bytes` into the buffer it is given.
+    let (buffer, count) = enumerate(16 << 20, |buffer, bytes, needed, count| unsafe {
+        EnumPrintersW(flags, std::ptr::null(), 4, buffer, bytes, needed, count)
+    })?;
+    let count = count.min(buffer.len() * 8 / size_of::<PRINTER_INFO_4W>());
     // SAFETY: as in `Printer::jobs`, for PRINTER_INFO_4W.
     let infos = unsafe { std::slice::from_raw_parts(buffer.as_ptr().cast::<PRINTER_INFO_4W>(), count) };
     // SAFETY: NULL or NUL-terminated strings inside the buffer.
